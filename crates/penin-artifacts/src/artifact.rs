@@ -2,7 +2,7 @@ use crate::error::{Error, Result};
 use crate::value::{Map, Value};
 
 /// The `__type__` tag of an artifact in a state file.
-pub(crate) const ARTIFACT_TAG: &str = "NumericVectorArtifact";
+pub const ARTIFACT_TAG: &str = "NumericVectorArtifact";
 
 /// A numeric vector (an embedding) with metadata, as the seed's Python class.
 ///
@@ -87,16 +87,24 @@ impl NumericVectorArtifact {
                 });
             }
         };
-        let metadata = match dict.shift_remove("metadata") {
+        Self::from_parts(vector, dict)
+    }
+
+    /// Builds an artifact from a vector already read and the rest of its object: `metadata`
+    /// (an object, `null` or missing for empty), `__type__` (dropped, not checked) and any
+    /// other keys (kept as extras). A `vector` key left in `rest` is dropped.
+    pub fn from_parts(vector: Vec<f64>, mut rest: Map) -> Result<Self> {
+        let metadata = match rest.shift_remove("metadata") {
             Some(Value::Object(map)) => map,
             Some(Value::Null) | None => Map::new(),
             Some(other) => return Err(shape("metadata", "an object", &other)),
         };
-        dict.shift_remove("__type__");
+        rest.shift_remove("__type__");
+        rest.shift_remove("vector");
         Ok(NumericVectorArtifact {
             vector,
             metadata,
-            extra: dict,
+            extra: rest,
         })
     }
 

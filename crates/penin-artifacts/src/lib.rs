@@ -32,11 +32,14 @@
 //! assert_eq!(tasks.iter().copied().collect::<Vec<_>>(), [3, 4, 5]);
 //! ```
 
-pub use crate::artifact::NumericVectorArtifact;
+pub use crate::artifact::{ARTIFACT_TAG, NumericVectorArtifact};
 pub use crate::deque::Deque;
 pub use crate::error::{Error, Result};
 pub use crate::number::{BigInt, Number};
-pub use crate::value::{Map, Value};
+pub use crate::value::{DEQUE_TAG, Map, Value};
+
+/// The knowledge base: artifacts by key, in insertion order.
+pub type KnowledgeBase = indexmap::IndexMap<String, NumericVectorArtifact>;
 
 mod artifact;
 mod deque;

@@ -122,9 +122,8 @@ impl fmt::Display for BigInt {
 fn is_decimal_integer(text: &str) -> bool {
     let digits = text.strip_prefix('-').unwrap_or(text).as_bytes();
     match digits {
-        [] => false,
         [b'0'] => true,
-        [b'0', ..] => false,
+        [] | [b'0', ..] => false,
         _ => digits.iter().all(u8::is_ascii_digit),
     }
 }

@@ -10,7 +10,7 @@ use crate::number::Number;
 pub type Map = IndexMap<String, Value>;
 
 /// The `__type__` tag of a deque in a state file.
-pub(crate) const DEQUE_TAG: &str = "deque";
+pub const DEQUE_TAG: &str = "deque";
 
 /// A JSON value as a state file holds it.
 ///
@@ -224,7 +224,7 @@ mod tests {
             let dict = deque.to_dict();
             assert_eq!(
                 dict["maxlen"],
-                maxlen.map_or(Value::Null, |n| Value::from(n as i64))
+                maxlen.map_or(Value::Null, |n| Value::from(i64::try_from(n).unwrap()))
             );
             assert_eq!(Deque::<Value>::from_dict(dict).unwrap(), deque);
         }

@@ -1,0 +1,291 @@
+//! The whole state file: the seed's three top-level keys and any others, in order.
+
+use penin_artifacts::{
+    ARTIFACT_TAG, Deque, KnowledgeBase, Map, Number, NumericVectorArtifact, Value,
+};
+
+use crate::error::{Error, Result};
+use crate::path::Segment;
+use crate::read::{Fault, Parser};
+use crate::write::{Encode, Encoder};
+
+/// The seed's default bound of both histories.
+pub const DEFAULT_HISTORY_MAXLEN: usize = 1000;
+
+/// A state file's contents.
+///
+/// Written as `knowledge_base`, `task_history`, `score_history`, then the [`extra`] keys in
+/// their original order (the Python loader drops them; penin keeps them).
+///
+/// [`extra`]: Document::extra
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    /// Artifacts by key, in insertion order.
+    pub knowledge_base: KnowledgeBase,
+    /// Task records, usually objects.
+    pub task_history: Deque<Value>,
+    /// Scores, integers or floats as they were added.
+    pub score_history: Deque<Number>,
+    /// Top-level keys beyond the seed's three.
+    pub extra: Map,
+}
+
+impl Document {
+    /// An empty state whose histories keep at most `history_maxlen` items.
+    #[must_use]
+    pub fn new(history_maxlen: Option<usize>) -> Self {
+        Document {
+            knowledge_base: KnowledgeBase::new(),
+            task_history: Deque::with_bound(history_maxlen),
+            score_history: Deque::with_bound(history_maxlen),
+            extra: Map::new(),
+        }
+    }
+
+    /// Reads a state file.
+    ///
+    /// A missing history, or one written as a plain list, gets `history_maxlen`; a tagged
+    /// deque keeps the `maxlen` it was written with (the file wins, as in the seed). A
+    /// missing knowledge base is empty. Every knowledge base entry must be an artifact and
+    /// every score a number: anything else is an [`Error::Shape`] that names the path.
+    pub fn decode(input: &[u8], history_maxlen: Option<usize>) -> Result<Self> {
+        let mut parser = Parser::new(input)?;
+        if !parser.has_content() {
+            return Err(Error::Empty);
+        }
+        match decode_top(&mut parser, history_maxlen).and_then(|doc| parser.finish().map(|()| doc))
+        {
+            Ok(doc) => Ok(doc),
+            Err(fault) => Err(parser.error(fault)),
+        }
+    }
+}
+
+impl Default for Document {
+    /// An empty state with the seed's bound of 1000.
+    fn default() -> Self {
+        Document::new(Some(DEFAULT_HISTORY_MAXLEN))
+    }
+}
+
+fn decode_top(p: &mut Parser<'_>, history_maxlen: Option<usize>) -> Result<Document, Fault> {
+    let start = p.offset();
+    if p.peek() != Some(b'{') {
+        let value = p.value()?;
+        return Err(Fault::shape(
+            start,
+            format!("expected an object, found {}", value.kind()),
+        ));
+    }
+    let mut doc = Document::new(history_maxlen);
+    if !p.open(b'}')? {
+        return Ok(doc);
+    }
+    loop {
+        let key = p.key()?;
+        p.skip_ws();
+        let at = p.offset();
+        match key.as_str() {
+            "knowledge_base" => {
+                doc.knowledge_base =
+                    knowledge_base(p).map_err(|f| f.within(Segment::Field("knowledge_base")))?;
+            }
+            "task_history" => {
+                let value = p
+                    .value()
+                    .map_err(|f| f.within(Segment::Field("task_history")))?;
+                doc.task_history = history(value, history_maxlen, at)
+                    .map_err(|f| f.within(Segment::Field("task_history")))?;
+            }
+            "score_history" => {
+                let value = p
+                    .value()
+                    .map_err(|f| f.within(Segment::Field("score_history")))?;
+                doc.score_history = scores(history(value, history_maxlen, at)?, at)
+                    .map_err(|f| f.within(Segment::Field("score_history")))?;
+            }
+            _ => match p.value() {
+                Ok(value) => {
+                    doc.extra.insert(key, value);
+                }
+                Err(fault) => return Err(fault.within(Segment::Key(key))),
+            },
+        }
+        if !p.next_item(b'}')? {
+            return Ok(doc);
+        }
+    }
+}
+
+/// `{"key": artifact, ...}`, reading each vector straight into `f64`s.
+fn knowledge_base(p: &mut Parser<'_>) -> Result<KnowledgeBase, Fault> {
+    let start = p.offset();
+    if p.peek() != Some(b'{') {
+        let value = p.value()?;
+        return Err(Fault::shape(
+            start,
+            format!("expected an object of artifacts, found {}", value.kind()),
+        ));
+    }
+    let mut kb = KnowledgeBase::new();
+    if p.open(b'}')? {
+        loop {
+            let key = p.key()?;
+            match artifact(p) {
+                Ok(artifact) => {
+                    kb.insert(key, artifact);
+                }
+                Err(fault) => return Err(fault.within(Segment::Key(key))),
+            }
+            if !p.next_item(b'}')? {
+                break;
+            }
+        }
+    }
+    Ok(kb)
+}
+
+fn artifact(p: &mut Parser<'_>) -> Result<NumericVectorArtifact, Fault> {
+    p.skip_ws();
+    let start = p.offset();
+    if p.peek() != Some(b'{') {
+        let value = p.value()?;
+        return Err(Fault::shape(
+            start,
+            format!("expected a NumericVectorArtifact, found {}", value.kind()),
+        ));
+    }
+    let mut vector = None;
+    let mut rest = Map::new();
+    if p.open(b'}')? {
+        loop {
+            let key = p.key()?;
+            if key == "vector" {
+                // A duplicate `vector` keeps the last, as a Python dict does.
+                vector = Some(floats(p).map_err(|f| f.within(Segment::Field("vector")))?);
+            } else {
+                match p.value() {
+                    Ok(value) => {
+                        rest.insert(key, value);
+                    }
+                    Err(fault) => return Err(fault.within(Segment::Spelled(key))),
+                }
+            }
+            if !p.next_item(b'}')? {
+                break;
+            }
+        }
+    }
+    match rest.get("__type__") {
+        Some(Value::String(tag)) if tag == ARTIFACT_TAG => {}
+        Some(Value::String(tag)) => {
+            return Err(Fault::shape(
+                start,
+                format!("expected a NumericVectorArtifact, found an object tagged {tag:?}"),
+            ));
+        }
+        _ => {
+            return Err(Fault::shape(
+                start,
+                "expected a NumericVectorArtifact, found an object without \"__type__\": \"NumericVectorArtifact\"".to_owned(),
+            ));
+        }
+    }
+    let Some(vector) = vector else {
+        return Err(Fault::shape(
+            start,
+            "expected a NumericVectorArtifact, found one without \"vector\"".to_owned(),
+        ));
+    };
+    NumericVectorArtifact::from_parts(vector, rest).map_err(|e| Fault::from_artifacts(start, &e))
+}
+
+/// `[number, ...]` as `f64`s; integers only where a float holds them exactly.
+fn floats(p: &mut Parser<'_>) -> Result<Vec<f64>, Fault> {
+    p.skip_ws();
+    let start = p.offset();
+    if p.peek() != Some(b'[') {
+        let value = p.value()?;
+        return Err(Fault::shape(
+            start,
+            format!("expected an array of numbers, found {}", value.kind()),
+        ));
+    }
+    let mut out = Vec::new();
+    if p.open(b']')? {
+        loop {
+            p.skip_ws();
+            let at = p.offset();
+            let element = if let Some(b'-' | b'0'..=b'9' | b'N' | b'I') = p.peek() {
+                let n = p
+                    .number()
+                    .map_err(|f| f.within(Segment::Index(out.len())))?;
+                n.to_f64_exact().ok_or_else(|| {
+                    Fault::shape(at, format!("expected a number that a 64-bit float holds exactly, found the integer {n}"))
+                })
+            } else {
+                let value = p.value().map_err(|f| f.within(Segment::Index(out.len())))?;
+                Err(Fault::shape(
+                    at,
+                    format!("expected a number, found {}", value.kind()),
+                ))
+            };
+            out.push(element.map_err(|f| f.within(Segment::Index(out.len())))?);
+            if !p.next_item(b']')? {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A history: a tagged deque as it was written, or a plain list with the configured bound.
+fn history(value: Value, history_maxlen: Option<usize>, at: usize) -> Result<Deque<Value>, Fault> {
+    match value {
+        Value::Deque(deque) => Ok(*deque),
+        Value::Array(items) => Ok(Deque::from_items(items, history_maxlen)),
+        other => Err(Fault::shape(
+            at,
+            format!("expected a deque or an array, found {}", other.kind()),
+        )),
+    }
+}
+
+fn scores(history: Deque<Value>, at: usize) -> Result<Deque<Number>, Fault> {
+    let mut out = Deque::with_bound(history.maxlen());
+    out.extra_mut().clone_from(history.extra());
+    for (i, item) in history.into_iter().enumerate() {
+        match item {
+            Value::Number(n) => {
+                out.push_back(n);
+            }
+            other => {
+                return Err(
+                    Fault::shape(at, format!("expected a number, found {}", other.kind()))
+                        .within(Segment::Index(i))
+                        .within(Segment::Field("items")),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Encode for Document {
+    fn encode(&self, e: &mut Encoder<'_>, _level: usize) {
+        e.top_open();
+        e.top_key(true, "knowledge_base");
+        e.map(&self.knowledge_base, 1, |e, artifact, level| {
+            e.artifact(artifact, level);
+        });
+        e.top_key(false, "task_history");
+        e.deque(&self.task_history, 1, super::write::Encoder::value);
+        e.top_key(false, "score_history");
+        e.deque(&self.score_history, 1, |e, n, _| e.number(n));
+        for (key, value) in &self.extra {
+            e.top_key(false, key);
+            e.value(value, 1);
+        }
+        e.top_close(false);
+    }
+}

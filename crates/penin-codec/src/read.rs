@@ -1,0 +1,572 @@
+//! The reader: JSON as Python's `json` module reads it, with the seed's tags.
+//!
+//! One pass over the input, recursive descent. Objects tagged `NumericVectorArtifact` or
+//! `deque` become [`Value::Artifact`] and [`Value::Deque`] wherever they are, as the seed's
+//! `object_hook` does; every other object, unknown tags included, stays an object.
+
+use penin_artifacts::{ARTIFACT_TAG, DEQUE_TAG, Deque, Map, Number, NumericVectorArtifact, Value};
+
+use crate::error::Error;
+use crate::path::{self, Segment};
+
+/// Deeper nesting is refused rather than risk the stack. Python's own limit is near 1000;
+/// state files nest a handful of levels.
+pub(crate) const MAX_DEPTH: usize = 512;
+
+/// Python 3.11 refuses to read integers longer than this (`sys.get_int_max_str_digits`), so
+/// a longer one could not be shared with the Python tool: refused here too.
+pub(crate) const MAX_INTEGER_DIGITS: usize = 4300;
+
+/// A decoding failure on its way out: where, what, and the path as it unwinds.
+#[derive(Debug)]
+pub(crate) struct Fault {
+    offset: usize,
+    kind: FaultKind,
+    path: Vec<Segment>,
+}
+
+#[derive(Debug)]
+enum FaultKind {
+    Eof,
+    Syntax(String),
+    Shape(String),
+}
+
+impl Fault {
+    /// Adds the segment of the value the fault is inside.
+    pub(crate) fn within(mut self, segment: Segment) -> Fault {
+        self.path.push(segment);
+        self
+    }
+
+    pub(crate) fn shape(offset: usize, message: String) -> Fault {
+        Fault {
+            offset,
+            kind: FaultKind::Shape(message),
+            path: Vec::new(),
+        }
+    }
+
+    /// A value-type error from `penin-artifacts`, placed at the object it came from.
+    pub(crate) fn from_artifacts(offset: usize, error: &penin_artifacts::Error) -> Fault {
+        let (message, spelled) = match error {
+            penin_artifacts::Error::Shape {
+                path,
+                expected,
+                found,
+            } => (format!("expected {expected}, found {found}"), path.clone()),
+            other => (other.to_string(), String::new()),
+        };
+        let mut fault = Fault::shape(offset, message);
+        if !spelled.is_empty() {
+            fault.path.push(Segment::Spelled(spelled));
+        }
+        fault
+    }
+}
+
+/// The parser's state: the whole input, already checked to be UTF-8.
+pub(crate) struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+impl<'a> Parser<'a> {
+    /// Checks the input is UTF-8 and skips a byte order mark, which some writers add.
+    pub(crate) fn new(input: &'a [u8]) -> Result<Parser<'a>, Error> {
+        let text = std::str::from_utf8(input).map_err(|e| {
+            let offset = e.valid_up_to();
+            let (line, column) = line_column(input, offset);
+            Error::InvalidUtf8 {
+                line,
+                column,
+                offset,
+            }
+        })?;
+        let pos = if text.starts_with('\u{feff}') { 3 } else { 0 };
+        Ok(Parser {
+            text,
+            bytes: input,
+            pos,
+            depth: 0,
+        })
+    }
+
+    /// Skips whitespace and reports whether anything but whitespace is left.
+    pub(crate) fn has_content(&mut self) -> bool {
+        self.skip_ws();
+        self.pos < self.bytes.len()
+    }
+
+    pub(crate) fn offset(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    /// The public error for a fault: line and column from its offset, the path spelled out.
+    pub(crate) fn error(&self, fault: Fault) -> Error {
+        let (line, column) = line_column(self.bytes, fault.offset);
+        let path = path::format(&fault.path);
+        match fault.kind {
+            FaultKind::Eof => Error::Truncated { line, column, path },
+            FaultKind::Syntax(message) => Error::Syntax {
+                message,
+                line,
+                column,
+                path,
+            },
+            FaultKind::Shape(message) => Error::Shape {
+                message,
+                line,
+                column,
+                path,
+            },
+        }
+    }
+
+    /// After the document: only whitespace may follow.
+    pub(crate) fn finish(&mut self) -> Result<(), Fault> {
+        self.skip_ws();
+        if self.pos < self.bytes.len() {
+            return Err(self.syntax("unexpected data after the document"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn syntax(&self, message: impl Into<String>) -> Fault {
+        self.fault_at(self.pos, FaultKind::Syntax(message.into()))
+    }
+
+    fn fault_at(&self, offset: usize, kind: FaultKind) -> Fault {
+        let kind = if offset >= self.bytes.len() {
+            FaultKind::Eof
+        } else {
+            kind
+        };
+        Fault {
+            offset,
+            kind,
+            path: Vec::new(),
+        }
+    }
+
+    /// An error for the byte at the cursor, which is not what `expected` says.
+    fn unexpected(&self, expected: &str) -> Fault {
+        match self.text[self.pos.min(self.text.len())..].chars().next() {
+            Some(c) => self.syntax(format!("expected {expected}, found {}", describe(c))),
+            None => self.fault_at(self.pos, FaultKind::Eof),
+        }
+    }
+
+    /// Consumes `byte` after optional whitespace, or fails saying what was expected.
+    pub(crate) fn expect(&mut self, byte: u8, expected: &str) -> Result<(), Fault> {
+        self.skip_ws();
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected(expected))
+        }
+    }
+
+    pub(crate) fn enter(&mut self) -> Result<(), Fault> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.syntax(format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    pub(crate) fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    /// Starts an object or array whose opening byte is at the cursor. Returns `false` when
+    /// the container is empty (and already closed).
+    pub(crate) fn open(&mut self, close: u8) -> Result<bool, Fault> {
+        self.enter()?;
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            self.leave();
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// After an item: `,` means another follows (`true`); `close` ends the container.
+    pub(crate) fn next_item(&mut self, close: u8) -> Result<bool, Fault> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(b) if b == close => {
+                self.pos += 1;
+                self.leave();
+                Ok(false)
+            }
+            _ => Err(self.unexpected(if close == b'}' {
+                "',' or '}'"
+            } else {
+                "',' or ']'"
+            })),
+        }
+    }
+
+    /// An object key and its colon; the cursor then sits before the value.
+    pub(crate) fn key(&mut self) -> Result<String, Fault> {
+        self.skip_ws();
+        if self.peek() != Some(b'"') {
+            return Err(self.unexpected("a string key"));
+        }
+        let key = self.string()?;
+        self.expect(b':', "':'")?;
+        Ok(key)
+    }
+
+    /// Any value.
+    pub(crate) fn value(&mut self) -> Result<Value, Fault> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'"') => self.string().map(Value::String),
+            Some(b't') => self.literal("true", Value::Bool(true)),
+            Some(b'f') => self.literal("false", Value::Bool(false)),
+            Some(b'n') => self.literal("null", Value::Null),
+            Some(b'-' | b'0'..=b'9' | b'N' | b'I') => self.number().map(Value::Number),
+            _ => Err(self.unexpected("a value")),
+        }
+    }
+
+    fn literal(&mut self, word: &str, value: Value) -> Result<Value, Fault> {
+        self.word(word)?;
+        Ok(value)
+    }
+
+    fn word(&mut self, word: &str) -> Result<(), Fault> {
+        let end = self.pos + word.len();
+        match self.bytes.get(self.pos..end) {
+            Some(found) if found == word.as_bytes() => {
+                self.pos = end;
+                Ok(())
+            }
+            None if word.as_bytes().starts_with(&self.bytes[self.pos..]) => {
+                Err(self.fault_at(self.bytes.len(), FaultKind::Eof))
+            }
+            _ => Err(self.syntax(format!("invalid literal, expected {word}"))),
+        }
+    }
+
+    fn array(&mut self) -> Result<Value, Fault> {
+        let mut items = Vec::new();
+        if self.open(b']')? {
+            loop {
+                let item = self
+                    .value()
+                    .map_err(|f| f.within(Segment::Index(items.len())))?;
+                items.push(item);
+                if !self.next_item(b']')? {
+                    break;
+                }
+            }
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn object(&mut self) -> Result<Value, Fault> {
+        let start = self.pos;
+        let mut map = Map::new();
+        if self.open(b'}')? {
+            loop {
+                let key = self.key()?;
+                match self.value() {
+                    Ok(value) => {
+                        map.insert(key, value);
+                    }
+                    Err(fault) => {
+                        let segment = if tag_of(&map).is_some() {
+                            Segment::Spelled(key)
+                        } else {
+                            Segment::Key(key)
+                        };
+                        return Err(fault.within(segment));
+                    }
+                }
+                if !self.next_item(b'}')? {
+                    break;
+                }
+            }
+        }
+        match tag_of(&map) {
+            Some(Tag::Artifact) => NumericVectorArtifact::from_dict(map)
+                .map(Value::from)
+                .map_err(|e| Fault::from_artifacts(start, &e)),
+            Some(Tag::Deque) => Deque::<Value>::from_dict(map)
+                .map(Value::from)
+                .map_err(|e| Fault::from_artifacts(start, &e)),
+            None => Ok(Value::Object(map)),
+        }
+    }
+
+    /// A string whose opening quote is at the cursor.
+    pub(crate) fn string(&mut self) -> Result<String, Fault> {
+        self.pos += 1;
+        let start = self.pos;
+        // Fast path: no escapes.
+        loop {
+            match self.peek() {
+                Some(b'"') => {
+                    let s = self.text[start..self.pos].to_owned();
+                    self.pos += 1;
+                    return Ok(s);
+                }
+                Some(b'\\') => break,
+                Some(b) if b < 0x20 => return Err(self.control_character(b)),
+                Some(_) => self.pos += 1,
+                None => return Err(self.fault_at(self.pos, FaultKind::Eof)),
+            }
+        }
+        let mut out = String::with_capacity(self.pos - start + 16);
+        out.push_str(&self.text[start..self.pos]);
+        loop {
+            let run = self.pos;
+            while let Some(b) = self.peek() {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            out.push_str(&self.text[run..self.pos]);
+            match self.peek() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => self.escape(&mut out)?,
+                Some(b) => return Err(self.control_character(b)),
+                None => return Err(self.fault_at(self.pos, FaultKind::Eof)),
+            }
+        }
+    }
+
+    fn control_character(&self, b: u8) -> Fault {
+        self.syntax(format!(
+            "control character U+{b:04X} in a string (write it as \\u{b:04x})"
+        ))
+    }
+
+    /// An escape whose backslash is at the cursor.
+    fn escape(&mut self, out: &mut String) -> Result<(), Fault> {
+        let at = self.pos;
+        self.pos += 1;
+        let Some(b) = self.peek() else {
+            return Err(self.fault_at(self.pos, FaultKind::Eof));
+        };
+        self.pos += 1;
+        let c = match b {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let high = self.hex4()?;
+                if (0xD800..0xDC00).contains(&high) {
+                    if self.bytes.get(self.pos..self.pos + 2) == Some(b"\\u") {
+                        self.pos += 2;
+                        let low = self.hex4()?;
+                        if (0xDC00..0xE000).contains(&low) {
+                            let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+                            char::from_u32(code).ok_or_else(|| self.lone_surrogate(at, high))?
+                        } else {
+                            return Err(self.lone_surrogate(at, high));
+                        }
+                    } else {
+                        return Err(self.lone_surrogate(at, high));
+                    }
+                } else {
+                    char::from_u32(high).ok_or_else(|| self.lone_surrogate(at, high))?
+                }
+            }
+            _ => {
+                self.pos = at;
+                return Err(self.syntax(format!("invalid escape \\{}", describe_byte(b))));
+            }
+        };
+        out.push(c);
+        Ok(())
+    }
+
+    fn lone_surrogate(&self, at: usize, code: u32) -> Fault {
+        self.fault_at(
+            at,
+            FaultKind::Syntax(format!(
+                "lone surrogate \\u{code:04x}: not a character, cannot be kept in UTF-8"
+            )),
+        )
+    }
+
+    fn hex4(&mut self) -> Result<u32, Fault> {
+        let mut code = 0;
+        for _ in 0..4 {
+            let digit = match self.peek() {
+                Some(b @ b'0'..=b'9') => b - b'0',
+                Some(b @ b'a'..=b'f') => b - b'a' + 10,
+                Some(b @ b'A'..=b'F') => b - b'A' + 10,
+                Some(_) => return Err(self.unexpected("a hexadecimal digit of a \\u escape")),
+                None => return Err(self.fault_at(self.pos, FaultKind::Eof)),
+            };
+            code = code * 16 + u32::from(digit);
+            self.pos += 1;
+        }
+        Ok(code)
+    }
+
+    /// A number, or one of Python's `NaN`, `Infinity` and `-Infinity`.
+    pub(crate) fn number(&mut self) -> Result<Number, Fault> {
+        let start = self.pos;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'I') => {
+                self.word("Infinity")?;
+                return Ok(Number::Float(if negative {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                }));
+            }
+            Some(b'N') if !negative => {
+                self.word("NaN")?;
+                return Ok(Number::Float(f64::NAN));
+            }
+            Some(b'0') => {
+                self.pos += 1;
+                if let Some(b'0'..=b'9') = self.peek() {
+                    return Err(self.syntax("a number cannot have a leading zero"));
+                }
+            }
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(self.unexpected("a digit")),
+        }
+        let int_end = self.pos;
+        let mut float = false;
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.unexpected("a digit after the decimal point"));
+            }
+            self.digits();
+            float = true;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.unexpected("a digit in the exponent"));
+            }
+            self.digits();
+            float = true;
+        }
+        let text = &self.text[start..self.pos];
+        if float {
+            // Rust's parser rounds correctly, as Python's does; beyond the range it gives
+            // the infinities, as Python's `float()` does.
+            return text.parse().map(Number::Float).map_err(|_| {
+                self.fault_at(start, FaultKind::Syntax(format!("invalid number {text}")))
+            });
+        }
+        let digits = int_end - start - usize::from(negative);
+        if digits <= 18 {
+            let magnitude = self.bytes[start + usize::from(negative)..int_end]
+                .iter()
+                .fold(0_i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
+            return Ok(Number::Int(if negative { -magnitude } else { magnitude }));
+        }
+        if digits > MAX_INTEGER_DIGITS {
+            return Err(self.fault_at(
+                start,
+                FaultKind::Syntax(format!(
+                    "integer of {digits} digits: more than the {MAX_INTEGER_DIGITS} Python reads"
+                )),
+            ));
+        }
+        Number::parse_integer(text)
+            .map_err(|e| self.fault_at(start, FaultKind::Syntax(e.to_string())))
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+    }
+}
+
+/// Which known tag an object carries, as the seed's hook sees it: `d.get("__type__")`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tag {
+    Artifact,
+    Deque,
+}
+
+pub(crate) fn tag_of(map: &Map) -> Option<Tag> {
+    match map.get("__type__")?.as_str()? {
+        ARTIFACT_TAG => Some(Tag::Artifact),
+        DEQUE_TAG => Some(Tag::Deque),
+        _ => None,
+    }
+}
+
+fn describe(c: char) -> String {
+    if c.is_control() || c.is_whitespace() {
+        format!("U+{:04X}", u32::from(c))
+    } else {
+        format!("'{c}'")
+    }
+}
+
+fn describe_byte(b: u8) -> String {
+    describe(char::from(b))
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let offset = offset.min(bytes.len());
+    let before = &bytes[..offset];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    // Only on the error path: a plain count is fast enough.
+    #[allow(clippy::naive_bytecount)]
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    // Count characters, not bytes: every byte but UTF-8 continuation bytes starts one.
+    let column = before[line_start..]
+        .iter()
+        .filter(|&&b| b & 0xC0 != 0x80)
+        .count()
+        + 1;
+    (line, column)
+}

@@ -1,0 +1,353 @@
+//! The writer: byte for byte what Python's `json.dump(state, f, cls=StateEncoder, indent=2)`
+//! writes, or the same values on one line for the compact style.
+
+use std::io;
+
+use penin_artifacts::{ARTIFACT_TAG, DEQUE_TAG, Deque, Number, NumericVectorArtifact, Value};
+
+use crate::float::write_float;
+
+/// Output is handed to the sink in chunks of about this size, so a large state is never
+/// held twice in memory.
+const CHUNK: usize = 256 * 1024;
+
+/// The layout of the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Style {
+    /// Python's `indent=2`: a newline and two spaces per level, `,` and `: ` separators.
+    #[default]
+    Pretty,
+    /// One line, `,` and `:` separators, no spaces.
+    Compact,
+}
+
+/// Writes values in the seed format. Opaque: it is handed to [`Encode`] implementations.
+pub struct Encoder<'w> {
+    out: Vec<u8>,
+    sink: Option<&'w mut dyn io::Write>,
+    failed: Option<io::Error>,
+    style: Style,
+}
+
+/// A value the writer knows how to encode.
+///
+/// Implemented for [`Value`], [`NumericVectorArtifact`], [`Deque<Value>`] and the whole
+/// [`crate::Document`]; sealed.
+pub trait Encode: sealed::Sealed {
+    #[doc(hidden)]
+    fn encode(&self, encoder: &mut Encoder<'_>, level: usize);
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for penin_artifacts::Value {}
+    impl Sealed for penin_artifacts::NumericVectorArtifact {}
+    impl Sealed for penin_artifacts::Deque<penin_artifacts::Value> {}
+    impl Sealed for crate::Document {}
+}
+
+impl<'w> Encoder<'w> {
+    pub(crate) fn to_vec(style: Style, capacity: usize) -> Encoder<'static> {
+        Encoder {
+            out: Vec::with_capacity(capacity),
+            sink: None,
+            failed: None,
+            style,
+        }
+    }
+
+    pub(crate) fn to_writer(style: Style, sink: &'w mut dyn io::Write) -> Encoder<'w> {
+        Encoder {
+            out: Vec::with_capacity(CHUNK + 4096),
+            sink: Some(sink),
+            failed: None,
+            style,
+        }
+    }
+
+    pub(crate) fn into_vec(self) -> Vec<u8> {
+        self.out
+    }
+
+    /// Hands what is left to the sink.
+    pub(crate) fn finish(mut self) -> io::Result<()> {
+        self.flush();
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(sink) = self.sink.as_mut() {
+            if self.failed.is_none()
+                && let Err(e) = sink.write_all(&self.out)
+            {
+                self.failed = Some(e);
+            }
+            // After a failure the rest is dropped: the caller gets the first error.
+            self.out.clear();
+        }
+    }
+
+    fn maybe_flush(&mut self) {
+        if self.sink.is_some() && self.out.len() >= CHUNK {
+            self.flush();
+        }
+    }
+
+    fn raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Before the first item of a container (`first`) or between items.
+    fn item(&mut self, first: bool, level: usize) {
+        if !first {
+            self.out.push(b',');
+        }
+        if self.style == Style::Pretty {
+            self.newline(level + 1);
+        }
+        self.maybe_flush();
+    }
+
+    fn newline(&mut self, level: usize) {
+        self.out.push(b'\n');
+        self.out.extend(std::iter::repeat_n(b' ', 2 * level));
+    }
+
+    /// Closes a container that had items.
+    fn close(&mut self, bracket: u8, level: usize) {
+        if self.style == Style::Pretty {
+            self.newline(level);
+        }
+        self.out.push(bracket);
+    }
+
+    fn key(&mut self, first: bool, level: usize, key: &str) {
+        self.item(first, level);
+        self.string(key);
+        self.raw(if self.style == Style::Pretty {
+            b": "
+        } else {
+            b":"
+        });
+    }
+
+    pub(crate) fn number(&mut self, n: &Number) {
+        match n {
+            Number::Int(i) => {
+                let mut buffer = itoa::Buffer::new();
+                self.raw(buffer.format(*i).as_bytes());
+            }
+            Number::Big(b) => self.raw(b.as_str().as_bytes()),
+            Number::Float(f) => write_float(&mut self.out, *f),
+        }
+    }
+
+    /// A string as `ensure_ascii` writes it: `"` `\` and the five named controls escaped by
+    /// name, everything else outside space..`~` as `\uXXXX` (lowercase), surrogate pairs
+    /// beyond U+FFFF.
+    pub(crate) fn string(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        self.out.push(b'"');
+        let mut run = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+                i += 1;
+                continue;
+            }
+            self.out.extend_from_slice(&bytes[run..i]);
+            if b < 0x80 {
+                match b {
+                    b'"' => self.raw(b"\\\""),
+                    b'\\' => self.raw(b"\\\\"),
+                    b'\n' => self.raw(b"\\n"),
+                    b'\r' => self.raw(b"\\r"),
+                    b'\t' => self.raw(b"\\t"),
+                    0x08 => self.raw(b"\\b"),
+                    0x0c => self.raw(b"\\f"),
+                    _ => self.unicode_escape(u32::from(b)),
+                }
+                i += 1;
+            } else {
+                // `i` is at the first byte of a multi-byte character: a char boundary.
+                let c = text[i..]
+                    .chars()
+                    .next()
+                    .unwrap_or(char::REPLACEMENT_CHARACTER);
+                let code = u32::from(c);
+                if code > 0xFFFF {
+                    let v = code - 0x10000;
+                    self.unicode_escape(0xD800 | (v >> 10));
+                    self.unicode_escape(0xDC00 | (v & 0x3FF));
+                } else {
+                    self.unicode_escape(code);
+                }
+                i += c.len_utf8();
+            }
+            run = i;
+        }
+        self.out.extend_from_slice(&bytes[run..]);
+        self.out.push(b'"');
+    }
+
+    fn unicode_escape(&mut self, code: u32) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            HEX[(code >> 12 & 0xF) as usize],
+            HEX[(code >> 8 & 0xF) as usize],
+            HEX[(code >> 4 & 0xF) as usize],
+            HEX[(code & 0xF) as usize],
+        ]);
+    }
+
+    pub(crate) fn value(&mut self, value: &Value, level: usize) {
+        match value {
+            Value::Null => self.raw(b"null"),
+            Value::Bool(true) => self.raw(b"true"),
+            Value::Bool(false) => self.raw(b"false"),
+            Value::Number(n) => self.number(n),
+            Value::String(s) => self.string(s),
+            Value::Array(items) => self.array(items, level, Encoder::value),
+            Value::Object(map) => self.object(map.iter(), level),
+            Value::Artifact(artifact) => self.artifact(artifact, level),
+            Value::Deque(deque) => self.deque(deque, level, Encoder::value),
+        }
+    }
+
+    pub(crate) fn array<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        level: usize,
+        mut write: impl FnMut(&mut Self, T, usize),
+    ) {
+        self.raw(b"[");
+        let mut first = true;
+        for item in items {
+            self.item(first, level);
+            write(self, item, level + 1);
+            first = false;
+        }
+        if first {
+            self.raw(b"]");
+        } else {
+            self.close(b']', level);
+        }
+    }
+
+    pub(crate) fn object<'v>(
+        &mut self,
+        entries: impl IntoIterator<Item = (&'v String, &'v Value)>,
+        level: usize,
+    ) {
+        self.map(entries, level, Encoder::value);
+    }
+
+    /// An object of any values, each written by `write`.
+    pub(crate) fn map<'v, T: 'v>(
+        &mut self,
+        entries: impl IntoIterator<Item = (&'v String, &'v T)>,
+        level: usize,
+        mut write: impl FnMut(&mut Self, &T, usize),
+    ) {
+        self.raw(b"{");
+        let mut first = true;
+        for (key, value) in entries {
+            self.key(first, level, key);
+            write(self, value, level + 1);
+            first = false;
+        }
+        if first {
+            self.raw(b"}");
+        } else {
+            self.close(b'}', level);
+        }
+    }
+
+    /// Opens an object whose first key is `__type__`, the way the encoder's `to_dict` does.
+    fn tagged(&mut self, tag: &str, level: usize) {
+        self.raw(b"{");
+        self.key(true, level, "__type__");
+        self.string(tag);
+    }
+
+    pub(crate) fn artifact(&mut self, artifact: &NumericVectorArtifact, level: usize) {
+        self.tagged(ARTIFACT_TAG, level);
+        self.key(false, level, "vector");
+        self.array(&artifact.vector, level + 1, |e, f, _| {
+            write_float(&mut e.out, *f);
+        });
+        self.key(false, level, "metadata");
+        self.object(&artifact.metadata, level + 1);
+        self.extra(artifact.extra(), level);
+        self.close(b'}', level);
+    }
+
+    pub(crate) fn deque<T>(
+        &mut self,
+        deque: &Deque<T>,
+        level: usize,
+        write: impl FnMut(&mut Self, &T, usize),
+    ) {
+        self.tagged(DEQUE_TAG, level);
+        self.key(false, level, "items");
+        self.array(deque, level + 1, write);
+        self.key(false, level, "maxlen");
+        match deque.maxlen() {
+            Some(n) => {
+                let mut buffer = itoa::Buffer::new();
+                self.raw(buffer.format(n).as_bytes());
+            }
+            None => self.raw(b"null"),
+        }
+        self.extra(deque.extra(), level);
+        self.close(b'}', level);
+    }
+
+    fn extra(&mut self, extra: &penin_artifacts::Map, level: usize) {
+        for (key, value) in extra {
+            self.key(false, level, key);
+            self.value(value, level + 1);
+        }
+    }
+
+    pub(crate) fn top_key(&mut self, first: bool, key: &str) {
+        self.key(first, 0, key);
+    }
+
+    pub(crate) fn top_close(&mut self, empty: bool) {
+        if empty {
+            self.raw(b"}");
+        } else {
+            self.close(b'}', 0);
+        }
+    }
+
+    pub(crate) fn top_open(&mut self) {
+        self.raw(b"{");
+    }
+}
+
+impl Encode for Value {
+    fn encode(&self, encoder: &mut Encoder<'_>, level: usize) {
+        encoder.value(self, level);
+    }
+}
+
+impl Encode for NumericVectorArtifact {
+    fn encode(&self, encoder: &mut Encoder<'_>, level: usize) {
+        encoder.artifact(self, level);
+    }
+}
+
+impl Encode for Deque<Value> {
+    fn encode(&self, encoder: &mut Encoder<'_>, level: usize) {
+        encoder.deque(self, level, Encoder::value);
+    }
+}
