@@ -1,1 +1,81 @@
-fn main() {}
+//! `penin`: the command-line lifecycle of an orchestrator's long-term memory.
+//!
+//! See `penin --help`, and the repository's README for the line protocol and exit codes.
+
+mod args;
+mod commands;
+mod exit;
+mod lifecycle;
+mod protocol;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use crate::args::{Args, Command, RunArgs};
+
+/// The seed's default state file, shared with the Python tool.
+const DEFAULT_STATE: &str = ".penin_omega/state.json";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(error) if exit::is_broken_pipe(&error) => exit::from(exit::OK),
+        Err(error) => {
+            let _ = writeln!(io::stderr(), "penin: {error:#}");
+            exit::from(exit::code(&error))
+        }
+    }
+}
+
+fn run() -> Result<ExitCode> {
+    let args = Args::parse();
+    let path = state_path(&args)?;
+    let maxlen = (!args.unbounded).then_some(args.history_maxlen);
+    let out = &mut io::stdout().lock();
+    match args.command {
+        None => lifecycle::run(
+            &path,
+            maxlen,
+            &RunArgs {
+                autosave: 30.0,
+                fresh: false,
+            },
+        )?,
+        Some(Command::Run(run)) => lifecycle::run(&path, maxlen, &run)?,
+        Some(Command::Demo) => lifecycle::demo(&path, maxlen)?,
+        Some(Command::Stats { json }) => commands::stats(&path, maxlen, json, out)?,
+        Some(Command::AddKnowledge {
+            key,
+            vector,
+            metadata,
+        }) => {
+            commands::add_knowledge(&path, maxlen, &key, &vector, metadata.as_deref(), out)?;
+        }
+        Some(Command::AddTask { task }) => commands::add_task(&path, maxlen, &task, out)?,
+        Some(Command::AddScore { score }) => commands::add_score(&path, maxlen, &score, out)?,
+        Some(Command::Convert { input, output }) => {
+            commands::convert(&input, &output, maxlen, out)?;
+        }
+        Some(Command::Verify { path }) => commands::verify(&path, maxlen, out)?,
+    }
+    out.flush()?;
+    Ok(exit::from(exit::OK))
+}
+
+/// `--state`, else `PENIN_STATE` (both through clap), else `--user`'s data directory, else
+/// the seed's default in the current directory.
+fn state_path(args: &Args) -> Result<PathBuf> {
+    if let Some(path) = &args.state {
+        return Ok(path.clone());
+    }
+    if args.user {
+        let dirs = directories::ProjectDirs::from("", "", "penin")
+            .context("cannot find the per-user data directory (no home directory)")?;
+        return Ok(dirs.data_dir().join("state.json"));
+    }
+    Ok(PathBuf::from(DEFAULT_STATE))
+}

@@ -1,0 +1,111 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// penin: the long-term memory of an agent orchestrator.
+///
+/// Keeps a knowledge base of embeddings, a task history and a score history in a state file
+/// that the Python PENIN-Ω tool reads and writes too. Without a command, runs the lifecycle
+/// (`penin run`).
+#[derive(Debug, Parser)]
+#[command(name = "penin", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Args {
+    /// The state file [default: `.penin_omega/state.json`]
+    #[arg(
+        long,
+        global = true,
+        env = "PENIN_STATE",
+        value_name = "PATH",
+        conflicts_with = "user"
+    )]
+    pub state: Option<PathBuf>,
+
+    /// Keep the state in the per-user data directory instead of the current directory.
+    #[arg(long, global = true)]
+    pub user: bool,
+
+    /// Bound of the task and score histories of a new state (a loaded file keeps its own).
+    #[arg(long, global = true, value_name = "N", default_value_t = 1000)]
+    pub history_maxlen: usize,
+
+    /// Histories of a new state are unbounded.
+    #[arg(long, global = true, conflicts_with = "history_maxlen")]
+    pub unbounded: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the lifecycle: load, answer JSON-line operations on stdin, autosave, save on exit.
+    Run(RunArgs),
+    /// The seed's demo: load, add the demo knowledge, tasks and scores, save.
+    Demo,
+    /// Print the state's statistics.
+    Stats {
+        /// As one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add (or replace) a knowledge artifact and save.
+    AddKnowledge {
+        /// The artifact's key.
+        key: String,
+        /// The vector, comma-separated: 0.1,0.2,0.3
+        #[arg(long, value_name = "FLOATS", allow_hyphen_values = true)]
+        vector: String,
+        /// The metadata, a JSON object.
+        #[arg(long, value_name = "JSON")]
+        metadata: Option<String>,
+    },
+    /// Append a task record (a JSON value, usually an object) and save.
+    AddTask {
+        /// The task record.
+        #[arg(value_name = "JSON")]
+        task: String,
+    },
+    /// Append a score and save.
+    AddScore {
+        /// The score.
+        #[arg(allow_hyphen_values = true)]
+        score: String,
+    },
+    /// Load any state file and write it in the seed format.
+    Convert {
+        /// The state file to read.
+        input: PathBuf,
+        /// Where to write it.
+        output: PathBuf,
+    },
+    /// Check that a state file loads; print a summary.
+    Verify {
+        /// The state file to check.
+        path: PathBuf,
+    },
+}
+
+/// Options of `penin run`.
+#[derive(Debug, Default, clap::Args)]
+pub struct RunArgs {
+    /// Save unsaved changes every SECONDS (0: only on exit and on request).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub autosave: f64,
+
+    /// If the state file cannot be loaded, move it aside to a timestamped name and start
+    /// empty instead of refusing to start.
+    #[arg(long)]
+    pub fresh: bool,
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0   success
+  2   usage error
+  65  the state file is invalid or corrupt
+  66  the file to read does not exist
+  74  an I/O error (reading, writing, permissions)
+  1   any other failure";

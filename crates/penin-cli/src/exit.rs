@@ -1,0 +1,50 @@
+//! Exit codes, from the kind of error.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A file that must exist does not.
+#[derive(Debug, thiserror::Error)]
+#[error("{} does not exist", .0.display())]
+pub struct NotFound(pub PathBuf);
+
+pub const OK: u8 = 0;
+pub const FAILURE: u8 = 1;
+pub const DATA_ERROR: u8 = 65;
+pub const NO_INPUT: u8 = 66;
+pub const IO_ERROR: u8 = 74;
+
+/// The documented exit code for an error: the first kind found along its chain decides.
+pub fn code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if cause.is::<NotFound>() {
+            return NO_INPUT;
+        }
+        if let Some(e) = cause.downcast_ref::<penin_orchestrator::Error>() {
+            return match e {
+                penin_orchestrator::Error::Corrupt { .. } => DATA_ERROR,
+                _ => IO_ERROR,
+            };
+        }
+        if cause.is::<penin_store::Error>() || cause.is::<io::Error>() {
+            return IO_ERROR;
+        }
+        if cause.is::<penin_codec::Error>() {
+            return DATA_ERROR;
+        }
+    }
+    FAILURE
+}
+
+/// Whether the error is only a closed stdout (`penin stats | head`): not a failure.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+pub fn from(code: u8) -> ExitCode {
+    ExitCode::from(code)
+}

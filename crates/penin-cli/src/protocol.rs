@@ -1,0 +1,287 @@
+//! The line protocol of `penin run`: one JSON operation per line on stdin, one answer line
+//! on stdout.
+//!
+//! ```text
+//! {"op":"add_knowledge","key":K,"vector":[...],"metadata":{...}}
+//! {"op":"add_task","task":{...}}
+//! {"op":"add_score","score":X}
+//! {"op":"save"}
+//! {"op":"stats"}
+//! ```
+//! An optional `"id"` is echoed. Answers are `{"ok":true,...}` or
+//! `{"ok":false,"error":"..."}`; a bad line gets an error answer and changes nothing.
+
+use penin_orchestrator::{Map, Number, NumericVectorArtifact, Orchestrator, Statistics, Value};
+
+/// What a line asks for, checked.
+#[derive(Debug)]
+pub enum Request {
+    AddKnowledge {
+        key: String,
+        artifact: NumericVectorArtifact,
+    },
+    AddTask(Value),
+    AddScore(Number),
+    Save,
+    Stats,
+}
+
+/// A parsed line: the request, and the `id` to echo.
+#[derive(Debug)]
+pub struct Line {
+    pub id: Option<Value>,
+    pub request: Request,
+}
+
+/// Reads one line. The error is the answer's message; the id, when the line had one
+/// readable, is echoed with it.
+pub fn parse(line: &[u8]) -> Result<Line, (Option<Value>, String)> {
+    let value: Value =
+        penin_codec::from_slice(line).map_err(|e| (None, format!("invalid JSON: {e}")))?;
+    let Value::Object(mut map) = value else {
+        return Err((
+            None,
+            format!("expected an object with an \"op\", found {}", value.kind()),
+        ));
+    };
+    let id = map.shift_remove("id");
+    match request(&mut map) {
+        Ok(request) => Ok(Line { id, request }),
+        Err(message) => Err((id, message)),
+    }
+}
+
+fn request(map: &mut Map) -> Result<Request, String> {
+    let op = match map.shift_remove("op") {
+        Some(Value::String(op)) => op,
+        Some(other) => return Err(format!("\"op\" must be a string, found {}", other.kind())),
+        None => return Err("missing \"op\"".to_owned()),
+    };
+    let request = match op.as_str() {
+        "add_knowledge" => {
+            let key = match map.shift_remove("key") {
+                Some(Value::String(key)) => key,
+                Some(other) => {
+                    return Err(format!("\"key\" must be a string, found {}", other.kind()));
+                }
+                None => return Err("add_knowledge needs a \"key\"".to_owned()),
+            };
+            let mut dict = Map::new();
+            dict.insert(
+                "vector".to_owned(),
+                map.shift_remove("vector").unwrap_or(Value::Null),
+            );
+            if let Some(metadata) = map.shift_remove("metadata") {
+                dict.insert("metadata".to_owned(), metadata);
+            }
+            if !matches!(dict["vector"], Value::Array(_)) {
+                return Err(format!(
+                    "add_knowledge needs a \"vector\" array of numbers, found {}",
+                    dict["vector"].kind()
+                ));
+            }
+            let artifact = NumericVectorArtifact::from_dict(dict).map_err(|e| e.to_string())?;
+            Request::AddKnowledge { key, artifact }
+        }
+        "add_task" => Request::AddTask(
+            map.shift_remove("task")
+                .ok_or("add_task needs a \"task\"")?,
+        ),
+        "add_score" => match map.shift_remove("score") {
+            Some(Value::Number(n)) => Request::AddScore(n),
+            Some(other) => {
+                return Err(format!(
+                    "\"score\" must be a number, found {}",
+                    other.kind()
+                ));
+            }
+            None => return Err("add_score needs a \"score\"".to_owned()),
+        },
+        "save" => Request::Save,
+        "stats" => Request::Stats,
+        other => {
+            return Err(format!(
+                "unknown op {other:?}: expected add_knowledge, add_task, add_score, save or stats"
+            ));
+        }
+    };
+    if let Some(key) = map.keys().next() {
+        return Err(format!("unexpected key {key:?} for op {op:?}"));
+    }
+    Ok(request)
+}
+
+/// Applies a mutating request; returns the answer's fields.
+pub fn apply(orchestrator: &mut Orchestrator, request: Request) -> Map {
+    let mut answer = Map::new();
+    match request {
+        Request::AddKnowledge { key, artifact } => {
+            answer.insert("key".to_owned(), Value::from(key.as_str()));
+            orchestrator.add_knowledge(key, artifact);
+        }
+        Request::AddTask(task) => orchestrator.add_task(task),
+        Request::AddScore(score) => orchestrator.add_score(score),
+        Request::Stats => {
+            answer.insert(
+                "stats".to_owned(),
+                statistics_value(&orchestrator.statistics()),
+            );
+        }
+        // Saving needs the caller's path and error handling.
+        Request::Save => {}
+    }
+    answer
+}
+
+/// An answer line: `{"ok":..,"id":..,...}` on one line, with a newline.
+pub fn answer(ok: bool, id: Option<Value>, fields: Map) -> Vec<u8> {
+    let mut map = Map::with_capacity(fields.len() + 2);
+    map.insert("ok".to_owned(), Value::Bool(ok));
+    if let Some(id) = id {
+        map.insert("id".to_owned(), id);
+    }
+    map.extend(fields);
+    let mut line = penin_codec::to_vec_compact(&Value::Object(map));
+    line.push(b'\n');
+    line
+}
+
+/// An error answer.
+pub fn error(id: Option<Value>, message: &str) -> Vec<u8> {
+    let mut fields = Map::new();
+    fields.insert("error".to_owned(), Value::from(message));
+    answer(false, id, fields)
+}
+
+pub fn statistics_value(stats: &Statistics) -> Value {
+    let mut map = Map::new();
+    for (key, n) in [
+        ("knowledge_base_size", stats.knowledge_base_size),
+        ("task_history_size", stats.task_history_size),
+        ("score_history_size", stats.score_history_size),
+    ] {
+        map.insert(
+            key.to_owned(),
+            Value::from(i64::try_from(n).unwrap_or(i64::MAX)),
+        );
+    }
+    map.insert("average_score".to_owned(), Value::from(stats.average_score));
+    Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(bytes: &[u8]) -> &str {
+        std::str::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn good_lines_parse() {
+        let line = parse(
+            br#"{"op":"add_knowledge","id":7,"key":"k","vector":[0.1,2],"metadata":{"s":"x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(line.id, Some(Value::from(7_i64)));
+        let Request::AddKnowledge { key, artifact } = line.request else {
+            panic!()
+        };
+        assert_eq!(key, "k");
+        assert_eq!(artifact.vector, [0.1, 2.0]);
+        assert_eq!(artifact.metadata["s"], Value::from("x"));
+        assert!(
+            matches!(parse(br#"{"op":"add_score","score":NaN}"#).unwrap().request, Request::AddScore(Number::Float(f)) if f.is_nan())
+        );
+        assert!(matches!(
+            parse(br#"{"op":"add_task","task":{"a":1}}"#)
+                .unwrap()
+                .request,
+            Request::AddTask(Value::Object(_))
+        ));
+        assert!(matches!(
+            parse(b" {\"op\":\"save\"} \r").unwrap().request,
+            Request::Save
+        ));
+        assert!(matches!(
+            parse(br#"{"op":"stats"}"#).unwrap().request,
+            Request::Stats
+        ));
+    }
+
+    #[test]
+    fn bad_lines_say_why() {
+        let rows: &[(&[u8], Option<Value>, &str)] = &[
+            (
+                b"{",
+                None,
+                "invalid JSON: unexpected end of input at line 1, column 2",
+            ),
+            (
+                b"[1]",
+                None,
+                "expected an object with an \"op\", found an array",
+            ),
+            (br#"{"id":"a"}"#, Some(Value::from("a")), "missing \"op\""),
+            (
+                br#"{"op":"fly","id":1}"#,
+                Some(Value::from(1_i64)),
+                "unknown op \"fly\": expected add_knowledge, add_task, add_score, save or stats",
+            ),
+            (
+                br#"{"op":"add_score","score":"x"}"#,
+                None,
+                "\"score\" must be a number, found a string",
+            ),
+            (
+                br#"{"op":"add_score"}"#,
+                None,
+                "add_score needs a \"score\"",
+            ),
+            (br#"{"op":"add_task"}"#, None, "add_task needs a \"task\""),
+            (
+                br#"{"op":"add_knowledge","vector":[1]}"#,
+                None,
+                "add_knowledge needs a \"key\"",
+            ),
+            (
+                br#"{"op":"add_knowledge","key":"k"}"#,
+                None,
+                "add_knowledge needs a \"vector\" array of numbers, found null",
+            ),
+            (
+                br#"{"op":"add_knowledge","key":"k","vector":[1,"a"]}"#,
+                None,
+                "vector[1]: expected a number, found a string",
+            ),
+            (
+                br#"{"op":"add_knowledge","key":"k","vector":[],"metadata":3}"#,
+                None,
+                "metadata: expected an object, found an integer",
+            ),
+            (
+                br#"{"op":"save","force":true}"#,
+                None,
+                "unexpected key \"force\" for op \"save\"",
+            ),
+        ];
+        for (input, id, message) in rows {
+            let (got_id, got) = parse(input).unwrap_err();
+            assert_eq!((&got_id, got.as_str()), (id, *message), "{}", text(input));
+        }
+    }
+
+    #[test]
+    fn answers_are_one_compact_line() {
+        let mut fields = Map::new();
+        fields.insert("key".into(), Value::from("k"));
+        assert_eq!(
+            text(&answer(true, Some(Value::from(3_i64)), fields)),
+            "{\"ok\":true,\"id\":3,\"key\":\"k\"}\n"
+        );
+        assert_eq!(
+            text(&error(None, "bad \"x\"\n")),
+            "{\"ok\":false,\"error\":\"bad \\\"x\\\"\\n\"}\n"
+        );
+    }
+}

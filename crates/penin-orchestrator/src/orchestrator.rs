@@ -1,0 +1,167 @@
+use std::io;
+use std::path::Path;
+
+use penin_artifacts::{Deque, KnowledgeBase, Map, Number, NumericVectorArtifact, Value};
+use penin_codec::{DEFAULT_HISTORY_MAXLEN, Document};
+
+use crate::error::{Error, Result};
+use crate::statistics::Statistics;
+
+/// The orchestrator's long-term memory: the seed's `OmegaMetaOrchestrator` state.
+///
+/// * `knowledge_base`: artifacts by key, in insertion order (re-adding a key replaces the
+///   artifact in place, as a Python dict does);
+/// * `task_history` and `score_history`: bounded histories (default `maxlen` 1000);
+/// * top-level keys of a loaded file beyond those three, kept and saved back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Orchestrator {
+    state: Document,
+    history_maxlen: Option<usize>,
+}
+
+impl Orchestrator {
+    /// An empty memory whose histories keep the seed's default of 1000 entries.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::with_history_maxlen(Some(DEFAULT_HISTORY_MAXLEN))
+    }
+
+    /// An empty memory whose histories keep at most `maxlen` entries (`None`: unbounded).
+    ///
+    /// A loaded file's own `maxlen` wins over this one, as in the seed; this bound applies to
+    /// a fresh state and to histories written as plain lists.
+    #[must_use]
+    pub fn with_history_maxlen(maxlen: Option<usize>) -> Self {
+        Orchestrator {
+            state: Document::new(maxlen),
+            history_maxlen: maxlen,
+        }
+    }
+
+    /// The configured history bound.
+    pub fn history_maxlen(&self) -> Option<usize> {
+        self.history_maxlen
+    }
+
+    /// The knowledge base.
+    pub fn knowledge_base(&self) -> &KnowledgeBase {
+        &self.state.knowledge_base
+    }
+
+    /// The task history, oldest first.
+    pub fn task_history(&self) -> &Deque<Value> {
+        &self.state.task_history
+    }
+
+    /// The score history, oldest first.
+    pub fn score_history(&self) -> &Deque<Number> {
+        &self.state.score_history
+    }
+
+    /// Top-level keys of the loaded file beyond the seed's three.
+    pub fn extra(&self) -> &Map {
+        &self.state.extra
+    }
+
+    /// The whole state as the file format sees it.
+    pub fn document(&self) -> &Document {
+        &self.state
+    }
+
+    /// Stores `artifact` under `key`, replacing (in place) any artifact already there.
+    pub fn add_knowledge(&mut self, key: impl Into<String>, artifact: NumericVectorArtifact) {
+        self.state.knowledge_base.insert(key.into(), artifact);
+    }
+
+    /// Appends a task record; past the bound the oldest is dropped.
+    pub fn add_task(&mut self, task: impl Into<Value>) {
+        self.state.task_history.push_back(task.into());
+    }
+
+    /// Appends a score; past the bound the oldest is dropped.
+    pub fn add_score(&mut self, score: impl Into<Number>) {
+        self.state.score_history.push_back(score.into());
+    }
+
+    /// The seed's four figures.
+    pub fn statistics(&self) -> Statistics {
+        let scores = &self.state.score_history;
+        let average_score = if scores.is_empty() {
+            0.0
+        } else {
+            #[allow(clippy::cast_precision_loss)] // a count of at most a few million entries
+            let count = scores.len() as f64;
+            scores
+                .iter()
+                .map(Number::to_f64)
+                .fold(0.0, |sum, x| sum + x)
+                / count
+        };
+        Statistics {
+            knowledge_base_size: self.state.knowledge_base.len(),
+            task_history_size: self.state.task_history.len(),
+            score_history_size: scores.len(),
+            average_score,
+        }
+    }
+
+    /// The state in the seed format, as Python's `json.dump(..., indent=2)` writes it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        penin_codec::to_vec(&self.state)
+    }
+
+    /// Replaces the state with one read from `bytes`; on error nothing changes.
+    pub fn load_bytes(&mut self, bytes: &[u8]) -> penin_codec::Result<()> {
+        self.state = Document::decode(bytes, self.history_maxlen)?;
+        Ok(())
+    }
+
+    /// Saves the state to `path`, replacing the file atomically and durably: creates missing
+    /// parent directories, writes a temporary file beside it, syncs it and renames it over
+    /// the old file. Returns only once the new state is on disk; on error the old file is
+    /// untouched.
+    pub fn save_state(&self, path: impl AsRef<Path>) -> Result<()> {
+        penin_store::write_atomic_with(path, |writer| {
+            penin_codec::to_writer(writer, &self.state).map_err(|e| match e {
+                penin_codec::Error::Io(io) => io,
+                // The encoder fails only through its writer.
+                other => io::Error::other(other),
+            })
+        })?;
+        Ok(())
+    }
+
+    /// Loads the state saved at `path`.
+    ///
+    /// * `Ok(false)`: there is no file (a first run); nothing changes.
+    /// * `Ok(true)`: the state is now the file's; the file's history bounds win.
+    /// * `Err`: the file exists but cannot be read or is not a valid state; nothing changes.
+    pub fn load_state(&mut self, path: impl AsRef<Path>) -> Result<bool> {
+        let path = path.as_ref();
+        let Some(bytes) = penin_store::read(path)? else {
+            return Ok(false);
+        };
+        self.load_bytes(&bytes).map_err(|source| Error::Corrupt {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(true)
+    }
+}
+
+impl Default for Orchestrator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl From<Document> for Orchestrator {
+    /// Wraps a state read elsewhere; its history bound becomes the configured one.
+    fn from(state: Document) -> Self {
+        let history_maxlen = state.task_history.maxlen();
+        Orchestrator {
+            state,
+            history_maxlen,
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Each file-system call of a save fails in turn: the save reports the step, the old file
+//! keeps its bytes, no temporary is left, and the next save succeeds.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use penin_store::{AtomicWriter, Durability, Fault, FaultyFs, Op, Step};
+
+const OLD: &[u8] = b"{\n  \"old\": true\n}";
+
+/// The bytes of a save: large enough to take several writes through the 256 KiB buffer.
+fn new_bytes() -> Vec<u8> {
+    (0..700_000_u32).map(|i| (i % 253) as u8).collect()
+}
+
+/// Writes `bytes` in pieces, as an encoder does.
+fn save(fs: &FaultyFs, path: &Path, bytes: &[u8]) -> penin_store::Result<()> {
+    penin_store::write_atomic_in(fs, path, Durability::Full, |w: &mut AtomicWriter<'_>| {
+        for piece in bytes.chunks(100_000) {
+            w.write_all(piece)?;
+        }
+        Ok(())
+    })
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+fn step_of(op: Op) -> Step {
+    match op {
+        Op::CreateDirAll => Step::CreateDirectory,
+        Op::Metadata => Step::Metadata,
+        Op::CreateNew => Step::CreateTemporary,
+        Op::SetPermissions => Step::SetPermissions,
+        Op::Write => Step::Write,
+        Op::Sync => Step::Sync,
+        Op::Rename => Step::Rename,
+        Op::SyncDir => Step::SyncDirectory,
+        other => panic!("a save makes no {other:?} call"),
+    }
+}
+
+/// A directory holding the target, with `old` in it if given.
+fn setup(old: Option<&[u8]>) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    if let Some(old) = old {
+        std::fs::write(&path, old).unwrap();
+    }
+    (dir, path)
+}
+
+/// The calls a successful save makes in this situation.
+fn calls_of_a_save(old: Option<&[u8]>) -> Vec<Op> {
+    let (_dir, path) = setup(old);
+    let fs = FaultyFs::new();
+    save(&fs, &path, &new_bytes()).unwrap();
+    fs.ops()
+}
+
+#[test]
+fn every_call_of_a_save_can_fail_once() {
+    let new = new_bytes();
+    for old in [Some(OLD), None] {
+        let ops = calls_of_a_save(old);
+        assert!(
+            ops.iter().filter(|op| **op == Op::Write).count() >= 3,
+            "{ops:?}"
+        );
+        for (n, &op) in (1..).zip(&ops) {
+            let context = format!("old file {}, call {n} ({op:?}) fails", old.is_some());
+            let (dir, path) = setup(old);
+            let fs = FaultyFs::failing(n, Fault::ENOSPC);
+            let error = save(&fs, &path, &new).expect_err(&context);
+            assert_eq!(error.step(), Some(step_of(op)), "{context}: {error}");
+            let source = error.io_error().expect(&context);
+            assert_eq!(source.raw_os_error(), Some(28), "{context}");
+            let named = error.path().expect(&context);
+            let expected_name = match op {
+                Op::CreateDirAll | Op::SyncDir => dir.path().to_path_buf(),
+                Op::Metadata | Op::Rename => path.clone(),
+                _ => {
+                    let name = named.file_name().unwrap().to_str().unwrap();
+                    assert!(
+                        name.starts_with(".state.json.penin-tmp."),
+                        "{context}: {name}"
+                    );
+                    dir.path().join(name)
+                }
+            };
+            assert_eq!(named, expected_name, "{context}");
+            assert!(
+                error.to_string().starts_with("cannot "),
+                "{context}: {error}"
+            );
+
+            let contents = std::fs::read(&path).ok();
+            if op == Op::SyncDir {
+                // The rename is done; only its durability is in doubt.
+                assert_eq!(contents.as_deref(), Some(&new[..]), "{context}");
+            } else {
+                assert_eq!(contents.as_deref(), old, "{context}: the old file changed");
+            }
+            let expected_names: &[&str] = if old.is_some() || op == Op::SyncDir {
+                &["state.json"]
+            } else {
+                &[]
+            };
+            assert_eq!(
+                names(dir.path()),
+                expected_names,
+                "{context}: a temporary is left"
+            );
+            let failed_syncs = fs.ops().iter().skip(n - 1).filter(|o| **o == op).count();
+            assert_eq!(failed_syncs, 1, "{context}: the failed call was retried");
+
+            fs.clear();
+            save(&fs, &path, &new).unwrap_or_else(|error| panic!("{context}, then: {error}"));
+            assert_eq!(std::fs::read(&path).unwrap(), new, "{context}");
+            assert_eq!(names(dir.path()), ["state.json"], "{context}");
+        }
+    }
+}
+
+#[test]
+fn a_short_write_leaves_the_old_file() {
+    let ops = calls_of_a_save(Some(OLD));
+    for (n, _) in (1..).zip(&ops).filter(|(_, op)| **op == Op::Write) {
+        let (dir, path) = setup(Some(OLD));
+        let fs = FaultyFs::failing(n, Fault::ENOSPC).short_write();
+        let error = save(&fs, &path, &new_bytes()).unwrap_err();
+        assert_eq!(error.step(), Some(Step::Write));
+        assert_eq!(std::fs::read(&path).unwrap(), OLD);
+        assert_eq!(names(dir.path()), ["state.json"]);
+    }
+}
+
+#[test]
+fn a_lasting_fault_may_leave_a_temporary_that_the_next_start_removes() {
+    let ops = calls_of_a_save(Some(OLD));
+    let rename = ops.iter().position(|op| *op == Op::Rename).unwrap() + 1;
+    for n in 1..=rename {
+        let (dir, path) = setup(Some(OLD));
+        // From call n on everything fails, the removal of the temporary included.
+        let fs = FaultyFs::failing(n, Fault::EIO).forever();
+        save(&fs, &path, &new_bytes()).unwrap_err();
+        assert_eq!(std::fs::read(&path).unwrap(), OLD, "call {n}");
+        let left = names(dir.path()).len() - 1;
+        assert_eq!(
+            penin_store::remove_stale_temporaries(&path).unwrap(),
+            left,
+            "call {n}"
+        );
+        assert_eq!(names(dir.path()), ["state.json"], "call {n}");
+    }
+}
