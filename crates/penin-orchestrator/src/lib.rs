@@ -35,7 +35,7 @@
 //! # Ok::<(), penin_orchestrator::Error>(())
 //! ```
 
-pub use crate::error::{Error, Result};
+pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::orchestrator::Orchestrator;
 pub use crate::statistics::Statistics;
 pub use penin_artifacts::{Deque, KnowledgeBase, Map, Number, NumericVectorArtifact, Value};

@@ -39,6 +39,14 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+    /// Another process holds the lock of this state: it is that process's to write.
+    #[error("{} is locked by another penin process (lock file {})", path.display(), lock.display())]
+    Locked {
+        /// The state file.
+        path: PathBuf,
+        /// The lock file beside it.
+        lock: PathBuf,
+    },
     /// A suffix for [`move_aside`](crate::move_aside) is empty or holds a path separator.
     #[error("invalid suffix {suffix:?}: it must be non-empty and hold no path separator")]
     InvalidSuffix {
@@ -54,7 +62,8 @@ impl Error {
         match self {
             Self::Io { path, .. }
             | Self::NotRegularFile { path, .. }
-            | Self::NoFileName { path } => Some(path),
+            | Self::NoFileName { path }
+            | Self::Locked { path, .. } => Some(path),
             Self::InvalidSuffix { .. } => None,
         }
     }
@@ -154,6 +163,8 @@ pub enum Step {
     Remove,
     /// Moving a file aside under a new name.
     MoveAside,
+    /// Opening or locking the lock file beside a state.
+    Lock,
 }
 
 impl fmt::Display for Step {
@@ -172,6 +183,7 @@ impl fmt::Display for Step {
             Self::ListDirectory => "list directory",
             Self::Remove => "remove",
             Self::MoveAside => "move aside",
+            Self::Lock => "lock",
         })
     }
 }

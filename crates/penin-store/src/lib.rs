@@ -11,6 +11,7 @@
 //! * [`read`] tells a first run (no file: `Ok(None)`) from a file that cannot be read (an
 //!   error naming the path and the failed [`Step`]).
 //! * [`remove_stale_temporaries`] removes what interrupted saves left behind, at start-up.
+//! * [`Lock`] keeps one writer per state: an advisory lock on a file beside it.
 //! * [`move_aside`] renames a file that cannot be loaded, without overwriting anything.
 //! * [`Fs`] is the file-system calls a save makes: [`RealFs`] makes them, and the test double
 //!   [`FaultyFs`] fails the one you choose, so that a test can break every step.
@@ -58,12 +59,14 @@ pub use crate::atomic::{
 };
 pub use crate::error::{Error, Result, Step};
 pub use crate::fs::{Fault, FaultyFs, Fs, Op, RealFs};
+pub use crate::lock::{Lock, lock_path};
 pub use crate::read::read;
 
 mod aside;
 mod atomic;
 mod error;
 mod fs;
+mod lock;
 mod read;
 #[cfg(all(test, unix))]
 mod testutil;
