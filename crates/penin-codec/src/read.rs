@@ -390,6 +390,9 @@ impl<'a> Parser<'a> {
             b'u' => {
                 let high = self.hex4()?;
                 if (0xD800..0xDC00).contains(&high) {
+                    if self.ends_inside_escape() {
+                        return Err(self.fault_at(self.bytes.len(), FaultKind::Eof));
+                    }
                     if self.bytes.get(self.pos..self.pos + 2) == Some(b"\\u") {
                         self.pos += 2;
                         let low = self.hex4()?;
@@ -413,6 +416,18 @@ impl<'a> Parser<'a> {
         };
         out.push(c);
         Ok(())
+    }
+
+    /// Whether the input ends within what could be a `\\uXXXX` escape: the low half of a
+    /// surrogate pair cut off is a truncation, not a lone surrogate.
+    fn ends_inside_escape(&self) -> bool {
+        let rest = &self.bytes[self.pos..];
+        rest.len() < 6
+            && rest.iter().enumerate().all(|(i, &b)| match i {
+                0 => b == b'\\',
+                1 => b == b'u',
+                _ => b.is_ascii_hexdigit(),
+            })
     }
 
     fn lone_surrogate(&self, at: usize, code: u32) -> Fault {

@@ -31,7 +31,10 @@ fn load_error_at(path: &Path) -> (ErrorKind, String) {
         message = format!("{message}: {s}");
         source = s.source();
     }
-    (err.kind(), message.replace(&path.display().to_string(), "PATH"))
+    (
+        err.kind(),
+        message.replace(&path.display().to_string(), "PATH"),
+    )
 }
 
 #[test]
@@ -39,7 +42,10 @@ fn not_found_is_a_first_run() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = before();
     assert!(!o.load_state(dir.path().join("state.json")).unwrap());
-    assert!(!o.load_state(dir.path().join("no/such/dir/state.json")).unwrap());
+    assert!(
+        !o.load_state(dir.path().join("no/such/dir/state.json"))
+            .unwrap()
+    );
     assert_eq!(o, before());
 }
 
@@ -75,7 +81,12 @@ fn each_corruption_is_its_own_kind() {
         ),
     ];
     for (bytes, kind, message) in rows {
-        assert_eq!(load_error(bytes), (*kind, (*message).to_owned()), "{}", String::from_utf8_lossy(bytes));
+        assert_eq!(
+            load_error(bytes),
+            (*kind, (*message).to_owned()),
+            "{}",
+            String::from_utf8_lossy(bytes)
+        );
     }
 }
 
@@ -86,7 +97,10 @@ fn a_directory_is_not_a_regular_file() {
     fs::create_dir(&path).unwrap();
     assert_eq!(
         load_error_at(&path),
-        (ErrorKind::NotRegularFile, "PATH is a directory, not a regular file".to_owned())
+        (
+            ErrorKind::NotRegularFile,
+            "PATH is a directory, not a regular file".to_owned()
+        )
     );
 }
 
