@@ -65,68 +65,79 @@ fn calls_of_a_save(old: Option<&[u8]>) -> Vec<Op> {
     fs.ops()
 }
 
+/// The errors a disk gives: full, failing, forbidding.
+const FAULTS: [(Fault, i32); 3] = [(Fault::ENOSPC, 28), (Fault::EIO, 5), (Fault::EACCES, 13)];
+
 #[test]
 fn every_call_of_a_save_can_fail_once() {
     let new = new_bytes();
-    for old in [Some(OLD), None] {
-        let ops = calls_of_a_save(old);
-        assert!(
-            ops.iter().filter(|op| **op == Op::Write).count() >= 3,
-            "{ops:?}"
-        );
-        for (n, &op) in (1..).zip(&ops) {
-            let context = format!("old file {}, call {n} ({op:?}) fails", old.is_some());
-            let (dir, path) = setup(old);
-            let fs = FaultyFs::failing(n, Fault::ENOSPC);
-            let error = save(&fs, &path, &new).expect_err(&context);
-            assert_eq!(error.step(), Some(step_of(op)), "{context}: {error}");
-            let source = error.io_error().expect(&context);
-            assert_eq!(source.raw_os_error(), Some(28), "{context}");
-            let named = error.path().expect(&context);
-            let expected_name = match op {
-                Op::CreateDirAll | Op::SyncDir => dir.path().to_path_buf(),
-                Op::Metadata | Op::Rename => path.clone(),
-                _ => {
-                    let name = named.file_name().unwrap().to_str().unwrap();
-                    assert!(
-                        name.starts_with(".state.json.penin-tmp."),
-                        "{context}: {name}"
-                    );
-                    dir.path().join(name)
-                }
-            };
-            assert_eq!(named, expected_name, "{context}");
+    let mut injected = 0;
+    for (fault, errno) in FAULTS {
+        for old in [Some(OLD), None] {
+            let ops = calls_of_a_save(old);
             assert!(
-                error.to_string().starts_with("cannot "),
-                "{context}: {error}"
+                ops.iter().filter(|op| **op == Op::Write).count() >= 3,
+                "{ops:?}"
             );
+            for (n, &op) in (1..).zip(&ops) {
+                let context = format!(
+                    "{fault:?}, old file {}, call {n} ({op:?}) fails",
+                    old.is_some()
+                );
+                let (dir, path) = setup(old);
+                let fs = FaultyFs::failing(n, fault);
+                let error = save(&fs, &path, &new).expect_err(&context);
+                injected += 1;
+                assert_eq!(error.step(), Some(step_of(op)), "{context}: {error}");
+                let source = error.io_error().expect(&context);
+                assert_eq!(source.raw_os_error(), Some(errno), "{context}");
+                let named = error.path().expect(&context);
+                let expected_name = match op {
+                    Op::CreateDirAll | Op::SyncDir => dir.path().to_path_buf(),
+                    Op::Metadata | Op::Rename => path.clone(),
+                    _ => {
+                        let name = named.file_name().unwrap().to_str().unwrap();
+                        assert!(
+                            name.starts_with(".state.json.penin-tmp."),
+                            "{context}: {name}"
+                        );
+                        dir.path().join(name)
+                    }
+                };
+                assert_eq!(named, expected_name, "{context}");
+                assert!(
+                    error.to_string().starts_with("cannot "),
+                    "{context}: {error}"
+                );
 
-            let contents = std::fs::read(&path).ok();
-            if op == Op::SyncDir {
-                // The rename is done; only its durability is in doubt.
-                assert_eq!(contents.as_deref(), Some(&new[..]), "{context}");
-            } else {
-                assert_eq!(contents.as_deref(), old, "{context}: the old file changed");
+                let contents = std::fs::read(&path).ok();
+                if op == Op::SyncDir {
+                    // The rename is done; only its durability is in doubt.
+                    assert_eq!(contents.as_deref(), Some(&new[..]), "{context}");
+                } else {
+                    assert_eq!(contents.as_deref(), old, "{context}: the old file changed");
+                }
+                let expected_names: &[&str] = if old.is_some() || op == Op::SyncDir {
+                    &["state.json"]
+                } else {
+                    &[]
+                };
+                assert_eq!(
+                    names(dir.path()),
+                    expected_names,
+                    "{context}: a temporary is left"
+                );
+                let failed_syncs = fs.ops().iter().skip(n - 1).filter(|o| **o == op).count();
+                assert_eq!(failed_syncs, 1, "{context}: the failed call was retried");
+
+                fs.clear();
+                save(&fs, &path, &new).unwrap_or_else(|error| panic!("{context}, then: {error}"));
+                assert_eq!(std::fs::read(&path).unwrap(), new, "{context}");
+                assert_eq!(names(dir.path()), ["state.json"], "{context}");
             }
-            let expected_names: &[&str] = if old.is_some() || op == Op::SyncDir {
-                &["state.json"]
-            } else {
-                &[]
-            };
-            assert_eq!(
-                names(dir.path()),
-                expected_names,
-                "{context}: a temporary is left"
-            );
-            let failed_syncs = fs.ops().iter().skip(n - 1).filter(|o| **o == op).count();
-            assert_eq!(failed_syncs, 1, "{context}: the failed call was retried");
-
-            fs.clear();
-            save(&fs, &path, &new).unwrap_or_else(|error| panic!("{context}, then: {error}"));
-            assert_eq!(std::fs::read(&path).unwrap(), new, "{context}");
-            assert_eq!(names(dir.path()), ["state.json"], "{context}");
         }
     }
+    println!("faults injected once: {injected}");
 }
 
 #[test]
@@ -135,6 +146,7 @@ fn a_short_write_leaves_the_old_file() {
     for (n, _) in (1..).zip(&ops).filter(|(_, op)| **op == Op::Write) {
         let (dir, path) = setup(Some(OLD));
         let fs = FaultyFs::failing(n, Fault::ENOSPC).short_write();
+        println!("short write injected at call {n}");
         let error = save(&fs, &path, &new_bytes()).unwrap_err();
         assert_eq!(error.step(), Some(Step::Write));
         assert_eq!(std::fs::read(&path).unwrap(), OLD);
@@ -144,20 +156,52 @@ fn a_short_write_leaves_the_old_file() {
 
 #[test]
 fn a_lasting_fault_may_leave_a_temporary_that_the_next_start_removes() {
-    let ops = calls_of_a_save(Some(OLD));
-    let rename = ops.iter().position(|op| *op == Op::Rename).unwrap() + 1;
-    for n in 1..=rename {
-        let (dir, path) = setup(Some(OLD));
-        // From call n on everything fails, the removal of the temporary included.
-        let fs = FaultyFs::failing(n, Fault::EIO).forever();
-        save(&fs, &path, &new_bytes()).unwrap_err();
-        assert_eq!(std::fs::read(&path).unwrap(), OLD, "call {n}");
-        let left = names(dir.path()).len() - 1;
-        assert_eq!(
-            penin_store::remove_stale_temporaries(&path).unwrap(),
-            left,
-            "call {n}"
-        );
-        assert_eq!(names(dir.path()), ["state.json"], "call {n}");
+    let new = new_bytes();
+    let mut injected = 0;
+    for (fault, errno) in FAULTS {
+        for old in [Some(OLD), None] {
+            let ops = calls_of_a_save(old);
+            for (n, &op) in (1..).zip(&ops) {
+                let context = format!(
+                    "{fault:?} from call {n} ({op:?}) on, old file {}",
+                    old.is_some()
+                );
+                let (dir, path) = setup(old);
+                // From call n on everything fails, the removal of the temporary included.
+                let fs = FaultyFs::failing(n, fault).forever();
+                let error = save(&fs, &path, &new).expect_err(&context);
+                injected += 1;
+                assert_eq!(error.step(), Some(step_of(op)), "{context}: {error}");
+                assert_eq!(
+                    error.io_error().and_then(std::io::Error::raw_os_error),
+                    Some(errno),
+                    "{context}"
+                );
+                let contents = std::fs::read(&path).ok();
+                if op == Op::SyncDir {
+                    assert_eq!(contents.as_deref(), Some(&new[..]), "{context}");
+                } else {
+                    assert_eq!(contents.as_deref(), old, "{context}: the old file changed");
+                }
+                // The next start removes what the failed cleanup left.
+                let present = usize::from(contents.is_some());
+                let left = names(dir.path()).len() - present;
+                assert_eq!(
+                    penin_store::remove_stale_temporaries(&path).unwrap(),
+                    left,
+                    "{context}"
+                );
+                assert_eq!(
+                    names(dir.path()).len(),
+                    present,
+                    "{context}: a temporary remains"
+                );
+                // The fault clears: the next save succeeds.
+                fs.clear();
+                save(&fs, &path, &new).unwrap_or_else(|error| panic!("{context}, then: {error}"));
+                assert_eq!(std::fs::read(&path).unwrap(), new, "{context}");
+            }
+        }
     }
+    println!("lasting faults injected: {injected}");
 }
