@@ -3,10 +3,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use penin_orchestrator::{Map, Number, NumericVectorArtifact, Orchestrator, Value};
 
-use crate::exit::NotFound;
+use crate::exit::{NotFound, Usage};
 
 /// Loads the state for a command that changes it: a missing file is an empty state.
 fn load_for_update(path: &Path, maxlen: Option<usize>) -> Result<Orchestrator> {
@@ -65,12 +65,17 @@ pub fn add_knowledge(
     let vector = parse_vector(vector)?;
     let metadata = match metadata {
         None => Map::new(),
-        Some(text) => match penin_codec::from_str::<Value>(text).context("invalid --metadata")? {
+        Some(text) => match penin_codec::from_str::<Value>(text)
+            .context(Usage("invalid --metadata".to_owned()))?
+        {
             Value::Object(map) => map,
-            other => bail!(
-                "invalid --metadata: expected a JSON object, found {}",
-                other.kind()
-            ),
+            other => {
+                return Err(Usage(format!(
+                    "invalid --metadata: expected a JSON object, found {}",
+                    other.kind()
+                ))
+                .into());
+            }
         },
     };
     let mut orchestrator = load_for_update(path, maxlen)?;
@@ -97,17 +102,17 @@ fn parse_vector(text: &str) -> Result<Vec<f64>> {
         .enumerate()
         .map(|(i, item)| {
             item.trim().parse::<f64>().with_context(|| {
-                format!(
+                Usage(format!(
                     "invalid --vector: element {i} {:?} is not a number",
                     item.trim()
-                )
+                ))
             })
         })
         .collect()
 }
 
 pub fn add_task(path: &Path, maxlen: Option<usize>, task: &str, out: &mut dyn Write) -> Result<()> {
-    let task: Value = penin_codec::from_str(task).context("invalid task JSON")?;
+    let task: Value = penin_codec::from_str(task).context(Usage("invalid task JSON".to_owned()))?;
     let mut orchestrator = load_for_update(path, maxlen)?;
     orchestrator.add_task(task);
     save(&orchestrator, path)?;
@@ -132,7 +137,7 @@ pub fn add_score(
             score
                 .trim()
                 .parse()
-                .with_context(|| format!("invalid score {score:?}: expected a number"))?,
+                .with_context(|| Usage(format!("invalid score {score:?}: expected a number")))?,
         ),
     };
     let mut orchestrator = load_for_update(path, maxlen)?;

@@ -9,14 +9,26 @@ use std::process::ExitCode;
 #[error("{} does not exist", .0.display())]
 pub struct NotFound(pub PathBuf);
 
+/// A command-line value the command cannot use (`--vector 1,x`, `--metadata {`): a usage
+/// error, like the ones clap reports itself. The message is this layer's own text.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
 pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
+pub const USAGE: u8 = 2;
 pub const DATA_ERROR: u8 = 65;
 pub const NO_INPUT: u8 = 66;
 pub const IO_ERROR: u8 = 74;
 
 /// The documented exit code for an error: the first kind found along its chain decides.
 pub fn code(error: &anyhow::Error) -> u8 {
+    // A usage error wraps the parser's error (a codec error for `--metadata`), which must
+    // not make a bad argument look like a corrupt state.
+    if error.downcast_ref::<Usage>().is_some() {
+        return USAGE;
+    }
     for cause in error.chain() {
         if cause.is::<NotFound>() {
             return NO_INPUT;

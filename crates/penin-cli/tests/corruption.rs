@@ -1,0 +1,154 @@
+//! A state file that exists but cannot be loaded: nothing starts, nothing overwrites it,
+//! unless `--fresh` moves it aside.
+
+mod common;
+
+use common::{DEFAULT_STATE, EMPTY_STATE, Env, fixture_bytes};
+
+/// A save cut short: valid up to where it stops.
+const TRUNCATED: &[u8] = b"{\n  \"knowledge_base\": {";
+
+/// Corrupt files, each with the problem the error must name.
+const CASES: &[(&str, &[u8], &str)] = &[
+    (
+        "truncated",
+        TRUNCATED,
+        "unexpected end of input at line 2, column 22 in knowledge_base",
+    ),
+    ("empty", b"", "the document is empty"),
+    (
+        "wrong shape",
+        b"{\"knowledge_base\": [1]}",
+        "knowledge_base: expected an object of artifacts, found an array (line 1, column 20)",
+    ),
+    (
+        "string in a vector",
+        br#"{"knowledge_base": {"k": {"__type__": "NumericVectorArtifact", "vector": [1, "a"], "metadata": {}}}}"#,
+        "knowledge_base[\"k\"].vector[1]: expected a number, found a string",
+    ),
+    ("not UTF-8", b"\xff\xfe", "invalid UTF-8 at line 1, column 1"),
+];
+
+fn corrupt_env(bytes: &[u8]) -> Env {
+    let env = Env::new();
+    env.write(DEFAULT_STATE, bytes);
+    env
+}
+
+#[test]
+fn run_refuses_to_start_and_leaves_the_file_alone() {
+    for (name, bytes, problem) in CASES {
+        let env = corrupt_env(bytes);
+        let before = env.tree();
+        let out = env.run(&["run"]);
+        assert_eq!(out.code, Some(65), "{name}: stderr:\n{}", out.stderr);
+        assert_eq!(out.stdout, "", "{name}");
+        let lines = out.stderr_lines();
+        assert_eq!(lines[0], "🚀 Starting PENIN-Ω Orchestrator...", "{name}");
+        let error = lines.last().expect("an error line");
+        assert!(
+            error.starts_with("penin: refusing to start: the state file .penin_omega/state.json"),
+            "{name}: {error}"
+        );
+        assert!(
+            error.contains("--fresh"),
+            "{name}: the way out is not named: {error}"
+        );
+        assert!(error.contains(problem), "{name}: {error}");
+        assert_eq!(env.read(DEFAULT_STATE), *bytes, "{name}: the file changed");
+        assert_eq!(env.tree(), before, "{name}: files appeared or vanished");
+    }
+}
+
+#[test]
+fn bare_penin_and_demo_refuse_too() {
+    for args in [&[][..], &["demo"][..]] {
+        let env = corrupt_env(TRUNCATED);
+        let before = env.tree();
+        let out = env.run(args);
+        assert_eq!(out.code, Some(65), "{args:?}: stderr:\n{}", out.stderr);
+        assert!(out.stderr.contains("refusing to start"), "{args:?}");
+        assert_eq!(env.read(DEFAULT_STATE), TRUNCATED, "{args:?}");
+        assert_eq!(env.tree(), before, "{args:?}");
+    }
+}
+
+#[test]
+fn fresh_moves_the_file_aside_and_starts_empty() {
+    let env = corrupt_env(TRUNCATED);
+    let out = env.run(&["run", "--fresh"]);
+    out.assert_ok();
+    let lines = out.stderr_lines();
+    assert_eq!(lines.len(), 5, "stderr:\n{}", out.stderr);
+    assert_eq!(lines[0], "🚀 Starting PENIN-Ω Orchestrator...");
+    assert_eq!(
+        lines[1],
+        "⚠️  Could not load .penin_omega/state.json: .penin_omega/state.json is not a valid state: \
+         unexpected end of input at line 2, column 22 in knowledge_base"
+    );
+    let moved = lines[2]
+        .strip_prefix("   Moved it to ")
+        .and_then(|rest| rest.strip_suffix(" and starting with an empty state"))
+        .unwrap_or_else(|| panic!("no move line: {}", lines[2]));
+    assert!(
+        moved.starts_with(".penin_omega/state.json.unreadable-"),
+        "{moved}"
+    );
+    assert_eq!(
+        &lines[3..],
+        [
+            "📭 End of input, saving state...",
+            "✅ State saved to .penin_omega/state.json",
+        ]
+    );
+    // The original bytes are kept under the name reported, and nothing else appeared.
+    assert_eq!(env.read(moved), TRUNCATED);
+    assert_eq!(
+        env.tree(),
+        [".penin_omega/", DEFAULT_STATE, moved]
+            .map(String::from)
+            .into_iter()
+            .collect()
+    );
+    assert_eq!(env.state_text(), EMPTY_STATE);
+}
+
+#[test]
+fn fresh_on_a_good_file_loads_it() {
+    let env = Env::new();
+    env.write(DEFAULT_STATE, &fixture_bytes("seed_demo.json"));
+    let out = env.run(&["run", "--fresh"]);
+    out.assert_ok();
+    assert_eq!(
+        out.stderr_lines()[1],
+        "✅ State loaded from .penin_omega/state.json"
+    );
+    assert_eq!(env.read(DEFAULT_STATE), fixture_bytes("seed_demo.json"));
+    assert_eq!(env.tree().len(), 2, "{:?}", env.tree());
+}
+
+#[test]
+fn one_shot_commands_refuse_a_corrupt_state() {
+    let commands: &[&[&str]] = &[
+        &["add-knowledge", "k", "--vector", "0.1,0.2"],
+        &["add-task", r#"{"task_id":1}"#],
+        &["add-score", "0.5"],
+        &["stats"],
+        &["stats", "--json"],
+    ];
+    for args in commands {
+        let env = corrupt_env(TRUNCATED);
+        let before = env.tree();
+        let out = env.run(args);
+        assert_eq!(out.code, Some(65), "{args:?}: stderr:\n{}", out.stderr);
+        assert_eq!(out.stdout, "", "{args:?}");
+        assert!(
+            out.stderr
+                .contains("unexpected end of input at line 2, column 22"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert_eq!(env.read(DEFAULT_STATE), TRUNCATED, "{args:?}");
+        assert_eq!(env.tree(), before, "{args:?}");
+    }
+}
