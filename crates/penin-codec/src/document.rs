@@ -101,7 +101,8 @@ fn decode_top(p: &mut Parser<'_>, history_maxlen: Option<usize>) -> Result<Docum
                 let value = p
                     .value()
                     .map_err(|f| f.within(Segment::Field("score_history")))?;
-                doc.score_history = scores(history(value, history_maxlen, at)?, at)
+                doc.score_history = history(value, history_maxlen, at)
+                    .and_then(|h| scores(p, h, at))
                     .map_err(|f| f.within(Segment::Field("score_history")))?;
             }
             _ => match p.value() {
@@ -197,7 +198,7 @@ fn artifact(p: &mut Parser<'_>) -> Result<NumericVectorArtifact, Fault> {
             "expected a NumericVectorArtifact, found one without \"vector\"".to_owned(),
         ));
     };
-    NumericVectorArtifact::from_parts(vector, rest).map_err(|e| Fault::from_artifacts(start, &e))
+    NumericVectorArtifact::from_parts(vector, rest).map_err(|e| p.artifacts_fault(start, &e))
 }
 
 /// `[number, ...]` as `f64`s; integers only where a float holds them exactly.
@@ -251,7 +252,9 @@ fn history(value: Value, history_maxlen: Option<usize>, at: usize) -> Result<Deq
     }
 }
 
-fn scores(history: Deque<Value>, at: usize) -> Result<Deque<Number>, Fault> {
+/// The scores of a history read at `at`, which must all be numbers.
+fn scores(p: &Parser<'_>, history: Deque<Value>, at: usize) -> Result<Deque<Number>, Fault> {
+    let kept = history.len();
     let mut out = Deque::with_bound(history.maxlen());
     out.extra_mut().clone_from(history.extra());
     for (i, item) in history.into_iter().enumerate() {
@@ -260,15 +263,34 @@ fn scores(history: Deque<Value>, at: usize) -> Result<Deque<Number>, Fault> {
                 out.push_back(n);
             }
             other => {
-                return Err(
-                    Fault::shape(at, format!("expected a number, found {}", other.kind()))
-                        .within(Segment::Index(i))
-                        .within(Segment::Field("items")),
-                );
+                return Err(not_a_score(p, at, i, kept, other.kind()));
             }
         }
     }
     Ok(out)
+}
+
+/// The error for item `i` of the `kept` items of the history read at `at`: placed at the
+/// item in the file, whose index counts the items the bound dropped, under `.items` for a
+/// tagged deque and directly for a plain list.
+fn not_a_score(p: &Parser<'_>, at: usize, i: usize, kept: usize, found: &str) -> Fault {
+    let field = if p.byte_at(at) == Some(b'{') {
+        "items"
+    } else {
+        ""
+    };
+    let index = p
+        .locate(at, field)
+        .and_then(|items| p.count_items(items))
+        .map_or(i, |written| written.saturating_sub(kept) + i);
+    let item_at = p.locate(at, &format!("{field}[{index}]")).unwrap_or(at);
+    let fault = Fault::shape(item_at, format!("expected a number, found {found}"))
+        .within(Segment::Index(index));
+    if field.is_empty() {
+        fault
+    } else {
+        fault.within(Segment::Field("items"))
+    }
 }
 
 impl Encode for Document {

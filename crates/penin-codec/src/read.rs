@@ -10,7 +10,8 @@ use crate::error::Error;
 use crate::path::{self, Segment};
 
 /// Deeper nesting is refused rather than risk the stack. Python's own limit is near 1000;
-/// state files nest a handful of levels.
+/// state files nest a handful of levels. The recursion's frames are kept small (see
+/// `Parser::scalar`) so that this many levels fit in a 1 MiB thread stack, in debug builds too.
 pub(crate) const MAX_DEPTH: usize = 512;
 
 /// Python 3.11 refuses to read integers longer than this (`sys.get_int_max_str_digits`), so
@@ -47,7 +48,8 @@ impl Fault {
         }
     }
 
-    /// A value-type error from `penin-artifacts`, placed at the object it came from.
+    /// A value-type error from `penin-artifacts`, placed at `offset` (see
+    /// [`Parser::artifacts_fault`], which finds the field it names).
     pub(crate) fn from_artifacts(offset: usize, error: &penin_artifacts::Error) -> Fault {
         let (message, spelled) = match error {
             penin_artifacts::Error::Shape {
@@ -106,6 +108,11 @@ impl<'a> Parser<'a> {
 
     pub(crate) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
+    }
+
+    /// The byte at `offset`, anywhere in the input.
+    pub(crate) fn byte_at(&self, offset: usize) -> Option<u8> {
+        self.bytes.get(offset).copied()
     }
 
     /// The public error for a fault: line and column from its offset, the path spelled out.
@@ -244,6 +251,16 @@ impl<'a> Parser<'a> {
         match self.peek() {
             Some(b'{') => self.object(),
             Some(b'[') => self.array(),
+            _ => self.scalar(),
+        }
+    }
+
+    /// A value that is not a container, whose first byte is at the cursor.
+    ///
+    /// Apart from [`Parser::value`] to keep the frames of the recursion small: the nesting
+    /// limit must be reached before a small thread stack (1 MiB) runs out, in debug builds too.
+    fn scalar(&mut self) -> Result<Value, Fault> {
+        match self.peek() {
             Some(b'"') => self.string().map(Value::String),
             Some(b't') => self.literal("true", Value::Bool(true)),
             Some(b'f') => self.literal("false", Value::Bool(false)),
@@ -298,29 +315,106 @@ impl<'a> Parser<'a> {
                     Ok(value) => {
                         map.insert(key, value);
                     }
-                    Err(fault) => {
-                        let segment = if tag_of(&map).is_some() {
-                            Segment::Spelled(key)
-                        } else {
-                            Segment::Key(key)
-                        };
-                        return Err(fault.within(segment));
-                    }
+                    Err(fault) => return Err(within_object(fault, &map, key)),
                 }
                 if !self.next_item(b'}')? {
                     break;
                 }
             }
         }
+        // The conversion lives in its own function so that its temporaries stay out of
+        // the recursion's frames (see `scalar`).
+        self.tagged(map, start)
+    }
+
+    /// The seed's `object_hook` for the object read at `start`: a tagged object becomes an
+    /// artifact or a deque; any other object, unknown tags included, stays an object.
+    fn tagged(&self, map: Map, start: usize) -> Result<Value, Fault> {
         match tag_of(&map) {
             Some(Tag::Artifact) => NumericVectorArtifact::from_dict(map)
                 .map(Value::from)
-                .map_err(|e| Fault::from_artifacts(start, &e)),
+                .map_err(|e| self.artifacts_fault(start, &e)),
             Some(Tag::Deque) => Deque::<Value>::from_dict(map)
                 .map(Value::from)
-                .map_err(|e| Fault::from_artifacts(start, &e)),
+                .map_err(|e| self.artifacts_fault(start, &e)),
             None => Ok(Value::Object(map)),
         }
+    }
+
+    /// A value-type error from `penin-artifacts` about the object read at `start`, placed at
+    /// the field it names (`vector[3]`, `maxlen`) when the object has it, else at the object.
+    pub(crate) fn artifacts_fault(&self, start: usize, error: &penin_artifacts::Error) -> Fault {
+        let at = match error {
+            penin_artifacts::Error::Shape { path, .. } => self.locate(start, path).unwrap_or(start),
+            _ => start,
+        };
+        Fault::from_artifacts(at, error)
+    }
+
+    /// Error path only: the offset of the value at `path` (`items`, `vector[3]`, `[2]`,
+    /// or empty for the value itself) inside the value read at `offset`, found by reading
+    /// that part of the input again. Of duplicate keys the last counts, as in the reader.
+    pub(crate) fn locate(&self, offset: usize, path: &str) -> Option<usize> {
+        let (name, mut rest) = path.split_at(path.find('[').unwrap_or(path.len()));
+        let mut at = offset;
+        if !name.is_empty() {
+            let members = self.members(at)?;
+            at = members
+                .iter()
+                .rev()
+                .find(|(key, _)| key.as_deref() == Some(name))?
+                .1;
+        }
+        while let Some(inner) = rest.strip_prefix('[') {
+            let end = inner.find(']')?;
+            let index: usize = inner[..end].parse().ok()?;
+            let members = self.members(at)?;
+            at = members.get(index).filter(|(key, _)| key.is_none())?.1;
+            rest = &inner[end + 1..];
+        }
+        rest.is_empty().then_some(at)
+    }
+
+    /// Error path only: the number of items of the array read at `offset`.
+    pub(crate) fn count_items(&self, offset: usize) -> Option<usize> {
+        let members = self.members(offset)?;
+        members
+            .iter()
+            .all(|(key, _)| key.is_none())
+            .then_some(members.len())
+    }
+
+    /// Error path only: the keys (`None` in an array) and value offsets of the object or
+    /// array read at `offset`, which the reader has already accepted.
+    fn members(&self, offset: usize) -> Option<Vec<(Option<String>, usize)>> {
+        let mut p = Parser {
+            text: self.text,
+            bytes: self.bytes,
+            pos: offset,
+            depth: 0,
+        };
+        let close = match p.peek()? {
+            b'{' => b'}',
+            b'[' => b']',
+            _ => return None,
+        };
+        let mut members = Vec::new();
+        if p.open(close).ok()? {
+            loop {
+                let key = if close == b'}' {
+                    Some(p.key().ok()?)
+                } else {
+                    None
+                };
+                p.skip_ws();
+                members.push((key, p.pos));
+                p.value().ok()?;
+                if !p.next_item(close).ok()? {
+                    break;
+                }
+            }
+        }
+        Some(members)
     }
 
     /// A string whose opening quote is at the cursor.
@@ -411,7 +505,13 @@ impl<'a> Parser<'a> {
             }
             _ => {
                 self.pos = at;
-                return Err(self.syntax(format!("invalid escape \\{}", describe_byte(b))));
+                // Name the character, not its first byte: the backslash is ASCII, so a
+                // character starts right after it.
+                let c = self.text[at + 1..]
+                    .chars()
+                    .next()
+                    .unwrap_or(char::REPLACEMENT_CHARACTER);
+                return Err(self.syntax(format!("invalid escape \\{}", describe(c))));
             }
         };
         out.push(c);
@@ -539,6 +639,17 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// A fault inside the value of `key`: a field of a tagged object (`.items`) or a key of a
+/// free-form one (`["k"]`).
+fn within_object(fault: Fault, map: &Map, key: String) -> Fault {
+    let segment = if tag_of(map).is_some() {
+        Segment::Spelled(key)
+    } else {
+        Segment::Key(key)
+    };
+    fault.within(segment)
+}
+
 /// Which known tag an object carries, as the seed's hook sees it: `d.get("__type__")`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Tag {
@@ -562,18 +673,20 @@ fn describe(c: char) -> String {
     }
 }
 
-fn describe_byte(b: u8) -> String {
-    describe(char::from(b))
-}
-
 /// 1-based line and column (in characters) of a byte offset.
 pub(crate) fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
     let offset = offset.min(bytes.len());
     let before = &bytes[..offset];
+    // A byte order mark is no character a reader sees: the first line's columns start after it.
+    let first_line_start = if before.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     let line_start = before
         .iter()
         .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
+        .map_or(first_line_start, |i| i + 1);
     // Only on the error path: a plain count is fast enough.
     #[allow(clippy::naive_bytecount)]
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
