@@ -12,19 +12,17 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "penin", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Args {
-    /// The state file [default: `.penin_omega/state.json`]
-    #[arg(
-        long,
-        global = true,
-        env = "PENIN_STATE",
-        value_name = "PATH",
-        conflicts_with = "user"
-    )]
+    /// The state file [default: `$PENIN_STATE`, else `.penin_omega/state.json`]
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "user")]
     pub state: Option<PathBuf>,
 
-    /// Keep the state in the per-user data directory instead of the current directory.
+    /// Keep the state in the per-user data directory (over `$PENIN_STATE`).
     #[arg(long, global = true)]
     pub user: bool,
+
+    /// When another penin process is writing the state, wait for it instead of failing.
+    #[arg(long, global = true)]
+    pub wait: bool,
 
     /// Bound of the task and score histories of a new state (a loaded file keeps its own).
     #[arg(long, global = true, value_name = "N", default_value_t = 1000)]
@@ -89,10 +87,10 @@ pub enum Command {
 }
 
 /// Options of `penin run`.
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Save unsaved changes every SECONDS (0: only on exit and on request).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_AUTOSAVE)]
     pub autosave: f64,
 
     /// If the state file cannot be loaded, move it aside to a timestamped name and start
@@ -104,8 +102,28 @@ pub struct RunArgs {
 const EXIT_CODES: &str = "\
 Exit codes:
   0   success
+  1   any other failure
   2   usage error
-  65  the state file is invalid or corrupt
+  65  the state file is not JSON
   66  the file to read does not exist
-  74  an I/O error (reading, writing, permissions)
-  1   any other failure";
+  74  an I/O error
+  75  the state is locked by another penin process (see --wait)
+  77  permission denied
+  78  the state path is not a regular file
+  80  the state file is empty
+  81  the state file is truncated
+  82  the state file is not UTF-8
+  83  the state file is JSON but not a state (wrong shape)";
+
+/// Seconds between autosaves when `--autosave` is not given.
+const DEFAULT_AUTOSAVE: f64 = 30.0;
+
+impl Default for RunArgs {
+    /// What `penin run` without options does (and `penin` alone).
+    fn default() -> Self {
+        RunArgs {
+            autosave: DEFAULT_AUTOSAVE,
+            fresh: false,
+        }
+    }
+}

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use penin_orchestrator::{Map, Number, NumericVectorArtifact, Orchestrator, Value};
 
 use crate::exit::{NotFound, Usage};
+use crate::lifecycle;
 
 /// Loads the state for a command that changes it: a missing file is an empty state.
 fn load_for_update(path: &Path, maxlen: Option<usize>) -> Result<Orchestrator> {
@@ -49,7 +50,7 @@ pub fn stats(path: &Path, maxlen: Option<usize>, json: bool, out: &mut dyn Write
         writeln!(out, "Knowledge base: {} items", stats.knowledge_base_size)?;
         writeln!(out, "Task history: {} entries", stats.task_history_size)?;
         writeln!(out, "Score history: {} entries", stats.score_history_size)?;
-        writeln!(out, "Average score: {}", stats.average_score)?;
+        writeln!(out, "Average score: {:?}", stats.average_score)?;
     }
     Ok(())
 }
@@ -57,6 +58,7 @@ pub fn stats(path: &Path, maxlen: Option<usize>, json: bool, out: &mut dyn Write
 pub fn add_knowledge(
     path: &Path,
     maxlen: Option<usize>,
+    wait: bool,
     key: &str,
     vector: &str,
     metadata: Option<&str>,
@@ -78,6 +80,7 @@ pub fn add_knowledge(
             }
         },
     };
+    let _lock = lifecycle::one_shot_writer(path, wait)?;
     let mut orchestrator = load_for_update(path, maxlen)?;
     let dimensions = vector.len();
     orchestrator.add_knowledge(
@@ -111,8 +114,15 @@ fn parse_vector(text: &str) -> Result<Vec<f64>> {
         .collect()
 }
 
-pub fn add_task(path: &Path, maxlen: Option<usize>, task: &str, out: &mut dyn Write) -> Result<()> {
+pub fn add_task(
+    path: &Path,
+    maxlen: Option<usize>,
+    wait: bool,
+    task: &str,
+    out: &mut dyn Write,
+) -> Result<()> {
     let task: Value = penin_codec::from_str(task).context(Usage("invalid task JSON".to_owned()))?;
+    let _lock = lifecycle::one_shot_writer(path, wait)?;
     let mut orchestrator = load_for_update(path, maxlen)?;
     orchestrator.add_task(task);
     save(&orchestrator, path)?;
@@ -128,6 +138,7 @@ pub fn add_task(path: &Path, maxlen: Option<usize>, task: &str, out: &mut dyn Wr
 pub fn add_score(
     path: &Path,
     maxlen: Option<usize>,
+    wait: bool,
     score: &str,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -140,6 +151,7 @@ pub fn add_score(
                 .with_context(|| Usage(format!("invalid score {score:?}: expected a number")))?,
         ),
     };
+    let _lock = lifecycle::one_shot_writer(path, wait)?;
     let mut orchestrator = load_for_update(path, maxlen)?;
     orchestrator.add_score(score);
     save(&orchestrator, path)?;
@@ -156,9 +168,12 @@ pub fn convert(
     input: &Path,
     output: &Path,
     maxlen: Option<usize>,
+    wait: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
+    // Reading takes no lock; the output is written under its own.
     let orchestrator = load_existing(input, maxlen)?;
+    let _lock = lifecycle::one_shot_writer(output, wait)?;
     save(&orchestrator, output)?;
     writeln!(out, "Converted {} to {}", input.display(), output.display())?;
     Ok(())

@@ -4,6 +4,8 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use penin_orchestrator::ErrorKind;
+
 /// A file that must exist does not.
 #[derive(Debug, thiserror::Error)]
 #[error("{} does not exist", .0.display())]
@@ -18,9 +20,16 @@ pub struct Usage(pub String);
 pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
-pub const DATA_ERROR: u8 = 65;
-pub const NO_INPUT: u8 = 66;
+pub const INVALID_JSON: u8 = 65;
+pub const NOT_FOUND: u8 = 66;
 pub const IO_ERROR: u8 = 74;
+pub const LOCKED: u8 = 75;
+pub const PERMISSION_DENIED: u8 = 77;
+pub const NOT_REGULAR_FILE: u8 = 78;
+pub const EMPTY: u8 = 80;
+pub const TRUNCATED: u8 = 81;
+pub const INVALID_UTF8: u8 = 82;
+pub const WRONG_SHAPE: u8 = 83;
 
 /// The documented exit code for an error: the first kind found along its chain decides.
 pub fn code(error: &anyhow::Error) -> u8 {
@@ -31,22 +40,36 @@ pub fn code(error: &anyhow::Error) -> u8 {
     }
     for cause in error.chain() {
         if cause.is::<NotFound>() {
-            return NO_INPUT;
+            return NOT_FOUND;
         }
         if let Some(e) = cause.downcast_ref::<penin_orchestrator::Error>() {
-            return match e {
-                penin_orchestrator::Error::Corrupt { .. } => DATA_ERROR,
-                _ => IO_ERROR,
-            };
+            return for_kind(e.kind());
         }
-        if cause.is::<penin_store::Error>() || cause.is::<io::Error>() {
+        if let Some(e) = cause.downcast_ref::<penin_store::Error>() {
+            return for_kind(ErrorKind::of_store(e));
+        }
+        if cause.is::<io::Error>() {
             return IO_ERROR;
         }
         if cause.is::<penin_codec::Error>() {
-            return DATA_ERROR;
+            return INVALID_JSON;
         }
     }
     FAILURE
+}
+
+fn for_kind(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::PermissionDenied => PERMISSION_DENIED,
+        ErrorKind::NotRegularFile => NOT_REGULAR_FILE,
+        ErrorKind::Empty => EMPTY,
+        ErrorKind::Truncated => TRUNCATED,
+        ErrorKind::InvalidUtf8 => INVALID_UTF8,
+        ErrorKind::InvalidJson => INVALID_JSON,
+        ErrorKind::WrongShape => WRONG_SHAPE,
+        ErrorKind::Locked => LOCKED,
+        _ => IO_ERROR,
+    }
 }
 
 /// Whether the error is only a closed stdout (`penin stats | head`): not a failure.

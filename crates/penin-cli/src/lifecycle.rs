@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use penin_orchestrator::{Map, NumericVectorArtifact, Orchestrator, Value};
+use penin_store::Lock;
 
 use crate::args::RunArgs;
 use crate::protocol::{self, Request};
@@ -82,6 +83,40 @@ pub fn start(
         }
     }
     Ok(orchestrator)
+}
+
+/// Takes the lock of a state this process is about to write: one writer at a time. Fails at
+/// once when another process holds it, or waits with `--wait`.
+pub fn writer(path: &Path, wait: bool) -> Result<Lock> {
+    let lock = if wait {
+        Lock::acquire(path)
+    } else {
+        Lock::try_acquire(path)
+    };
+    Ok(lock?)
+}
+
+/// [`writer`] for a one-shot command, then what an interrupted save left beside the state is
+/// removed (safe under the lock: no other save is under way). `run` and `demo` do this in
+/// their start-up instead, after the seed's first line.
+pub fn one_shot_writer(path: &Path, wait: bool) -> Result<Lock> {
+    let lock = writer(path, wait)?;
+    remove_temporaries(path, &mut io::stderr())?;
+    Ok(lock)
+}
+
+/// Removes the temporary files an interrupted save left beside the state; the caller holds
+/// the state's lock, so no save of another process is under way.
+pub fn remove_temporaries(path: &Path, out: &mut dyn Write) -> Result<()> {
+    let removed = penin_store::remove_stale_temporaries(path)
+        .with_context(|| format!("cannot clean up temporary files beside {}", path.display()))?;
+    if removed > 0 {
+        let _ = writeln!(
+            out,
+            "🧹 Removed {removed} temporary file(s) of an interrupted save"
+        );
+    }
+    Ok(())
 }
 
 /// Saves and prints the seed's line.

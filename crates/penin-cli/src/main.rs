@@ -36,29 +36,32 @@ fn run() -> Result<ExitCode> {
     let path = state_path(&args)?;
     let maxlen = (!args.unbounded).then_some(args.history_maxlen);
     let out = &mut io::stdout().lock();
+    let wait = args.wait;
     match args.command {
-        None => lifecycle::run(
-            &path,
-            maxlen,
-            &RunArgs {
-                autosave: 30.0,
-                fresh: false,
-            },
-        )?,
-        Some(Command::Run(run)) => lifecycle::run(&path, maxlen, &run)?,
-        Some(Command::Demo) => lifecycle::demo(&path, maxlen)?,
+        None => {
+            let _lock = lifecycle::writer(&path, wait)?;
+            lifecycle::run(&path, maxlen, &RunArgs::default())?;
+        }
+        Some(Command::Run(run)) => {
+            let _lock = lifecycle::writer(&path, wait)?;
+            lifecycle::run(&path, maxlen, &run)?;
+        }
+        Some(Command::Demo) => {
+            let _lock = lifecycle::writer(&path, wait)?;
+            lifecycle::demo(&path, maxlen)?;
+        }
         Some(Command::Stats { json }) => commands::stats(&path, maxlen, json, out)?,
         Some(Command::AddKnowledge {
             key,
             vector,
             metadata,
         }) => {
-            commands::add_knowledge(&path, maxlen, &key, &vector, metadata.as_deref(), out)?;
+            commands::add_knowledge(&path, maxlen, wait, &key, &vector, metadata.as_deref(), out)?;
         }
-        Some(Command::AddTask { task }) => commands::add_task(&path, maxlen, &task, out)?,
-        Some(Command::AddScore { score }) => commands::add_score(&path, maxlen, &score, out)?,
+        Some(Command::AddTask { task }) => commands::add_task(&path, maxlen, wait, &task, out)?,
+        Some(Command::AddScore { score }) => commands::add_score(&path, maxlen, wait, &score, out)?,
         Some(Command::Convert { input, output }) => {
-            commands::convert(&input, &output, maxlen, out)?;
+            commands::convert(&input, &output, maxlen, wait, out)?;
         }
         Some(Command::Verify { path }) => commands::verify(&path, maxlen, out)?,
     }
@@ -66,8 +69,8 @@ fn run() -> Result<ExitCode> {
     Ok(exit::from(exit::OK))
 }
 
-/// `--state`, else `PENIN_STATE` (both through clap), else `--user`'s data directory, else
-/// the seed's default in the current directory.
+/// `--state`, else `--user`'s data directory, else `$PENIN_STATE`, else the seed's default in
+/// the current directory.
 fn state_path(args: &Args) -> Result<PathBuf> {
     if let Some(path) = &args.state {
         return Ok(path.clone());
@@ -77,5 +80,8 @@ fn state_path(args: &Args) -> Result<PathBuf> {
             .context("cannot find the per-user data directory (no home directory)")?;
         return Ok(dirs.data_dir().join("state.json"));
     }
-    Ok(PathBuf::from(DEFAULT_STATE))
+    match std::env::var_os("PENIN_STATE") {
+        Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+        _ => Ok(PathBuf::from(DEFAULT_STATE)),
+    }
 }

@@ -34,9 +34,16 @@ fn help_lists_the_commands_and_exit_codes() {
     for (code, meaning) in [
         ("0", "success"),
         ("2", "usage error"),
-        ("65", "invalid or corrupt"),
+        ("65", "not JSON"),
         ("66", "does not exist"),
         ("74", "I/O error"),
+        ("75", "locked by another penin process"),
+        ("77", "permission denied"),
+        ("78", "not a regular file"),
+        ("80", "empty"),
+        ("81", "truncated"),
+        ("82", "not UTF-8"),
+        ("83", "wrong shape"),
         ("1", "any other failure"),
     ] {
         assert!(

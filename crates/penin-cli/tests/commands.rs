@@ -240,7 +240,7 @@ fn verify_refuses_a_corrupt_file_and_a_missing_one() {
     let env = Env::new();
     env.write("bad.json", b"{\n  \"knowledge_base\": {");
     let out = env.run(&["verify", "bad.json"]);
-    assert_eq!(out.code, Some(65), "stderr:\n{}", out.stderr);
+    assert_eq!(out.code, Some(81), "stderr:\n{}", out.stderr);
     assert_eq!(out.stdout, "");
     assert_eq!(
         out.stderr,
@@ -318,7 +318,7 @@ fn convert_refuses_missing_and_corrupt_inputs() {
 
     env.write("bad.json", b"[1, 2");
     let out = env.run(&["convert", "bad.json", "out.json"]);
-    assert_eq!(out.code, Some(65), "stderr:\n{}", out.stderr);
+    assert_eq!(out.code, Some(81), "stderr:\n{}", out.stderr);
     assert!(
         out.stderr
             .starts_with("penin: bad.json is not a valid state: "),

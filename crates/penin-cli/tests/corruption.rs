@@ -8,25 +8,29 @@ use common::{DEFAULT_STATE, EMPTY_STATE, Env, fixture_bytes};
 /// A save cut short: valid up to where it stops.
 const TRUNCATED: &[u8] = b"{\n  \"knowledge_base\": {";
 
-/// Corrupt files, each with the problem the error must name.
-const CASES: &[(&str, &[u8], &str)] = &[
+/// Corrupt files, each with the problem the error must name and its exit code.
+const CASES: &[(&str, &[u8], &str, i32)] = &[
     (
         "truncated",
         TRUNCATED,
         "unexpected end of input at line 2, column 22 in knowledge_base",
+        81,
     ),
-    ("empty", b"", "the document is empty"),
+    ("empty", b"", "the document is empty", 80),
     (
         "wrong shape",
         b"{\"knowledge_base\": [1]}",
         "knowledge_base: expected an object of artifacts, found an array (line 1, column 20)",
+        83,
     ),
     (
         "string in a vector",
         br#"{"knowledge_base": {"k": {"__type__": "NumericVectorArtifact", "vector": [1, "a"], "metadata": {}}}}"#,
         "knowledge_base[\"k\"].vector[1]: expected a number, found a string",
+        83,
     ),
-    ("not UTF-8", b"\xff\xfe", "invalid UTF-8 at line 1, column 1"),
+    ("not UTF-8", b"\xff\xfe", "invalid UTF-8 at line 1, column 1", 82),
+    ("not JSON", b"{\"knowledge_base\": {}]", "expected ',' or '}', found ']' at line 1, column 22", 65),
 ];
 
 fn corrupt_env(bytes: &[u8]) -> Env {
@@ -37,11 +41,11 @@ fn corrupt_env(bytes: &[u8]) -> Env {
 
 #[test]
 fn run_refuses_to_start_and_leaves_the_file_alone() {
-    for (name, bytes, problem) in CASES {
+    for (name, bytes, problem, code) in CASES {
         let env = corrupt_env(bytes);
         let before = env.tree();
         let out = env.run(&["run"]);
-        assert_eq!(out.code, Some(65), "{name}: stderr:\n{}", out.stderr);
+        assert_eq!(out.code, Some(*code), "{name}: stderr:\n{}", out.stderr);
         assert_eq!(out.stdout, "", "{name}");
         let lines = out.stderr_lines();
         assert_eq!(lines[0], "🚀 Starting PENIN-Ω Orchestrator...", "{name}");
@@ -66,7 +70,7 @@ fn bare_penin_and_demo_refuse_too() {
         let env = corrupt_env(TRUNCATED);
         let before = env.tree();
         let out = env.run(args);
-        assert_eq!(out.code, Some(65), "{args:?}: stderr:\n{}", out.stderr);
+        assert_eq!(out.code, Some(81), "{args:?}: stderr:\n{}", out.stderr);
         assert!(out.stderr.contains("refusing to start"), "{args:?}");
         assert_eq!(env.read(DEFAULT_STATE), TRUNCATED, "{args:?}");
         assert_eq!(env.tree(), before, "{args:?}");
@@ -140,7 +144,7 @@ fn one_shot_commands_refuse_a_corrupt_state() {
         let env = corrupt_env(TRUNCATED);
         let before = env.tree();
         let out = env.run(args);
-        assert_eq!(out.code, Some(65), "{args:?}: stderr:\n{}", out.stderr);
+        assert_eq!(out.code, Some(81), "{args:?}: stderr:\n{}", out.stderr);
         assert_eq!(out.stdout, "", "{args:?}");
         assert!(
             out.stderr

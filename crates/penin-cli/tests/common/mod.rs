@@ -125,9 +125,21 @@ impl Env {
     }
 
     /// Every file under the directory, as relative paths (directories end with `/`).
+    ///
+    /// Lock files (`.NAME.lock`), which every writer creates beside its state and never
+    /// removes, are left out; `lock_files` lists them.
     pub fn tree(&self) -> BTreeSet<String> {
         let mut names = BTreeSet::new();
         collect(self.dir.path(), self.dir.path(), &mut names);
+        names.retain(|name| !is_lock_file(name));
+        names
+    }
+
+    /// The lock files in the directory.
+    pub fn lock_files(&self) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        collect(self.dir.path(), self.dir.path(), &mut names);
+        names.retain(|name| is_lock_file(name));
         names
     }
 
@@ -137,6 +149,14 @@ impl Env {
         assert_eq!(out.code, Some(0), "stats --json failed: {}", out.stderr);
         serde_json::from_str(&out.stdout).expect("stats --json prints JSON")
     }
+}
+
+fn is_lock_file(name: &str) -> bool {
+    let file = name.rsplit('/').next().unwrap_or(name);
+    file.starts_with('.')
+        && std::path::Path::new(file)
+            .extension()
+            .is_some_and(|ext| ext == "lock")
 }
 
 fn collect(root: &Path, dir: &Path, names: &mut BTreeSet<String>) {
