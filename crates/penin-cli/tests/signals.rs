@@ -99,3 +99,30 @@ fn a_signal_on_a_fresh_session_saves_an_empty_state() {
     assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
     assert_eq!(env.state_text(), common::EMPTY_STATE);
 }
+
+/// A second signal while the first one's save is under way changes nothing: the save
+/// completes, the exit is clean and the file holds the whole state.
+#[test]
+fn a_second_signal_during_the_save_does_not_corrupt_it() {
+    let env = Env::new();
+    let mut session = env.spawn(&["run", "--autosave", "0"]);
+    // A state large enough that its save takes a while.
+    let vector: Vec<String> = (0..384)
+        .map(|i| format!("{}", f64::from(i) * 0.001_234_567))
+        .collect();
+    for i in 0..300 {
+        let line = format!(
+            r#"{{"op":"add_knowledge","key":"k{i}","vector":[{}]}}"#,
+            vector.join(",")
+        );
+        assert!(session.ask(&line).starts_with(r#"{"ok":true"#));
+    }
+    signal(session.pid(), "TERM");
+    signal(session.pid(), "TERM");
+    signal(session.pid(), "INT");
+    let (status, _, stderr) = session.finish();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let state = parse_state(&std::fs::read(env.state()).unwrap());
+    assert_eq!(state["knowledge_base"].as_object().unwrap().len(), 300);
+    assert!(!env.tree().iter().any(|name| name.contains(".penin-tmp.")));
+}

@@ -304,6 +304,15 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Kills the process at once (SIGKILL on unix: no handler runs, no save completes) and
+    /// reaps it.
+    pub fn kill(mut self) -> ExitStatus {
+        let _ = self.child.kill();
+        self.child.wait().expect("reap the killed penin")
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {

@@ -1,0 +1,185 @@
+//! The crash loop: `penin run` saving a state of tens of megabytes is killed with SIGKILL at
+//! random moments; after every kill the file loads and is the state before or after the save
+//! that was under way. Nothing corrupt, nothing lost.
+//!
+//! `PENIN_CRASH_KILLS` sets the number of kills (default 100); `PENIN_CRASH_SEED` the seed.
+#![cfg(unix)]
+
+mod common;
+
+use std::fs;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::Session;
+
+use common::{DEFAULT_STATE, Env};
+use penin_orchestrator::{Map, Number, NumericVectorArtifact, Orchestrator, Value};
+
+/// 3,000 embeddings of 384 dimensions: about 25 MB in the seed format.
+const ARTIFACTS: usize = 3000;
+const DIMENSIONS: usize = 384;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform in [-1, 1), with all 53 bits of precision (so the text is long, as real
+    /// embeddings are).
+    #[allow(clippy::cast_precision_loss)]
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1_u64 << 52) as f64 - 1.0
+    }
+}
+
+fn big_state(rng: &mut Rng) -> Orchestrator {
+    let mut o = Orchestrator::new();
+    for i in 0..ARTIFACTS {
+        let mut metadata = Map::new();
+        metadata.insert("index".into(), Value::from(i64::try_from(i).unwrap()));
+        let vector = (0..DIMENSIONS).map(|_| rng.unit()).collect();
+        o.add_knowledge(
+            format!("embedding_{i}"),
+            NumericVectorArtifact::new(vector).with_metadata(metadata),
+        );
+    }
+    o
+}
+
+/// The scores of the state in the file, as the counters that were added.
+fn scores(o: &Orchestrator) -> Vec<i64> {
+    o.score_history()
+        .iter()
+        .map(|n| match n {
+            Number::Int(i) => *i,
+            other => panic!("score {other:?} was never added"),
+        })
+        .collect()
+}
+
+/// One uninterrupted cycle (start, load, add, save) sets the range of kill moments, so that
+/// kills land before, during and after the save. (A measured duration chooses when to kill;
+/// nothing asserts it.)
+fn measure_cycle(env: &Env) -> Duration {
+    let start = Instant::now();
+    let mut session: Session = env.spawn(&["run", "--autosave", "0"]);
+    assert_eq!(
+        session.ask(r#"{"op":"add_score","score":0}"#),
+        r#"{"ok":true}"#
+    );
+    assert!(
+        session
+            .ask(r#"{"op":"save"}"#)
+            .starts_with(r#"{"ok":true,"saved":"#)
+    );
+    let elapsed = start.elapsed();
+    session.close_stdin();
+    let (status, _, stderr) = session.finish();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    elapsed
+}
+
+#[test]
+fn sigkill_during_saves_never_corrupts_or_loses_the_state() {
+    let kills: usize = std::env::var("PENIN_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let seed: u64 = std::env::var("PENIN_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0xC0FF_EE00_1234_5678);
+    let mut rng = Rng(seed | 1);
+    let env = Env::new();
+    let path = env.state();
+    let original = big_state(&mut rng);
+    original.save_state(&path).unwrap();
+    let size = fs::metadata(&path).unwrap().len();
+    assert!(
+        size > 20_000_000,
+        "the state is {size} bytes, not tens of megabytes"
+    );
+
+    let cycle = measure_cycle(&env);
+
+    let mut expected = vec![0_i64];
+    let (mut during_save, mut corrupt, mut lost) = (0, 0, 0);
+    for kill in 0..kills {
+        let next = i64::try_from(kill + 1).unwrap();
+        let mut session = env.spawn(&["run", "--autosave", "0"]);
+        session.send(&format!(r#"{{"op":"add_score","score":{next}}}"#));
+        session.send(r#"{"op":"save"}"#);
+        thread::sleep(
+            cycle.mul_f64(1.5 * f64::from(u32::try_from(rng.next() % 1000).unwrap()) / 1000.0),
+        );
+        let pid = session.pid();
+        session.kill();
+
+        // A temporary of this process beside the state means the kill cut its save short.
+        let mark = format!(".penin-tmp.{pid}.");
+        let leftovers = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(&mark)
+            })
+            .count();
+        if leftovers > 0 {
+            during_save += 1;
+        }
+        let mut loaded = Orchestrator::new();
+        match loaded.load_state(&path) {
+            Ok(true) => {}
+            Ok(false) => {
+                lost += 1;
+                continue;
+            }
+            Err(e) => {
+                eprintln!("kill {kill}: corrupt: {e}");
+                corrupt += 1;
+                continue;
+            }
+        }
+        let got = scores(&loaded);
+        let mut after = expected.clone();
+        after.push(next);
+        if got == after {
+            expected = after;
+        } else if got != expected {
+            eprintln!("kill {kill}: scores {got:?}, expected {expected:?} or one more");
+            lost += 1;
+        }
+        if loaded.knowledge_base() != original.knowledge_base() {
+            eprintln!("kill {kill}: the knowledge base changed");
+            corrupt += 1;
+        }
+    }
+    println!(
+        "crash loop: {kills} SIGKILLs on a {size}-byte state, {during_save} during a save, \
+         {} saves completed, corrupt: {corrupt}, lost: {lost}",
+        expected.len() - 1
+    );
+    assert_eq!((corrupt, lost), (0, 0));
+    assert!(
+        during_save > 0,
+        "no kill landed during a save: the loop proves nothing"
+    );
+    // The next start removes what the kills left.
+    let out = env.run(&["run", "--autosave", "0"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        !env.tree().iter().any(|name| name.contains(".penin-tmp.")),
+        "{:?}",
+        env.tree()
+    );
+    assert!(env.path(DEFAULT_STATE).is_file());
+}
