@@ -56,14 +56,21 @@ impl Error {
                 penin_codec::Error::Io(_) => ErrorKind::Io,
                 _ => ErrorKind::InvalidJson,
             },
-            Error::Store(penin_store::Error::Locked { .. }) => ErrorKind::Locked,
-            Error::Store(penin_store::Error::NotRegularFile { .. }) => ErrorKind::NotRegularFile,
-            Error::Store(e)
-                if e.io_error().map(io::Error::kind) == Some(io::ErrorKind::PermissionDenied) =>
-            {
+            Error::Store(e) => ErrorKind::of_store(e),
+        }
+    }
+}
+
+impl ErrorKind {
+    /// The kind of a store error met outside a load or save (taking a lock, say).
+    pub fn of_store(error: &penin_store::Error) -> ErrorKind {
+        match error {
+            penin_store::Error::Locked { .. } => ErrorKind::Locked,
+            penin_store::Error::NotRegularFile { .. } => ErrorKind::NotRegularFile,
+            e if e.io_error().map(io::Error::kind) == Some(io::ErrorKind::PermissionDenied) => {
                 ErrorKind::PermissionDenied
             }
-            Error::Store(_) => ErrorKind::Io,
+            _ => ErrorKind::Io,
         }
     }
 }
