@@ -1,0 +1,68 @@
+//! One timed operation on a state file, for `bench/compare.py`: run it in a fresh process
+//! per measurement, so that its peak memory is its own.
+//!
+//! ```text
+//! cargo run --release -p penin-orchestrator --example bench_io -- OP FILE
+//! ```
+//!
+//! `OP` is `load` (read and decode), `save` (load, then encode and write to `FILE.out`
+//! without fsync, like Python's `json.dump` to a file), `save-durable` (load, then
+//! `save_state` to `FILE.out`: temporary, fsync, rename, directory fsync) or `raw` (load,
+//! encode, then time writing and fsyncing those bytes to `FILE.out` with plain `std::fs`,
+//! the floor a durable save is compared to). It prints `seconds=S` for the timed part and
+//! `maxrss_kb=K`, the process's peak resident memory.
+
+use std::io::Write;
+use std::time::Instant;
+
+use penin_orchestrator::Orchestrator;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, op, file] = args.as_slice() else {
+        return Err("usage: bench_io load|save|save-durable|raw FILE".into());
+    };
+    let out = format!("{file}.out");
+    let start = Instant::now();
+    let mut orchestrator = Orchestrator::new();
+    orchestrator.load_state(file)?;
+    let loaded = start.elapsed();
+    let seconds = match op.as_str() {
+        "load" => loaded.as_secs_f64(),
+        "save" => {
+            let start = Instant::now();
+            penin_store::write_atomic_in(&penin_store::RealFs, &out, penin_store::Durability::NoSync, |w| {
+                penin_codec::to_writer(w, orchestrator.document()).map_err(std::io::Error::other)
+            })?;
+            start.elapsed().as_secs_f64()
+        }
+        "save-durable" => {
+            let start = Instant::now();
+            orchestrator.save_state(&out)?;
+            start.elapsed().as_secs_f64()
+        }
+        "raw" => {
+            let bytes = orchestrator.to_bytes();
+            let start = Instant::now();
+            let mut f = std::fs::File::create(&out)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            start.elapsed().as_secs_f64()
+        }
+        other => return Err(format!("unknown op {other}").into()),
+    };
+    println!("seconds={seconds:.4} maxrss_kb={}", maxrss_kb());
+    Ok(())
+}
+
+/// Peak resident set size of this process, from `/proc/self/status` (`VmHWM`).
+fn maxrss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
