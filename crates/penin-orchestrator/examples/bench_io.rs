@@ -31,9 +31,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "load" => loaded.as_secs_f64(),
         "save" => {
             let start = Instant::now();
-            penin_store::write_atomic_in(&penin_store::RealFs, &out, penin_store::Durability::NoSync, |w| {
-                penin_codec::to_writer(w, orchestrator.document()).map_err(std::io::Error::other)
-            })?;
+            penin_store::write_atomic_in(
+                &penin_store::RealFs,
+                &out,
+                penin_store::Durability::NoSync,
+                |w| {
+                    penin_codec::to_writer(w, orchestrator.document())
+                        .map_err(std::io::Error::other)
+                },
+            )?;
             start.elapsed().as_secs_f64()
         }
         "save-durable" => {
