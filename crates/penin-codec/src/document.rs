@@ -297,9 +297,7 @@ impl Encode for Document {
     fn encode(&self, e: &mut Encoder<'_>, _level: usize) {
         e.top_open();
         e.top_key(true, "knowledge_base");
-        e.map(&self.knowledge_base, 1, |e, artifact, level| {
-            e.artifact(artifact, level);
-        });
+        e.knowledge_base(&self.knowledge_base, 1);
         e.top_key(false, "task_history");
         e.deque(&self.task_history, 1, super::write::Encoder::value);
         e.top_key(false, "score_history");

@@ -2,14 +2,23 @@
 //! writes, or the same values on one line for the compact style.
 
 use std::io;
+use std::sync::mpsc;
 
-use penin_artifacts::{ARTIFACT_TAG, DEQUE_TAG, Deque, Number, NumericVectorArtifact, Value};
+use penin_artifacts::{
+    ARTIFACT_TAG, DEQUE_TAG, Deque, KnowledgeBase, Number, NumericVectorArtifact, Value,
+};
 
 use crate::float::write_float;
 
 /// Output is handed to the sink in chunks of about this size, so a large state is never
 /// held twice in memory.
 const CHUNK: usize = 256 * 1024;
+
+/// Knowledge bases of at least this many artifacts are encoded on two threads.
+const PARALLEL_MIN_ARTIFACTS: usize = 256;
+
+/// Artifacts per chunk handed between the two threads.
+const CHUNK_ARTIFACTS: usize = 64;
 
 /// The layout of the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -267,6 +276,59 @@ impl<'w> Encoder<'w> {
             self.raw(b"}");
         } else {
             self.close(b'}', level);
+        }
+    }
+
+    /// The knowledge base. A large one is encoded on two threads: the other thread encodes
+    /// every second chunk of artifacts into a buffer of its own while this one encodes and
+    /// writes the rest, in order. At most two chunk buffers (about half a megabyte each at
+    /// 384 dimensions) wait at a time, so memory stays flat whatever the size.
+    pub(crate) fn knowledge_base(&mut self, kb: &KnowledgeBase, level: usize) {
+        let parallel = kb.len() >= PARALLEL_MIN_ARTIFACTS
+            && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        if !parallel {
+            self.map(kb, level, Encoder::artifact);
+            return;
+        }
+        let entries: Vec<(&String, &NumericVectorArtifact)> = kb.iter().collect();
+        let style = self.style;
+        self.raw(b"{");
+        std::thread::scope(|scope| {
+            let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(1);
+            let odd_chunks = entries.chunks(CHUNK_ARTIFACTS).skip(1).step_by(2);
+            scope.spawn(move || {
+                for chunk in odd_chunks {
+                    let mut encoder = Encoder::to_vec(style, CHUNK_ARTIFACTS * 9 * 1024);
+                    encoder.artifacts(chunk, false, level);
+                    if sender.send(encoder.into_vec()).is_err() {
+                        return;
+                    }
+                }
+            });
+            for (i, chunk) in entries.chunks(CHUNK_ARTIFACTS).enumerate() {
+                if i % 2 == 0 {
+                    self.artifacts(chunk, i == 0, level);
+                } else {
+                    // The other thread ends only after sending every odd chunk.
+                    let buffer = receiver.recv().unwrap_or_default();
+                    self.out.extend_from_slice(&buffer);
+                    self.maybe_flush();
+                }
+            }
+        });
+        self.close(b'}', level);
+    }
+
+    /// Entries of the knowledge base, each `"key": {artifact}` with its separator.
+    fn artifacts(
+        &mut self,
+        chunk: &[(&String, &NumericVectorArtifact)],
+        first: bool,
+        level: usize,
+    ) {
+        for (i, (key, artifact)) in chunk.iter().enumerate() {
+            self.key(first && i == 0, level, key);
+            self.artifact(artifact, level + 1);
         }
     }
 

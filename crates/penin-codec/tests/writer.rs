@@ -686,3 +686,37 @@ fn encoder_nested() {
 }"#
     );
 }
+
+/// A knowledge base large enough to be encoded on two threads writes exactly what the
+/// one-thread path writes for the same values (through `Value`, which never splits).
+#[test]
+fn a_large_knowledge_base_encodes_the_same_on_two_threads() {
+    use penin_codec::{Document, Map, NumericVectorArtifact};
+    for artifacts in [255_i32, 256, 257, 1000, 64 * 7 + 3] {
+        let mut doc = Document::default();
+        for i in 0..artifacts {
+            let mut metadata = Map::new();
+            metadata.insert("i".into(), Value::from(i64::from(i)));
+            let vector = (0..8).map(|j| f64::from(i * 8 + j) / 7.0).collect();
+            doc.knowledge_base.insert(
+                format!("k{i}"),
+                NumericVectorArtifact::new(vector).with_metadata(metadata),
+            );
+        }
+        let bytes = penin_codec::to_vec(&doc);
+        let value: Value = penin_codec::from_slice(&bytes).unwrap();
+        assert!(
+            penin_codec::to_vec(&value) == bytes,
+            "{artifacts} artifacts"
+        );
+        let mut streamed = Vec::new();
+        penin_codec::to_writer(&mut streamed, &doc).unwrap();
+        assert!(streamed == bytes, "{artifacts} artifacts, streamed");
+        let compact = penin_codec::to_vec_compact(&doc);
+        assert!(
+            penin_codec::to_vec_compact(&value) == compact,
+            "{artifacts} artifacts, compact"
+        );
+        assert_eq!(penin_codec::from_slice::<Document>(&bytes).unwrap(), doc);
+    }
+}
