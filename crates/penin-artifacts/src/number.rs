@@ -41,6 +41,12 @@ impl Number {
         })
     }
 
+    /// An unsigned size as an integer, exactly ([`Number::Big`] beyond `i64`).
+    #[must_use]
+    pub fn from_usize(n: usize) -> Number {
+        i64::try_from(n).map_or_else(|_| Number::Big(BigInt(n.to_string().into())), Number::Int)
+    }
+
     /// The number as an `f64`: exact for floats, nearest for integers (as Python's
     /// `float(n)`), infinite for integers beyond the `f64` range.
     #[must_use]

@@ -95,11 +95,8 @@ impl Deque<Value> {
         );
         map.insert(
             "maxlen".to_owned(),
-            self.maxlen().map_or(Value::Null, |n| {
-                Value::Number(
-                    i64::try_from(n).map_or_else(|_| Number::Float(f64::INFINITY), Number::Int),
-                )
-            }),
+            self.maxlen()
+                .map_or(Value::Null, |n| Value::Number(Number::from_usize(n))),
         );
         for (k, v) in self.extra() {
             map.insert(k.clone(), v.clone());
@@ -122,8 +119,10 @@ impl Deque<Value> {
     pub fn from_dict(mut dict: Map) -> Result<Self> {
         let maxlen = match dict.shift_remove("maxlen") {
             None | Some(Value::Null) => None,
-            Some(Value::Number(Number::Int(n))) => {
-                Some(usize::try_from(n).map_err(|_| Error::Shape {
+            // Bounds beyond i64 (which Python cannot take) still read back when a `usize`
+            // holds them, so that whatever penin writes, penin reads.
+            Some(Value::Number(n @ (Number::Int(_) | Number::Big(_)))) => {
+                Some(n.to_string().parse::<usize>().map_err(|_| Error::Shape {
                     path: "maxlen".to_owned(),
                     expected: "null or a non-negative integer",
                     found: format!("{n}"),

@@ -25,8 +25,14 @@ pub struct Args {
     pub wait: bool,
 
     /// Bound of the task and score histories of a new state (a loaded file keeps its own).
-    #[arg(long, global = true, value_name = "N", default_value_t = 1000)]
-    pub history_maxlen: usize,
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u64).range(..=i64::MAX.unsigned_abs())
+    )]
+    pub history_maxlen: u64,
 
     /// Histories of a new state are unbounded.
     #[arg(long, global = true, conflicts_with = "history_maxlen")]

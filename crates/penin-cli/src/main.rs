@@ -34,7 +34,9 @@ fn main() -> ExitCode {
 fn run() -> Result<ExitCode> {
     let args = Args::parse();
     let path = state_path(&args)?;
-    let maxlen = (!args.unbounded).then_some(args.history_maxlen);
+    // At most i64::MAX (clap checks), the largest bound Python reads.
+    let maxlen =
+        (!args.unbounded).then(|| usize::try_from(args.history_maxlen).unwrap_or(usize::MAX));
     let out = &mut io::stdout().lock();
     let wait = args.wait;
     match args.command {
