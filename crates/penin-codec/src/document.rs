@@ -1,5 +1,7 @@
 //! The whole state file: the seed's three top-level keys and any others, in order.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use penin_artifacts::{
     ARTIFACT_TAG, Deque, KnowledgeBase, Map, Number, NumericVectorArtifact, Value,
 };
@@ -119,6 +121,14 @@ fn decode_top(p: &mut Parser<'_>, history_maxlen: Option<usize>) -> Result<Docum
 }
 
 /// `{"key": artifact, ...}`, reading each vector straight into `f64`s.
+///
+/// A large knowledge base is read on two threads: a second parser starts at an entry
+/// boundary guessed near the middle of what is left and reads entries to the end of the
+/// knowledge base, while this one reads from the start. When this parser reaches the guessed
+/// offset exactly at the start of an entry, the second parser read precisely what this one
+/// would have, and its entries are taken; otherwise (a wrong guess, or an error in the second
+/// half, which this parser then meets and reports itself) its work is dropped. The result,
+/// errors included, is always the one-thread result.
 fn knowledge_base(p: &mut Parser<'_>) -> Result<KnowledgeBase, Fault> {
     let start = p.offset();
     if p.peek() != Some(b'{') {
@@ -129,24 +139,130 @@ fn knowledge_base(p: &mut Parser<'_>) -> Result<KnowledgeBase, Fault> {
         ));
     }
     let mut kb = KnowledgeBase::new();
-    if p.open(b'}')? {
-        loop {
-            let key = p.key()?;
-            match artifact(p) {
-                Ok(artifact) => {
-                    kb.insert(key, artifact);
-                }
-                Err(fault) => return Err(fault.within(Segment::Key(key))),
-            }
-            if !p.next_item(b'}')? {
-                break;
-            }
-        }
+    if !p.open(b'}')? {
+        return Ok(kb);
     }
-    Ok(kb)
+    let Some(split) = split_point(p, start + 1) else {
+        entries(p, &mut kb, Role::Alone)?;
+        return Ok(kb);
+    };
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let mut second = p.fork(split);
+        let stop = &stop;
+        let helper = scope.spawn(move || {
+            let mut kb = KnowledgeBase::new();
+            let ended = entries(&mut second, &mut kb, Role::Second { stop });
+            (matches!(ended, Ok(Stopped::AtEnd)).then_some(kb), second)
+        });
+        let first = entries(p, &mut kb, Role::First { split, stop });
+        if !matches!(first, Ok(Stopped::AtSplit)) {
+            // An error, or the end came first: the second parser's work is not needed.
+            stop.store(true, Ordering::Relaxed);
+        }
+        // A panic of the helper would be a bug; the one-thread path below still holds.
+        let (second_kb, second) = helper.join().unwrap_or((None, p.fork(split)));
+        match (first?, second_kb) {
+            (Stopped::AtSplit, Some(second_kb)) => {
+                kb.extend(second_kb);
+                p.resume_from(&second);
+            }
+            (Stopped::AtSplit, None) => {
+                entries(p, &mut kb, Role::Alone)?;
+            }
+            (Stopped::AtEnd | Stopped::GaveUp, _) => {}
+        }
+        Ok(kb)
+    })
 }
 
-fn artifact(p: &mut Parser<'_>) -> Result<NumericVectorArtifact, Fault> {
+/// Knowledge bases with at least this many bytes left to read are read on two threads.
+const PARALLEL_MIN_BYTES: usize = 4 << 20;
+
+/// Where a second parser could start: the start of a key that follows `},` and the same
+/// whitespace that came before the first key (so in Python's layout, only a key of the
+/// knowledge base itself, never one nested deeper), searched from the middle of what is left.
+fn split_point(p: &Parser<'_>, after_brace: usize) -> Option<usize> {
+    let bytes = p.bytes();
+    // `open` skipped the whitespace before the first key.
+    let indent = &bytes[after_brace..p.offset()];
+    if bytes.len() - p.offset() < PARALLEL_MIN_BYTES
+        || !std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+    {
+        return None;
+    }
+    let middle = p.offset() + (bytes.len() - p.offset()) / 2;
+    let mut at = middle;
+    while let Some(i) = bytes[at..].windows(2).position(|w| w == b"},") {
+        let after = at + i + 2;
+        let key = after + indent.len();
+        if bytes.get(after..key) == Some(indent) && bytes.get(key) == Some(&b'"') {
+            return Some(key);
+        }
+        at = after;
+        if at - middle > 1 << 20 {
+            return None;
+        }
+    }
+    None
+}
+
+/// How [`entries`] ended without an error.
+enum Stopped {
+    /// At the knowledge base's closing brace.
+    AtEnd,
+    /// At the entry boundary where the second parser started.
+    AtSplit,
+    /// The second parser, told that its start was no entry boundary.
+    GaveUp,
+}
+
+/// Which part of a knowledge base a parser reads.
+#[derive(Clone, Copy)]
+enum Role<'s> {
+    /// All of it.
+    Alone,
+    /// From the start to `split`; tells the second parser to give up if it passes `split`
+    /// inside an entry.
+    First { split: usize, stop: &'s AtomicBool },
+    /// From the guessed boundary to the end, unless told to give up.
+    Second { stop: &'s AtomicBool },
+}
+
+/// Reads entries into `kb`, as far as its role says.
+fn entries(p: &mut Parser<'_>, kb: &mut KnowledgeBase, role: Role<'_>) -> Result<Stopped, Fault> {
+    let mut dimensions = 0;
+    loop {
+        p.skip_ws();
+        match role {
+            Role::First { split, stop } => {
+                if p.offset() == split {
+                    return Ok(Stopped::AtSplit);
+                }
+                if p.offset() > split {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            Role::Second { stop } if stop.load(Ordering::Relaxed) => return Ok(Stopped::GaveUp),
+            _ => {}
+        }
+        let key = p.key()?;
+        match artifact(p, dimensions) {
+            Ok(artifact) => {
+                dimensions = artifact.vector.len();
+                kb.insert(key, artifact);
+            }
+            Err(fault) => return Err(fault.within(Segment::Key(key))),
+        }
+        if !p.next_item(b'}')? {
+            return Ok(Stopped::AtEnd);
+        }
+    }
+}
+
+/// An artifact; `dimensions` is a guess of its vector's length (the previous one's), so the
+/// vector is allocated once.
+fn artifact(p: &mut Parser<'_>, dimensions: usize) -> Result<NumericVectorArtifact, Fault> {
     p.skip_ws();
     let start = p.offset();
     if p.peek() != Some(b'{') {
@@ -163,7 +279,8 @@ fn artifact(p: &mut Parser<'_>) -> Result<NumericVectorArtifact, Fault> {
             let key = p.key()?;
             if key == "vector" {
                 // A duplicate `vector` keeps the last, as a Python dict does.
-                vector = Some(floats(p).map_err(|f| f.within(Segment::Field("vector")))?);
+                vector =
+                    Some(floats(p, dimensions).map_err(|f| f.within(Segment::Field("vector")))?);
             } else {
                 match p.value() {
                     Ok(value) => {
@@ -202,7 +319,7 @@ fn artifact(p: &mut Parser<'_>) -> Result<NumericVectorArtifact, Fault> {
 }
 
 /// `[number, ...]` as `f64`s; integers only where a float holds them exactly.
-fn floats(p: &mut Parser<'_>) -> Result<Vec<f64>, Fault> {
+fn floats(p: &mut Parser<'_>, capacity: usize) -> Result<Vec<f64>, Fault> {
     p.skip_ws();
     let start = p.offset();
     if p.peek() != Some(b'[') {
@@ -212,7 +329,7 @@ fn floats(p: &mut Parser<'_>) -> Result<Vec<f64>, Fault> {
             format!("expected an array of numbers, found {}", value.kind()),
         ));
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(capacity);
     if p.open(b']')? {
         loop {
             p.skip_ws();

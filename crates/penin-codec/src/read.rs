@@ -102,6 +102,28 @@ impl<'a> Parser<'a> {
         self.pos < self.bytes.len()
     }
 
+    /// A second parser over the same input, at `offset` and at this one's depth: it may run
+    /// on another thread (the input is shared, not copied).
+    pub(crate) fn fork(&self, offset: usize) -> Parser<'a> {
+        Parser {
+            text: self.text,
+            bytes: self.bytes,
+            pos: offset,
+            depth: self.depth,
+        }
+    }
+
+    /// Continues from where `other`, a fork of this parser, stopped.
+    pub(crate) fn resume_from(&mut self, other: &Parser<'a>) {
+        self.pos = other.pos;
+        self.depth = other.depth;
+    }
+
+    /// The whole input.
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     pub(crate) fn offset(&self) -> usize {
         self.pos
     }
@@ -146,6 +168,10 @@ impl<'a> Parser<'a> {
     }
 
     pub(crate) fn skip_ws(&mut self) {
+        // Python's layout indents with runs of spaces: take them eight at a time.
+        while self.bytes.get(self.pos..self.pos + 8) == Some(b"        ") {
+            self.pos += 8;
+        }
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
             self.pos += 1;
         }
@@ -557,6 +583,9 @@ impl<'a> Parser<'a> {
 
     /// A number, or one of Python's `NaN`, `Infinity` and `-Infinity`.
     pub(crate) fn number(&mut self) -> Result<Number, Fault> {
+        if let Some(float) = self.plain_float() {
+            return Ok(Number::Float(float));
+        }
         let start = self.pos;
         let negative = self.peek() == Some(b'-');
         if negative {
@@ -609,9 +638,11 @@ impl<'a> Parser<'a> {
         if float {
             // Rust's parser rounds correctly, as Python's does; beyond the range it gives
             // the infinities, as Python's `float()` does.
-            return text.parse().map(Number::Float).map_err(|_| {
-                self.fault_at(start, FaultKind::Syntax(format!("invalid number {text}")))
-            });
+            return fast_float2::parse::<f64, _>(text)
+                .map(Number::Float)
+                .map_err(|_| {
+                    self.fault_at(start, FaultKind::Syntax(format!("invalid number {text}")))
+                });
         }
         let digits = int_end - start - usize::from(negative);
         if digits <= 18 {
@@ -630,6 +661,28 @@ impl<'a> Parser<'a> {
         }
         Number::parse_integer(text)
             .map_err(|e| self.fault_at(start, FaultKind::Syntax(e.to_string())))
+    }
+
+    /// The common case, fast: a float with one integer digit (`-0.24580338977940386`,
+    /// `3.5e-07`), as embeddings are. fast-float reads it in one pass (Eisel-Lemire with a
+    /// fallback: correctly rounded, as Python's `float()`); JSON's grammar is the same as
+    /// fast-float's from the first digit on. Anything else — integers, other floats, Python's
+    /// tokens, errors — is left to [`Parser::number`]'s general path (`None`, nothing consumed).
+    fn plain_float(&mut self) -> Option<f64> {
+        let rest = &self.bytes[self.pos..];
+        let sign = usize::from(rest.first() == Some(&b'-'));
+        match rest.get(sign..sign + 3) {
+            Some([digit, b'.', fraction])
+                if digit.is_ascii_digit() && fraction.is_ascii_digit() => {}
+            _ => return None,
+        }
+        let (value, len) = fast_float2::parse_partial::<f64, _>(rest).ok()?;
+        // A dangling exponent or point, or more digits, is the general path's to report.
+        if matches!(rest.get(len), Some(b'e' | b'E' | b'.' | b'0'..=b'9')) {
+            return None;
+        }
+        self.pos += len;
+        Some(value)
     }
 
     fn digits(&mut self) {
@@ -697,4 +750,74 @@ pub(crate) fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
         .count()
         + 1;
     (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+
+    /// The fast path for floats reads exactly what Rust's own (correctly rounded) parser
+    /// reads, on forms it takes and forms it leaves to the general path: long mantissas
+    /// (past fast-float's 19-digit fast case), exponents, halfway cases, signs.
+    #[test]
+    fn fast_floats_read_as_the_correctly_rounded_parser_reads() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200_000 {
+            let mut text = String::new();
+            if next() % 2 == 0 {
+                text.push('-');
+            }
+            text.push(char::from(b'0' + (next() % 10) as u8));
+            text.push('.');
+            for _ in 0..=(next() % 28) {
+                text.push(char::from(b'0' + (next() % 10) as u8));
+            }
+            match next() % 4 {
+                0 => write!(text, "e-{}", next() % 330).unwrap(),
+                1 => write!(text, "E+{}", next() % 320).unwrap(),
+                _ => {}
+            }
+            let input = format!("{text},");
+            let mut parser = Parser::new(input.as_bytes()).unwrap();
+            let Number::Float(got) = parser.number().unwrap() else {
+                panic!("{text} is a float");
+            };
+            let expected: f64 = text.parse().unwrap();
+            assert_eq!(got.to_bits(), expected.to_bits(), "{text}");
+            assert_eq!(parser.offset(), text.len(), "{text}");
+        }
+    }
+
+    #[test]
+    fn malformed_floats_take_the_general_path_and_its_errors() {
+        let rows: &[(&str, &str)] = &[
+            (
+                "1.e5",
+                "expected a digit after the decimal point, found 'e' at line 1, column 3",
+            ),
+            ("1.5e", "unexpected end of input at line 1, column 5"),
+            (
+                "1.5e+x",
+                "expected a digit in the exponent, found 'x' at line 1, column 6",
+            ),
+            ("-.5", "expected a digit, found '.' at line 1, column 2"),
+            (
+                "01.5",
+                "a number cannot have a leading zero at line 1, column 2",
+            ),
+        ];
+        for (input, message) in rows {
+            let mut parser = Parser::new(input.as_bytes()).unwrap();
+            let fault = parser.number().unwrap_err();
+            assert_eq!(parser.error(fault).to_string(), *message, "{input}");
+        }
+    }
 }
