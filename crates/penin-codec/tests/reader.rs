@@ -877,3 +877,60 @@ fn every_fixture_round_trips_to_a_fixed_point() {
         }
     }
 }
+
+/// A knowledge base over 4 MiB is read on two threads. Whatever the layout, and wherever
+/// the guessed boundary falls (in compact files `},"` also occurs inside metadata), the
+/// result is the one-thread result: same entries, same order, duplicate keys resolved as a
+/// Python dict does, and an error in the second half reported as itself.
+#[test]
+fn large_knowledge_bases_read_the_same_on_two_threads() {
+    use penin_codec::{Document, Map, NumericVectorArtifact, Style};
+    let mut doc = Document::default();
+    for i in 0..4000_i32 {
+        let mut inner = Map::new();
+        inner.insert("b".into(), Value::from(i64::from(i)));
+        let mut metadata = Map::new();
+        metadata.insert("a".into(), Value::Object(inner));
+        metadata.insert("c".into(), Value::from("},\"k\": {"));
+        let vector = (0..100).map(|j| f64::from(i * 100 + j) / 3.0).collect();
+        // "dup" comes back near the end: it keeps its first place and takes the last value.
+        let key = if i == 1 || i == 3900 {
+            "dup".to_owned()
+        } else {
+            format!("k{i}")
+        };
+        doc.knowledge_base.insert(
+            key,
+            NumericVectorArtifact::new(vector).with_metadata(metadata),
+        );
+    }
+    for style in [Style::Pretty, Style::Compact] {
+        let bytes = penin_codec::to_vec_styled(&doc, style);
+        assert!(bytes.len() > 5 << 20, "{} bytes", bytes.len());
+        let back = Document::decode(&bytes, Some(1000)).unwrap();
+        assert_eq!(back, doc, "{style:?}");
+        assert_eq!(back.knowledge_base.get_index_of("dup"), Some(1));
+
+        // Break an artifact near the end: the error is the one a single parser reports.
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let at = text.rfind("NumericVectorArtifact").unwrap();
+        let mut broken = text.clone();
+        broken.replace_range(at..at + 21, "NumericVectorArtefact");
+        let err = Document::decode(broken.as_bytes(), Some(1000)).unwrap_err();
+        assert_eq!(
+            err.path(),
+            Some("knowledge_base[\"k3999\"]"),
+            "{style:?}: {err}"
+        );
+        let (line, column) = err.position().unwrap();
+        let start = broken.rfind("\"k3999\"").unwrap();
+        let object = start + broken[start..].find('{').unwrap();
+        let before = &broken[..object];
+        assert_eq!(line, before.matches('\n').count() + 1, "{style:?}");
+        assert_eq!(
+            column,
+            object - before.rfind('\n').map_or(0, |n| n + 1) + 1,
+            "{style:?}"
+        );
+    }
+}
