@@ -8,12 +8,12 @@ use penin_orchestrator::{Map, Number, NumericVectorArtifact, Orchestrator, Value
 
 use crate::exit::{NotFound, Usage};
 use crate::lifecycle;
+use crate::progress;
 
 /// Loads the state for a command that changes it: a missing file is an empty state.
 fn load_for_update(path: &Path, maxlen: Option<usize>) -> Result<Orchestrator> {
     let mut orchestrator = Orchestrator::with_history_maxlen(maxlen);
-    orchestrator
-        .load_state(path)
+    progress::slow("Loading", path, || orchestrator.load_state(path))
         .with_context(|| format!("cannot update {}: it was left as it is", path.display()))?;
     Ok(orchestrator)
 }
@@ -21,21 +21,20 @@ fn load_for_update(path: &Path, maxlen: Option<usize>) -> Result<Orchestrator> {
 /// Loads a state that must exist.
 fn load_existing(path: &Path, maxlen: Option<usize>) -> Result<Orchestrator> {
     let mut orchestrator = Orchestrator::with_history_maxlen(maxlen);
-    if !orchestrator.load_state(path)? {
+    if !progress::slow("Loading", path, || orchestrator.load_state(path))? {
         return Err(NotFound(path.to_owned()).into());
     }
     Ok(orchestrator)
 }
 
 fn save(orchestrator: &Orchestrator, path: &Path) -> Result<()> {
-    orchestrator
-        .save_state(path)
+    progress::slow("Saving", path, || orchestrator.save_state(path))
         .with_context(|| format!("cannot save the state to {}", path.display()))
 }
 
 pub fn stats(path: &Path, maxlen: Option<usize>, json: bool, out: &mut dyn Write) -> Result<()> {
     let mut orchestrator = Orchestrator::with_history_maxlen(maxlen);
-    let found = orchestrator.load_state(path)?;
+    let found = progress::slow("Loading", path, || orchestrator.load_state(path))?;
     let stats = orchestrator.statistics();
     if json {
         serde_json::to_writer(&mut *out, &stats)?;

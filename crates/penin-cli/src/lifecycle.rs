@@ -13,6 +13,7 @@ use penin_orchestrator::{Map, NumericVectorArtifact, Orchestrator, Value};
 use penin_store::Lock;
 
 use crate::args::RunArgs;
+use crate::progress;
 use crate::protocol::{self, Request};
 
 /// How often the loop looks at the signal flag while stdin is quiet.
@@ -38,7 +39,7 @@ pub fn start(
         );
     }
     let mut orchestrator = Orchestrator::with_history_maxlen(maxlen);
-    match orchestrator.load_state(path) {
+    match progress::slow("Loading", path, || orchestrator.load_state(path)) {
         Ok(true) => {
             let stats = orchestrator.statistics();
             let _ = writeln!(out, "✅ State loaded from {}", path.display());
@@ -121,8 +122,7 @@ pub fn remove_temporaries(path: &Path, out: &mut dyn Write) -> Result<()> {
 
 /// Saves and prints the seed's line.
 pub fn save(orchestrator: &Orchestrator, path: &Path, out: &mut dyn Write) -> Result<()> {
-    orchestrator
-        .save_state(path)
+    progress::slow("Saving", path, || orchestrator.save_state(path))
         .with_context(|| format!("cannot save the state to {}", path.display()))?;
     let _ = writeln!(out, "✅ State saved to {}", path.display());
     Ok(())

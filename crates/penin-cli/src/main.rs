@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod exit;
 mod lifecycle;
+mod progress;
 mod protocol;
 
 use std::io::{self, Write};
