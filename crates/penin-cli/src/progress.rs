@@ -34,7 +34,9 @@ pub fn slow<T>(doing: &str, path: &Path, op: impl FnOnce() -> T) -> T {
             if finished.recv_timeout(DELAY) != Err(RecvTimeoutError::Timeout) {
                 return;
             }
-            let spinner = ProgressBar::new_spinner().with_message(message);
+            let spinner = ProgressBar::new_spinner()
+                .with_message(message)
+                .with_elapsed(DELAY);
             if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
                 spinner.set_style(style);
             }
