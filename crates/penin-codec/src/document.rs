@@ -334,7 +334,9 @@ fn floats(p: &mut Parser<'_>, capacity: usize) -> Result<Vec<f64>, Fault> {
         loop {
             p.skip_ws();
             let at = p.offset();
-            let element = if let Some(b'-' | b'0'..=b'9' | b'N' | b'I') = p.peek() {
+            let element = if let Some(float) = p.plain_float() {
+                Ok(float)
+            } else if let Some(b'-' | b'0'..=b'9' | b'N' | b'I') = p.peek() {
                 let n = p
                     .number()
                     .map_err(|f| f.within(Segment::Index(out.len())))?;

@@ -168,12 +168,16 @@ impl<'a> Parser<'a> {
     }
 
     pub(crate) fn skip_ws(&mut self) {
-        // Python's layout indents with runs of spaces: take them eight at a time.
-        while self.bytes.get(self.pos..self.pos + 8) == Some(b"        ") {
-            self.pos += 8;
-        }
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
-            self.pos += 1;
+        loop {
+            // Python's layout indents with runs of spaces: take them eight at a time.
+            if self.bytes.get(self.pos..self.pos + 8) == Some(b"        ") {
+                self.pos += 8;
+                continue;
+            }
+            match self.peek() {
+                Some(b' ' | b'\n' | b'\r' | b'\t') => self.pos += 1,
+                _ => return,
+            }
         }
     }
 
@@ -668,7 +672,7 @@ impl<'a> Parser<'a> {
     /// fallback: correctly rounded, as Python's `float()`); JSON's grammar is the same as
     /// fast-float's from the first digit on. Anything else — integers, other floats, Python's
     /// tokens, errors — is left to [`Parser::number`]'s general path (`None`, nothing consumed).
-    fn plain_float(&mut self) -> Option<f64> {
+    pub(crate) fn plain_float(&mut self) -> Option<f64> {
         let rest = &self.bytes[self.pos..];
         let sign = usize::from(rest.first() == Some(&b'-'));
         match rest.get(sign..sign + 3) {
