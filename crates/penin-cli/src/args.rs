@@ -96,7 +96,7 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Save unsaved changes every SECONDS (0: only on exit and on request).
-    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_AUTOSAVE)]
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_AUTOSAVE, value_parser = seconds)]
     pub autosave: f64,
 
     /// If the state file cannot be loaded, move it aside to a timestamped name and start
@@ -131,5 +131,17 @@ impl Default for RunArgs {
             autosave: DEFAULT_AUTOSAVE,
             fresh: false,
         }
+    }
+}
+
+/// A number of seconds between 0 and a year.
+fn seconds(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if (0.0..=31_536_000.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{text} is not between 0 and 31536000 seconds"))
     }
 }

@@ -170,9 +170,10 @@ pub fn convert(
     wait: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    // Reading takes no lock; the output is written under its own.
-    let orchestrator = load_existing(input, maxlen)?;
+    // The output's lock first: when the input is the same state, nothing can change it
+    // between this read and the write.
     let _lock = lifecycle::one_shot_writer(output, wait)?;
+    let orchestrator = load_existing(input, maxlen)?;
     save(&orchestrator, output)?;
     writeln!(out, "Converted {} to {}", input.display(), output.display())?;
     Ok(())

@@ -73,11 +73,17 @@ fn for_kind(kind: ErrorKind) -> u8 {
 }
 
 /// Whether the error is only a closed stdout (`penin stats | head`): not a failure.
+/// A broken pipe inside a failed save or load (a file system may return any error) is a
+/// real failure, never this.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error
+    let from_state = error
         .chain()
-        .filter_map(|cause| cause.downcast_ref::<io::Error>())
-        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        .any(|cause| cause.is::<penin_store::Error>() || cause.is::<penin_orchestrator::Error>());
+    !from_state
+        && error
+            .chain()
+            .filter_map(|cause| cause.downcast_ref::<io::Error>())
+            .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
 
 pub fn from(code: u8) -> ExitCode {

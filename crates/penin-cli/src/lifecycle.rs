@@ -132,6 +132,8 @@ pub fn save(orchestrator: &Orchestrator, path: &Path, out: &mut dyn Write) -> Re
 enum Input {
     Line(Vec<u8>),
     End,
+    /// Reading stdin failed: treated as its end, and said.
+    Failed(io::Error),
 }
 
 /// `penin run`.
@@ -156,7 +158,16 @@ pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
     let mut stdout = io::stdout().lock();
     let reason = loop {
         if signalled.load(Ordering::SeqCst) {
-            break "🛑 Received a termination signal (SIGINT or SIGTERM), saving state...";
+            // Lines already read but not applied get an answer saying so.
+            while let Ok(Input::Line(line)) = receiver.try_recv() {
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    let id = protocol::parse(&line).map_or_else(|(id, _)| id, |line| line.id);
+                    let answer = protocol::error(id, "not applied: penin is shutting down");
+                    let _ = stdout.write_all(&answer).and_then(|()| stdout.flush());
+                }
+            }
+            break "🛑 Received a termination signal (SIGINT or SIGTERM), saving state..."
+                .to_owned();
         }
         if dirty && autosave.is_some_and(|every| last_save.elapsed() >= every) {
             match orchestrator.save_state(path) {
@@ -190,7 +201,12 @@ pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
                 let _ = stdout.write_all(&answer).and_then(|()| stdout.flush());
             }
             Ok(Input::End) | Err(RecvTimeoutError::Disconnected) => {
-                break "📭 End of input, saving state...";
+                break "📭 End of input, saving state...".to_owned();
+            }
+            Ok(Input::Failed(e)) => {
+                break format!(
+                    "⚠️  Cannot read stdin ({e}): treating it as the end of input, saving state..."
+                );
             }
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -205,7 +221,11 @@ fn read_lines(sender: &mpsc::Sender<Input>) {
     loop {
         let mut line = Vec::new();
         match stdin.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
+            Err(e) => {
+                let _ = sender.send(Input::Failed(e));
+                return;
+            }
             Ok(_) => {
                 if sender.send(Input::Line(line)).is_err() {
                     return;

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<ExitCode> {
     let args = Args::parse();
-    let path = state_path(&args)?;
+    let path = resolve_link(state_path(&args)?);
     // At most i64::MAX (clap checks), the largest bound Python reads.
     let maxlen =
         (!args.unbounded).then(|| usize::try_from(args.history_maxlen).unwrap_or(usize::MAX));
@@ -64,7 +64,7 @@ fn run() -> Result<ExitCode> {
         Some(Command::AddTask { task }) => commands::add_task(&path, maxlen, wait, &task, out)?,
         Some(Command::AddScore { score }) => commands::add_score(&path, maxlen, wait, &score, out)?,
         Some(Command::Convert { input, output }) => {
-            commands::convert(&input, &output, maxlen, wait, out)?;
+            commands::convert(&input, &resolve_link(output), maxlen, wait, out)?;
         }
         Some(Command::Verify { path }) => commands::verify(&path, maxlen, out)?,
     }
@@ -86,5 +86,16 @@ fn state_path(args: &Args) -> Result<PathBuf> {
     match std::env::var_os("PENIN_STATE") {
         Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
         _ => Ok(PathBuf::from(DEFAULT_STATE)),
+    }
+}
+
+/// A state path that is a symbolic link stands for the file it points to: that file is
+/// locked and replaced, so the link stays a link and every name of the state shares one lock.
+fn resolve_link(path: PathBuf) -> PathBuf {
+    match std::fs::symlink_metadata(&path) {
+        Ok(metadata) if metadata.file_type().is_symlink() => {
+            std::fs::canonicalize(&path).unwrap_or(path)
+        }
+        _ => path,
     }
 }

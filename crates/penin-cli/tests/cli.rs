@@ -92,3 +92,14 @@ fn unknown_subcommand_is_named() {
         "error: unrecognized subcommand 'bogus'"
     );
 }
+
+#[test]
+fn autosave_takes_only_sensible_intervals() {
+    let env = Env::new();
+    for value in ["inf", "-1", "NaN", "1e12", "soon"] {
+        let out = env.run(&["run", &format!("--autosave={value}")]);
+        assert_eq!(out.code, Some(2), "{value}: {}", out.stderr);
+        assert!(out.stderr.contains("--autosave"), "{value}: {}", out.stderr);
+    }
+    assert!(env.tree().is_empty(), "{:?}", env.tree());
+}

@@ -108,3 +108,44 @@ fn racing_writers_never_lose_an_update() {
     // Every writer that said it saved is in the file: none overwrote another's update.
     assert_eq!(env.stats_json()["score_history_size"], succeeded + 1);
 }
+
+/// A state reached through a symbolic link: the file it points to is locked and replaced,
+/// and the link stays a link, so both names keep sharing one state and one lock.
+#[cfg(unix)]
+#[test]
+fn a_symlinked_state_keeps_its_link_and_shares_the_lock() {
+    let env = Env::new();
+    env.run(&["--state", "real.json", "add-score", "1"])
+        .assert_ok();
+    std::os::unix::fs::symlink(env.path("real.json"), env.path("link.json")).unwrap();
+    env.run(&["--state", "link.json", "add-score", "2"])
+        .assert_ok();
+    assert!(
+        std::fs::symlink_metadata(env.path("link.json"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let out = env.run(&["--state", "real.json", "stats", "--json"]);
+    assert!(
+        out.stdout.contains("\"score_history_size\":2"),
+        "{}",
+        out.stdout
+    );
+
+    let mut session = env.spawn(&["--state", "real.json", "run", "--autosave", "0"]);
+    assert_eq!(
+        session.ask(r#"{"op":"add_score","score":3}"#),
+        r#"{"ok":true}"#
+    );
+    let out = env.run(&["--state", "link.json", "add-score", "4"]);
+    assert_eq!(
+        out.code,
+        Some(75),
+        "the link's writer sees the real file's lock: {}",
+        out.stderr
+    );
+    session.close_stdin();
+    let (status, _, stderr) = session.finish();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}

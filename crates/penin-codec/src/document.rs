@@ -9,7 +9,7 @@ use penin_artifacts::{
 use crate::error::{Error, Result};
 use crate::path::Segment;
 use crate::read::{Fault, Parser};
-use crate::write::{Encode, Encoder};
+use crate::write::{Encode, Encoder, HELPER_STACK};
 
 /// The seed's default bound of both histories.
 pub const DEFAULT_HISTORY_MAXLEN: usize = 1000;
@@ -150,11 +150,18 @@ fn knowledge_base(p: &mut Parser<'_>) -> Result<KnowledgeBase, Fault> {
     std::thread::scope(|scope| {
         let mut second = p.fork(split);
         let stop = &stop;
-        let helper = scope.spawn(move || {
-            let mut kb = KnowledgeBase::new();
-            let ended = entries(&mut second, &mut kb, Role::Second { stop });
-            (matches!(ended, Ok(Stopped::AtEnd)).then_some(kb), second)
-        });
+        let spawned = std::thread::Builder::new()
+            .stack_size(HELPER_STACK)
+            .spawn_scoped(scope, move || {
+                let mut kb = KnowledgeBase::new();
+                let ended = entries(&mut second, &mut kb, Role::Second { stop });
+                (matches!(ended, Ok(Stopped::AtEnd)).then_some(kb), second)
+            });
+        let Ok(helper) = spawned else {
+            // The system refused a second thread: one reads it all.
+            entries(p, &mut kb, Role::Alone)?;
+            return Ok(kb);
+        };
         let first = entries(p, &mut kb, Role::First { split, stop });
         if !matches!(first, Ok(Stopped::AtSplit)) {
             // An error, or the end came first: the second parser's work is not needed.

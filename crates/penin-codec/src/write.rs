@@ -20,6 +20,10 @@ const PARALLEL_MIN_ARTIFACTS: usize = 256;
 /// Artifacts per chunk handed between the two threads.
 const CHUNK_ARTIFACTS: usize = 64;
 
+/// The stack of the helper thread: as the main thread's, so that deep metadata encodes on
+/// either thread alike, whatever `RUST_MIN_STACK` says.
+pub(crate) const HELPER_STACK: usize = 8 << 20;
+
 /// The layout of the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -280,9 +284,11 @@ impl<'w> Encoder<'w> {
     }
 
     /// The knowledge base. A large one is encoded on two threads: the other thread encodes
-    /// every second chunk of artifacts into a buffer of its own while this one encodes and
-    /// writes the rest, in order. At most two chunk buffers (about half a megabyte each at
-    /// 384 dimensions) wait at a time, so memory stays flat whatever the size.
+    /// every second chunk of 64 artifacts into a buffer of its own while this one encodes and
+    /// writes the rest, in order. At most three chunk buffers exist at a time (one being
+    /// filled, one waiting, one being written: about 1.5 MB at 384 dimensions, 6 MB at 1536),
+    /// so memory stays flat whatever the size. Without a second thread (the system refused
+    /// one, or it failed) this thread encodes every chunk itself: the output is the same.
     pub(crate) fn knowledge_base(&mut self, kb: &KnowledgeBase, level: usize) {
         let parallel = kb.len() >= PARALLEL_MIN_ARTIFACTS
             && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
@@ -296,25 +302,36 @@ impl<'w> Encoder<'w> {
         std::thread::scope(|scope| {
             let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(1);
             let odd_chunks = entries.chunks(CHUNK_ARTIFACTS).skip(1).step_by(2);
-            scope.spawn(move || {
-                for chunk in odd_chunks {
-                    let mut encoder = Encoder::to_vec(style, CHUNK_ARTIFACTS * 9 * 1024);
-                    encoder.artifacts(chunk, false, level);
-                    if sender.send(encoder.into_vec()).is_err() {
-                        return;
+            let spawned = std::thread::Builder::new()
+                .stack_size(HELPER_STACK)
+                .spawn_scoped(scope, move || {
+                    for chunk in odd_chunks {
+                        let mut encoder = Encoder::to_vec(style, CHUNK_ARTIFACTS * 9 * 1024);
+                        encoder.artifacts(chunk, false, level);
+                        if sender.send(encoder.into_vec()).is_err() {
+                            return;
+                        }
                     }
-                }
-            });
+                });
+            let mut helped = spawned.is_ok();
             for (i, chunk) in entries.chunks(CHUNK_ARTIFACTS).enumerate() {
-                if i % 2 == 0 {
+                if self.failed.is_some() {
+                    // The sink failed: the rest would be thrown away. Dropping the receiver
+                    // stops the other thread at its next chunk.
+                    break;
+                }
+                if i % 2 == 0 || !helped {
                     self.artifacts(chunk, i == 0, level);
-                } else {
-                    // The other thread ends only after sending every odd chunk.
-                    let buffer = receiver.recv().unwrap_or_default();
+                } else if let Ok(buffer) = receiver.recv() {
                     self.out.extend_from_slice(&buffer);
                     self.maybe_flush();
+                } else {
+                    // The other thread is gone before its time: carry on alone.
+                    helped = false;
+                    self.artifacts(chunk, false, level);
                 }
             }
+            drop(receiver);
         });
         self.close(b'}', level);
     }

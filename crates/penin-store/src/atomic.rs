@@ -158,8 +158,25 @@ where
     let path = path.as_ref();
     let name = file_name(path)?;
     let dir = parent_dir(path);
+    // The directories this save creates: their entries in their parents must be made
+    // durable too, or a power loss could take a first save away with its directory.
+    let created: Vec<&Path> = dir
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .take_while(|a| {
+            std::fs::symlink_metadata(a).is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+        })
+        .collect();
     fs.create_dir_all(dir)
         .map_err(Error::io(Step::CreateDirectory, dir))?;
+    if durability == Durability::Full {
+        // From the topmost new directory down: each entry is synced once its parent exists.
+        for new in created.iter().rev() {
+            let parent = parent_dir(new);
+            fs.sync_dir(parent)
+                .map_err(Error::io(Step::SyncDirectory, parent))?;
+        }
+    }
     let permissions = match fs.metadata(path) {
         Ok(metadata) if metadata.is_file() => Some(metadata.permissions()),
         Ok(metadata) => return Err(Error::not_regular_file(path, &metadata)),

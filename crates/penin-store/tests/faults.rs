@@ -205,3 +205,33 @@ fn a_lasting_fault_may_leave_a_temporary_that_the_next_start_removes() {
     }
     println!("lasting faults injected: {injected}");
 }
+
+#[test]
+fn new_directories_are_synced_into_their_parents() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/state.json");
+    let fs = FaultyFs::new();
+    save(&fs, &path, b"{}").unwrap();
+    let ops = fs.ops();
+    // `a` into the temporary directory, `b` into `a`, then the state's rename into `b`.
+    assert_eq!(
+        ops.iter().filter(|op| **op == Op::SyncDir).count(),
+        3,
+        "{ops:?}"
+    );
+    assert_eq!(
+        ops[1],
+        Op::SyncDir,
+        "the new directories are synced before the temporary exists: {ops:?}"
+    );
+
+    // A failure to sync them fails the save before anything is written.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/state.json");
+    let fs = FaultyFs::failing(2, Fault::EIO);
+    let error = save(&fs, &path, b"{}").unwrap_err();
+    assert_eq!(error.step(), Some(Step::SyncDirectory));
+    assert_eq!(error.path(), Some(dir.path()));
+    assert!(!path.exists());
+    assert_eq!(names(&dir.path().join("a/b")), Vec::<String>::new());
+}
