@@ -22,6 +22,7 @@ use std::fs::{File, Permissions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 
 use crate::error::{Error, Result, Step};
 use crate::fs::{Fs, RealFs};
@@ -38,6 +39,9 @@ const TEMPORARY_MARK: &str = ".penin-tmp.";
 /// How many names to try when a temporary of the same name is left over from a process that
 /// had the same pid.
 const NAME_ATTEMPTS: u32 = 64;
+
+/// A durable save asks for an early flush each time this many more bytes are written.
+const WRITEBACK_EVERY: usize = 16 << 20;
 
 /// Makes temporary names unique within the process; the pid makes them unique across
 /// processes that run at the same time.
@@ -102,11 +106,24 @@ impl fmt::Debug for AtomicWriter<'_> {
 struct FsFile<'a> {
     fs: &'a dyn Fs,
     file: &'a mut File,
+    /// Asks the writeback thread, if any, to start flushing what was written so far.
+    writeback: Option<mpsc::SyncSender<()>>,
+    /// Bytes written since the last such request.
+    unflushed: usize,
 }
 
 impl Write for FsFile<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.fs.write(self.file, buf)
+        let written = self.fs.write(self.file, buf)?;
+        if let Some(writeback) = &self.writeback {
+            self.unflushed += written;
+            if self.unflushed >= WRITEBACK_EVERY {
+                // If a flush is still running, this one is skipped: the next one covers it.
+                let _ = writeback.try_send(());
+                self.unflushed = 0;
+            }
+        }
+        Ok(written)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -255,18 +272,51 @@ where
         fs.set_permissions(&file, permissions)
             .map_err(Error::io(Step::SetPermissions, temporary))?;
     }
-    let mut writer = AtomicWriter {
-        inner: BufWriter::with_capacity(
-            BUFFER_SIZE,
-            FsFile {
-                fs,
-                file: &mut file,
-            },
-        ),
-    };
-    let written = write(&mut writer).and_then(|()| writer.inner.flush());
-    writer.discard();
+    // While a large durable save is written, a second thread asks the kernel to flush what
+    // is already written (`fdatasync` on a second handle), so the device works while the
+    // bytes are still being made and the final fsync has little left to do. Those flushes
+    // are only a head start: the final fsync below is what makes the save durable. If one
+    // of them fails, the save fails at its sync step and the file is not synced again.
+    let early = (durability == Durability::Full)
+        .then(|| file.try_clone().ok())
+        .flatten();
+    let (written, early_error) = std::thread::scope(|scope| {
+        let (requests, pending) = mpsc::sync_channel::<()>(1);
+        let flusher = early.and_then(|clone| {
+            std::thread::Builder::new()
+                .spawn_scoped(scope, move || {
+                    for () in pending {
+                        clone.sync_data()?;
+                    }
+                    Ok::<(), io::Error>(())
+                })
+                .ok()
+        });
+        let mut writer = AtomicWriter {
+            inner: BufWriter::with_capacity(
+                BUFFER_SIZE,
+                FsFile {
+                    fs,
+                    file: &mut file,
+                    writeback: flusher.is_some().then_some(requests),
+                    unflushed: 0,
+                },
+            ),
+        };
+        let written = write(&mut writer).and_then(|()| writer.inner.flush());
+        // Dropping the writer drops the request sender, which ends the flusher's loop.
+        writer.discard();
+        let early_error = flusher.and_then(|f| {
+            f.join()
+                .unwrap_or_else(|_| Err(io::Error::other("the writeback thread failed")))
+                .err()
+        });
+        (written, early_error)
+    });
     written.map_err(Error::io(Step::Write, temporary))?;
+    if let Some(error) = early_error {
+        return Err(Error::io(Step::Sync, temporary)(error));
+    }
     if durability == Durability::Full {
         fs.sync(&file).map_err(Error::io(Step::Sync, temporary))?;
     }
