@@ -184,7 +184,7 @@ fn knowledge_base(p: &mut Parser<'_>) -> Result<KnowledgeBase, Fault> {
 }
 
 /// Knowledge bases with at least this many bytes left to read are read on two threads.
-const PARALLEL_MIN_BYTES: usize = 4 << 20;
+pub(crate) const PARALLEL_MIN_BYTES: usize = 4 << 20;
 
 /// Where a second parser could start: the start of a key that follows `},` and the same
 /// whitespace that came before the first key (so in Python's layout, only a key of the
@@ -215,7 +215,7 @@ fn split_point(p: &Parser<'_>, after_brace: usize) -> Option<usize> {
 }
 
 /// How [`entries`] ended without an error.
-enum Stopped {
+pub(crate) enum Stopped {
     /// At the knowledge base's closing brace.
     AtEnd,
     /// At the entry boundary where the second parser started.
@@ -226,7 +226,7 @@ enum Stopped {
 
 /// Which part of a knowledge base a parser reads.
 #[derive(Clone, Copy)]
-enum Role<'s> {
+pub(crate) enum Role<'s> {
     /// All of it.
     Alone,
     /// From the start to `split`; tells the second parser to give up if it passes `split`
@@ -269,7 +269,10 @@ fn entries(p: &mut Parser<'_>, kb: &mut KnowledgeBase, role: Role<'_>) -> Result
 
 /// An artifact; `dimensions` is a guess of its vector's length (the previous one's), so the
 /// vector is allocated once.
-fn artifact(p: &mut Parser<'_>, dimensions: usize) -> Result<NumericVectorArtifact, Fault> {
+pub(crate) fn artifact(
+    p: &mut Parser<'_>,
+    dimensions: usize,
+) -> Result<NumericVectorArtifact, Fault> {
     p.skip_ws();
     let start = p.offset();
     if p.peek() != Some(b'{') {
@@ -367,7 +370,11 @@ fn floats(p: &mut Parser<'_>, capacity: usize) -> Result<Vec<f64>, Fault> {
 }
 
 /// A history: a tagged deque as it was written, or a plain list with the configured bound.
-fn history(value: Value, history_maxlen: Option<usize>, at: usize) -> Result<Deque<Value>, Fault> {
+pub(crate) fn history(
+    value: Value,
+    history_maxlen: Option<usize>,
+    at: usize,
+) -> Result<Deque<Value>, Fault> {
     match value {
         Value::Deque(deque) => Ok(*deque),
         Value::Array(items) => Ok(Deque::from_items(items, history_maxlen)),
@@ -379,7 +386,11 @@ fn history(value: Value, history_maxlen: Option<usize>, at: usize) -> Result<Deq
 }
 
 /// The scores of a history read at `at`, which must all be numbers.
-fn scores(p: &Parser<'_>, history: Deque<Value>, at: usize) -> Result<Deque<Number>, Fault> {
+pub(crate) fn scores(
+    p: &Parser<'_>,
+    history: Deque<Value>,
+    at: usize,
+) -> Result<Deque<Number>, Fault> {
     let kept = history.len();
     let mut out = Deque::with_bound(history.maxlen());
     out.extra_mut().clone_from(history.extra());

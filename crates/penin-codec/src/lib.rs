@@ -43,6 +43,7 @@
 
 pub use crate::document::{DEFAULT_HISTORY_MAXLEN, Document};
 pub use crate::error::{Error, Result};
+pub use crate::stream::Source;
 pub use crate::write::{Encode, Encoder, Style};
 pub use penin_artifacts::{Deque, KnowledgeBase, Map, Number, NumericVectorArtifact, Value};
 
@@ -51,6 +52,7 @@ mod error;
 mod float;
 mod path;
 mod read;
+mod stream;
 mod write;
 
 use std::io;

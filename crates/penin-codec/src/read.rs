@@ -29,11 +29,17 @@ pub(crate) struct Fault {
 #[derive(Debug)]
 enum FaultKind {
     Eof,
+    Utf8,
     Syntax(String),
     Shape(String),
 }
 
 impl Fault {
+    /// Whether the input ended before the value did: with more input, it might read.
+    pub(crate) fn is_eof(&self) -> bool {
+        matches!(self.kind, FaultKind::Eof)
+    }
+
     /// Adds the segment of the value the fault is inside.
     pub(crate) fn within(mut self, segment: Segment) -> Fault {
         self.path.push(segment);
@@ -67,9 +73,13 @@ impl Fault {
     }
 }
 
-/// The parser's state: the whole input, already checked to be UTF-8.
+/// The parser's state: the input (the whole document, or a window of it) and the cursor.
+///
+/// Outside strings the grammar takes ASCII only; each string is checked to be UTF-8 as it
+/// is read, so a window cut anywhere needs no validation of its own. [`Parser::new`] still
+/// checks the whole input first, so that the first invalid byte of a document is the one
+/// reported, wherever it is.
 pub(crate) struct Parser<'a> {
-    text: &'a str,
     bytes: &'a [u8],
     pos: usize,
     depth: usize,
@@ -78,7 +88,7 @@ pub(crate) struct Parser<'a> {
 impl<'a> Parser<'a> {
     /// Checks the input is UTF-8 and skips a byte order mark, which some writers add.
     pub(crate) fn new(input: &'a [u8]) -> Result<Parser<'a>, Error> {
-        let text = std::str::from_utf8(input).map_err(|e| {
+        std::str::from_utf8(input).map_err(|e| {
             let offset = e.valid_up_to();
             let (line, column) = line_column(input, offset);
             Error::InvalidUtf8 {
@@ -87,13 +97,18 @@ impl<'a> Parser<'a> {
                 offset,
             }
         })?;
-        let pos = if text.starts_with('\u{feff}') { 3 } else { 0 };
-        Ok(Parser {
-            text,
-            bytes: input,
-            pos,
-            depth: 0,
-        })
+        Ok(Parser::window(input, bom_len(input), 0))
+    }
+
+    /// A parser over `bytes`, a window of a document whose UTF-8 is checked string by
+    /// string, at `pos` and nesting `depth`.
+    pub(crate) fn window(bytes: &'a [u8], pos: usize, depth: usize) -> Parser<'a> {
+        Parser { bytes, pos, depth }
+    }
+
+    /// The nesting depth at the cursor.
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
     }
 
     /// Skips whitespace and reports whether anything but whitespace is left.
@@ -106,7 +121,6 @@ impl<'a> Parser<'a> {
     /// on another thread (the input is shared, not copied).
     pub(crate) fn fork(&self, offset: usize) -> Parser<'a> {
         Parser {
-            text: self.text,
             bytes: self.bytes,
             pos: offset,
             depth: self.depth,
@@ -128,6 +142,12 @@ impl<'a> Parser<'a> {
         self.pos
     }
 
+    /// The byte at the cursor, or an end-of-input fault.
+    pub(crate) fn need_byte(&self) -> Result<u8, Fault> {
+        self.peek()
+            .ok_or_else(|| self.fault_at(self.pos, FaultKind::Eof))
+    }
+
     pub(crate) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
@@ -143,6 +163,11 @@ impl<'a> Parser<'a> {
         let path = path::format(&fault.path);
         match fault.kind {
             FaultKind::Eof => Error::Truncated { line, column, path },
+            FaultKind::Utf8 => Error::InvalidUtf8 {
+                line,
+                column,
+                offset: fault.offset,
+            },
             FaultKind::Syntax(message) => Error::Syntax {
                 message,
                 line,
@@ -200,8 +225,9 @@ impl<'a> Parser<'a> {
 
     /// An error for the byte at the cursor, which is not what `expected` says.
     fn unexpected(&self, expected: &str) -> Fault {
-        match self.text[self.pos.min(self.text.len())..].chars().next() {
-            Some(c) => self.syntax(format!("expected {expected}, found {}", describe(c))),
+        match char_at(self.bytes, self.pos) {
+            Some(Ok(c)) => self.syntax(format!("expected {expected}, found {}", describe(c))),
+            Some(Err(())) => self.fault_at(self.pos, FaultKind::Utf8),
             None => self.fault_at(self.pos, FaultKind::Eof),
         }
     }
@@ -417,12 +443,7 @@ impl<'a> Parser<'a> {
     /// Error path only: the keys (`None` in an array) and value offsets of the object or
     /// array read at `offset`, which the reader has already accepted.
     fn members(&self, offset: usize) -> Option<Vec<(Option<String>, usize)>> {
-        let mut p = Parser {
-            text: self.text,
-            bytes: self.bytes,
-            pos: offset,
-            depth: 0,
-        };
+        let mut p = Parser::window(self.bytes, offset, 0);
         let close = match p.peek()? {
             b'{' => b'}',
             b'[' => b']',
@@ -455,7 +476,7 @@ impl<'a> Parser<'a> {
         loop {
             match self.peek() {
                 Some(b'"') => {
-                    let s = self.text[start..self.pos].to_owned();
+                    let s = self.utf8(start)?.to_owned();
                     self.pos += 1;
                     return Ok(s);
                 }
@@ -466,7 +487,7 @@ impl<'a> Parser<'a> {
             }
         }
         let mut out = String::with_capacity(self.pos - start + 16);
-        out.push_str(&self.text[start..self.pos]);
+        out.push_str(self.utf8(start)?);
         loop {
             let run = self.pos;
             while let Some(b) = self.peek() {
@@ -475,7 +496,7 @@ impl<'a> Parser<'a> {
                 }
                 self.pos += 1;
             }
-            out.push_str(&self.text[run..self.pos]);
+            out.push_str(self.utf8(run)?);
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;
@@ -486,6 +507,13 @@ impl<'a> Parser<'a> {
                 None => return Err(self.fault_at(self.pos, FaultKind::Eof)),
             }
         }
+    }
+
+    /// The text from `start` to the cursor, inside a string: UTF-8, or an error at its
+    /// first invalid byte.
+    fn utf8(&self, start: usize) -> Result<&'a str, Fault> {
+        std::str::from_utf8(&self.bytes[start..self.pos])
+            .map_err(|e| self.fault_at(start + e.valid_up_to(), FaultKind::Utf8))
     }
 
     fn control_character(&self, b: u8) -> Fault {
@@ -537,9 +565,8 @@ impl<'a> Parser<'a> {
                 self.pos = at;
                 // Name the character, not its first byte: the backslash is ASCII, so a
                 // character starts right after it.
-                let c = self.text[at + 1..]
-                    .chars()
-                    .next()
+                let c = char_at(self.bytes, at + 1)
+                    .and_then(Result::ok)
                     .unwrap_or(char::REPLACEMENT_CHARACTER);
                 return Err(self.syntax(format!("invalid escape \\{}", describe(c))));
             }
@@ -638,7 +665,8 @@ impl<'a> Parser<'a> {
             self.digits();
             float = true;
         }
-        let text = &self.text[start..self.pos];
+        // Only ASCII digits, signs, points and exponents were scanned.
+        let text = std::str::from_utf8(&self.bytes[start..self.pos]).unwrap_or_default();
         if float {
             // Rust's parser rounds correctly, as Python's does; beyond the range it gives
             // the infinities, as Python's `float()` does.
@@ -705,6 +733,34 @@ fn within_object(fault: Fault, map: &Map, key: String) -> Fault {
         Segment::Key(key)
     };
     fault.within(segment)
+}
+
+/// The length of a UTF-8 byte order mark at the start of `bytes`: 3, or 0 without one.
+pub(crate) fn bom_len(bytes: &[u8]) -> usize {
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        3
+    } else {
+        0
+    }
+}
+
+/// The character at `offset`: `None` at the end, `Err` where the bytes are not UTF-8.
+fn char_at(bytes: &[u8], offset: usize) -> Option<Result<char, ()>> {
+    let rest = bytes.get(offset..)?;
+    let first = *rest.first()?;
+    let len = match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => return Some(Err(())),
+    };
+    Some(
+        rest.get(..len)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| s.chars().next())
+            .ok_or(()),
+    )
 }
 
 /// Which known tag an object carries, as the seed's hook sees it: `d.get("__type__")`.

@@ -909,6 +909,9 @@ fn large_knowledge_bases_read_the_same_on_two_threads() {
         assert!(bytes.len() > 5 << 20, "{} bytes", bytes.len());
         let back = Document::decode(&bytes, Some(1000)).unwrap();
         assert_eq!(back, doc, "{style:?}");
+        // Through windows too, each thread with its own.
+        let windowed = Document::read_from(&bytes[..], Some(1000)).unwrap();
+        assert_eq!(windowed.as_ref(), Some(&doc), "{style:?}, windowed");
         assert_eq!(back.knowledge_base.get_index_of("dup"), Some(1));
 
         // Break an artifact near the end: the error is the one a single parser reports.
@@ -916,6 +919,11 @@ fn large_knowledge_bases_read_the_same_on_two_threads() {
         let at = text.rfind("NumericVectorArtifact").unwrap();
         let mut broken = text.clone();
         broken.replace_range(at..at + 21, "NumericVectorArtefact");
+        assert_eq!(
+            Document::read_from(broken.as_bytes(), Some(1000)).unwrap(),
+            None,
+            "{style:?}"
+        );
         let err = Document::decode(broken.as_bytes(), Some(1000)).unwrap_err();
         assert_eq!(
             err.path(),

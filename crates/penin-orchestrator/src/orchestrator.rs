@@ -138,6 +138,28 @@ impl Orchestrator {
     /// * `Err`: the file exists but cannot be read or is not a valid state; nothing changes.
     pub fn load_state(&mut self, path: impl AsRef<Path>) -> Result<bool> {
         let path = path.as_ref();
+        let Some(file) = penin_store::open(path)? else {
+            return Ok(false);
+        };
+        // A window at a time, so memory holds the state, not the state and the file. When
+        // that finds no valid state, the whole file is decoded for the exact error (line,
+        // column, path), which a window cannot tell.
+        #[cfg(any(unix, windows))]
+        match Document::read_from(&file, self.history_maxlen) {
+            Ok(Some(state)) => {
+                self.state = state;
+                return Ok(true);
+            }
+            Ok(None) => {}
+            Err(source) => {
+                return Err(Error::Store(penin_store::Error::Io {
+                    step: penin_store::Step::Read,
+                    path: path.to_owned(),
+                    source,
+                }));
+            }
+        }
+        drop(file);
         let Some(bytes) = penin_store::read(path)? else {
             return Ok(false);
         };

@@ -60,7 +60,7 @@ pub use crate::atomic::{
 pub use crate::error::{Error, Result, Step};
 pub use crate::fs::{Fault, FaultyFs, Fs, Op, RealFs};
 pub use crate::lock::{Lock, lock_path};
-pub use crate::read::read;
+pub use crate::read::{open, read};
 
 mod aside;
 mod atomic;

@@ -6,13 +6,11 @@ use std::path::Path;
 
 use crate::error::{Error, Result, Step};
 
-/// Reads the whole file at `path`, or returns `Ok(None)` if there is none (a first run).
-///
-/// A path that exists but is not a regular file (a directory, a named pipe) is
-/// [`Error::NotRegularFile`]; this is checked before the file is opened, so a named pipe
-/// does not block the read. Any other failure, permission denied included, is [`Error::Io`]
-/// naming the path. The bytes are read into one allocation of the file's size.
-pub fn read(path: impl AsRef<Path>) -> Result<Option<Vec<u8>>> {
+/// Opens the file at `path` for reading, or returns `Ok(None)` if there is none (a first
+/// run), with the checks of [`read`]: a path that is not a regular file is
+/// [`Error::NotRegularFile`], checked before opening (a named pipe does not block) and again
+/// on the open file.
+pub fn open(path: impl AsRef<Path>) -> Result<Option<File>> {
     let path = path.as_ref();
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
@@ -22,7 +20,7 @@ pub fn read(path: impl AsRef<Path>) -> Result<Option<Vec<u8>>> {
     if !metadata.is_file() {
         return Err(Error::not_regular_file(path, &metadata));
     }
-    let mut file = match File::open(path) {
+    let file = match File::open(path) {
         Ok(file) => file,
         // Removed since the metadata was read: as if it had never been there.
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -33,6 +31,21 @@ pub fn read(path: impl AsRef<Path>) -> Result<Option<Vec<u8>>> {
     if !metadata.is_file() {
         return Err(Error::not_regular_file(path, &metadata));
     }
+    Ok(Some(file))
+}
+
+/// Reads the whole file at `path`, or returns `Ok(None)` if there is none (a first run).
+///
+/// A path that exists but is not a regular file (a directory, a named pipe) is
+/// [`Error::NotRegularFile`]; this is checked before the file is opened, so a named pipe
+/// does not block the read. Any other failure, permission denied included, is [`Error::Io`]
+/// naming the path. The bytes are read into one allocation of the file's size.
+pub fn read(path: impl AsRef<Path>) -> Result<Option<Vec<u8>>> {
+    let path = path.as_ref();
+    let Some(mut file) = open(path)? else {
+        return Ok(None);
+    };
+    let metadata = file.metadata().map_err(Error::io(Step::Metadata, path))?;
     // A length beyond the address space cannot be allocated anyway; start empty and let the
     // reservation below fail.
     let len = usize::try_from(metadata.len()).unwrap_or(usize::MAX);
