@@ -100,10 +100,10 @@ pub(crate) fn read_with_window<S: Source + ?Sized>(
     let mut w = Window::new(source, 0, size, 0, window);
     w.refill()?;
     // A byte order mark, which some writers add, as `Document::decode` skips it.
-    while w.buf.len() < 3 && w.more() {
+    while w.filled < 3 && w.more() {
         w.refill()?;
     }
-    w.start = bom_len(&w.buf);
+    w.start = bom_len(&w.buf[..w.filled]);
     match read_top(&mut w, history_maxlen) {
         Ok(doc) => Ok(Some(doc)),
         Err(Stop::Invalid) => Ok(None),
@@ -115,6 +115,8 @@ pub(crate) fn read_with_window<S: Source + ?Sized>(
 struct Window<'s, S: Source + ?Sized> {
     source: &'s S,
     buf: Vec<u8>,
+    /// How much of `buf` holds bytes of the source.
+    filled: usize,
     /// The cursor, in `buf`.
     start: usize,
     /// The source offset of `buf[0]`.
@@ -132,6 +134,7 @@ impl<'s, S: Source + ?Sized> Window<'s, S> {
         Window {
             source,
             buf: Vec::new(),
+            filled: 0,
             start: 0,
             base: at,
             next: at,
@@ -150,31 +153,35 @@ impl<'s, S: Source + ?Sized> Window<'s, S> {
         self.next < self.end
     }
 
-    /// Drops what the cursor has passed and reads the next chunk.
+    /// Drops what the cursor has passed and reads the next chunk. The buffer is reused:
+    /// only growth is zeroed, never the bytes a read is about to overwrite.
     fn refill(&mut self) -> io::Result<()> {
-        self.buf.drain(..self.start);
+        let kept = self.filled - self.start;
+        self.buf.copy_within(self.start..self.filled, 0);
         self.base += self.start as u64;
         self.start = 0;
+        self.filled = kept;
         let want =
             usize::try_from(self.end - self.next).map_or(self.chunk, |left| left.min(self.chunk));
-        let old = self.buf.len();
-        self.buf.resize(old + want, 0);
-        let mut filled = 0;
-        while filled < want {
-            match self
-                .source
-                .read_at(&mut self.buf[old + filled..], self.next + filled as u64)
-            {
+        if self.buf.len() < kept + want {
+            self.buf.resize(kept + want, 0);
+        }
+        let mut got = 0;
+        while got < want {
+            match self.source.read_at(
+                &mut self.buf[kept + got..kept + want],
+                self.next + got as u64,
+            ) {
                 // The source shrank: what is here is all there is.
                 Ok(0) => break,
-                Ok(n) => filled += n,
+                Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        self.buf.truncate(old + filled);
-        self.next += filled as u64;
-        if filled < want {
+        self.filled = kept + got;
+        self.next += got as u64;
+        if got < want {
             self.end = self.next;
         }
         Ok(())
@@ -182,7 +189,7 @@ impl<'s, S: Source + ?Sized> Window<'s, S> {
 
     /// Moves the cursor to `offset`, where another window stopped, at `depth`.
     fn jump(&mut self, offset: u64, depth: usize) {
-        self.buf.clear();
+        self.filled = 0;
         self.start = 0;
         self.base = offset;
         self.next = offset;
@@ -196,7 +203,7 @@ impl<'s, S: Source + ?Sized> Window<'s, S> {
         mut f: impl FnMut(&mut Parser<'_>) -> Result<T, Fault>,
     ) -> Result<T, Stop> {
         loop {
-            let mut p = Parser::window(&self.buf, self.start, self.depth);
+            let mut p = Parser::window(&self.buf[..self.filled], self.start, self.depth);
             let result = f(&mut p);
             let (pos, depth) = (p.offset(), p.depth());
             match result {
@@ -214,10 +221,10 @@ impl<'s, S: Source + ?Sized> Window<'s, S> {
     /// Skips whitespace, across windows; `true` at the end of the source.
     fn at_end(&mut self) -> Result<bool, Stop> {
         loop {
-            let mut p = Parser::window(&self.buf, self.start, self.depth);
+            let mut p = Parser::window(&self.buf[..self.filled], self.start, self.depth);
             p.skip_ws();
             self.start = p.offset();
-            if self.start < self.buf.len() {
+            if self.start < self.filled {
                 return Ok(false);
             }
             if !self.more() {

@@ -104,6 +104,25 @@ impl<'w> Encoder<'w> {
         }
     }
 
+    /// Appends a finished buffer: straight to the sink when there is one (after what is
+    /// pending), without copying it into the output buffer first.
+    fn append(&mut self, buffer: &[u8]) {
+        match self.sink.as_mut() {
+            Some(sink) => {
+                if self.failed.is_none() {
+                    let result = sink
+                        .write_all(&self.out)
+                        .and_then(|()| sink.write_all(buffer));
+                    if let Err(e) = result {
+                        self.failed = Some(e);
+                    }
+                }
+                self.out.clear();
+            }
+            None => self.out.extend_from_slice(buffer),
+        }
+    }
+
     fn maybe_flush(&mut self) {
         if self.sink.is_some() && self.out.len() >= CHUNK {
             self.flush();
@@ -126,8 +145,14 @@ impl<'w> Encoder<'w> {
     }
 
     fn newline(&mut self, level: usize) {
+        const SPACES: &[u8; 64] = &[b' '; 64];
         self.out.push(b'\n');
-        self.out.extend(std::iter::repeat_n(b' ', 2 * level));
+        let mut indent = 2 * level;
+        while indent > 0 {
+            let n = indent.min(SPACES.len());
+            self.out.extend_from_slice(&SPACES[..n]);
+            indent -= n;
+        }
     }
 
     /// Closes a container that had items.
@@ -323,8 +348,7 @@ impl<'w> Encoder<'w> {
                 if i % 2 == 0 || !helped {
                     self.artifacts(chunk, i == 0, level);
                 } else if let Ok(buffer) = receiver.recv() {
-                    self.out.extend_from_slice(&buffer);
-                    self.maybe_flush();
+                    self.append(&buffer);
                 } else {
                     // The other thread is gone before its time: carry on alone.
                     helped = false;
