@@ -34,9 +34,7 @@ pub(crate) fn write_float(out: &mut Vec<u8>, f: f64) {
     let magnitude = f.abs();
     // An exponent, if any, is in the last five bytes (`e-324`).
     let tail = &shortest[shortest.len().saturating_sub(5)..];
-    // (A branch-free scan of five bytes; `contains` would call memchr for them.)
-    let exponent = tail.iter().fold(false, |seen, &b| seen | (b == b'e'));
-    if (1e-4..1e16).contains(&magnitude) && !exponent {
+    if (1e-4..1e16).contains(&magnitude) && !tail.contains(&b'e') {
         out.extend_from_slice(shortest);
         return;
     }
