@@ -1,6 +1,6 @@
 //! Python's `repr` of a float, which is what `json.dump` writes for finite floats.
 //!
-//! The digits are the shortest that read back to the same float (ryu computes them, as
+//! The digits are the shortest that read back to the same float (zmij computes them, as
 //! Python's `dtoa` mode 0 does); the layout is Python's `format_float_short` with
 //! `Py_DTSF_ADD_DOT_0`: positional when the decimal exponent is in `-4..16`, with `.0`
 //! added to an integral value, otherwise `d.ddde±XX` with at least two exponent digits.
@@ -26,10 +26,10 @@ pub(crate) fn write_float(out: &mut Vec<u8>, f: f64) {
         });
         return;
     }
-    let mut buffer = ryu::Buffer::new();
+    let mut buffer = zmij::Buffer::new();
     let shortest = buffer.format_finite(f).as_bytes();
-    // Fast path: for magnitudes in [1e-4, 1e16) ryu and Python both write the shortest digits
-    // in positional form with `.0` on integral values, so ryu's text is Python's. (Tested
+    // Fast path: for magnitudes in [1e-4, 1e16) zmij and Python both write the shortest digits
+    // in positional form with `.0` on integral values, so zmij's text is Python's. (Tested
     // against the general path below and against CPython itself.)
     let magnitude = f.abs();
     // An exponent, if any, is in the last five bytes (`e-324`).
@@ -45,7 +45,7 @@ pub(crate) fn write_float(out: &mut Vec<u8>, f: f64) {
     layout(out, &digits, decpt);
 }
 
-/// Splits ryu's output (`-1.25e-7`, `123.0`, `1e16`) into its sign, significant digits
+/// Splits zmij's output (`-1.25e-7`, `123.0`, `1e16`) into its sign, significant digits
 /// without leading or trailing zeros, and `decpt`, the position of the decimal point
 /// relative to the first digit: value = 0.d1d2... × 10^decpt.
 fn decompose(text: &[u8]) -> (bool, DigitBuf, i32) {
@@ -225,10 +225,10 @@ mod tests {
 
     /// Read back, the text is the same float. (Whether the digits are Python's, ties
     /// included, is checked against `CPython` itself in the workspace tests: Rust's own `{:e}`
-    /// breaks ties differently, 1658206780088562.25 → `…562.3` where Python and ryu write `…562.2`.)
+    /// breaks ties differently, 1658206780088562.25 → `…562.3` where Python and zmij write `…562.2`.)
     /// The general path, without the fast path, for comparison.
     fn repr_general(f: f64) -> String {
-        let mut buffer = ryu::Buffer::new();
+        let mut buffer = zmij::Buffer::new();
         let (negative, digits, decpt) = decompose(buffer.format_finite(f).as_bytes());
         let mut out = Vec::new();
         if negative {
