@@ -1,5 +1,5 @@
-//! Arbitrary bytes and mutations of valid state files into the decoder and the loader:
-//! no panic, and whatever decodes re-encodes to itself.
+//! Arbitrary bytes and mutations of valid state files into the decoder, the windowed reader
+//! and the loader: no panic, the two readers agree, and whatever decodes re-encodes to itself.
 //!
 //! `PENIN_FUZZ_ITERATIONS` sets the number of inputs (default 20,000, a few seconds in a
 //! debug build); `PENIN_FUZZ_SEED` the seed. The documented long run:
@@ -146,8 +146,9 @@ fn check(input: &[u8]) -> bool {
         );
         decoded = true;
     }
-    if let Ok(doc) = penin_codec::from_slice::<Document>(input) {
-        let bytes = penin_codec::to_vec(&doc);
+    let in_memory = penin_codec::from_slice::<Document>(input).ok();
+    if let Some(doc) = &in_memory {
+        let bytes = penin_codec::to_vec(doc);
         let again: Document =
             penin_codec::from_slice(&bytes).expect("what penin writes, penin reads");
         assert!(
@@ -155,6 +156,13 @@ fn check(input: &[u8]) -> bool {
             "a document re-encodes to itself"
         );
     }
+    // The windowed reader (what load_state uses) accepts exactly what memory accepts, and
+    // reads the same state (compared as written: NaN is not equal to itself).
+    let windowed = Document::read_from(input, Some(1000)).expect("reading bytes cannot fail");
+    assert!(
+        windowed.as_ref().map(penin_codec::to_vec) == in_memory.as_ref().map(penin_codec::to_vec),
+        "the windowed reader and the in-memory decoder disagree"
+    );
     let mut o = Orchestrator::with_history_maxlen(Some(3));
     if o.load_bytes(input).is_err() {
         assert_eq!(
