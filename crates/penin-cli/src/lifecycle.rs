@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
-use penin_orchestrator::{Map, NumericVectorArtifact, Orchestrator, Value};
+use penin_orchestrator::{Map, NumericVectorArtifact, Orchestrator, Statistics, Value};
 use penin_store::Lock;
 
 use crate::args::RunArgs;
@@ -43,17 +43,7 @@ pub fn start(
         Ok(true) => {
             let stats = orchestrator.statistics();
             let _ = writeln!(out, "✅ State loaded from {}", path.display());
-            let _ = writeln!(
-                out,
-                "   Knowledge base: {} items",
-                stats.knowledge_base_size
-            );
-            let _ = writeln!(out, "   Task history: {} entries", stats.task_history_size);
-            let _ = writeln!(
-                out,
-                "   Score history: {} entries",
-                stats.score_history_size
-            );
+            counts(out, &stats);
         }
         Ok(false) => {
             let _ = writeln!(out, "ℹ️  No previous state found (first run)");
@@ -118,6 +108,21 @@ pub fn remove_temporaries(path: &Path, out: &mut dyn Write) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The seed's three count lines.
+fn counts(out: &mut dyn Write, stats: &Statistics) {
+    let _ = writeln!(
+        out,
+        "   Knowledge base: {} items",
+        stats.knowledge_base_size
+    );
+    let _ = writeln!(out, "   Task history: {} entries", stats.task_history_size);
+    let _ = writeln!(
+        out,
+        "   Score history: {} entries",
+        stats.score_history_size
+    );
 }
 
 /// Saves and prints the seed's line.
@@ -297,17 +302,7 @@ pub fn demo(path: &Path, maxlen: Option<usize>) -> Result<()> {
     }
     let stats = orchestrator.statistics();
     let _ = writeln!(out, "📊 Statistics:");
-    let _ = writeln!(
-        out,
-        "   Knowledge base: {} items",
-        stats.knowledge_base_size
-    );
-    let _ = writeln!(out, "   Task history: {} entries", stats.task_history_size);
-    let _ = writeln!(
-        out,
-        "   Score history: {} entries",
-        stats.score_history_size
-    );
+    counts(out, &stats);
     let _ = writeln!(out, "   Average score: {:.4}", stats.average_score);
     save(&orchestrator, path, out)
 }
