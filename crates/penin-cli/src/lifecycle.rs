@@ -30,14 +30,7 @@ pub fn start(
     out: &mut dyn Write,
 ) -> Result<Orchestrator> {
     let _ = writeln!(out, "🚀 Starting PENIN-Ω Orchestrator...");
-    let removed = penin_store::remove_stale_temporaries(path)
-        .with_context(|| format!("cannot clean up temporary files beside {}", path.display()))?;
-    if removed > 0 {
-        let _ = writeln!(
-            out,
-            "🧹 Removed {removed} temporary file(s) of an interrupted save"
-        );
-    }
+    remove_temporaries(path, out)?;
     let mut orchestrator = Orchestrator::with_history_maxlen(maxlen);
     match progress::slow("Loading", path, || orchestrator.load_state(path)) {
         Ok(true) => {

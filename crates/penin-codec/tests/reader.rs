@@ -4,35 +4,11 @@
 use std::fs;
 use std::path::PathBuf;
 
-use penin_codec::{Deque, Document, Map, Number, NumericVectorArtifact, Value};
+use penin_codec::{Deque, Document, Number, NumericVectorArtifact, Value};
 
-fn int(n: i64) -> Value {
-    Value::from(n)
-}
+mod common;
 
-fn float(f: f64) -> Value {
-    Value::from(f)
-}
-
-fn s(text: &str) -> Value {
-    Value::from(text)
-}
-
-fn big(digits: &str) -> Value {
-    Value::Number(Number::parse_integer(digits).unwrap())
-}
-
-fn arr(items: Vec<Value>) -> Value {
-    Value::Array(items)
-}
-
-fn map(pairs: Vec<(&str, Value)>) -> Map {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
-
-fn obj(pairs: Vec<(&str, Value)>) -> Value {
-    Value::Object(map(pairs))
-}
+use common::{arr, big, float, int, map, obj, s};
 
 fn artifact(vector: Vec<f64>, metadata: Vec<(&str, Value)>) -> Value {
     Value::from(NumericVectorArtifact::new(vector).with_metadata(map(metadata)))
