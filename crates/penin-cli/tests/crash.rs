@@ -63,26 +63,38 @@ fn scores(o: &Orchestrator) -> Vec<i64> {
         .collect()
 }
 
-/// One uninterrupted cycle (start, load, add, save) sets the range of kill moments, so that
-/// kills land before, during and after the save. (A measured duration chooses when to kill;
-/// nothing asserts it.)
-fn measure_cycle(env: &Env) -> Duration {
+/// One uninterrupted cycle (start, load, add, save) sets the range of kill moments: how long
+/// until the state is loaded (the first answer) and until it is saved (the second). (The
+/// measured durations choose when to kill; nothing asserts them.)
+fn measure_cycle(env: &Env) -> (Duration, Duration) {
     let start = Instant::now();
     let mut session: Session = env.spawn(&["run", "--autosave", "0"]);
     assert_eq!(
         session.ask(r#"{"op":"add_score","score":0}"#),
         r#"{"ok":true}"#
     );
+    let loaded = start.elapsed();
     assert!(
         session
             .ask(r#"{"op":"save"}"#)
             .starts_with(r#"{"ok":true,"saved":"#)
     );
-    let elapsed = start.elapsed();
+    let saved = start.elapsed();
     session.close_stdin();
     let (status, _, stderr) = session.finish();
     assert_eq!(status.code(), Some(0), "{stderr}");
-    elapsed
+    (loaded, saved)
+}
+
+/// When to kill: half the time anywhere in 0–1.5 × the cycle (before, during, after the
+/// save), half the time inside the save itself, where a kill can do harm.
+fn kill_moment(rng: &mut Rng, (loaded, saved): (Duration, Duration)) -> Duration {
+    let fraction = f64::from(u32::try_from(rng.next() % 1000).unwrap()) / 1000.0;
+    if rng.next().is_multiple_of(2) {
+        saved.mul_f64(1.5 * fraction)
+    } else {
+        loaded + (saved.saturating_sub(loaded)).mul_f64(fraction)
+    }
 }
 
 #[test]
@@ -115,9 +127,7 @@ fn sigkill_during_saves_never_corrupts_or_loses_the_state() {
         let mut session = env.spawn(&["run", "--autosave", "0"]);
         session.send(&format!(r#"{{"op":"add_score","score":{next}}}"#));
         session.send(r#"{"op":"save"}"#);
-        thread::sleep(
-            cycle.mul_f64(1.5 * f64::from(u32::try_from(rng.next() % 1000).unwrap()) / 1000.0),
-        );
+        thread::sleep(kill_moment(&mut rng, cycle));
         let pid = session.pid();
         session.kill();
 
