@@ -446,3 +446,48 @@ impl Encode for Document {
         e.top_close(false);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state large enough for two threads, in both layouts.
+    fn large(style: crate::Style) -> Vec<u8> {
+        let mut doc = Document::default();
+        for i in 0..3000_i32 {
+            let vector = (0..100).map(|j| f64::from(i * 100 + j) / 7.0).collect();
+            doc.knowledge_base
+                .insert(format!("k{i}"), NumericVectorArtifact::new(vector));
+        }
+        crate::to_vec_styled(&doc, style)
+    }
+
+    /// The two-thread read must actually find where to split: the equality tests elsewhere
+    /// pass just as well on one thread, so they cannot tell if the split was never found.
+    #[test]
+    fn a_large_knowledge_base_has_a_split_point_at_an_entry() {
+        let two_threads = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        for style in [crate::Style::Pretty, crate::Style::Compact] {
+            let bytes = large(style);
+            assert!(bytes.len() > PARALLEL_MIN_BYTES, "{style:?}");
+            let mut p = Parser::new(&bytes).unwrap();
+            assert!(p.open(b'}').unwrap());
+            assert_eq!(p.key().unwrap(), "knowledge_base");
+            p.skip_ws();
+            let brace = p.offset();
+            assert!(p.open(b'}').unwrap());
+            let split = split_point(&p, brace + 1);
+            if !two_threads {
+                assert_eq!(split, None);
+                continue;
+            }
+            let split = split.unwrap_or_else(|| panic!("{style:?}: no split point found"));
+            assert!(split > bytes.len() / 2, "{style:?}: past the middle");
+            // It is the start of an entry's key.
+            let rest = std::str::from_utf8(&bytes[split..]).unwrap();
+            assert!(rest.starts_with("\"k"), "{style:?}: {}", &rest[..20]);
+            let before = std::str::from_utf8(&bytes[..split]).unwrap().trim_end();
+            assert!(before.ends_with("},"), "{style:?}");
+        }
+    }
+}

@@ -475,6 +475,61 @@ mod tests {
         }
     }
 
+    /// The windowed two-thread read must actually find where to split (the equality tests
+    /// pass just as well on one thread): from the knowledge base's first key, as
+    /// `read_knowledge_base` looks for it.
+    #[test]
+    // `Parser::key` has a fixed lifetime; the step's is not (as in `read_top`).
+    #[allow(clippy::redundant_closure_for_method_calls)]
+    fn a_large_knowledge_base_has_a_split_point_in_the_file() {
+        let two_threads = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        let mut doc = Document::default();
+        for i in 0..3000_i32 {
+            let vector = (0..100).map(|j| f64::from(i * 100 + j) / 7.0).collect();
+            doc.knowledge_base.insert(
+                format!("k{i}"),
+                penin_artifacts::NumericVectorArtifact::new(vector),
+            );
+        }
+        for style in [crate::Style::Pretty, crate::Style::Compact] {
+            let bytes = crate::to_vec_styled(&doc, style);
+            let mut w = Window::new(&bytes[..], 0, bytes.len() as u64, 0, 4096);
+            w.refill().unwrap();
+            assert!(matches!(w.step(|p| p.open(b'}')), Ok(true)));
+            assert!(matches!(
+                w.step(|p| p.key()).as_deref(),
+                Ok("knowledge_base")
+            ));
+            let Ok(brace) = w.step(|p| {
+                p.skip_ws();
+                let brace = p.offset();
+                p.open(b'}')?;
+                p.need_byte()?;
+                Ok(brace)
+            }) else {
+                panic!("{style:?}: no knowledge base");
+            };
+            let indent = w.buf[brace + 1..w.start].to_vec();
+            let split = split_point(&w, &indent).unwrap();
+            if !two_threads {
+                assert_eq!(split, None);
+                continue;
+            }
+            let split =
+                usize::try_from(split.unwrap_or_else(|| panic!("{style:?}: no split point")))
+                    .unwrap();
+            assert!(split > bytes.len() / 2, "{style:?}");
+            assert!(bytes[split..].starts_with(b"\"k"), "{style:?}");
+            assert!(
+                std::str::from_utf8(&bytes[..split])
+                    .unwrap()
+                    .trim_end()
+                    .ends_with("},"),
+                "{style:?}"
+            );
+        }
+    }
+
     /// Whatever memory refuses, windows refuse: every truncation and bit flip of a fixture.
     #[test]
     fn windows_refuse_what_memory_refuses() {

@@ -1,6 +1,6 @@
 //! Reading a whole file, telling a first run (no file) from a file that cannot be read.
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -11,7 +11,11 @@ use crate::error::{Error, Result, Step};
 /// [`Error::NotRegularFile`], checked before opening (a named pipe does not block) and again
 /// on the open file.
 pub fn open(path: impl AsRef<Path>) -> Result<Option<File>> {
-    let path = path.as_ref();
+    Ok(open_checked(path.as_ref())?.map(|(file, _)| file))
+}
+
+/// [`open`], with the open file's metadata.
+fn open_checked(path: &Path) -> Result<Option<(File, Metadata)>> {
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -31,7 +35,7 @@ pub fn open(path: impl AsRef<Path>) -> Result<Option<File>> {
     if !metadata.is_file() {
         return Err(Error::not_regular_file(path, &metadata));
     }
-    Ok(Some(file))
+    Ok(Some((file, metadata)))
 }
 
 /// Reads the whole file at `path`, or returns `Ok(None)` if there is none (a first run).
@@ -42,10 +46,9 @@ pub fn open(path: impl AsRef<Path>) -> Result<Option<File>> {
 /// naming the path. The bytes are read into one allocation of the file's size.
 pub fn read(path: impl AsRef<Path>) -> Result<Option<Vec<u8>>> {
     let path = path.as_ref();
-    let Some(mut file) = open(path)? else {
+    let Some((mut file, metadata)) = open_checked(path)? else {
         return Ok(None);
     };
-    let metadata = file.metadata().map_err(Error::io(Step::Metadata, path))?;
     // A length beyond the address space cannot be allocated anyway; start empty and let the
     // reservation below fail.
     let len = usize::try_from(metadata.len()).unwrap_or(usize::MAX);
