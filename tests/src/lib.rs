@@ -336,8 +336,8 @@ fn value_tree(extras: bool) -> BoxedStrategy<Value> {
         .prop_recursive(4, 48, 4, move |inner| {
             prop_oneof![
                 2 => vec(inner.clone(), 0..4).prop_map(Value::Array),
-                2 => plain_map(inner.clone(), 0..4).prop_map(Value::Object),
-                1 => unknown_tagged_map(inner.clone()).prop_map(Value::Object),
+                2 => plain_map(inner.clone(), 0..4).prop_map(Value::from),
+                1 => unknown_tagged_map(inner.clone()).prop_map(Value::from),
                 2 => artifact_of(inner.clone(), extras).prop_map(Value::from),
                 2 => deque_of(inner.clone(), 5, inner, extras).prop_map(Value::from),
             ]
@@ -639,8 +639,8 @@ mod tests {
             .rev()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        assert!(!same_value(&Value::Object(ab.clone()), &Value::Object(ba)));
-        assert!(same_value(&Value::Object(ab.clone()), &Value::Object(ab)));
+        assert!(!same_value(&Value::from(ab.clone()), &Value::from(ba)));
+        assert!(same_value(&Value::from(ab.clone()), &Value::from(ab)));
     }
 
     #[test]

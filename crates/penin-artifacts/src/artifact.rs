@@ -53,7 +53,7 @@ impl NumericVectorArtifact {
             "vector".to_owned(),
             Value::Array(self.vector.iter().map(|&f| Value::from(f)).collect()),
         );
-        map.insert("metadata".to_owned(), Value::Object(self.metadata.clone()));
+        map.insert("metadata".to_owned(), Value::from(self.metadata.clone()));
         for (k, v) in &self.extra {
             map.insert(k.clone(), v.clone());
         }
@@ -95,7 +95,7 @@ impl NumericVectorArtifact {
     /// other keys (kept as extras). A `vector` key left in `rest` is dropped.
     pub fn from_parts(vector: Vec<f64>, mut rest: Map) -> Result<Self> {
         let metadata = match rest.shift_remove("metadata") {
-            Some(Value::Object(map)) => map,
+            Some(Value::Object(map)) => *map,
             Some(Value::Null) | None => Map::new(),
             Some(other) => return Err(shape("metadata", "an object", &other)),
         };

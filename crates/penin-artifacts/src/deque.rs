@@ -49,6 +49,21 @@ impl<T> Deque<T> {
         deque
     }
 
+    /// `deque(items, maxlen)` from a vector, whose buffer the deque takes over without a
+    /// copy: reading a long history needs no second buffer.
+    #[must_use]
+    pub fn from_vec(mut items: Vec<T>, maxlen: Option<usize>) -> Self {
+        if let Some(maxlen) = maxlen {
+            let excess = items.len().saturating_sub(maxlen);
+            items.drain(..excess);
+        }
+        Deque {
+            items: VecDeque::from(items),
+            maxlen,
+            extra: Map::new(),
+        }
+    }
+
     /// The bound, or `None` when unbounded.
     #[must_use]
     pub fn maxlen(&self) -> Option<usize> {
@@ -231,6 +246,14 @@ mod tests {
         d.extend(["c", "d"]);
         assert!(d.is_empty());
         assert!(Deque::from_items(0..5, Some(0)).is_empty());
+        // From a vector, the same.
+        for maxlen in [None, Some(0), Some(3), Some(4), Some(10)] {
+            assert_eq!(
+                Deque::from_vec((0..4).collect(), maxlen),
+                Deque::from_items(0..4, maxlen),
+                "{maxlen:?}"
+            );
+        }
     }
 
     #[test]

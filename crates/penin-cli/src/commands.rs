@@ -69,7 +69,7 @@ pub fn add_knowledge(
         Some(text) => match penin_codec::from_str::<Value>(text)
             .context(Usage("invalid --metadata".to_owned()))?
         {
-            Value::Object(map) => map,
+            Value::Object(map) => *map,
             other => {
                 return Err(Usage(format!(
                     "invalid --metadata: expected a JSON object, found {}",

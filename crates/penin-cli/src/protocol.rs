@@ -141,7 +141,7 @@ pub fn answer(ok: bool, id: Option<Value>, fields: Map) -> Vec<u8> {
         map.insert("id".to_owned(), id);
     }
     map.extend(fields);
-    let mut line = penin_codec::to_vec_compact(&Value::Object(map));
+    let mut line = penin_codec::to_vec_compact(&Value::from(map));
     line.push(b'\n');
     line
 }
@@ -166,7 +166,7 @@ pub fn statistics_value(stats: &Statistics) -> Value {
         );
     }
     map.insert("average_score".to_owned(), Value::from(stats.average_score));
-    Value::Object(map)
+    Value::from(map)
 }
 
 #[cfg(test)]

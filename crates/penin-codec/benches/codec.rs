@@ -71,7 +71,7 @@ fn text_heavy() -> Document {
                 .collect();
             task.insert(field.into(), Value::from(text.join(" ")));
         }
-        doc.task_history.push_back(Value::Object(task));
+        doc.task_history.push_back(Value::from(task));
     }
     doc
 }

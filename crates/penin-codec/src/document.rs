@@ -377,7 +377,7 @@ pub(crate) fn history(
 ) -> Result<Deque<Value>, Fault> {
     match value {
         Value::Deque(deque) => Ok(*deque),
-        Value::Array(items) => Ok(Deque::from_items(items, history_maxlen)),
+        Value::Array(items) => Ok(Deque::from_vec(items, history_maxlen)),
         other => Err(Fault::shape(
             at,
             format!("expected a deque or an array, found {}", other.kind()),

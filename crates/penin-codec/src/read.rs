@@ -393,7 +393,7 @@ impl<'a> Parser<'a> {
             Some(Tag::Deque) => Deque::<Value>::from_dict(map)
                 .map(Value::from)
                 .map_err(|e| self.artifacts_fault(start, &e)),
-            None => Ok(Value::Object(map)),
+            None => Ok(Value::from(map)),
         }
     }
 

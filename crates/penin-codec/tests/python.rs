@@ -357,7 +357,7 @@ fn strings_are_escaped_as_cpython_escapes_them() {
         .enumerate()
         .map(|(i, s)| (s.clone(), Value::from(i64::try_from(i).unwrap())))
         .collect();
-    let value = Value::Object(keys);
+    let value = Value::from(keys);
     let ours = penin_codec::to_vec(&value);
     assert_same(&ours, &python(RESAVE, &[], &ours), "keys");
     assert_eq!(penin_codec::from_slice::<Value>(&ours).unwrap(), value);

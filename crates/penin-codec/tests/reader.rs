@@ -866,7 +866,7 @@ fn large_knowledge_bases_read_the_same_on_two_threads() {
         let mut inner = Map::new();
         inner.insert("b".into(), Value::from(i64::from(i)));
         let mut metadata = Map::new();
-        metadata.insert("a".into(), Value::Object(inner));
+        metadata.insert("a".into(), Value::from(inner));
         metadata.insert("c".into(), Value::from("},\"k\": {"));
         let vector = (0..100).map(|j| f64::from(i * 100 + j) / 3.0).collect();
         // "dup" comes back near the end: it keeps its first place and takes the last value.

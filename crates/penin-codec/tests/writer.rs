@@ -300,7 +300,7 @@ fn object_keys_keep_insertion_order() {
     // Re-inserting a key keeps its first place, as a Python dict does.
     m.insert("zeta".to_owned(), int(9));
     let rows: Vec<(Value, &str)> = vec![(
-        Value::Object(m),
+        Value::from(m),
         r#"{
   "zeta": 9,
   "alpha": "alpha",

@@ -11,7 +11,7 @@ fn task(id: i64, kind: &str) -> Value {
     map.insert("task_id".into(), Value::from(id));
     map.insert("type".into(), Value::from(kind));
     map.insert("status".into(), Value::from("completed"));
-    Value::Object(map)
+    Value::from(map)
 }
 
 /// The seed's demo state.

@@ -29,5 +29,5 @@ pub fn map(pairs: Vec<(&str, Value)>) -> Map {
 }
 
 pub fn obj(pairs: Vec<(&str, Value)>) -> Value {
-    Value::Object(map(pairs))
+    Value::from(map(pairs))
 }
