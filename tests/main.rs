@@ -3,6 +3,7 @@
 //! * `roundtrip`: documents and values survive the writer and the reader bit for bit, in
 //!   both styles and through the orchestrator's save and load;
 //! * `deque`: the bounded deque behaves as Python's `collections.deque`;
+//! * `fuzz`: mutated and random bytes into every reader and the loader;
 //! * `python`: Python's own loader and `json.dump` re-save penin's files byte for byte.
 //!
 //! The strategies live in the `penin-tests` library (`src/lib.rs`). Failures proptest finds
@@ -23,5 +24,6 @@ macro_rules! regressions {
 }
 
 mod deque;
+mod fuzz;
 mod python;
 mod roundtrip;

@@ -33,7 +33,7 @@
 use penin_artifacts::{
     ARTIFACT_TAG, DEQUE_TAG, Deque, KnowledgeBase, Map, Number, NumericVectorArtifact, Value,
 };
-use penin_codec::Document;
+use penin_codec::{Document, Source};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -700,4 +700,32 @@ mod tests {
         assert!(artifacts > 600 && deques > 900, "{artifacts} {deques}");
         assert!(unknown > 5 && bounded > 100, "{unknown} {bounded}");
     }
+}
+
+/// Bytes in memory read as a file is read: a window at a time, in reads of at most
+/// `max_read` bytes each (short reads, as a pipe or a network file system gives them).
+#[derive(Clone, Copy, Debug)]
+pub struct Windowed<'a> {
+    /// The input.
+    pub bytes: &'a [u8],
+    /// The most a read returns.
+    pub max_read: usize,
+}
+
+impl Source for Windowed<'_> {
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.bytes.len() as u64)
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let n = buf.len().min(self.max_read.max(1));
+        self.bytes.read_at(&mut buf[..n], offset)
+    }
+}
+
+/// What a read gave, comparable across readers: the state as written (NaN is not equal to
+/// itself, its text is), or the error with every field (kind, message, line, column, path).
+pub fn outcome<T: penin_codec::Encode>(read: penin_codec::Result<T>) -> Result<String, String> {
+    read.map(|value| String::from_utf8_lossy(&penin_codec::to_vec(&value)).into_owned())
+        .map_err(|e| format!("{e:?}"))
 }

@@ -6,9 +6,11 @@ use penin_artifacts::{
     ARTIFACT_TAG, Deque, KnowledgeBase, Map, Number, NumericVectorArtifact, Value,
 };
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::path::Segment;
 use crate::read::{Fault, Parser};
+use crate::reader::Reader;
+use crate::source::{Input, Source};
 use crate::write::{Encode, Encoder, HELPER_STACK};
 
 /// The seed's default bound of both histories.
@@ -49,17 +51,25 @@ impl Document {
     /// A missing history, or one written as a plain list, gets `history_maxlen`; a tagged
     /// deque keeps the `maxlen` it was written with (the file wins, as in the seed). A
     /// missing knowledge base is empty. Every knowledge base entry must be an artifact and
-    /// every score a number: anything else is an [`Error::Shape`] that names the path.
+    /// every score a number: anything else is an [`Error::Shape`](crate::Error::Shape) that names the path.
     pub fn decode(input: &[u8], history_maxlen: Option<usize>) -> Result<Self> {
-        let mut parser = Parser::new(input)?;
-        if !parser.has_content() {
-            return Err(Error::Empty);
-        }
-        match decode_top(&mut parser, history_maxlen).and_then(|doc| parser.finish().map(|()| doc))
-        {
-            Ok(doc) => Ok(doc),
-            Err(fault) => Err(parser.error(fault)),
-        }
+        Reader::new()
+            .history_maxlen(history_maxlen)
+            .read_document(input)
+    }
+
+    /// Reads a state from `source`, a file for instance, holding only a window of it in
+    /// memory at a time (see [`Reader`], which also sets the window's size): memory holds
+    /// the state, not the state and the file. What it accepts, and every error with its
+    /// position, is what [`Document::decode`] gives for the same bytes; a failed read of the
+    /// source is [`Error::Io`](crate::Error::Io).
+    pub fn read_from<S: Source + ?Sized>(
+        source: &S,
+        history_maxlen: Option<usize>,
+    ) -> Result<Self> {
+        Reader::new()
+            .history_maxlen(history_maxlen)
+            .read_document(source)
     }
 }
 
@@ -70,7 +80,10 @@ impl Default for Document {
     }
 }
 
-fn decode_top(p: &mut Parser<'_>, history_maxlen: Option<usize>) -> Result<Document, Fault> {
+pub(crate) fn decode_top<I: Input>(
+    p: &mut Parser<I>,
+    history_maxlen: Option<usize>,
+) -> Result<Document, Fault> {
     let start = p.offset();
     if p.peek() != Some(b'{') {
         let value = p.value()?;
@@ -122,14 +135,14 @@ fn decode_top(p: &mut Parser<'_>, history_maxlen: Option<usize>) -> Result<Docum
 
 /// `{"key": artifact, ...}`, reading each vector straight into `f64`s.
 ///
-/// A large knowledge base is read on two threads: a second parser starts at an entry
-/// boundary guessed near the middle of what is left and reads entries to the end of the
-/// knowledge base, while this one reads from the start. When this parser reaches the guessed
-/// offset exactly at the start of an entry, the second parser read precisely what this one
-/// would have, and its entries are taken; otherwise (a wrong guess, or an error in the second
-/// half, which this parser then meets and reports itself) its work is dropped. The result,
-/// errors included, is always the one-thread result.
-fn knowledge_base(p: &mut Parser<'_>) -> Result<KnowledgeBase, Fault> {
+/// A large knowledge base is read on two threads: a second parser, with its own window onto
+/// the same source, starts at an entry boundary guessed near the middle of what is left and
+/// reads entries to the end of the knowledge base, while this one reads from the start. When
+/// this parser reaches the guessed offset exactly at the start of an entry, the second parser
+/// read precisely what this one would have, and its entries are taken; otherwise (a wrong
+/// guess, or an error in the second half, which this parser then meets and reports itself)
+/// its work is dropped. The result, errors included, is always the one-thread result.
+fn knowledge_base<I: Input>(p: &mut Parser<I>) -> Result<KnowledgeBase, Fault> {
     let start = p.offset();
     if p.peek() != Some(b'{') {
         let value = p.value()?;
@@ -155,7 +168,7 @@ fn knowledge_base(p: &mut Parser<'_>) -> Result<KnowledgeBase, Fault> {
             .spawn_scoped(scope, move || {
                 let mut kb = KnowledgeBase::new();
                 let ended = entries(&mut second, &mut kb, Role::Second { stop });
-                (matches!(ended, Ok(Stopped::AtEnd)).then_some(kb), second)
+                matches!(ended, Ok(Stopped::AtEnd)).then_some((kb, second))
             });
         let Ok(helper) = spawned else {
             // The system refused a second thread: one reads it all.
@@ -168,11 +181,11 @@ fn knowledge_base(p: &mut Parser<'_>) -> Result<KnowledgeBase, Fault> {
             stop.store(true, Ordering::Relaxed);
         }
         // A panic of the helper would be a bug; the one-thread path below still holds.
-        let (second_kb, second) = helper.join().unwrap_or((None, p.fork(split)));
-        match (first?, second_kb) {
-            (Stopped::AtSplit, Some(second_kb)) => {
+        let second = helper.join().ok().flatten();
+        match (first?, second) {
+            (Stopped::AtSplit, Some((second_kb, second))) => {
                 kb.extend(second_kb);
-                p.resume_from(&second);
+                p.resume_from(second);
             }
             (Stopped::AtSplit, None) => {
                 entries(p, &mut kb, Role::Alone)?;
@@ -186,36 +199,53 @@ fn knowledge_base(p: &mut Parser<'_>) -> Result<KnowledgeBase, Fault> {
 /// Knowledge bases with at least this many bytes left to read are read on two threads.
 pub(crate) const PARALLEL_MIN_BYTES: usize = 4 << 20;
 
+/// How far past the middle a second parser's starting point is looked for.
+const PROBE: usize = 1 << 20;
+
 /// Where a second parser could start: the start of a key that follows `},` and the same
 /// whitespace that came before the first key (so in Python's layout, only a key of the
-/// knowledge base itself, never one nested deeper), searched from the middle of what is left.
-fn split_point(p: &Parser<'_>, after_brace: usize) -> Option<usize> {
-    let bytes = p.bytes();
-    // `open` skipped the whitespace before the first key.
-    let indent = &bytes[after_brace..p.offset()];
-    if bytes.len() - p.offset() < PARALLEL_MIN_BYTES
-        || !std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+/// knowledge base itself, never one nested deeper), looked for in the first mebibyte from
+/// the middle of what is left. `after_brace` is the source offset after the knowledge
+/// base's `{`; the cursor is at its first key.
+fn split_point<I: Input>(p: &Parser<I>, after_brace: usize) -> Option<usize> {
+    let here = p.offset();
+    let left = p.size().saturating_sub(here);
+    if left < PARALLEL_MIN_BYTES || !std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
     {
         return None;
     }
-    let middle = p.offset() + (bytes.len() - p.offset()) / 2;
-    let mut at = middle;
-    while let Some(i) = bytes[at..].windows(2).position(|w| w == b"},") {
-        let after = at + i + 2;
-        let key = after + indent.len();
-        if bytes.get(after..key) == Some(indent) && bytes.get(key) == Some(&b'"') {
-            return Some(key);
-        }
-        at = after;
-        if at - middle > 1 << 20 {
-            return None;
+    // `open` skipped the whitespace before the first key.
+    let mut indent = vec![0; here - after_brace];
+    read_exact_at(p, &mut indent, after_brace)?;
+    let middle = here + left / 2;
+    let mut probe = vec![0; PROBE.min(p.size() - middle)];
+    read_exact_at(p, &mut probe, middle)?;
+    let pattern_len = 2 + indent.len() + 1;
+    probe
+        .windows(pattern_len)
+        .position(|candidate| {
+            candidate.starts_with(b"},")
+                && candidate[2..2 + indent.len()] == indent[..]
+                && candidate[pattern_len - 1] == b'"'
+        })
+        .map(|i| middle + i + 2 + indent.len())
+}
+
+/// Fills `buf` from source offset `offset`; `None` if the source cannot (a failed or short
+/// read: then there is simply no second thread, and the first parser meets the problem).
+fn read_exact_at<I: Input>(p: &Parser<I>, buf: &mut [u8], offset: usize) -> Option<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match p.read_at(&mut buf[filled..], offset + filled) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => filled += n,
         }
     }
-    None
+    Some(())
 }
 
 /// How [`entries`] ended without an error.
-pub(crate) enum Stopped {
+enum Stopped {
     /// At the knowledge base's closing brace.
     AtEnd,
     /// At the entry boundary where the second parser started.
@@ -226,18 +256,22 @@ pub(crate) enum Stopped {
 
 /// Which part of a knowledge base a parser reads.
 #[derive(Clone, Copy)]
-pub(crate) enum Role<'s> {
+enum Role<'s> {
     /// All of it.
     Alone,
-    /// From the start to `split`; tells the second parser to give up if it passes `split`
-    /// inside an entry.
+    /// From the start to `split` (a source offset); tells the second parser to give up if
+    /// it passes `split` inside an entry.
     First { split: usize, stop: &'s AtomicBool },
     /// From the guessed boundary to the end, unless told to give up.
     Second { stop: &'s AtomicBool },
 }
 
 /// Reads entries into `kb`, as far as its role says.
-fn entries(p: &mut Parser<'_>, kb: &mut KnowledgeBase, role: Role<'_>) -> Result<Stopped, Fault> {
+fn entries<I: Input>(
+    p: &mut Parser<I>,
+    kb: &mut KnowledgeBase,
+    role: Role<'_>,
+) -> Result<Stopped, Fault> {
     let mut dimensions = 0;
     loop {
         p.skip_ws();
@@ -269,8 +303,8 @@ fn entries(p: &mut Parser<'_>, kb: &mut KnowledgeBase, role: Role<'_>) -> Result
 
 /// An artifact; `dimensions` is a guess of its vector's length (the previous one's), so the
 /// vector is allocated once.
-pub(crate) fn artifact(
-    p: &mut Parser<'_>,
+fn artifact<I: Input>(
+    p: &mut Parser<I>,
     dimensions: usize,
 ) -> Result<NumericVectorArtifact, Fault> {
     p.skip_ws();
@@ -329,7 +363,7 @@ pub(crate) fn artifact(
 }
 
 /// `[number, ...]` as `f64`s; integers only where a float holds them exactly.
-fn floats(p: &mut Parser<'_>, capacity: usize) -> Result<Vec<f64>, Fault> {
+fn floats<I: Input>(p: &mut Parser<I>, capacity: usize) -> Result<Vec<f64>, Fault> {
     p.skip_ws();
     let start = p.offset();
     if p.peek() != Some(b'[') {
@@ -342,6 +376,9 @@ fn floats(p: &mut Parser<'_>, capacity: usize) -> Result<Vec<f64>, Fault> {
     let mut out = Vec::with_capacity(capacity);
     if p.open(b']')? {
         loop {
+            // Most elements, fast; then one with every check (the last, one cut by the
+            // window's edge, one of another form, or an error).
+            p.plain_floats(&mut out, |f| f);
             p.skip_ws();
             let at = p.offset();
             let element = if let Some(float) = p.plain_float() {
@@ -370,11 +407,7 @@ fn floats(p: &mut Parser<'_>, capacity: usize) -> Result<Vec<f64>, Fault> {
 }
 
 /// A history: a tagged deque as it was written, or a plain list with the configured bound.
-pub(crate) fn history(
-    value: Value,
-    history_maxlen: Option<usize>,
-    at: usize,
-) -> Result<Deque<Value>, Fault> {
+fn history(value: Value, history_maxlen: Option<usize>, at: usize) -> Result<Deque<Value>, Fault> {
     match value {
         Value::Deque(deque) => Ok(*deque),
         Value::Array(items) => Ok(Deque::from_vec(items, history_maxlen)),
@@ -386,8 +419,8 @@ pub(crate) fn history(
 }
 
 /// The scores of a history read at `at`, which must all be numbers.
-pub(crate) fn scores(
-    p: &Parser<'_>,
+fn scores<I: Input>(
+    p: &Parser<I>,
     history: Deque<Value>,
     at: usize,
 ) -> Result<Deque<Number>, Fault> {
@@ -410,7 +443,7 @@ pub(crate) fn scores(
 /// The error for item `i` of the `kept` items of the history read at `at`: placed at the
 /// item in the file, whose index counts the items the bound dropped, under `.items` for a
 /// tagged deque and directly for a plain list.
-fn not_a_score(p: &Parser<'_>, at: usize, i: usize, kept: usize, found: &str) -> Fault {
+fn not_a_score<I: Input>(p: &Parser<I>, at: usize, i: usize, kept: usize, found: &str) -> Fault {
     let field = if p.byte_at(at) == Some(b'{') {
         "items"
     } else {
@@ -444,50 +477,5 @@ impl Encode for Document {
             e.value(value, 1);
         }
         e.top_close(false);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A state large enough for two threads, in both layouts.
-    fn large(style: crate::Style) -> Vec<u8> {
-        let mut doc = Document::default();
-        for i in 0..3000_i32 {
-            let vector = (0..100).map(|j| f64::from(i * 100 + j) / 7.0).collect();
-            doc.knowledge_base
-                .insert(format!("k{i}"), NumericVectorArtifact::new(vector));
-        }
-        crate::to_vec_styled(&doc, style)
-    }
-
-    /// The two-thread read must actually find where to split: the equality tests elsewhere
-    /// pass just as well on one thread, so they cannot tell if the split was never found.
-    #[test]
-    fn a_large_knowledge_base_has_a_split_point_at_an_entry() {
-        let two_threads = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-        for style in [crate::Style::Pretty, crate::Style::Compact] {
-            let bytes = large(style);
-            assert!(bytes.len() > PARALLEL_MIN_BYTES, "{style:?}");
-            let mut p = Parser::new(&bytes).unwrap();
-            assert!(p.open(b'}').unwrap());
-            assert_eq!(p.key().unwrap(), "knowledge_base");
-            p.skip_ws();
-            let brace = p.offset();
-            assert!(p.open(b'}').unwrap());
-            let split = split_point(&p, brace + 1);
-            if !two_threads {
-                assert_eq!(split, None);
-                continue;
-            }
-            let split = split.unwrap_or_else(|| panic!("{style:?}: no split point found"));
-            assert!(split > bytes.len() / 2, "{style:?}: past the middle");
-            // It is the start of an entry's key.
-            let rest = std::str::from_utf8(&bytes[split..]).unwrap();
-            assert!(rest.starts_with("\"k"), "{style:?}: {}", &rest[..20]);
-            let before = std::str::from_utf8(&bytes[..split]).unwrap().trim_end();
-            assert!(before.ends_with("},"), "{style:?}");
-        }
     }
 }

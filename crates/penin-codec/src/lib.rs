@@ -43,7 +43,8 @@
 
 pub use crate::document::{DEFAULT_HISTORY_MAXLEN, Document};
 pub use crate::error::{Error, Result};
-pub use crate::stream::Source;
+pub use crate::reader::{DEFAULT_WINDOW, Reader};
+pub use crate::source::Source;
 pub use crate::write::{Encode, Encoder, Style};
 pub use penin_artifacts::{Deque, KnowledgeBase, Map, Number, NumericVectorArtifact, Value};
 
@@ -52,7 +53,8 @@ mod error;
 mod float;
 mod path;
 mod read;
-mod stream;
+mod reader;
+mod source;
 mod write;
 
 use std::io;
@@ -65,14 +67,7 @@ pub trait Decode: Sized {
 
 impl Decode for Value {
     fn decode(input: &[u8]) -> Result<Self> {
-        let mut parser = read::Parser::new(input)?;
-        if !parser.has_content() {
-            return Err(Error::Empty);
-        }
-        match parser.value().and_then(|v| parser.finish().map(|()| v)) {
-            Ok(value) => Ok(value),
-            Err(fault) => Err(parser.error(fault)),
-        }
+        Reader::new().read_value(input)
     }
 }
 

@@ -1,13 +1,17 @@
 //! The reader: JSON as Python's `json` module reads it, with the seed's tags.
 //!
-//! One pass over the input, recursive descent. Objects tagged `NumericVectorArtifact` or
+//! One pass over the input, recursive descent, over an [`Input`]: the whole input in memory
+//! or a window onto a file, with the same code (see `source.rs`). Objects tagged `NumericVectorArtifact` or
 //! `deque` become [`Value::Artifact`] and [`Value::Deque`] wherever they are, as the seed's
 //! `object_hook` does; every other object, unknown tags included, stays an object.
+
+use std::io;
 
 use penin_artifacts::{ARTIFACT_TAG, DEQUE_TAG, Deque, Map, Number, NumericVectorArtifact, Value};
 
 use crate::error::Error;
 use crate::path::{self, Segment};
+use crate::source::Input;
 
 /// Deeper nesting is refused rather than risk the stack. Python's own limit is near 1000;
 /// state files nest a handful of levels. The recursion's frames are kept small (see
@@ -35,11 +39,6 @@ enum FaultKind {
 }
 
 impl Fault {
-    /// Whether the input ended before the value did: with more input, it might read.
-    pub(crate) fn is_eof(&self) -> bool {
-        matches!(self.kind, FaultKind::Eof)
-    }
-
     /// Adds the segment of the value the fault is inside.
     pub(crate) fn within(mut self, segment: Segment) -> Fault {
         self.path.push(segment);
@@ -73,100 +72,179 @@ impl Fault {
     }
 }
 
-/// The parser's state: the input (the whole document, or a window of it) and the cursor.
+/// The parser's state: its input, the cursor in the input's window, and the nesting depth.
 ///
-/// Outside strings the grammar takes ASCII only; each string is checked to be UTF-8 as it
-/// is read, so a window cut anywhere needs no validation of its own. [`Parser::new`] still
-/// checks the whole input first, so that the first invalid byte of a document is the one
-/// reported, wherever it is.
-pub(crate) struct Parser<'a> {
-    bytes: &'a [u8],
+/// The grammar outside strings takes ASCII only, and each string is checked to be UTF-8 as
+/// it is read, so a window cut anywhere needs no validation of its own: whatever the parser
+/// accepts is UTF-8. When it refuses something, [`Parser::error`] checks the whole input
+/// first, so that the first invalid byte of a document is the one reported, wherever it is,
+/// as Python (which decodes the whole file before parsing it) reports it.
+pub(crate) struct Parser<I> {
+    input: I,
+    /// The cursor, an index into the window.
     pos: usize,
+    /// The start of the token being read: a refill keeps the window from here on, so that a
+    /// token cut by the window's edge is completed, never read short. At most `pos`.
+    mark: usize,
     depth: usize,
+    /// A read of the source that failed: the input ends there for the parser, and this is
+    /// the error reported.
+    failed: Option<io::Error>,
+    /// The members of the objects being read, innermost last (see [`Parser::object`]).
+    members: Vec<(String, Value)>,
 }
 
-impl<'a> Parser<'a> {
-    /// Checks the input is UTF-8 and skips a byte order mark, which some writers add.
-    pub(crate) fn new(input: &'a [u8]) -> Result<Parser<'a>, Error> {
-        std::str::from_utf8(input).map_err(|e| {
-            let offset = e.valid_up_to();
-            let (line, column) = line_column(input, offset);
-            Error::InvalidUtf8 {
-                line,
-                column,
-                offset,
-            }
-        })?;
-        Ok(Parser::window(input, bom_len(input), 0))
+impl<I: Input> Parser<I> {
+    /// A parser at the start of `input`, past a byte order mark if it has one (some writers
+    /// add it).
+    pub(crate) fn new(input: I) -> Self {
+        let mut parser = Parser {
+            input,
+            pos: 0,
+            mark: 0,
+            depth: 0,
+            failed: None,
+            members: Vec::new(),
+        };
+        if parser.available(3) == 3 && bom_len(parser.rest()) == 3 {
+            parser.pos = 3;
+        }
+        parser
     }
 
-    /// A parser over `bytes`, a window of a document whose UTF-8 is checked string by
-    /// string, at `pos` and nesting `depth`.
-    pub(crate) fn window(bytes: &'a [u8], pos: usize, depth: usize) -> Parser<'a> {
-        Parser { bytes, pos, depth }
-    }
-
-    /// The nesting depth at the cursor.
-    pub(crate) fn depth(&self) -> usize {
-        self.depth
-    }
-
-    /// Skips whitespace and reports whether anything but whitespace is left.
-    pub(crate) fn has_content(&mut self) -> bool {
-        self.skip_ws();
-        self.pos < self.bytes.len()
-    }
-
-    /// A second parser over the same input, at `offset` and at this one's depth: it may run
-    /// on another thread (the input is shared, not copied).
-    pub(crate) fn fork(&self, offset: usize) -> Parser<'a> {
+    /// A second parser over the same source, at source offset `offset` and this one's
+    /// depth, with its own window: it may run on another thread.
+    pub(crate) fn fork(&self, offset: usize) -> Parser<I> {
+        let input = self.input.fork(offset as u64);
+        let pos = offset - to_usize(input.base());
         Parser {
-            bytes: self.bytes,
-            pos: offset,
+            input,
+            pos,
+            mark: pos,
             depth: self.depth,
+            failed: None,
+            members: Vec::new(),
         }
     }
 
     /// Continues from where `other`, a fork of this parser, stopped.
-    pub(crate) fn resume_from(&mut self, other: &Parser<'a>) {
-        self.pos = other.pos;
-        self.depth = other.depth;
+    pub(crate) fn resume_from(&mut self, other: Parser<I>) {
+        *self = other;
     }
 
-    /// The whole input.
-    pub(crate) fn bytes(&self) -> &'a [u8] {
-        self.bytes
+    /// The window from the cursor on.
+    #[inline]
+    fn rest(&self) -> &[u8] {
+        &self.input.window()[self.pos..]
     }
 
+    /// The cursor, as a source offset.
     pub(crate) fn offset(&self) -> usize {
-        self.pos
+        to_usize(self.input.base()) + self.pos
     }
 
-    /// The byte at the cursor, or an end-of-input fault.
-    pub(crate) fn need_byte(&self) -> Result<u8, Fault> {
-        self.peek()
-            .ok_or_else(|| self.fault_at(self.pos, FaultKind::Eof))
+    /// The size of the source.
+    pub(crate) fn size(&self) -> usize {
+        to_usize(self.input.size())
     }
 
-    pub(crate) fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
+    /// Reads the source at any offset, apart from the window (see [`Input::read_at`]).
+    pub(crate) fn read_at(&self, buf: &mut [u8], offset: usize) -> io::Result<usize> {
+        self.input.read_at(buf, offset as u64)
     }
 
-    /// The byte at `offset`, anywhere in the input.
+    /// Moves the window on: keeps it from `mark` and reads more after it. `false` at the end
+    /// of the source, or when a read fails (which is remembered and reported).
+    #[cold]
+    #[inline(never)]
+    fn more(&mut self) -> bool {
+        if self.failed.is_some() {
+            return false;
+        }
+        let before = self.input.base();
+        let read = self.input.refill(self.mark);
+        let shift = to_usize(self.input.base() - before);
+        self.pos -= shift;
+        self.mark -= shift;
+        match read {
+            Ok(more) => more,
+            Err(error) => {
+                self.failed = Some(error);
+                false
+            }
+        }
+    }
+
+    /// Makes `n` bytes from the cursor available in the window, as far as the source has
+    /// them, and says how many are.
+    fn available(&mut self, n: usize) -> usize {
+        while self.rest().len() < n && self.more() {}
+        self.rest().len().min(n)
+    }
+
+    /// A read of the source that failed, taken: a parse that ended early because of it,
+    /// or that happened to end well anyway, must report it.
+    pub(crate) fn take_failure(&mut self) -> Option<io::Error> {
+        self.failed.take()
+    }
+
+    /// The byte at the cursor; `None` at the end of the input.
+    #[inline]
+    pub(crate) fn peek(&mut self) -> Option<u8> {
+        match self.input.window().get(self.pos) {
+            Some(&b) => Some(b),
+            None => self.peek_more(),
+        }
+    }
+
+    #[cold]
+    fn peek_more(&mut self) -> Option<u8> {
+        while self.rest().is_empty() {
+            if !self.more() {
+                return None;
+            }
+        }
+        self.rest().first().copied()
+    }
+
+    /// The byte at source offset `offset`, anywhere in the input (error path).
     pub(crate) fn byte_at(&self, offset: usize) -> Option<u8> {
-        self.bytes.get(offset).copied()
+        let mut byte = [0];
+        matches!(self.read_at(&mut byte, offset), Ok(1)).then_some(byte[0])
     }
 
     /// The public error for a fault: line and column from its offset, the path spelled out.
-    pub(crate) fn error(&self, fault: Fault) -> Error {
-        let (line, column) = line_column(self.bytes, fault.offset);
+    ///
+    /// A failed read is reported as such; otherwise the first byte of the input that is not
+    /// UTF-8, if there is one, wins over any other fault, as the input is then no text at all.
+    /// Both are found by reading the input again through the same source.
+    pub(crate) fn error(&mut self, fault: Fault) -> Error {
+        if let Some(error) = self.failed.take() {
+            return Error::Io(error);
+        }
+        let invalid = match first_invalid_utf8(self) {
+            Ok(invalid) => invalid,
+            Err(error) => return Error::Io(error),
+        };
+        let offset = invalid.unwrap_or(fault.offset);
+        let (line, column) = match line_column(self, offset) {
+            Ok(position) => position,
+            Err(error) => return Error::Io(error),
+        };
+        if invalid.is_some() {
+            return Error::InvalidUtf8 {
+                line,
+                column,
+                offset,
+            };
+        }
         let path = path::format(&fault.path);
         match fault.kind {
             FaultKind::Eof => Error::Truncated { line, column, path },
             FaultKind::Utf8 => Error::InvalidUtf8 {
                 line,
                 column,
-                offset: fault.offset,
+                offset,
             },
             FaultKind::Syntax(message) => Error::Syntax {
                 message,
@@ -183,25 +261,29 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Skips whitespace and reports whether anything but whitespace is left.
+    pub(crate) fn has_content(&mut self) -> bool {
+        self.skip_ws();
+        self.peek().is_some()
+    }
+
     /// After the document: only whitespace may follow.
     pub(crate) fn finish(&mut self) -> Result<(), Fault> {
         self.skip_ws();
-        if self.pos < self.bytes.len() {
+        if self.peek().is_some() {
             return Err(self.syntax("unexpected data after the document"));
         }
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn skip_ws(&mut self) {
         loop {
-            // Python's layout indents with runs of spaces: take them eight at a time.
-            if self.bytes.get(self.pos..self.pos + 8) == Some(b"        ") {
-                self.pos += 8;
-                continue;
-            }
-            match self.peek() {
-                Some(b' ' | b'\n' | b'\r' | b'\t') => self.pos += 1,
-                _ => return,
+            self.pos = skip_ws_in(self.input.window(), self.pos);
+            // Whitespace ends any token: nothing before the cursor is needed any more.
+            self.mark = self.pos;
+            if self.pos < self.input.window().len() || !self.more() {
+                return;
             }
         }
     }
@@ -210,22 +292,26 @@ impl<'a> Parser<'a> {
         self.fault_at(self.pos, FaultKind::Syntax(message.into()))
     }
 
-    fn fault_at(&self, offset: usize, kind: FaultKind) -> Fault {
-        let kind = if offset >= self.bytes.len() {
+    /// A fault at `pos`, an index into the window: at or past the window's end, which the
+    /// callers only reach at the end of the input, it is an end-of-input fault.
+    fn fault_at(&self, pos: usize, kind: FaultKind) -> Fault {
+        let kind = if pos >= self.input.window().len() {
             FaultKind::Eof
         } else {
             kind
         };
         Fault {
-            offset,
+            offset: to_usize(self.input.base()) + pos,
             kind,
             path: Vec::new(),
         }
     }
 
-    /// An error for the byte at the cursor, which is not what `expected` says.
-    fn unexpected(&self, expected: &str) -> Fault {
-        match char_at(self.bytes, self.pos) {
+    /// An error for the character at the cursor, which is not what `expected` says.
+    fn unexpected(&mut self, expected: &str) -> Fault {
+        // The whole character, which may be cut by the window's edge.
+        self.available(4);
+        match char_at(self.rest()) {
             Some(Ok(c)) => self.syntax(format!("expected {expected}, found {}", describe(c))),
             Some(Err(())) => self.fault_at(self.pos, FaultKind::Utf8),
             None => self.fault_at(self.pos, FaultKind::Eof),
@@ -332,16 +418,16 @@ impl<'a> Parser<'a> {
     }
 
     fn word(&mut self, word: &str) -> Result<(), Fault> {
-        let end = self.pos + word.len();
-        match self.bytes.get(self.pos..end) {
-            Some(found) if found == word.as_bytes() => {
-                self.pos = end;
-                Ok(())
-            }
-            None if word.as_bytes().starts_with(&self.bytes[self.pos..]) => {
-                Err(self.fault_at(self.bytes.len(), FaultKind::Eof))
-            }
-            _ => Err(self.syntax(format!("invalid literal, expected {word}"))),
+        self.mark = self.pos;
+        let n = self.available(word.len());
+        let found = &self.rest()[..n];
+        if found == word.as_bytes() {
+            self.pos += n;
+            Ok(())
+        } else if n < word.len() && word.as_bytes().starts_with(found) {
+            Err(self.fault_at(self.pos + n, FaultKind::Eof))
+        } else {
+            Err(self.syntax(format!("invalid literal, expected {word}")))
         }
     }
 
@@ -349,6 +435,7 @@ impl<'a> Parser<'a> {
         let mut items = Vec::new();
         if self.open(b']')? {
             loop {
+                self.float_items(&mut items);
                 let item = self
                     .value()
                     .map_err(|f| f.within(Segment::Index(items.len())))?;
@@ -361,26 +448,45 @@ impl<'a> Parser<'a> {
         Ok(Value::Array(items))
     }
 
+    /// Plain floats of an array, fast (see [`Parser::plain_floats`]); apart from
+    /// [`Parser::array`], whose frame is part of the recursion.
+    #[inline(never)]
+    fn float_items(&mut self, items: &mut Vec<Value>) {
+        self.plain_floats(items, |f| Value::Number(Number::Float(f)));
+    }
+
     fn object(&mut self) -> Result<Value, Fault> {
-        let start = self.pos;
-        let mut map = Map::new();
+        let start = self.offset();
+        // The members go on the parser's stack first (nested objects above them), so that
+        // the map is built once, with its exact size.
+        let base = self.members.len();
+        let read = self.members_of_object(base);
+        let members = self.members.drain(base..);
+        read?;
+        let mut map = Map::with_capacity(members.len());
+        // As a dict is built: a repeated key keeps its first place and its last value.
+        map.extend(members);
+        // The conversion lives in its own function so that its temporaries stay out of
+        // the recursion's frames (see `scalar`).
+        self.tagged(map, start)
+    }
+
+    /// The members of the object whose `{` is at the cursor, pushed on the stack of members
+    /// above `base`.
+    fn members_of_object(&mut self, base: usize) -> Result<(), Fault> {
         if self.open(b'}')? {
             loop {
                 let key = self.key()?;
                 match self.value() {
-                    Ok(value) => {
-                        map.insert(key, value);
-                    }
-                    Err(fault) => return Err(within_object(fault, &map, key)),
+                    Ok(value) => self.members.push((key, value)),
+                    Err(fault) => return Err(within_object(fault, &self.members[base..], key)),
                 }
                 if !self.next_item(b'}')? {
-                    break;
+                    return Ok(());
                 }
             }
         }
-        // The conversion lives in its own function so that its temporaries stay out of
-        // the recursion's frames (see `scalar`).
-        self.tagged(map, start)
+        Ok(())
     }
 
     /// The seed's `object_hook` for the object read at `start`: a tagged object becomes an
@@ -443,7 +549,8 @@ impl<'a> Parser<'a> {
     /// Error path only: the keys (`None` in an array) and value offsets of the object or
     /// array read at `offset`, which the reader has already accepted.
     fn members(&self, offset: usize) -> Option<Vec<(Option<String>, usize)>> {
-        let mut p = Parser::window(self.bytes, offset, 0);
+        let mut p = self.fork(offset);
+        p.depth = 0;
         let close = match p.peek()? {
             b'{' => b'}',
             b'[' => b']',
@@ -458,7 +565,7 @@ impl<'a> Parser<'a> {
                     None
                 };
                 p.skip_ws();
-                members.push((key, p.pos));
+                members.push((key, p.offset()));
                 p.value().ok()?;
                 if !p.next_item(close).ok()? {
                     break;
@@ -471,49 +578,71 @@ impl<'a> Parser<'a> {
     /// A string whose opening quote is at the cursor.
     pub(crate) fn string(&mut self) -> Result<String, Fault> {
         self.pos += 1;
-        let start = self.pos;
-        // Fast path: no escapes.
-        loop {
-            match self.peek() {
-                Some(b'"') => {
-                    let s = self.utf8(start)?.to_owned();
-                    self.pos += 1;
-                    return Ok(s);
+        // Fast path: the whole string is in the window, without escapes.
+        let rest = self.rest();
+        if let Some(end) = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            && rest[end] == b'"'
+        {
+            return match std::str::from_utf8(&rest[..end]) {
+                Ok(text) => {
+                    let text = text.to_owned();
+                    self.pos += end + 1;
+                    Ok(text)
                 }
-                Some(b'\\') => break,
-                Some(b) if b < 0x20 => return Err(self.control_character(b)),
-                Some(_) => self.pos += 1,
-                None => return Err(self.fault_at(self.pos, FaultKind::Eof)),
-            }
+                Err(e) => Err(self.fault_at(self.pos + e.valid_up_to(), FaultKind::Utf8)),
+            };
         }
-        let mut out = String::with_capacity(self.pos - start + 16);
-        out.push_str(self.utf8(start)?);
+        self.string_in_pieces()
+    }
+
+    /// A string with escapes, or one that the window's edge cuts: read a run at a time into
+    /// the result, so the window holds only what is not read yet, however long the string.
+    fn string_in_pieces(&mut self) -> Result<String, Fault> {
+        let mut out = String::new();
         loop {
-            let run = self.pos;
-            while let Some(b) = self.peek() {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
+            self.mark = self.pos;
+            let rest = self.rest();
+            let run = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(rest.len());
+            match std::str::from_utf8(&rest[..run]) {
+                Ok(text) => {
+                    out.push_str(text);
+                    self.pos += run;
                 }
-                self.pos += 1;
+                Err(e) => {
+                    let valid = e.valid_up_to();
+                    // The prefix up to `valid_up_to` is UTF-8, as the error says.
+                    out.push_str(std::str::from_utf8(&rest[..valid]).unwrap_or_default());
+                    let cut = e.error_len().is_none() && run == rest.len();
+                    self.pos += valid;
+                    // A character cut by the window's edge is completed from the next window.
+                    if cut {
+                        self.mark = self.pos;
+                        if self.more() {
+                            continue;
+                        }
+                    }
+                    return Err(self.fault_at(self.pos, FaultKind::Utf8));
+                }
             }
-            out.push_str(self.utf8(run)?);
+            // What is read is in `out`: the window need not keep it.
+            self.mark = self.pos;
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;
                     return Ok(out);
                 }
                 Some(b'\\') => self.escape(&mut out)?,
-                Some(b) => return Err(self.control_character(b)),
+                Some(b) if b < 0x20 => return Err(self.control_character(b)),
+                // The window moved on: the string goes on in the next one.
+                Some(_) => {}
                 None => return Err(self.fault_at(self.pos, FaultKind::Eof)),
             }
         }
-    }
-
-    /// The text from `start` to the cursor, inside a string: UTF-8, or an error at its
-    /// first invalid byte.
-    fn utf8(&self, start: usize) -> Result<&'a str, Fault> {
-        std::str::from_utf8(&self.bytes[start..self.pos])
-            .map_err(|e| self.fault_at(start + e.valid_up_to(), FaultKind::Utf8))
     }
 
     fn control_character(&self, b: u8) -> Fault {
@@ -524,6 +653,9 @@ impl<'a> Parser<'a> {
 
     /// An escape whose backslash is at the cursor.
     fn escape(&mut self, out: &mut String) -> Result<(), Fault> {
+        // The longest escape, a surrogate pair (`\ud83d\ude00`), in the window at once.
+        self.mark = self.pos;
+        self.available(12);
         let at = self.pos;
         self.pos += 1;
         let Some(b) = self.peek() else {
@@ -543,9 +675,9 @@ impl<'a> Parser<'a> {
                 let high = self.hex4()?;
                 if (0xD800..0xDC00).contains(&high) {
                     if self.ends_inside_escape() {
-                        return Err(self.fault_at(self.bytes.len(), FaultKind::Eof));
+                        return Err(self.fault_at(self.input.window().len(), FaultKind::Eof));
                     }
-                    if self.bytes.get(self.pos..self.pos + 2) == Some(b"\\u") {
+                    if self.rest().get(..2) == Some(b"\\u") {
                         self.pos += 2;
                         let low = self.hex4()?;
                         if (0xDC00..0xE000).contains(&low) {
@@ -565,7 +697,7 @@ impl<'a> Parser<'a> {
                 self.pos = at;
                 // Name the character, not its first byte: the backslash is ASCII, so a
                 // character starts right after it.
-                let c = char_at(self.bytes, at + 1)
+                let c = char_at(&self.rest()[1..])
                     .and_then(Result::ok)
                     .unwrap_or(char::REPLACEMENT_CHARACTER);
                 return Err(self.syntax(format!("invalid escape \\{}", describe(c))));
@@ -576,9 +708,10 @@ impl<'a> Parser<'a> {
     }
 
     /// Whether the input ends within what could be a `\\uXXXX` escape: the low half of a
-    /// surrogate pair cut off is a truncation, not a lone surrogate.
+    /// surrogate pair cut off is a truncation, not a lone surrogate. (The window holds the
+    /// whole escape from its backslash on, if the input does.)
     fn ends_inside_escape(&self) -> bool {
-        let rest = &self.bytes[self.pos..];
+        let rest = self.rest();
         rest.len() < 6
             && rest.iter().enumerate().all(|(i, &b)| match i {
                 0 => b == b'\\',
@@ -617,7 +750,9 @@ impl<'a> Parser<'a> {
         if let Some(float) = self.plain_float() {
             return Ok(Number::Float(float));
         }
-        let start = self.pos;
+        // Scanned first, then read from the window as text: the refills on the way keep the
+        // window from `mark`, the number's start.
+        self.mark = self.pos;
         let negative = self.peek() == Some(b'-');
         if negative {
             self.pos += 1;
@@ -644,7 +779,7 @@ impl<'a> Parser<'a> {
             Some(b'1'..=b'9') => self.digits(),
             _ => return Err(self.unexpected("a digit")),
         }
-        let int_end = self.pos;
+        let int_len = self.pos - self.mark;
         let mut float = false;
         if self.peek() == Some(b'.') {
             self.pos += 1;
@@ -665,8 +800,11 @@ impl<'a> Parser<'a> {
             self.digits();
             float = true;
         }
+        let start = self.mark;
+        let int_end = start + int_len;
+        let bytes = self.input.window();
         // Only ASCII digits, signs, points and exponents were scanned.
-        let text = std::str::from_utf8(&self.bytes[start..self.pos]).unwrap_or_default();
+        let text = std::str::from_utf8(&bytes[start..self.pos]).unwrap_or_default();
         if float {
             // Rust's parser rounds correctly, as Python's does; beyond the range it gives
             // the infinities, as Python's `float()` does.
@@ -678,7 +816,7 @@ impl<'a> Parser<'a> {
         }
         let digits = int_end - start - usize::from(negative);
         if digits <= 18 {
-            let magnitude = self.bytes[start + usize::from(negative)..int_end]
+            let magnitude = bytes[start + usize::from(negative)..int_end]
                 .iter()
                 .fold(0_i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
             return Ok(Number::Int(if negative { -magnitude } else { magnitude }));
@@ -700,21 +838,76 @@ impl<'a> Parser<'a> {
     /// fallback: correctly rounded, as Python's `float()`); JSON's grammar is the same as
     /// fast-float's from the first digit on. Anything else — integers, other floats, Python's
     /// tokens, errors — is left to [`Parser::number`]'s general path (`None`, nothing consumed).
+    /// A number that reaches the window's edge is read again once the window holds more.
     pub(crate) fn plain_float(&mut self) -> Option<f64> {
-        let rest = &self.bytes[self.pos..];
-        let sign = usize::from(rest.first() == Some(&b'-'));
-        match rest.get(sign..sign + 3) {
-            Some([digit, b'.', fraction])
-                if digit.is_ascii_digit() && fraction.is_ascii_digit() => {}
-            _ => return None,
+        loop {
+            let rest = self.rest();
+            let sign = usize::from(rest.first() == Some(&b'-'));
+            // What was found, and whether the window's edge cut it.
+            let (found, cut) = match rest.get(sign..sign + 3) {
+                Some([digit, b'.', fraction])
+                    if digit.is_ascii_digit() && fraction.is_ascii_digit() =>
+                {
+                    let (value, len) = fast_float2::parse_partial::<f64, _>(rest).ok()?;
+                    match rest.get(len) {
+                        // A dangling exponent or point, or more digits, is the general
+                        // path's to report.
+                        Some(b'e' | b'E' | b'.' | b'0'..=b'9') => return None,
+                        next => (Some((value, len)), next.is_none()),
+                    }
+                }
+                Some(_) => return None,
+                None => (None, true),
+            };
+            if cut && self.more_for_token() {
+                continue;
+            }
+            let (value, len) = found?;
+            self.pos += len;
+            return Some(value);
         }
-        let (value, len) = fast_float2::parse_partial::<f64, _>(rest).ok()?;
-        // A dangling exponent or point, or more digits, is the general path's to report.
-        if matches!(rest.get(len), Some(b'e' | b'E' | b'.' | b'0'..=b'9')) {
-            return None;
+    }
+
+    /// The hot loop of a knowledge base (and of any array of floats): reads elements of an
+    /// array, each with the comma after it, while they are plain floats (see
+    /// [`Parser::plain_float`]) held whole by the window, straight from the window, into
+    /// `out` as `wrap` makes them. It stops before the first element that is
+    /// anything else, is followed by anything but a comma, or reaches the window's edge,
+    /// consuming nothing of it: the caller reads that one with every check, so what is
+    /// accepted, and every error, is the careful path's.
+    #[inline]
+    pub(crate) fn plain_floats<T>(&mut self, out: &mut Vec<T>, wrap: impl Fn(f64) -> T) {
+        let window = self.input.window();
+        let mut pos = self.pos;
+        loop {
+            let mut at = skip_ws_in(window, pos);
+            let rest = &window[at.min(window.len())..];
+            let sign = usize::from(rest.first() == Some(&b'-'));
+            match rest.get(sign..sign + 3) {
+                Some([digit, b'.', fraction])
+                    if digit.is_ascii_digit() && fraction.is_ascii_digit() => {}
+                _ => break,
+            }
+            let Ok((value, len)) = fast_float2::parse_partial::<f64, _>(rest) else {
+                break;
+            };
+            at = skip_ws_in(window, at + len);
+            // A comma ends the element: no digit, point or exponent continues it, and
+            // the window holds it whole.
+            if window.get(at) != Some(&b',') {
+                break;
+            }
+            out.push(wrap(value));
+            pos = at + 1;
         }
-        self.pos += len;
-        Some(value)
+        self.pos = pos;
+    }
+
+    /// Reads more, keeping the token that starts at the cursor; `false` at the end.
+    #[cold]
+    fn more_for_token(&mut self) -> bool {
+        self.mark = self.pos;
+        self.more()
     }
 
     fn digits(&mut self) {
@@ -724,10 +917,101 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// The index of the first byte at or after `at` in `window` that is not whitespace (or the
+/// window's length).
+#[inline]
+fn skip_ws_in(window: &[u8], mut at: usize) -> usize {
+    loop {
+        // Python's layout indents with runs of spaces: take them eight at a time.
+        if window.get(at..at + 8) == Some(b"        ") {
+            at += 8;
+            continue;
+        }
+        match window.get(at) {
+            Some(b' ' | b'\n' | b'\r' | b'\t') => at += 1,
+            _ => return at,
+        }
+    }
+}
+
+/// A source offset in memory's terms. Offsets past the address space cannot be reached: a
+/// window holding them could not be allocated.
+fn to_usize(offset: u64) -> usize {
+    usize::try_from(offset).unwrap_or(usize::MAX)
+}
+
+/// Error path only: the offset of the first byte of the input that is not UTF-8, read in
+/// pieces through the parser's source.
+fn first_invalid_utf8<I: Input>(p: &Parser<I>) -> io::Result<Option<usize>> {
+    let size = p.size();
+    let mut buf = vec![0; SCAN_CHUNK.min(size)];
+    // `carried` bytes at the start of `buf` are an unfinished character from the last piece.
+    let (mut at, mut carried) = (0, 0);
+    while at < size {
+        let n = p.read_at(&mut buf[carried..], at)?;
+        if n == 0 {
+            break;
+        }
+        let piece = &buf[..carried + n];
+        let start = at - carried;
+        at += n;
+        match std::str::from_utf8(piece) {
+            Ok(_) => carried = 0,
+            Err(e) if e.error_len().is_none() && at < size => {
+                let valid = e.valid_up_to();
+                carried = piece.len() - valid;
+                buf.copy_within(valid..valid + carried, 0);
+            }
+            Err(e) => return Ok(Some(start + e.valid_up_to())),
+        }
+    }
+    Ok((carried > 0).then_some(at - carried))
+}
+
+/// How much of the input the error path reads at a time.
+const SCAN_CHUNK: usize = 64 << 10;
+
+/// Error path only: the 1-based line and column (in characters) of source offset `offset`,
+/// read in pieces through the parser's source.
+pub(crate) fn line_column<I: Input>(p: &Parser<I>, offset: usize) -> io::Result<(usize, usize)> {
+    let offset = offset.min(p.size());
+    let mut buf = vec![0; SCAN_CHUNK.min(offset)];
+    let (mut line, mut column, mut at) = (1, 1, 0);
+    while at < offset {
+        let want = buf.len().min(offset - at);
+        let n = p.read_at(&mut buf[..want], at)?;
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                line += 1;
+                column = 1;
+            } else if b & 0xC0 != 0x80 {
+                // Every byte but UTF-8 continuation bytes starts a character.
+                column += 1;
+            }
+        }
+        at += n;
+    }
+    // A byte order mark is no character a reader sees: the first line's columns start after it.
+    let mut head = [0; 3];
+    if line == 1 && offset >= 3 && p.read_at(&mut head, 0)? == 3 && bom_len(&head) == 3 {
+        column -= 1;
+    }
+    Ok((line, column))
+}
+
 /// A fault inside the value of `key`: a field of a tagged object (`.items`) or a key of a
 /// free-form one (`["k"]`).
-fn within_object(fault: Fault, map: &Map, key: String) -> Fault {
-    let segment = if tag_of(map).is_some() {
+fn within_object(fault: Fault, members: &[(String, Value)], key: String) -> Fault {
+    // The object's tag so far, as the dict would hold it: the last `__type__` counts.
+    let tag = members
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "__type__")
+        .and_then(|(_, v)| tag_named(v.as_str()?));
+    let segment = if tag.is_some() {
         Segment::Spelled(key)
     } else {
         Segment::Key(key)
@@ -744,9 +1028,9 @@ pub(crate) fn bom_len(bytes: &[u8]) -> usize {
     }
 }
 
-/// The character at `offset`: `None` at the end, `Err` where the bytes are not UTF-8.
-fn char_at(bytes: &[u8], offset: usize) -> Option<Result<char, ()>> {
-    let rest = bytes.get(offset..)?;
+/// The character `rest` starts with: `None` if it is empty, `Err` where the bytes are not
+/// UTF-8.
+fn char_at(rest: &[u8]) -> Option<Result<char, ()>> {
     let first = *rest.first()?;
     let len = match first {
         0x00..=0x7f => 1,
@@ -771,7 +1055,11 @@ pub(crate) enum Tag {
 }
 
 pub(crate) fn tag_of(map: &Map) -> Option<Tag> {
-    match map.get("__type__")?.as_str()? {
+    tag_named(map.get("__type__")?.as_str()?)
+}
+
+fn tag_named(tag: &str) -> Option<Tag> {
+    match tag {
         ARTIFACT_TAG => Some(Tag::Artifact),
         DEQUE_TAG => Some(Tag::Deque),
         _ => None,
@@ -786,37 +1074,12 @@ fn describe(c: char) -> String {
     }
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-pub(crate) fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
-    let offset = offset.min(bytes.len());
-    let before = &bytes[..offset];
-    // A byte order mark is no character a reader sees: the first line's columns start after it.
-    let first_line_start = if before.starts_with(b"\xEF\xBB\xBF") {
-        3
-    } else {
-        0
-    };
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(first_line_start, |i| i + 1);
-    // Only on the error path: a plain count is fast enough.
-    #[allow(clippy::naive_bytecount)]
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    // Count characters, not bytes: every byte but UTF-8 continuation bytes starts one.
-    let column = before[line_start..]
-        .iter()
-        .filter(|&&b| b & 0xC0 != 0x80)
-        .count()
-        + 1;
-    (line, column)
-}
-
 #[cfg(test)]
 mod tests {
     use std::fmt::Write as _;
 
     use super::*;
+    use crate::source::Whole;
 
     /// The fast path for floats reads exactly what Rust's own (correctly rounded) parser
     /// reads, on forms it takes and forms it leaves to the general path: long mantissas
@@ -846,7 +1109,7 @@ mod tests {
                 _ => {}
             }
             let input = format!("{text},");
-            let mut parser = Parser::new(input.as_bytes()).unwrap();
+            let mut parser = Parser::new(Whole::new(input.as_bytes()));
             let Number::Float(got) = parser.number().unwrap() else {
                 panic!("{text} is a float");
             };
@@ -875,7 +1138,7 @@ mod tests {
             ),
         ];
         for (input, message) in rows {
-            let mut parser = Parser::new(input.as_bytes()).unwrap();
+            let mut parser = Parser::new(Whole::new(input.as_bytes()));
             let fault = parser.number().unwrap_err();
             assert_eq!(parser.error(fault).to_string(), *message, "{input}");
         }

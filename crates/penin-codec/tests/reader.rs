@@ -4,11 +4,11 @@
 use std::fs;
 use std::path::PathBuf;
 
-use penin_codec::{Deque, Document, Number, NumericVectorArtifact, Value};
+use penin_codec::{Deque, Document, Number, NumericVectorArtifact, Reader, Value};
 
 mod common;
 
-use common::{arr, big, float, int, map, obj, s};
+use common::{NotInMemory, arr, big, float, int, map, obj, s};
 
 fn artifact(vector: Vec<f64>, metadata: Vec<(&str, Value)>) -> Value {
     Value::from(NumericVectorArtifact::new(vector).with_metadata(map(metadata)))
@@ -886,8 +886,8 @@ fn large_knowledge_bases_read_the_same_on_two_threads() {
         let back = Document::decode(&bytes, Some(1000)).unwrap();
         assert_eq!(back, doc, "{style:?}");
         // Through windows too, each thread with its own.
-        let windowed = Document::read_from(&bytes[..], Some(1000)).unwrap();
-        assert_eq!(windowed.as_ref(), Some(&doc), "{style:?}, windowed");
+        let windowed = Reader::new().read_document(&NotInMemory(&bytes)).unwrap();
+        assert_eq!(windowed, doc, "{style:?}, windowed");
         assert_eq!(back.knowledge_base.get_index_of("dup"), Some(1));
 
         // Break an artifact near the end: the error is the one a single parser reports.
@@ -895,12 +895,11 @@ fn large_knowledge_bases_read_the_same_on_two_threads() {
         let at = text.rfind("NumericVectorArtifact").unwrap();
         let mut broken = text.clone();
         broken.replace_range(at..at + 21, "NumericVectorArtefact");
-        assert_eq!(
-            Document::read_from(broken.as_bytes(), Some(1000)).unwrap(),
-            None,
-            "{style:?}"
-        );
         let err = Document::decode(broken.as_bytes(), Some(1000)).unwrap_err();
+        let windowed = Reader::new()
+            .read_document(&NotInMemory(broken.as_bytes()))
+            .unwrap_err();
+        assert_eq!(windowed.to_string(), err.to_string(), "{style:?}");
         assert_eq!(
             err.path(),
             Some("knowledge_base[\"k3999\"]"),

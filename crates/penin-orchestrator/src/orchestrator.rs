@@ -141,32 +141,20 @@ impl Orchestrator {
         let Some(file) = penin_store::open(path)? else {
             return Ok(false);
         };
-        // A window at a time, so memory holds the state, not the state and the file. When
-        // that finds no valid state, the whole file is decoded for the exact error (line,
-        // column, path), which a window cannot tell.
-        #[cfg(any(unix, windows))]
-        match Document::read_from(&file, self.history_maxlen) {
-            Ok(Some(state)) => {
-                self.state = state;
-                return Ok(true);
-            }
-            Ok(None) => {}
-            Err(source) => {
-                return Err(Error::Store(penin_store::Error::Io {
+        // A window at a time, so memory holds the state, not the state and the file; the
+        // exact position of any error is read through the same handle.
+        self.state =
+            Document::read_from(&file, self.history_maxlen).map_err(|source| match source {
+                penin_codec::Error::Io(source) => Error::Store(penin_store::Error::Io {
                     step: penin_store::Step::Read,
                     path: path.to_owned(),
                     source,
-                }));
-            }
-        }
-        drop(file);
-        let Some(bytes) = penin_store::read(path)? else {
-            return Ok(false);
-        };
-        self.load_bytes(&bytes).map_err(|source| Error::Corrupt {
-            path: path.to_owned(),
-            source,
-        })?;
+                }),
+                source => Error::Corrupt {
+                    path: path.to_owned(),
+                    source,
+                },
+            })?;
         Ok(true)
     }
 }

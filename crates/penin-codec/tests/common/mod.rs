@@ -31,3 +31,17 @@ pub fn map(pairs: Vec<(&str, Value)>) -> Map {
 pub fn obj(pairs: Vec<(&str, Value)>) -> Value {
     Value::from(map(pairs))
 }
+
+/// Bytes in memory that do not say so: a reader goes through them a window at a time, as
+/// through a file.
+pub struct NotInMemory<'a>(pub &'a [u8]);
+
+impl penin_codec::Source for NotInMemory<'_> {
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.0.len() as u64)
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self.0.read_at(buf, offset)
+    }
+}

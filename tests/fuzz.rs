@@ -1,19 +1,23 @@
-//! Arbitrary bytes and mutations of valid state files into the decoder, the windowed reader
-//! and the loader: no panic, the two readers agree, and whatever decodes re-encodes to itself.
+//! Arbitrary bytes and mutations of valid state files into the decoder, the reader through
+//! windows of every size (as `load_state` reads a file) and the loader: no panic, the whole
+//! input and every window give the same state or the same error (line, column and path
+//! included), a failed load leaves the state it started from as it was, and whatever decodes
+//! re-encodes to itself.
 //!
 //! `PENIN_FUZZ_ITERATIONS` sets the number of inputs (default 20,000, a few seconds in a
 //! debug build); `PENIN_FUZZ_SEED` the seed. The documented long run:
 //!
 //! ```text
-//! PENIN_FUZZ_ITERATIONS=1000000 cargo test --release -p penin-orchestrator --test fuzz -- --nocapture
+//! PENIN_FUZZ_ITERATIONS=1000000 cargo test --release -p penin-tests fuzz -- --nocapture
 //! ```
 
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 
-use penin_codec::{Document, Value};
+use penin_codec::{Document, Reader, Value};
 use penin_orchestrator::Orchestrator;
+use penin_tests::{Windowed, outcome};
 
 /// xorshift64*: small, fast and reproducible from its seed.
 struct Rng(u64);
@@ -135,8 +139,11 @@ fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], input: &mut Vec<u8>) {
 }
 
 /// Runs every entry point on `input`; panics (caught by the caller) on a broken invariant.
-fn check(input: &[u8]) -> bool {
+/// `windows` are the window sizes the input is also read through; `base` is the state a
+/// load starts from.
+fn check(input: &[u8], windows: &[usize], base: &Orchestrator) -> bool {
     let mut decoded = false;
+    let value = outcome(penin_codec::from_slice::<Value>(input));
     if let Ok(value) = penin_codec::from_slice::<Value>(input) {
         let bytes = penin_codec::to_vec(&value);
         let again: Value = penin_codec::from_slice(&bytes).expect("what penin writes, penin reads");
@@ -146,8 +153,8 @@ fn check(input: &[u8]) -> bool {
         );
         decoded = true;
     }
-    let in_memory = penin_codec::from_slice::<Document>(input).ok();
-    if let Some(doc) = &in_memory {
+    let in_memory = penin_codec::from_slice::<Document>(input);
+    if let Ok(doc) = &in_memory {
         let bytes = penin_codec::to_vec(doc);
         let again: Document =
             penin_codec::from_slice(&bytes).expect("what penin writes, penin reads");
@@ -156,20 +163,38 @@ fn check(input: &[u8]) -> bool {
             "a document re-encodes to itself"
         );
     }
-    // The windowed reader (what load_state uses) accepts exactly what memory accepts, and
-    // reads the same state (compared as written: NaN is not equal to itself).
-    let windowed = Document::read_from(input, Some(1000)).expect("reading bytes cannot fail");
-    assert!(
-        windowed.as_ref().map(penin_codec::to_vec) == in_memory.as_ref().map(penin_codec::to_vec),
-        "the windowed reader and the in-memory decoder disagree"
-    );
-    let mut o = Orchestrator::with_history_maxlen(Some(3));
-    if o.load_bytes(input).is_err() {
+    // Through windows (as load_state reads a file), exactly what memory gives: the same
+    // state, or the same error at the same line, column and path.
+    let document = outcome(in_memory);
+    for (i, &window) in windows.iter().enumerate() {
+        let source = Windowed {
+            bytes: input,
+            max_read: if i % 2 == 0 {
+                usize::MAX
+            } else {
+                1 + window / 3
+            },
+        };
+        let reader = Reader::new().window(window);
         assert_eq!(
-            o,
-            Orchestrator::with_history_maxlen(Some(3)),
-            "a failed load changes nothing"
+            outcome(reader.read_document(&source)),
+            document,
+            "window {window}: the windowed reader and the in-memory decoder disagree"
         );
+        assert_eq!(
+            outcome(reader.read_value(&source)),
+            value,
+            "window {window}: values disagree"
+        );
+    }
+    // A failed load leaves the state it started from exactly as it was.
+    let mut o = base.clone();
+    if o.load_bytes(input).is_err() {
+        assert!(
+            o.to_bytes() == base.to_bytes(),
+            "a failed load changed the state"
+        );
+        assert_eq!(o.history_maxlen(), base.history_maxlen());
     }
     decoded
 }
@@ -184,7 +209,7 @@ fn fuzz_decoder_and_loader() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0x5EED_0000_0000_0001);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let corpus: Vec<Vec<u8>> = [
         "seed_demo",
         "empty",
@@ -197,9 +222,22 @@ fn fuzz_decoder_and_loader() {
     .iter()
     .map(|name| fs::read(dir.join(format!("{name}.json"))).unwrap())
     .collect();
+    // Loads start from a state that is not empty, with its own bound, a NaN and an extra key.
+    let mut base = Orchestrator::with_history_maxlen(Some(3));
+    base.load_bytes(&corpus[0]).unwrap();
+    base.add_score(f64::NAN);
+    base.add_task(Value::from("a task"));
+    assert!(base.knowledge_base().len() == 2 && base.score_history().len() == 4);
 
-    // Panics are the finding: count them, print the input, and fail at the end.
-    panic::set_hook(Box::new(|_| {}));
+    // Panics are the finding: count them, print the input, and fail at the end. Only this
+    // thread's panics are silenced: the other tests of this binary run beside it.
+    let fuzz_thread = std::thread::current().id();
+    let default_hook = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != fuzz_thread {
+            default_hook(info);
+        }
+    }));
     let mut rng = Rng(seed | 1);
     let (mut panics, mut decoded) = (0_usize, 0_usize);
     let mut first_panic = None;
@@ -211,21 +249,28 @@ fn fuzz_decoder_and_loader() {
             mutate(&mut rng, &corpus, &mut input);
             input
         };
-        match panic::catch_unwind(AssertUnwindSafe(|| check(&input))) {
+        // Every window size from 1 to 64 in turn, one more of those at random, and a
+        // random larger one.
+        let windows = [1 + i % 64, 1 + rng.below(64), 65 + rng.below(4096)];
+        match panic::catch_unwind(AssertUnwindSafe(|| check(&input, &windows, &base))) {
             Ok(ok) => decoded += usize::from(ok),
-            Err(_) => {
+            Err(cause) => {
                 panics += 1;
-                first_panic.get_or_insert(input);
+                let message = cause
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| cause.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                first_panic.get_or_insert((input, message));
             }
         }
     }
-    let _ = panic::take_hook();
     println!(
         "fuzz: {iterations} inputs (seed {seed:#x}), {decoded} decoded as values, {panics} panics"
     );
-    if let Some(input) = first_panic {
+    if let Some((input, message)) = first_panic {
         panic!(
-            "{panics} inputs panicked; the first: {:?}",
+            "{panics} inputs panicked; the first: {:?}: {message}",
             String::from_utf8_lossy(&input)
         );
     }
