@@ -17,11 +17,12 @@
 //!
 //! # Test doubles
 //!
-//! With the cargo feature `testing`, the module `penin_store::testing` holds a double of
+//! With the cargo feature `testing`, the module `penin_store::testing` holds two doubles of
 //! [`Fs`] for tests: `FaultyFs` fails the call you choose, so that a test can break every
-//! step of a save. It is not part of the API a program uses, so the feature is off by
-//! default; this crate's own tests and doctests turn it on through a dev-dependency
-//! on the crate itself, so `cargo test` needs no `--features`. A crate whose tests need it
+//! step of a save, and `CrashFs` (unix) simulates a power loss after any call, listing the
+//! durable images it could leave. They are not part of the API a program uses, so the feature
+//! is off by default; this crate's own tests and doctests turn it on through a dev-dependency
+//! on the crate itself, so `cargo test` needs no `--features`. A crate whose tests need them
 //! does the same:
 //!
 //! ```toml
