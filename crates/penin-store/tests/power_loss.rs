@@ -39,8 +39,9 @@ struct Report {
     /// Whether an image right after the rename held what was there before: the model drops
     /// an unsynced rename, so the test explores that case.
     rename_dropped: bool,
-    /// Each image that breaks the guarantee: the crash point, the image and what is wrong.
-    violations: Vec<String>,
+    /// Each image that breaks the guarantee: the crash point (the number of calls made),
+    /// and a text naming the point, the image and what is wrong.
+    violations: Vec<(usize, String)>,
 }
 
 /// Saves `new` at `path` (under `root`, holding `old` at `path` if given) through a
@@ -137,10 +138,13 @@ fn save_and_crash(
                 problems.push(format!("a restart leaves beside the target {left:?}"));
             }
             for problem in problems {
-                report.violations.push(format!(
-                    "crash {point}, image {} of {}: {problem}\n    image: {image}",
-                    i + 1,
-                    images.len()
+                report.violations.push((
+                    call,
+                    format!(
+                        "crash {point}, image {} of {}: {problem}\n    image: {image}",
+                        i + 1,
+                        images.len()
+                    ),
                 ));
             }
         }
@@ -148,17 +152,19 @@ fn save_and_crash(
     report
 }
 
-/// Fails with the first violations, if there are any.
+/// Fails with the first violation at each crash point that has any, if there are any.
 fn assert_no_violations(report: &Report) {
-    let shown: Vec<&str> = report
-        .violations
-        .iter()
-        .take(3)
-        .map(String::as_str)
-        .collect();
+    let mut shown: Vec<&str> = Vec::new();
+    let mut last_point = None;
+    for (point, text) in &report.violations {
+        if last_point != Some(point) {
+            shown.push(text);
+            last_point = Some(point);
+        }
+    }
     assert!(
         report.violations.is_empty(),
-        "{} of {} images break the guarantee; the first:\n{}\ncalls of the save: {:?}",
+        "{} of {} images break the guarantee; the first at each crash point:\n{}\ncalls of the save: {:?}",
         report.violations.len(),
         report.images,
         shown.join("\n"),
@@ -233,7 +239,7 @@ fn a_save_without_fsyncs_is_caught() {
             report
                 .violations
                 .iter()
-                .any(|v| v.contains(" after the save returned Ok")),
+                .any(|(_, v)| v.contains(" after the save returned Ok")),
             "old file {}: {report:?}",
             old.is_some()
         );
@@ -242,7 +248,7 @@ fn a_save_without_fsyncs_is_caught() {
                 report
                     .violations
                     .iter()
-                    .any(|v| v.contains("neither the old nor the new ones (a prefix")),
+                    .any(|(_, v)| v.contains("neither the old nor the new ones (a prefix")),
                 "{report:?}"
             );
         }
