@@ -110,7 +110,7 @@ fn save_and_crash(
                     }
                 }
                 Ok(None) => {
-                    problems.push("the target is missing, where the old file was".to_owned())
+                    problems.push("the target is missing, where the old file was".to_owned());
                 }
                 Ok(Some(bytes)) => problems.push(format!(
                     "the target holds {} bytes, neither the old nor the new ones{}",
