@@ -2,11 +2,13 @@
 //!
 //! A save of `dir/state.json`:
 //!
-//! 1. creates `dir` and its missing parents (mode 0700 on unix);
+//! 1. creates `dir` and its missing parents (mode 0700 on unix), and fsyncs the parent of each
+//!    directory it created;
 //! 2. reads the permissions of an existing `state.json` (a new one gets mode 0600);
 //! 3. creates `dir/.state.json.penin-tmp.{pid}.{counter}` exclusively, mode 0600, and gives it
 //!    the old file's permissions;
-//! 4. writes every byte through a 256 KiB buffer;
+//! 4. writes every byte through a 256 KiB buffer, asking a second thread for an early flush
+//!    (`fdatasync`) of what is written every 16 MiB;
 //! 5. fsyncs the temporary file;
 //! 6. renames it over `state.json`;
 //! 7. fsyncs `dir`, so that the rename itself survives a power loss.
@@ -15,6 +17,9 @@
 //! removed and `state.json` is untouched. A failed fsync is never retried: after a failure
 //! the kernel may have dropped the dirty pages and a second fsync could report success for
 //! data that never reached the disk, so the caller must start a new save, with a new file.
+//!
+//! Every file-system call of a save goes through the [`Fs`] trait, the early flushes too, so
+//! that a test can fail each one and simulate a power loss after each one.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -22,7 +27,7 @@ use std::fs::{File, Permissions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, TrySendError};
 
 use crate::error::{Error, Result, Step};
 use crate::fs::{Fs, RealFs};
@@ -41,6 +46,7 @@ const TEMPORARY_MARK: &str = ".penin-tmp.";
 const NAME_ATTEMPTS: u32 = 64;
 
 /// A durable save asks for an early flush each time this many more bytes are written.
+/// (The unit tests pass a smaller figure to [`replace`], so as not to write 16 MiB a test.)
 const WRITEBACK_EVERY: usize = 16 << 20;
 
 /// Makes temporary names unique within the process; the pid makes them unique across
@@ -108,6 +114,8 @@ struct FsFile<'a> {
     file: &'a mut File,
     /// Asks the writeback thread, if any, to start flushing what was written so far.
     writeback: Option<mpsc::SyncSender<()>>,
+    /// How many bytes to write between two such requests.
+    writeback_every: usize,
     /// Bytes written since the last such request.
     unflushed: usize,
 }
@@ -117,10 +125,17 @@ impl Write for FsFile<'_> {
         let written = self.fs.write(self.file, buf)?;
         if let Some(writeback) = &self.writeback {
             self.unflushed += written;
-            if self.unflushed >= WRITEBACK_EVERY {
-                // If a flush is still running, this one is skipped: the next one covers it.
-                let _ = writeback.try_send(());
+            if self.unflushed >= self.writeback_every {
                 self.unflushed = 0;
+                match writeback.try_send(()) {
+                    // If a flush is still running, this one is skipped: the next one covers it.
+                    Ok(()) | Err(TrySendError::Full(())) => {}
+                    // The writeback thread ends early only when an early flush failed: the
+                    // save is lost, so stop writing. `fill` reports the flush's own error.
+                    Err(TrySendError::Disconnected(())) => {
+                        return Err(io::Error::other("an early flush failed"));
+                    }
+                }
             }
         }
         Ok(written)
@@ -171,19 +186,23 @@ pub fn write_atomic_in<F>(
 where
     F: FnOnce(&mut AtomicWriter<'_>) -> io::Result<()>,
 {
-    let fs: &dyn Fs = fs;
-    let path = path.as_ref();
+    replace(fs, path.as_ref(), durability, WRITEBACK_EVERY, write)
+}
+
+/// [`write_atomic_in`], asking for an early flush every `writeback_every` bytes.
+fn replace<F>(
+    fs: &dyn Fs,
+    path: &Path,
+    durability: Durability,
+    writeback_every: usize,
+    write: F,
+) -> Result<()>
+where
+    F: FnOnce(&mut AtomicWriter<'_>) -> io::Result<()>,
+{
     let name = file_name(path)?;
     let dir = parent_dir(path);
-    // The directories this save creates: their entries in their parents must be made
-    // durable too, or a power loss could take a first save away with its directory.
-    let created: Vec<&Path> = dir
-        .ancestors()
-        .filter(|a| !a.as_os_str().is_empty())
-        .take_while(|a| {
-            std::fs::symlink_metadata(a).is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
-        })
-        .collect();
+    let created = missing_directories(fs, dir)?;
     fs.create_dir_all(dir)
         .map_err(Error::io(Step::CreateDirectory, dir))?;
     if durability == Durability::Full {
@@ -206,7 +225,15 @@ where
         path: temporary,
         renamed: false,
     };
-    fill(fs, file, &temporary.path, permissions, durability, write)?;
+    fill(
+        fs,
+        file,
+        &temporary.path,
+        permissions,
+        durability,
+        writeback_every,
+        write,
+    )?;
     fs.rename(&temporary.path, path)
         .map_err(Error::io(Step::Rename, path))?;
     temporary.renamed = true;
@@ -215,6 +242,25 @@ where
             .map_err(Error::io(Step::SyncDirectory, dir))?;
     }
     Ok(())
+}
+
+/// `dir` and those of its ancestors that do not exist, deepest first: the directories a save
+/// into `dir` creates. Their entries in their parents must be made durable too, or a power
+/// loss could take a first save away with its directory.
+///
+/// A dangling symbolic link counts as an existing entry (the creation of `dir` then fails).
+/// An error other than "not found" fails the save: without knowing which directories it
+/// creates, a save cannot make them durable.
+fn missing_directories<'p>(fs: &dyn Fs, dir: &'p Path) -> Result<Vec<&'p Path>> {
+    let mut missing = Vec::new();
+    for ancestor in dir.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+        match fs.symlink_metadata(ancestor) {
+            Ok(_) => break,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => missing.push(ancestor),
+            Err(error) => return Err(Error::io(Step::Metadata, ancestor)(error)),
+        }
+    }
+    Ok(missing)
 }
 
 /// A temporary file that is removed unless it was renamed, on error and on panic alike.
@@ -263,6 +309,7 @@ fn fill<F>(
     temporary: &Path,
     permissions: Option<Permissions>,
     durability: Durability,
+    writeback_every: usize,
     write: F,
 ) -> Result<()>
 where
@@ -275,18 +322,22 @@ where
     // While a large durable save is written, a second thread asks the kernel to flush what
     // is already written (`fdatasync` on a second handle), so the device works while the
     // bytes are still being made and the final fsync has little left to do. Those flushes
-    // are only a head start: the final fsync below is what makes the save durable. If one
-    // of them fails, the save fails at its sync step and the file is not synced again.
-    let early = (durability == Durability::Full)
-        .then(|| file.try_clone().ok())
-        .flatten();
+    // are only a head start: the final fsync below is what makes the save durable. So a
+    // failure to make the second handle is no failure of the save, which goes on without
+    // early flushes. If an early flush fails, the save stops writing and fails at its sync
+    // step, and the file is not synced again.
+    let early = if durability == Durability::Full {
+        fs.try_clone(&file).ok()
+    } else {
+        None
+    };
     let (written, early_error) = std::thread::scope(|scope| {
         let (requests, pending) = mpsc::sync_channel::<()>(1);
         let flusher = early.and_then(|clone| {
             std::thread::Builder::new()
                 .spawn_scoped(scope, move || {
                     for () in pending {
-                        clone.sync_data()?;
+                        fs.sync_data(&clone)?;
                     }
                     Ok::<(), io::Error>(())
                 })
@@ -299,6 +350,7 @@ where
                     fs,
                     file: &mut file,
                     writeback: flusher.is_some().then_some(requests),
+                    writeback_every,
                     unflushed: 0,
                 },
             ),
@@ -313,10 +365,11 @@ where
         });
         (written, early_error)
     });
-    written.map_err(Error::io(Step::Write, temporary))?;
+    // A failed early flush first: it is why the writes stopped, if they did.
     if let Some(error) = early_error {
         return Err(Error::io(Step::Sync, temporary)(error));
     }
+    written.map_err(Error::io(Step::Write, temporary))?;
     if durability == Durability::Full {
         fs.sync(&file).map_err(Error::io(Step::Sync, temporary))?;
     }
@@ -402,7 +455,7 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use crate::fs::{Fault, FaultyFs, Op};
+    use crate::testing::{Fault, FaultyFs, Op};
     use crate::testutil::{mode, set_mode};
     use std::fs;
 
@@ -527,9 +580,11 @@ mod tests {
         let write = |w: &mut AtomicWriter<'_>| w.write_all(b"new");
         write_atomic_in(&fs, &path, Durability::Full, write).unwrap();
         let new_file = [
+            Op::SymlinkMetadata,
             Op::CreateDirAll,
             Op::Metadata,
             Op::CreateNew,
+            Op::TryClone,
             Op::Write,
             Op::Sync,
             Op::Rename,
@@ -539,11 +594,11 @@ mod tests {
         fs.clear();
         write_atomic_in(&fs, &path, Durability::Full, write).unwrap();
         let mut existing = new_file.to_vec();
-        existing.insert(3, Op::SetPermissions);
+        existing.insert(4, Op::SetPermissions);
         assert_eq!(fs.ops(), existing);
         fs.clear();
         write_atomic_in(&fs, &path, Durability::NoSync, write).unwrap();
-        existing.retain(|op| !matches!(op, Op::Sync | Op::SyncDir));
+        existing.retain(|op| !matches!(op, Op::TryClone | Op::Sync | Op::SyncDir));
         assert_eq!(fs.ops(), existing);
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
     }
@@ -553,7 +608,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         write_atomic(&path, b"old").unwrap();
-        let fs = FaultyFs::failing(6, Fault::EIO);
+        let fs = FaultyFs::failing_op(Op::Sync, 1, Fault::EIO);
         let error =
             write_atomic_in(&fs, &path, Durability::Full, |w| w.write_all(b"new")).unwrap_err();
         assert_eq!(error.step(), Some(Step::Sync));
@@ -564,13 +619,105 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
+    /// Bytes for a save that takes several writes through the buffer.
+    fn several_buffers() -> Vec<u8> {
+        (0..3 * BUFFER_SIZE + 1000)
+            .map(|i| (i % 241) as u8)
+            .collect()
+    }
+
+    /// A durable save of `bytes` through `fs` that asks for an early flush after every write.
+    fn save_flushing_early(fs: &FaultyFs, path: &Path, bytes: &[u8]) -> Result<()> {
+        replace(fs, path, Durability::Full, 1, |w| {
+            for piece in bytes.chunks(100_000) {
+                w.write_all(piece)?;
+            }
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn early_flushes_go_through_the_fs_and_only_for_large_saves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let bytes = several_buffers();
+        let fs = FaultyFs::new();
+        save_flushing_early(&fs, &path, &bytes).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+        let ops = fs.ops();
+        assert!(ops.contains(&Op::SyncData), "{ops:?}");
+        // The final fsync comes after every early flush, then the rename.
+        let sync = ops.iter().position(|op| *op == Op::Sync).unwrap();
+        assert_eq!(ops[sync..], [Op::Sync, Op::Rename, Op::SyncDir]);
+
+        // The production interval: a save of under 16 MiB makes no early flush.
+        fs.clear();
+        write_atomic_in(&fs, &path, Durability::Full, |w| w.write_all(&bytes)).unwrap();
+        assert!(!fs.ops().contains(&Op::SyncData), "{:?}", fs.ops());
+        assert_eq!(WRITEBACK_EVERY, 16 << 20);
+    }
+
+    #[test]
+    fn a_failed_early_flush_fails_the_save_at_sync_and_nothing_is_synced_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        write_atomic(&path, b"old").unwrap();
+        for fault in [Fault::EIO, Fault::ENOSPC] {
+            let fs = FaultyFs::failing_op(Op::SyncData, 1, fault);
+            let error = save_flushing_early(&fs, &path, &several_buffers()).unwrap_err();
+            assert_eq!(error.step(), Some(Step::Sync), "{error}");
+            let Fault::Os(errno) = fault else {
+                unreachable!()
+            };
+            assert_eq!(error.io_error().unwrap().raw_os_error(), Some(errno));
+            let name = error.path().unwrap().file_name().unwrap().to_str().unwrap();
+            assert!(name.starts_with(".state.json.penin-tmp."), "{error}");
+            assert_eq!(fs::read(&path).unwrap(), b"old");
+            assert_eq!(
+                fs::read_dir(dir.path()).unwrap().count(),
+                1,
+                "a temporary is left"
+            );
+            let ops = fs.ops();
+            let failed = ops.iter().position(|op| *op == Op::SyncData).unwrap();
+            assert!(
+                !ops[failed + 1..]
+                    .iter()
+                    .any(|op| matches!(op, Op::Sync | Op::SyncData | Op::Rename)),
+                "synced or renamed after the failed early flush: {ops:?}"
+            );
+            assert_eq!(ops.last(), Some(&Op::Remove), "{ops:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_clone_means_no_early_flushes_and_the_save_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        write_atomic(&path, b"old").unwrap();
+        let bytes = several_buffers();
+        let fs = FaultyFs::failing_op(Op::TryClone, 1, Fault::Os(24));
+        save_flushing_early(&fs, &path, &bytes).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let ops = fs.ops();
+        assert!(!ops.contains(&Op::SyncData), "{ops:?}");
+        // Durable all the same: the file is synced before the rename, the directory after.
+        let syncs: Vec<Op> = ops
+            .iter()
+            .copied()
+            .filter(|op| matches!(op, Op::Sync | Op::Rename | Op::SyncDir))
+            .collect();
+        assert_eq!(syncs, [Op::Sync, Op::Rename, Op::SyncDir]);
+    }
+
     #[test]
     fn a_leftover_with_the_same_name_is_stepped_over() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s");
-        let fs = FaultyFs::failing(3, Fault::Kind(io::ErrorKind::AlreadyExists));
+        let fs = FaultyFs::failing_op(Op::CreateNew, 1, Fault::Kind(io::ErrorKind::AlreadyExists));
         write_atomic_in(&fs, &path, Durability::Full, |w| w.write_all(b"x")).unwrap();
-        assert_eq!(fs.ops()[2..4], [Op::CreateNew, Op::CreateNew]);
+        assert_eq!(fs.ops()[3..5], [Op::CreateNew, Op::CreateNew]);
         assert_eq!(std::fs::read(&path).unwrap(), b"x");
     }
 

@@ -13,8 +13,22 @@
 //! * [`remove_stale_temporaries`] removes what interrupted saves left behind, at start-up.
 //! * [`Lock`] keeps one writer per state: an advisory lock on a file beside it.
 //! * [`move_aside`] renames a file that cannot be loaded, without overwriting anything.
-//! * [`Fs`] is the file-system calls a save makes: [`RealFs`] makes them, and the test double
-//!   [`FaultyFs`] fails the one you choose, so that a test can break every step.
+//! * [`Fs`] is the file-system calls a save makes, every one of them: [`RealFs`] makes them.
+//!
+//! # Test doubles
+//!
+//! With the cargo feature `testing`, the module `penin_store::testing` holds two doubles of
+//! [`Fs`] for tests: `FaultyFs` fails the call you choose, so that a test can break every
+//! step of a save, and `CrashFs` (unix) simulates a power loss after any call, listing the
+//! durable images it could leave. They are not part of the API a program uses, so the feature
+//! is off by default; this crate's own tests and doctests turn it on through a dev-dependency
+//! on the crate itself, so `cargo test` needs no `--features`. A crate whose tests need them
+//! does the same:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! penin-store = { workspace = true, features = ["testing"] }
+//! ```
 //!
 //! # Example
 //!
@@ -58,7 +72,7 @@ pub use crate::atomic::{
     write_atomic_with,
 };
 pub use crate::error::{Error, Result, Step};
-pub use crate::fs::{Fault, FaultyFs, Fs, Op, RealFs};
+pub use crate::fs::{Fs, RealFs};
 pub use crate::lock::{Lock, lock_path};
 pub use crate::read::{open, read};
 
@@ -70,3 +84,6 @@ mod lock;
 mod read;
 #[cfg(all(test, unix))]
 mod testutil;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
