@@ -71,6 +71,7 @@ pub fn permissions_are_enforced() -> bool {
 ///     // ... make a file of mode 0000 and check that reading it is refused
 /// }
 /// ```
+#[track_caller]
 pub fn rerun_unprivileged(test: &str) -> bool {
     if env::var_os(CHILD).is_some_and(|name| name == test) {
         assert!(

@@ -28,6 +28,7 @@ const ALLOW_SKIP: &str = "PENIN_ALLOW_SKIP";
 ///
 /// Under CI when `PENIN_ALLOW_SKIP` does not name `test`, and when `PENIN_SKIP_LOG` is set
 /// but cannot be appended to (a skip that the log would miss).
+#[track_caller]
 pub fn skip(test: &str, reason: &str) {
     let settings = Settings::from_lookup(|name| env::var(name).ok());
     if let Err(message) = skip_with(&settings, test, reason, &mut io::stderr()) {
