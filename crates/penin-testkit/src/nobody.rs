@@ -99,6 +99,7 @@ pub fn rerun_unprivileged(test: &str) -> bool {
                 .args([name, "--exact", "--nocapture", "--test-threads=1"])
                 .env(CHILD, test)
                 .output()
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot run setpriv: {e}")))
         });
     let output = match output {
         Ok(output) => output,
@@ -182,7 +183,8 @@ impl AsNobody {
             .arg("--")
             .arg(program)
             .arg(&copy)
-            .status()?;
+            .status()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot run cp: {e}")))?;
         if !status.success() {
             return Err(io::Error::other(format!(
                 "cp {} {} failed: {status}",
