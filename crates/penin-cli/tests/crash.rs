@@ -11,46 +11,11 @@ use std::fs;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::Session;
-
-use common::{DEFAULT_STATE, Env};
-use penin_orchestrator::{Map, Number, NumericVectorArtifact, Orchestrator, Value};
+use common::{DEFAULT_STATE, Env, Rng, Session, big_state};
+use penin_orchestrator::{Number, Orchestrator};
 
 /// 3,000 embeddings of 384 dimensions: about 25 MB in the seed format.
 const ARTIFACTS: usize = 3000;
-const DIMENSIONS: usize = 384;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Uniform in [-1, 1), with all 53 bits of precision (so the text is long, as real
-    /// embeddings are).
-    #[allow(clippy::cast_precision_loss)]
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1_u64 << 52) as f64 - 1.0
-    }
-}
-
-fn big_state(rng: &mut Rng) -> Orchestrator {
-    let mut o = Orchestrator::new();
-    for i in 0..ARTIFACTS {
-        let mut metadata = Map::new();
-        metadata.insert("index".into(), Value::from(i64::try_from(i).unwrap()));
-        let vector = (0..DIMENSIONS).map(|_| rng.unit()).collect();
-        o.add_knowledge(
-            format!("embedding_{i}"),
-            NumericVectorArtifact::new(vector).with_metadata(metadata),
-        );
-    }
-    o
-}
 
 /// The scores of the state in the file, as the counters that were added.
 fn scores(o: &Orchestrator) -> Vec<i64> {
@@ -110,7 +75,7 @@ fn sigkill_during_saves_never_corrupts_or_loses_the_state() {
     let mut rng = Rng(seed | 1);
     let env = Env::new();
     let path = env.state();
-    let original = big_state(&mut rng);
+    let original = big_state(&mut rng, ARTIFACTS);
     original.save_state(&path).unwrap();
     let size = fs::metadata(&path).unwrap().len();
     assert!(
