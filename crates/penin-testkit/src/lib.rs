@@ -2,10 +2,11 @@
 //!
 //! * [`skip`]: a test that cannot make its real check here (no `python3`, no `mkfifo`, no
 //!   tmpfs to fill, one CPU so no second thread) says so instead of returning quietly. The
-//!   skip is printed to stderr and appended to the file named by `PENIN_SKIP_LOG`, and under
-//!   CI (`CI=true`) it fails the test unless `PENIN_ALLOW_SKIP` (test names separated by
-//!   commas) names the test. `.ci/run` sets `PENIN_SKIP_LOG` and prints every skip at the end,
-//!   since `cargo test` hides the output of passing tests.
+//!   skip is written to stderr (past the test harness's capture, so it shows even when the
+//!   test passes) and appended to the file named by `PENIN_SKIP_LOG`, and under CI
+//!   (`CI=true`) it fails the test unless `PENIN_ALLOW_SKIP` (test names separated by commas)
+//!   names the test. `.ci/run` sets `PENIN_SKIP_LOG` to a fresh file and prints every skip of
+//!   the run at the end.
 //! * [`rerun_unprivileged`]: a test of file permissions running as root (as CI does), where
 //!   every file is readable, runs again as `nobody` in a child process instead of skipping.
 //! * [`AsNobody`]: runs a program (the `penin` binary, say) as `nobody`; and

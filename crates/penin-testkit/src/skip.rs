@@ -14,9 +14,10 @@ const ALLOW_SKIP: &str = "PENIN_ALLOW_SKIP";
 /// Records that `test` cannot make its real check here, because of `reason`; the caller then
 /// returns without its check.
 ///
-/// Prints `SKIPPED <test>: <reason>` to stderr and appends the same line to the file named by
-/// `PENIN_SKIP_LOG`, when set (`cargo test` shows the output of failing tests only, so the
-/// log is how a run that passed tells what it skipped). Under CI — the `CI` environment
+/// Writes `SKIPPED <test>: <reason>` to the process's standard error itself, which the test
+/// harness does not capture (it captures `eprintln!`), so the line shows among the test lines
+/// of a run even when the test passes; and appends the same line to the file named by
+/// `PENIN_SKIP_LOG`, when set, which gathers the skips of a whole run in one place. Under CI — the `CI` environment
 /// variable set to anything but empty, `0` or `false` — it then panics, failing the test,
 /// unless `PENIN_ALLOW_SKIP` names `test` (names separated by commas, compared whole).
 ///
@@ -78,7 +79,8 @@ fn skip_with(
 ) -> Result<(), String> {
     // One line per skip, whatever the reason holds, so that the log reads line by line.
     let line = format!("SKIPPED {test}: {reason}").replace(['\n', '\r'], " ");
-    // Like `eprintln!`, a closed stderr is no reason to fail.
+    // Not `eprintln!`, which the test harness captures and shows for failing tests only. Like
+    // `eprintln!`, a closed stderr is no reason to fail.
     let _ = writeln!(stderr, "{line}");
     if let Some(log) = &settings.log {
         // One `write_all` of a short line to a file opened for appending: lines of tests
