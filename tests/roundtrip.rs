@@ -91,11 +91,10 @@ proptest! {
 
 /// Found while probing bounds beyond those the strategies make: with a history bound above
 /// `i64::MAX` (`penin --history-maxlen 18446744073709551615 add-score 0.5` on a new state),
-/// the save succeeds and writes `"maxlen": 18446744073709551615`, which the reader then
-/// refuses (`task_history.maxlen: expected null or a non-negative integer, found an
-/// integer`), as does Python (`OverflowError`): a successful command leaves a state that no
-/// later run can load. Whatever the fix (refuse the bound, or read it back), what penin
-/// saves, penin must load.
+/// the save wrote `"maxlen": 18446744073709551615`, which the reader then refused: a
+/// successful command left a state that no later run could load. Python refuses such a
+/// bound too (`OverflowError`), but what penin saves, penin must load: the save succeeds,
+/// the file holds the bound, and the state loads back with it.
 #[test]
 fn history_maxlen_beyond_i64_saves_a_state_that_loads() {
     for maxlen in [penin_tests::MAX_MAXLEN + 1, usize::MAX] {
@@ -103,21 +102,29 @@ fn history_maxlen_beyond_i64_saves_a_state_that_loads() {
         let path = dir.path().join("state.json");
         let mut orchestrator = Orchestrator::with_history_maxlen(Some(maxlen));
         orchestrator.add_score(0.5);
-        if orchestrator.save_state(&path).is_err() {
-            // Refusing the bound at save time keeps the old state: acceptable.
-            continue;
+        if let Err(e) = orchestrator.save_state(&path) {
+            panic!(
+                "maxlen {maxlen}: the save fails: {e}: {}",
+                std::error::Error::source(&e).map_or(String::new(), ToString::to_string)
+            );
         }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.matches(&format!("\"maxlen\": {maxlen}\n")).count(),
+            2,
+            "both histories keep the bound: {text}"
+        );
         let mut restored = Orchestrator::new();
         match restored.load_state(&path) {
-            Ok(loaded) => {
-                assert!(loaded);
-                assert_same_document(restored.document(), orchestrator.document());
-            }
+            Ok(loaded) => assert!(loaded, "maxlen {maxlen}: the saved file is not found"),
             Err(e) => panic!(
                 "maxlen {maxlen}: saved, then cannot be loaded: {e}: {}",
                 std::error::Error::source(&e).map_or(String::new(), ToString::to_string)
             ),
         }
+        assert_same_document(restored.document(), orchestrator.document());
+        assert_eq!(restored.task_history().maxlen(), Some(maxlen));
+        assert_eq!(restored.score_history().maxlen(), Some(maxlen));
     }
 }
 

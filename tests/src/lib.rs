@@ -273,8 +273,8 @@ pub const MAX_MAXLEN: usize = isize::MAX.unsigned_abs();
 /// A deque's bound: unbounded, 0 to 4 (so that items overflow it), or the seed's 1000 and
 /// [`MAX_MAXLEN`].
 ///
-/// Bounds beyond [`MAX_MAXLEN`] are left out: neither Python nor penin reads them back
-/// (see `roundtrip::history_maxlen_beyond_i64_saves_a_state_that_loads`).
+/// Bounds beyond [`MAX_MAXLEN`] are left out: Python does not read them back (penin does,
+/// see `roundtrip::history_maxlen_beyond_i64_saves_a_state_that_loads`).
 pub fn any_maxlen() -> impl Strategy<Value = Option<usize>> + Clone {
     prop_oneof![
         3 => Just(None),

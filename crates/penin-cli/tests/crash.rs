@@ -1,6 +1,7 @@
 //! The crash loop: `penin run` saving a state of tens of megabytes is killed with SIGKILL at
 //! random moments; after every kill the file loads and is the state before or after the save
-//! that was under way. Nothing corrupt, nothing lost.
+//! that was under way, and it is the state after whenever penin had answered that the save
+//! was done. Nothing corrupt, nothing lost, nothing acknowledged and then missing.
 //!
 //! `PENIN_CRASH_KILLS` sets the number of kills (default 100); `PENIN_CRASH_SEED` the seed.
 #![cfg(unix)]
@@ -8,49 +9,15 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::Session;
-
-use common::{DEFAULT_STATE, Env};
-use penin_orchestrator::{Map, Number, NumericVectorArtifact, Orchestrator, Value};
+use common::{DEFAULT_STATE, Env, Rng, Session, big_state};
+use penin_orchestrator::{Number, Orchestrator};
 
 /// 3,000 embeddings of 384 dimensions: about 25 MB in the seed format.
 const ARTIFACTS: usize = 3000;
-const DIMENSIONS: usize = 384;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// Uniform in [-1, 1), with all 53 bits of precision (so the text is long, as real
-    /// embeddings are).
-    #[allow(clippy::cast_precision_loss)]
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1_u64 << 52) as f64 - 1.0
-    }
-}
-
-fn big_state(rng: &mut Rng) -> Orchestrator {
-    let mut o = Orchestrator::new();
-    for i in 0..ARTIFACTS {
-        let mut metadata = Map::new();
-        metadata.insert("index".into(), Value::from(i64::try_from(i).unwrap()));
-        let vector = (0..DIMENSIONS).map(|_| rng.unit()).collect();
-        o.add_knowledge(
-            format!("embedding_{i}"),
-            NumericVectorArtifact::new(vector).with_metadata(metadata),
-        );
-    }
-    o
-}
 
 /// The scores of the state in the file, as the counters that were added.
 fn scores(o: &Orchestrator) -> Vec<i64> {
@@ -97,6 +64,27 @@ fn kill_moment(rng: &mut Rng, (loaded, saved): (Duration, Duration)) -> Duration
     }
 }
 
+/// Whether `answers`, every answer a killed `penin run` wrote to an `add_score` and a `save`,
+/// acknowledge the save. Penin answers a save once the new state is on disk, so from then
+/// on the state must load with it.
+fn save_acknowledged(kill: usize, answers: &[String]) -> bool {
+    let saved = format!(r#"{{"ok":true,"saved":"{DEFAULT_STATE}"}}"#);
+    let possible: [&str; 2] = [r#"{"ok":true}"#, &saved];
+    assert!(
+        answers.len() <= 2 && answers.iter().zip(possible).all(|(a, p)| a == p),
+        "kill {kill}: answers {answers:?}"
+    );
+    answers.len() == 2
+}
+
+/// Whether a save temporary of process `pid` is in `dir`.
+fn has_temporary_of(pid: u32, dir: &Path) -> bool {
+    let mark = format!(".penin-tmp.{pid}.");
+    fs::read_dir(dir)
+        .unwrap()
+        .any(|e| e.unwrap().file_name().to_string_lossy().contains(&mark))
+}
+
 #[test]
 fn sigkill_during_saves_never_corrupts_or_loses_the_state() {
     let kills: usize = std::env::var("PENIN_CRASH_KILLS")
@@ -110,7 +98,7 @@ fn sigkill_during_saves_never_corrupts_or_loses_the_state() {
     let mut rng = Rng(seed | 1);
     let env = Env::new();
     let path = env.state();
-    let original = big_state(&mut rng);
+    let original = big_state(&mut rng, ARTIFACTS);
     original.save_state(&path).unwrap();
     let size = fs::metadata(&path).unwrap().len();
     assert!(
@@ -121,7 +109,7 @@ fn sigkill_during_saves_never_corrupts_or_loses_the_state() {
     let cycle = measure_cycle(&env);
 
     let mut expected = vec![0_i64];
-    let (mut during_save, mut corrupt, mut lost) = (0, 0, 0);
+    let (mut during_save, mut acknowledged, mut corrupt, mut lost) = (0, 0, 0, 0);
     for kill in 0..kills {
         let next = i64::try_from(kill + 1).unwrap();
         let mut session = env.spawn(&["run", "--autosave", "0"]);
@@ -129,27 +117,21 @@ fn sigkill_during_saves_never_corrupts_or_loses_the_state() {
         session.send(r#"{"op":"save"}"#);
         thread::sleep(kill_moment(&mut rng, cycle));
         let pid = session.pid();
-        session.kill();
+        let (_, answers) = session.kill();
+        let save_acknowledged = save_acknowledged(kill, &answers);
+        if save_acknowledged {
+            acknowledged += 1;
+        }
 
         // A temporary of this process beside the state means the kill cut its save short.
-        let mark = format!(".penin-tmp.{pid}.");
-        let leftovers = fs::read_dir(path.parent().unwrap())
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .contains(&mark)
-            })
-            .count();
-        if leftovers > 0 {
+        if has_temporary_of(pid, path.parent().unwrap()) {
             during_save += 1;
         }
         let mut loaded = Orchestrator::new();
         match loaded.load_state(&path) {
             Ok(true) => {}
             Ok(false) => {
+                eprintln!("kill {kill}: the state file is gone");
                 lost += 1;
                 continue;
             }
@@ -167,6 +149,12 @@ fn sigkill_during_saves_never_corrupts_or_loses_the_state() {
         } else if got != expected {
             eprintln!("kill {kill}: scores {got:?}, expected {expected:?} or one more");
             lost += 1;
+        } else if save_acknowledged {
+            eprintln!(
+                "kill {kill}: the save of score {next} was acknowledged, but the state is the one \
+                 before it"
+            );
+            lost += 1;
         }
         if loaded.knowledge_base() != original.knowledge_base() {
             eprintln!("kill {kill}: the knowledge base changed");
@@ -175,13 +163,19 @@ fn sigkill_during_saves_never_corrupts_or_loses_the_state() {
     }
     println!(
         "crash loop: {kills} SIGKILLs on a {size}-byte state, {during_save} during a save, \
-         {} saves completed, corrupt: {corrupt}, lost: {lost}",
+         {} saves completed, {acknowledged} saves acknowledged before the kill, \
+         corrupt: {corrupt}, lost: {lost}",
         expected.len() - 1
     );
     assert_eq!((corrupt, lost), (0, 0));
     assert!(
         during_save > 0,
         "no kill landed during a save: the loop proves nothing"
+    );
+    assert!(
+        acknowledged > 0,
+        "no save was acknowledged before its kill: nothing shows that an acknowledged save \
+         survives"
     );
     // The next start removes what the kills left.
     let out = env.run(&["run", "--autosave", "0"]);

@@ -73,44 +73,54 @@ fn a_directory_is_not_a_regular_file() {
     }
 }
 
-/// Root reads any file, so the test drops to `nobody` with `setpriv` where it can; elsewhere
-/// (not root, or no setpriv) a plain unreadable file does it.
+/// Root (as in CI) reads any file, so there penin runs as `nobody`, to whom the root-owned
+/// state of mode 0600 is unreadable; elsewhere a state of mode 0000 does it.
 #[cfg(unix)]
 #[test]
 fn an_unreadable_state_is_permission_denied() {
     use std::os::unix::fs::PermissionsExt;
+    const TEST: &str = "an_unreadable_state_is_permission_denied";
     let env = Env::new();
     let state = env.write("state.json", b"{}");
-    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o600)).unwrap();
-    // The test directory itself must be reachable for the other user.
-    std::fs::set_permissions(env.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = Path::new(env!("CARGO_BIN_EXE_penin"));
-    let running_as_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout == b"0\n");
-    let mut command = if running_as_root {
-        let as_nobody = |args: &[&str]| {
-            Command::new("setpriv")
-                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                .arg(bin)
-                .args(args)
-                .output()
+    // Holds the copy of the binary that `nobody` runs, while it runs.
+    let nobody;
+    let mut command = if penin_testkit::permissions_are_enforced() {
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o000)).unwrap();
+        Command::new(bin)
+    } else {
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // The test directory itself must be reachable for the other user.
+        std::fs::set_permissions(env.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        nobody = match penin_testkit::AsNobody::new(bin) {
+            Ok(nobody) => nobody,
+            Err(error) => {
+                penin_testkit::skip(
+                    TEST,
+                    &format!(
+                        "running as root, and penin cannot be copied for nobody to run: {error}"
+                    ),
+                );
+                return;
+            }
         };
-        if !as_nobody(&["--version"]).is_ok_and(|o| o.status.success()) {
-            println!(
-                "skipped: running as root, and the binary cannot be run as nobody with setpriv, \
-                 so no read can be denied"
+        let why = match nobody.command().arg("--version").output() {
+            Ok(out) if out.status.success() => None,
+            Ok(out) => Some(format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(error) => Some(error.to_string()),
+        };
+        if let Some(why) = why {
+            penin_testkit::skip(
+                TEST,
+                &format!("running as root, and penin cannot run as nobody through setpriv: {why}"),
             );
             return;
         }
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(bin);
-        c
-    } else {
-        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o000)).unwrap();
-        Command::new(bin)
+        nobody.command()
     };
     let out = command
         .arg("verify")

@@ -3,6 +3,10 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::Instant;
+
 use common::{DEFAULT_STATE, Env, parse_state, signal};
 use serde_json::json;
 
@@ -101,28 +105,107 @@ fn a_signal_on_a_fresh_session_saves_an_empty_state() {
 }
 
 /// A second signal while the first one's save is under way changes nothing: the save
-/// completes, the exit is clean and the file holds the whole state.
+/// completes, the exit is clean and the file holds the whole state, with no temporary left.
+///
+/// The signals are provably sent during the save: the first one starts it, the next two are
+/// sent once the save's temporary file has appeared, and that temporary is still there after
+/// they were sent (a save renames it away as it completes). A save that ends before that is
+/// tried again with a state twice as large; the test fails rather than pass without having
+/// signalled mid-save.
 #[test]
 fn a_second_signal_during_the_save_does_not_corrupt_it() {
-    let env = Env::new();
-    let mut session = env.spawn(&["run", "--autosave", "0"]);
-    // A state large enough that its save takes a while.
-    let vector: Vec<String> = (0..384)
-        .map(|i| format!("{}", f64::from(i) * 0.001_234_567))
-        .collect();
-    for i in 0..300 {
-        let line = format!(
-            r#"{{"op":"add_knowledge","key":"k{i}","vector":[{}]}}"#,
-            vector.join(",")
-        );
-        assert!(session.ask(&line).starts_with(r#"{"ok":true"#));
+    let mut artifacts = 3000;
+    let mut missed = Vec::new();
+    for _ in 0..4 {
+        match signal_during_save(artifacts) {
+            Ok(()) => {
+                println!("signalled during the save of {artifacts} artifacts; missed: {missed:?}");
+                return;
+            }
+            Err(why) => missed.push(format!("{artifacts} artifacts: {why}")),
+        }
+        artifacts *= 2;
     }
+    panic!("no signal arrived during a save: {missed:#?}");
+}
+
+/// [`a_second_signal_during_the_save_does_not_corrupt_it`] with a state of `artifacts`
+/// embeddings: `Err` when the save ended before the later signals could be shown to arrive
+/// during it.
+fn signal_during_save(artifacts: usize) -> Result<(), String> {
+    let env = Env::new();
+    let mut expected = common::big_state(&mut common::Rng(0x5151_7EA5_E000_0001), artifacts);
+    expected.save_state(env.state()).unwrap();
+    expected.add_score(0.25);
+    let expected = expected.to_bytes();
+
+    let mut session = env.spawn(&["run", "--autosave", "0"]);
+    // The answer proves the state is loaded and the change applied: only the signal's save
+    // remains.
+    assert_eq!(
+        session.ask(r#"{"op":"add_score","score":0.25}"#),
+        r#"{"ok":true}"#
+    );
     signal(session.pid(), "TERM");
+    let dir = env.state().parent().unwrap().to_owned();
+    let start = Instant::now();
+    let temporary = loop {
+        if let Some(temporary) = save_temporary(&dir) {
+            break temporary;
+        }
+        if !session.is_running() {
+            let (status, _, stderr) = session.finish();
+            assert_eq!(status.code(), Some(0), "{stderr}");
+            return Err("the save ended before its temporary file was seen".to_owned());
+        }
+        assert!(
+            start.elapsed() < common::DEADLINE,
+            "no save began within {:?} of the signal",
+            common::DEADLINE
+        );
+        thread::yield_now();
+    };
     signal(session.pid(), "TERM");
     signal(session.pid(), "INT");
-    let (status, _, stderr) = session.finish();
+    let mid_save = temporary.exists();
+
+    let (status, rest, stderr) = session.finish();
     assert_eq!(status.code(), Some(0), "{stderr}");
-    let state = parse_state(&std::fs::read(env.state()).unwrap());
-    assert_eq!(state["knowledge_base"].as_object().unwrap().len(), 300);
-    assert!(!env.tree().iter().any(|name| name.contains(".penin-tmp.")));
+    assert!(rest.is_empty(), "unexpected stdout: {rest:?}");
+    assert_eq!(
+        stderr.matches("🛑 Received a termination signal").count(),
+        1,
+        "one shutdown, whatever the signals: {stderr}"
+    );
+    assert!(
+        stderr.ends_with("✅ State saved to .penin_omega/state.json\n"),
+        "{stderr}"
+    );
+    let saved = env.read(DEFAULT_STATE);
+    assert!(
+        saved == expected,
+        "the file is not the whole state: {} bytes, expected {}",
+        saved.len(),
+        expected.len()
+    );
+    assert_eq!(save_temporary(&dir), None, "a temporary is left");
+    if mid_save {
+        Ok(())
+    } else {
+        Err("the save ended before the later signals were sent".to_owned())
+    }
+}
+
+/// The temporary file of a save of `state.json` in `dir`, if one is there.
+fn save_temporary(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".state.json.penin-tmp.")
+        })
+        .map(|entry| entry.path())
 }

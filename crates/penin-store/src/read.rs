@@ -65,7 +65,7 @@ pub fn read(path: impl AsRef<Path>) -> Result<Option<Vec<u8>>> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use crate::testutil::{permissions_are_enforced, set_mode};
+    use crate::testutil::set_mode;
     use std::fs;
 
     #[test]
@@ -121,7 +121,14 @@ mod tests {
         let path = dir.path().join("pipe");
         let status = std::process::Command::new("mkfifo").arg(&path).status();
         if !matches!(status, Ok(status) if status.success()) {
-            println!("skipped: mkfifo is not available");
+            let reason = match status {
+                Ok(status) => format!("mkfifo failed ({status})"),
+                Err(error) => format!("mkfifo cannot run: {error}"),
+            };
+            penin_testkit::skip(
+                "read::tests::a_named_pipe_is_refused_without_blocking",
+                &reason,
+            );
             return;
         }
         let error = read(&path).unwrap_err();
@@ -149,8 +156,10 @@ mod tests {
 
     #[test]
     fn an_unreadable_file_is_an_error_naming_the_path() {
-        if !permissions_are_enforced() {
-            println!("skipped: this user bypasses file permissions (root?)");
+        // As root, the check runs as nobody in a child process.
+        if penin_testkit::rerun_unprivileged(
+            "read::tests::an_unreadable_file_is_an_error_naming_the_path",
+        ) {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
 //! A save into a really full disk: a small tmpfs, mounted for the test when the test may
-//! mount one (root, as in CI); otherwise the test says it was skipped and why.
+//! mount one (root, as in CI); otherwise the test is skipped through `penin_testkit::skip`
+//! (a failure under CI unless allowed).
 
 use std::fs;
 use std::io::ErrorKind;
@@ -60,8 +61,11 @@ fn a_save_into_a_full_disk_fails_cleanly_and_keeps_the_old_file() {
     let tmpfs = match Tmpfs::mount("256k") {
         Ok(tmpfs) => tmpfs,
         Err(why) => {
-            println!(
-                "skipped: cannot mount a small tmpfs to fill for real ({why}); the injected ENOSPC faults in tests/faults.rs still run"
+            penin_testkit::skip(
+                "a_save_into_a_full_disk_fails_cleanly_and_keeps_the_old_file",
+                &format!(
+                    "cannot mount a small tmpfs to fill for real ({why}); the injected ENOSPC faults in tests/faults.rs still run"
+                ),
             );
             return;
         }

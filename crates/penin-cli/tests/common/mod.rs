@@ -13,6 +13,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use penin_orchestrator::{Map, NumericVectorArtifact, Orchestrator, Value};
 use tempfile::TempDir;
 
 /// How long anything asynchronous may take before a test gives up. Generous: a loaded
@@ -306,10 +307,19 @@ impl Session {
 
 impl Session {
     /// Kills the process at once (SIGKILL on unix: no handler runs, no save completes) and
-    /// reaps it.
-    pub fn kill(mut self) -> ExitStatus {
+    /// reaps it. Returns its status and every stdout line not yet received: all that it
+    /// answered before it died (what was in the pipe is still read after the kill).
+    pub fn kill(mut self) -> (ExitStatus, Vec<String>) {
         let _ = self.child.kill();
-        self.child.wait().expect("reap the killed penin")
+        let status = self.child.wait().expect("reap the killed penin");
+        // The reader thread ends at the end of the pipe, which the kill closed.
+        let rest = self.lines.iter().collect();
+        (status, rest)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("poll penin").is_none()
     }
 }
 
@@ -388,4 +398,39 @@ pub fn signal(pid: u32, name: &str) {
         .status()
         .expect("run kill");
     assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// A small xorshift generator: the same states from the same seed, with no dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform in [-1, 1), with all 53 bits of precision (so the text is long, as real
+    /// embeddings are).
+    #[allow(clippy::cast_precision_loss)]
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1_u64 << 52) as f64 - 1.0
+    }
+}
+
+/// A state of `artifacts` random embeddings of 384 dimensions (about 8.4 kB each in the seed
+/// format), each with its index as metadata.
+pub fn big_state(rng: &mut Rng, artifacts: usize) -> Orchestrator {
+    let mut o = Orchestrator::new();
+    for i in 0..artifacts {
+        let mut metadata = Map::new();
+        metadata.insert("index".into(), Value::from(i64::try_from(i).unwrap()));
+        let vector = (0..384).map(|_| rng.unit()).collect();
+        o.add_knowledge(
+            format!("embedding_{i}"),
+            NumericVectorArtifact::new(vector).with_metadata(metadata),
+        );
+    }
+    o
 }
