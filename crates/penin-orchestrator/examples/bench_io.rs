@@ -9,12 +9,16 @@
 //! without fsync, like Python's `json.dump` to a file), `save-durable` (load, then
 //! `save_state` to `FILE.out`: temporary, fsync, rename, directory fsync) or `raw` (load,
 //! encode, then time writing and fsyncing those bytes to `FILE.out` with plain `std::fs`,
-//! the floor a durable save is compared to). It prints `seconds=S` for the timed part and
-//! `maxrss_kb=K`, the process's peak resident memory.
+//! the floor a durable save is compared to). It prints `seconds=S` for the timed part,
+//! `maxrss_kb=K`, the process's peak resident memory, and what the load found —
+//! `artifacts=A tasks=T scores=S extra_keys=K extra_items=I` (the top-level keys beyond the
+//! seed's three, and the items of those that are arrays) — so that the caller can check the
+//! whole state was read. A missing file is an error here, not a first run.
 
 use std::io::Write;
 use std::time::Instant;
 
+use penin_artifacts::Value;
 use penin_orchestrator::Orchestrator;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,7 +29,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = format!("{file}.out");
     let start = Instant::now();
     let mut orchestrator = Orchestrator::new();
-    orchestrator.load_state(file)?;
+    if !orchestrator.load_state(file)? {
+        return Err(format!("{file}: no such file").into());
+    }
     let loaded = start.elapsed();
     let seconds = match op.as_str() {
         "load" => loaded.as_secs_f64(),
@@ -57,7 +63,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => return Err(format!("unknown op {other}").into()),
     };
-    println!("seconds={seconds:.4} maxrss_kb={}", maxrss_kb());
+    let extra = orchestrator.extra();
+    let extra_items: usize = extra
+        .values()
+        .map(|v| match v {
+            Value::Array(items) => items.len(),
+            _ => 0,
+        })
+        .sum();
+    println!(
+        "seconds={seconds:.4} maxrss_kb={} artifacts={} tasks={} scores={} extra_keys={} extra_items={extra_items}",
+        maxrss_kb(),
+        orchestrator.knowledge_base().len(),
+        orchestrator.task_history().len(),
+        orchestrator.score_history().len(),
+        extra.len(),
+    );
     Ok(())
 }
 
