@@ -479,3 +479,102 @@ impl Encode for Document {
         e.top_close(false);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{Whole, Windowed};
+
+    /// A state large enough for two threads, in both layouts.
+    fn large(style: crate::Style) -> Vec<u8> {
+        let mut doc = Document::default();
+        for i in 0..3000_i32 {
+            let vector = (0..100).map(|j| f64::from(i * 100 + j) / 7.0).collect();
+            doc.knowledge_base
+                .insert(format!("k{i}"), NumericVectorArtifact::new(vector));
+        }
+        crate::to_vec_styled(&doc, style)
+    }
+
+    /// From the knowledge base's first key, where `knowledge_base` looks for it: the split
+    /// point is past the middle, at the start of an entry's key, after `},`.
+    fn assert_split_found<I: Input>(mut p: Parser<I>, bytes: &[u8], what: &str) {
+        assert!(p.open(b'}').unwrap());
+        assert_eq!(p.key().unwrap(), "knowledge_base");
+        p.skip_ws();
+        let brace = p.offset();
+        assert!(p.open(b'}').unwrap());
+        let split = split_point(&p, brace + 1).unwrap_or_else(|| panic!("{what}: no split"));
+        assert!(split > bytes.len() / 2, "{what}: past the middle");
+        assert!(bytes[split..].starts_with(b"\"k"), "{what}");
+        let before = std::str::from_utf8(&bytes[..split]).unwrap().trim_end();
+        assert!(before.ends_with("},"), "{what}");
+    }
+
+    /// The two-thread read must actually find where to split: the equality tests elsewhere
+    /// pass just as well on one thread, so they cannot tell if the split was never found.
+    #[test]
+    fn a_large_knowledge_base_has_a_split_point_at_an_entry() {
+        if !std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+            penin_testkit::skip(
+                "document::tests::a_large_knowledge_base_has_a_split_point_at_an_entry",
+                "one CPU: knowledge bases are read on one thread here",
+            );
+            return;
+        }
+        for style in [crate::Style::Pretty, crate::Style::Compact] {
+            let bytes = large(style);
+            assert!(bytes.len() > PARALLEL_MIN_BYTES, "{style:?}");
+            assert_split_found(Parser::new(Whole::new(&bytes)), &bytes, "in memory");
+            let windowed = Windowed::new(&bytes[..], 0, bytes.len() as u64, 4096);
+            assert_split_found(Parser::new(windowed), &bytes, "through windows");
+        }
+    }
+
+    /// Whatever the shape of the state — a long history of records, a long list of scores,
+    /// a large extra value, a long string, metadata of many keys — the window holds a chunk
+    /// and what is left of the token being read, never a whole part of the state.
+    #[test]
+    fn a_window_holds_a_chunk_whatever_the_shape() {
+        let mut doc = Document::new(None);
+        for i in 0..20_000_i64 {
+            let mut task = Map::new();
+            task.insert("task_id".into(), Value::from(i));
+            task.insert("note".into(), Value::from("an \"escaped\" note, é"));
+            doc.task_history.push_back(Value::from(task));
+            doc.score_history.push_back(Number::Int(i));
+        }
+        let mut metadata = Map::new();
+        for i in 0..5000 {
+            metadata.insert(format!("key {i}"), Value::from(f64::from(i) / 3.0));
+        }
+        doc.knowledge_base.insert(
+            "k".into(),
+            NumericVectorArtifact::new(vec![0.5; 5000]).with_metadata(metadata),
+        );
+        doc.extra
+            .insert("long".into(), Value::from("é\u{1F600}\\".repeat(100_000)));
+        doc.extra.insert(
+            "floats".into(),
+            Value::Array(
+                (0..50_000)
+                    .map(|i| Value::from(f64::from(i) / 7.0))
+                    .collect(),
+            ),
+        );
+        let bytes = crate::to_vec(&doc);
+        assert!(bytes.len() > 2_000_000, "{}", bytes.len());
+        for chunk in [1, 64, 4096] {
+            let input = Windowed::new(&bytes[..], 0, bytes.len() as u64, chunk);
+            let mut p = Parser::new(input);
+            let back = decode_top(&mut p, None).unwrap();
+            assert_eq!(crate::to_vec(&back), bytes, "chunk {chunk}");
+            // The longest token here is a float of 20 bytes.
+            assert!(
+                p.input().peak <= chunk + 32,
+                "chunk {chunk}: {}",
+                p.input().peak
+            );
+        }
+    }
+}

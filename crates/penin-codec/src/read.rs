@@ -127,6 +127,12 @@ impl<I: Input> Parser<I> {
         }
     }
 
+    /// The input, for the tests of what its window holds.
+    #[cfg(test)]
+    pub(crate) fn input(&self) -> &I {
+        &self.input
+    }
+
     /// Continues from where `other`, a fork of this parser, stopped.
     pub(crate) fn resume_from(&mut self, other: Parser<I>) {
         *self = other;

@@ -173,6 +173,9 @@ pub(crate) struct Windowed<'s, S: Source + ?Sized> {
     end: u64,
     /// How many bytes a refill reads.
     chunk: usize,
+    /// The largest the buffer has been, for the tests of what a window holds.
+    #[cfg(test)]
+    pub(crate) peak: usize,
 }
 
 impl<'s, S: Source + ?Sized> Windowed<'s, S> {
@@ -185,6 +188,8 @@ impl<'s, S: Source + ?Sized> Windowed<'s, S> {
             base: at,
             end,
             chunk: chunk.max(1),
+            #[cfg(test)]
+            peak: 0,
         }
     }
 }
@@ -215,6 +220,10 @@ impl<S: Source + ?Sized> Input for Windowed<'_, S> {
         let held = self.filled;
         if self.buf.len() < held + want {
             self.buf.resize(held + want, 0);
+        }
+        #[cfg(test)]
+        {
+            self.peak = self.peak.max(self.buf.len());
         }
         let mut got = 0;
         let outcome = loop {
