@@ -234,7 +234,7 @@ pub fn unknown_tagged_map(
     ];
     (tag, vec((any_string(), values), 0..3)).prop_map(|(tag, pairs)| {
         let mut map = Map::new();
-        map.insert("__type__".to_owned(), tag);
+        map.insert("__type__", tag);
         map.extend(pairs);
         untag(map)
     })
@@ -647,7 +647,7 @@ mod tests {
     fn untag_keeps_plain_objects_plain() {
         for tag in [ARTIFACT_TAG, DEQUE_TAG] {
             let mut map = Map::new();
-            map.insert("__type__".into(), Value::from(tag));
+            map.insert("__type__", Value::from(tag));
             let map = untag(map);
             assert!(!looks_tagged(&map));
             assert_eq!(map["__type__"], Value::from(format!("{tag}?")));

@@ -1,5 +1,6 @@
 use crate::error::{Error, Result};
-use crate::value::{Map, Value};
+use crate::map::Map;
+use crate::value::Value;
 
 /// The `__type__` tag of an artifact in a state file.
 pub const ARTIFACT_TAG: &str = "NumericVectorArtifact";
@@ -41,19 +42,19 @@ impl NumericVectorArtifact {
     /// ```
     /// use penin_artifacts::{NumericVectorArtifact, Value};
     /// let dict = NumericVectorArtifact::new(vec![0.5]).to_dict();
-    /// let keys: Vec<_> = dict.keys().map(String::as_str).collect();
+    /// let keys: Vec<_> = dict.keys().map(|k| k.as_str()).collect();
     /// assert_eq!(keys, ["__type__", "vector", "metadata"]);
     /// assert_eq!(dict["vector"], Value::Array(vec![Value::from(0.5)]));
     /// ```
     #[must_use]
     pub fn to_dict(&self) -> Map {
         let mut map = Map::with_capacity(3 + self.extra.len());
-        map.insert("__type__".to_owned(), Value::from(ARTIFACT_TAG));
+        map.insert("__type__", Value::from(ARTIFACT_TAG));
         map.insert(
-            "vector".to_owned(),
+            "vector",
             Value::Array(self.vector.iter().map(|&f| Value::from(f)).collect()),
         );
-        map.insert("metadata".to_owned(), Value::from(self.metadata.clone()));
+        map.insert("metadata", Value::from(self.metadata.clone()));
         for (k, v) in &self.extra {
             map.insert(k.clone(), v.clone());
         }
@@ -67,7 +68,7 @@ impl NumericVectorArtifact {
     /// ```
     /// use penin_artifacts::{Map, NumericVectorArtifact, Value};
     /// let mut dict = Map::new();
-    /// dict.insert("vector".into(), Value::Array(vec![Value::from(1.5), Value::from("x")]));
+    /// dict.insert("vector", Value::Array(vec![Value::from(1.5), Value::from("x")]));
     /// let err = NumericVectorArtifact::from_dict(dict).unwrap_err();
     /// assert_eq!(err.to_string(), "vector[1]: expected a number, found a string");
     /// ```
@@ -177,8 +178,8 @@ mod tests {
     #[test]
     fn to_dict_then_from_dict_round_trips() {
         let mut metadata = Map::new();
-        metadata.insert("source".into(), Value::from("test"));
-        metadata.insert("dim".into(), Value::from(3_i64));
+        metadata.insert("source", Value::from("test"));
+        metadata.insert("dim", Value::from(3_i64));
         let artifact =
             NumericVectorArtifact::new(vec![0.1, -0.0, f64::INFINITY]).with_metadata(metadata);
         let back = NumericVectorArtifact::from_dict(artifact.to_dict()).unwrap();

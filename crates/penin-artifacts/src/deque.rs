@@ -1,6 +1,6 @@
 use std::collections::VecDeque;
 
-use crate::value::Map;
+use crate::map::Map;
 
 /// A double-ended queue with an optional bound, as Python's `collections.deque`.
 ///

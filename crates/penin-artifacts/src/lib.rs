@@ -16,7 +16,7 @@
 //! use penin_artifacts::{Deque, Map, NumericVectorArtifact, Value};
 //!
 //! let mut metadata = Map::new();
-//! metadata.insert("source".to_owned(), Value::from("docs"));
+//! metadata.insert("source", Value::from("docs"));
 //! let artifact = NumericVectorArtifact::new(vec![0.1, 0.2, 0.3]).with_metadata(metadata);
 //! assert_eq!(artifact.vector.len(), 3);
 //!
@@ -35,8 +35,9 @@
 pub use crate::artifact::{ARTIFACT_TAG, NumericVectorArtifact};
 pub use crate::deque::Deque;
 pub use crate::error::{Error, Result};
+pub use crate::map::{Key, Map, MapIter, MapIterMut};
 pub use crate::number::{BigInt, Number};
-pub use crate::value::{DEQUE_TAG, Map, Value};
+pub use crate::value::{DEQUE_TAG, Value};
 
 /// The knowledge base: artifacts by key, in insertion order.
 pub type KnowledgeBase = indexmap::IndexMap<String, NumericVectorArtifact>;
@@ -44,5 +45,6 @@ pub type KnowledgeBase = indexmap::IndexMap<String, NumericVectorArtifact>;
 mod artifact;
 mod deque;
 mod error;
+mod map;
 mod number;
 mod value;

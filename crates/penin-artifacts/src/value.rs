@@ -1,13 +1,8 @@
-use indexmap::IndexMap;
-
 use crate::artifact::{NumericVectorArtifact, shape};
 use crate::deque::Deque;
 use crate::error::{Error, Result};
+use crate::map::Map;
 use crate::number::Number;
-
-/// An insertion-ordered JSON object. Inserting an existing key keeps its place and replaces
-/// its value, as a Python `dict` does.
-pub type Map = IndexMap<String, Value>;
 
 /// The `__type__` tag of a deque in a state file.
 pub const DEQUE_TAG: &str = "deque";
@@ -89,13 +84,10 @@ impl Deque<Value> {
     #[must_use]
     pub fn to_dict(&self) -> Map {
         let mut map = Map::with_capacity(3 + self.extra().len());
-        map.insert("__type__".to_owned(), Value::from(DEQUE_TAG));
+        map.insert("__type__", Value::from(DEQUE_TAG));
+        map.insert("items", Value::Array(self.iter().cloned().collect()));
         map.insert(
-            "items".to_owned(),
-            Value::Array(self.iter().cloned().collect()),
-        );
-        map.insert(
-            "maxlen".to_owned(),
+            "maxlen",
             self.maxlen()
                 .map_or(Value::Null, |n| Value::Number(Number::from_usize(n))),
         );
@@ -112,8 +104,8 @@ impl Deque<Value> {
     /// ```
     /// use penin_artifacts::{Deque, Map, Value};
     /// let mut dict = Map::new();
-    /// dict.insert("items".into(), Value::Array((1..=4).map(|i| Value::from(i64::from(i))).collect()));
-    /// dict.insert("maxlen".into(), Value::from(2_i64));
+    /// dict.insert("items", Value::Array((1..=4).map(|i| Value::from(i64::from(i))).collect()));
+    /// dict.insert("maxlen", Value::from(2_i64));
     /// let deque = Deque::<Value>::from_dict(dict).unwrap();
     /// assert_eq!(deque.iter().cloned().collect::<Vec<_>>(), [Value::from(3_i64), Value::from(4_i64)]);
     /// ```
@@ -267,9 +259,9 @@ mod tests {
     #[test]
     fn map_keeps_first_position_and_last_value() {
         let mut map = Map::new();
-        map.insert("b".into(), Value::from(1_i64));
-        map.insert("a".into(), Value::from(2_i64));
-        map.insert("b".into(), Value::from(3_i64));
+        map.insert("b", Value::from(1_i64));
+        map.insert("a", Value::from(2_i64));
+        map.insert("b", Value::from(3_i64));
         let pairs: Vec<_> = map.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         assert_eq!(
             pairs,

@@ -251,7 +251,7 @@ fn handle(orchestrator: &mut Orchestrator, line: &[u8], path: &Path) -> (Vec<u8>
         Request::Save => match orchestrator.save_state(path) {
             Ok(()) => {
                 let mut fields = Map::new();
-                fields.insert("saved".to_owned(), Value::from(path.display().to_string()));
+                fields.insert("saved", Value::from(path.display().to_string()));
                 (protocol::answer(true, line.id, fields), Effect::Saved)
             }
             Err(e) => (
@@ -285,9 +285,9 @@ pub fn demo(path: &Path, maxlen: Option<usize>) -> Result<()> {
     );
     for (id, kind) in [(1, "evolution"), (2, "evaluation")] {
         let mut task = Map::new();
-        task.insert("task_id".to_owned(), Value::from(id));
-        task.insert("type".to_owned(), Value::from(kind));
-        task.insert("status".to_owned(), Value::from("completed"));
+        task.insert("task_id", Value::from(id));
+        task.insert("type", Value::from(kind));
+        task.insert("status", Value::from("completed"));
         orchestrator.add_task(task);
     }
     for score in [0.85, 0.87, 0.9] {

@@ -67,12 +67,9 @@ fn request(map: &mut Map) -> Result<Request, String> {
                 None => return Err("add_knowledge needs a \"key\"".to_owned()),
             };
             let mut dict = Map::new();
-            dict.insert(
-                "vector".to_owned(),
-                map.shift_remove("vector").unwrap_or(Value::Null),
-            );
+            dict.insert("vector", map.shift_remove("vector").unwrap_or(Value::Null));
             if let Some(metadata) = map.shift_remove("metadata") {
-                dict.insert("metadata".to_owned(), metadata);
+                dict.insert("metadata", metadata);
             }
             if !matches!(dict["vector"], Value::Array(_)) {
                 return Err(format!(
@@ -116,16 +113,13 @@ pub fn apply(orchestrator: &mut Orchestrator, request: Request) -> Map {
     let mut answer = Map::new();
     match request {
         Request::AddKnowledge { key, artifact } => {
-            answer.insert("key".to_owned(), Value::from(key.as_str()));
+            answer.insert("key", Value::from(key.as_str()));
             orchestrator.add_knowledge(key, artifact);
         }
         Request::AddTask(task) => orchestrator.add_task(task),
         Request::AddScore(score) => orchestrator.add_score(score),
         Request::Stats => {
-            answer.insert(
-                "stats".to_owned(),
-                statistics_value(&orchestrator.statistics()),
-            );
+            answer.insert("stats", statistics_value(&orchestrator.statistics()));
         }
         // Saving needs the caller's path and error handling.
         Request::Save => {}
@@ -136,9 +130,9 @@ pub fn apply(orchestrator: &mut Orchestrator, request: Request) -> Map {
 /// An answer line: `{"ok":..,"id":..,...}` on one line, with a newline.
 pub fn answer(ok: bool, id: Option<Value>, fields: Map) -> Vec<u8> {
     let mut map = Map::with_capacity(fields.len() + 2);
-    map.insert("ok".to_owned(), Value::Bool(ok));
+    map.insert("ok", Value::Bool(ok));
     if let Some(id) = id {
-        map.insert("id".to_owned(), id);
+        map.insert("id", id);
     }
     map.extend(fields);
     let mut line = penin_codec::to_vec_compact(&Value::from(map));
@@ -149,7 +143,7 @@ pub fn answer(ok: bool, id: Option<Value>, fields: Map) -> Vec<u8> {
 /// An error answer.
 pub fn error(id: Option<Value>, message: &str) -> Vec<u8> {
     let mut fields = Map::new();
-    fields.insert("error".to_owned(), Value::from(message));
+    fields.insert("error", Value::from(message));
     answer(false, id, fields)
 }
 
@@ -165,7 +159,7 @@ pub fn statistics_value(stats: &Statistics) -> Value {
             Value::from(i64::try_from(n).unwrap_or(i64::MAX)),
         );
     }
-    map.insert("average_score".to_owned(), Value::from(stats.average_score));
+    map.insert("average_score", Value::from(stats.average_score));
     Value::from(map)
 }
 
@@ -274,7 +268,7 @@ mod tests {
     #[test]
     fn answers_are_one_compact_line() {
         let mut fields = Map::new();
-        fields.insert("key".into(), Value::from("k"));
+        fields.insert("key", Value::from("k"));
         assert_eq!(
             text(&answer(true, Some(Value::from(3_i64)), fields)),
             "{\"ok\":true,\"id\":3,\"key\":\"k\"}\n"

@@ -36,8 +36,8 @@ fn float_heavy() -> Document {
     let mut doc = Document::default();
     for i in 0..1000_i64 {
         let mut metadata = Map::new();
-        metadata.insert("source".into(), Value::from("bench"));
-        metadata.insert("index".into(), Value::from(i));
+        metadata.insert("source", Value::from("bench"));
+        metadata.insert("index", Value::from(i));
         let vector = (0..384).map(|_| rng.unit()).collect();
         doc.knowledge_base.insert(
             format!("embedding_{i}"),
@@ -64,12 +64,12 @@ fn text_heavy() -> Document {
     let mut doc = Document::default();
     for i in 0..1000_i64 {
         let mut task = Map::new();
-        task.insert("task_id".into(), Value::from(i));
+        task.insert("task_id", Value::from(i));
         for field in ["summary", "notes", "plan"] {
             let text: Vec<&str> = (0..40)
                 .map(|_| words[usize::try_from(rng.next() % words.len() as u64).unwrap()])
                 .collect();
-            task.insert(field.into(), Value::from(text.join(" ")));
+            task.insert(field, Value::from(text.join(" ")));
         }
         doc.task_history.push_back(Value::from(task));
     }

@@ -124,7 +124,7 @@ pub(crate) fn decode_top<I: Input>(
                 Ok(value) => {
                     doc.extra.insert(key, value);
                 }
-                Err(fault) => return Err(fault.within(Segment::Key(key))),
+                Err(fault) => return Err(fault.within(Segment::Key(key.into()))),
             },
         }
         if !p.next_item(b'}')? {
@@ -291,9 +291,9 @@ fn entries<I: Input>(
         match artifact(p, dimensions) {
             Ok(artifact) => {
                 dimensions = artifact.vector.len();
-                kb.insert(key, artifact);
+                kb.insert(key.into(), artifact);
             }
-            Err(fault) => return Err(fault.within(Segment::Key(key))),
+            Err(fault) => return Err(fault.within(Segment::Key(key.into()))),
         }
         if !p.next_item(b'}')? {
             return Ok(Stopped::AtEnd);
@@ -330,7 +330,7 @@ fn artifact<I: Input>(
                     Ok(value) => {
                         rest.insert(key, value);
                     }
-                    Err(fault) => return Err(fault.within(Segment::Spelled(key))),
+                    Err(fault) => return Err(fault.within(Segment::Spelled(key.into()))),
                 }
             }
             if !p.next_item(b'}')? {
@@ -539,8 +539,8 @@ mod tests {
         let mut doc = Document::new(None);
         for i in 0..20_000_i64 {
             let mut task = Map::new();
-            task.insert("task_id".into(), Value::from(i));
-            task.insert("note".into(), Value::from("an \"escaped\" note, é"));
+            task.insert("task_id", Value::from(i));
+            task.insert("note", Value::from("an \"escaped\" note, é"));
             doc.task_history.push_back(Value::from(task));
             doc.score_history.push_back(Number::Int(i));
         }
@@ -553,9 +553,9 @@ mod tests {
             NumericVectorArtifact::new(vec![0.5; 5000]).with_metadata(metadata),
         );
         doc.extra
-            .insert("long".into(), Value::from("é\u{1F600}\\".repeat(100_000)));
+            .insert("long", Value::from("é\u{1F600}\\".repeat(100_000)));
         doc.extra.insert(
-            "floats".into(),
+            "floats",
             Value::Array(
                 (0..50_000)
                     .map(|i| Value::from(f64::from(i) / 7.0))

@@ -7,7 +7,9 @@
 
 use std::io;
 
-use penin_artifacts::{ARTIFACT_TAG, DEQUE_TAG, Deque, Map, Number, NumericVectorArtifact, Value};
+use penin_artifacts::{
+    ARTIFACT_TAG, DEQUE_TAG, Deque, Key, Map, Number, NumericVectorArtifact, Value,
+};
 
 use crate::error::Error;
 use crate::path::{self, Segment};
@@ -91,7 +93,7 @@ pub(crate) struct Parser<I> {
     /// the error reported.
     failed: Option<io::Error>,
     /// The members of the objects being read, innermost last (see [`Parser::object`]).
-    members: Vec<(String, Value)>,
+    members: Vec<(Key, Value)>,
 }
 
 impl<I: Input> Parser<I> {
@@ -383,12 +385,13 @@ impl<I: Input> Parser<I> {
     }
 
     /// An object key and its colon; the cursor then sits before the value.
-    pub(crate) fn key(&mut self) -> Result<String, Fault> {
+    pub(crate) fn key(&mut self) -> Result<Key, Fault> {
         self.skip_ws();
         if self.peek() != Some(b'"') {
             return Err(self.unexpected("a string key"));
         }
-        let key = self.string()?;
+        // Keys are short: most are kept inline, without an allocation.
+        let key = self.string_as::<Key>()?;
         self.expect(b':', "':'")?;
         Ok(key)
     }
@@ -554,7 +557,7 @@ impl<I: Input> Parser<I> {
 
     /// Error path only: the keys (`None` in an array) and value offsets of the object or
     /// array read at `offset`, which the reader has already accepted.
-    fn members(&self, offset: usize) -> Option<Vec<(Option<String>, usize)>> {
+    fn members(&self, offset: usize) -> Option<Vec<(Option<Key>, usize)>> {
         let mut p = self.fork(offset);
         p.depth = 0;
         let close = match p.peek()? {
@@ -583,6 +586,12 @@ impl<I: Input> Parser<I> {
 
     /// A string whose opening quote is at the cursor.
     pub(crate) fn string(&mut self) -> Result<String, Fault> {
+        self.string_as()
+    }
+
+    /// A string whose opening quote is at the cursor, made into a `T` straight from the
+    /// window when it is there whole, without escapes (the usual case).
+    fn string_as<T: for<'t> From<&'t str> + From<String>>(&mut self) -> Result<T, Fault> {
         self.pos += 1;
         // Fast path: the whole string is in the window, without escapes.
         let rest = self.rest();
@@ -593,14 +602,14 @@ impl<I: Input> Parser<I> {
         {
             return match std::str::from_utf8(&rest[..end]) {
                 Ok(text) => {
-                    let text = text.to_owned();
+                    let text = T::from(text);
                     self.pos += end + 1;
                     Ok(text)
                 }
                 Err(e) => Err(self.fault_at(self.pos + e.valid_up_to(), FaultKind::Utf8)),
             };
         }
-        self.string_in_pieces()
+        self.string_in_pieces().map(T::from)
     }
 
     /// A string with escapes, or one that the window's edge cuts: read a run at a time into
@@ -1010,7 +1019,7 @@ pub(crate) fn line_column<I: Input>(p: &Parser<I>, offset: usize) -> io::Result<
 
 /// A fault inside the value of `key`: a field of a tagged object (`.items`) or a key of a
 /// free-form one (`["k"]`).
-fn within_object(fault: Fault, members: &[(String, Value)], key: String) -> Fault {
+fn within_object(fault: Fault, members: &[(Key, Value)], key: Key) -> Fault {
     // The object's tag so far, as the dict would hold it: the last `__type__` counts.
     let tag = members
         .iter()
@@ -1018,9 +1027,9 @@ fn within_object(fault: Fault, members: &[(String, Value)], key: String) -> Faul
         .find(|(k, _)| k == "__type__")
         .and_then(|(_, v)| tag_named(v.as_str()?));
     let segment = if tag.is_some() {
-        Segment::Spelled(key)
+        Segment::Spelled(key.into())
     } else {
-        Segment::Key(key)
+        Segment::Key(key.into())
     };
     fault.within(segment)
 }

@@ -279,25 +279,25 @@ impl<'w> Encoder<'w> {
         }
     }
 
-    pub(crate) fn object<'v>(
+    pub(crate) fn object<'v, K: AsRef<str> + 'v>(
         &mut self,
-        entries: impl IntoIterator<Item = (&'v String, &'v Value)>,
+        entries: impl IntoIterator<Item = (&'v K, &'v Value)>,
         level: usize,
     ) {
         self.map(entries, level, Encoder::value);
     }
 
     /// An object of any values, each written by `write`.
-    pub(crate) fn map<'v, T: 'v>(
+    pub(crate) fn map<'v, K: AsRef<str> + 'v, T: 'v>(
         &mut self,
-        entries: impl IntoIterator<Item = (&'v String, &'v T)>,
+        entries: impl IntoIterator<Item = (&'v K, &'v T)>,
         level: usize,
         mut write: impl FnMut(&mut Self, &T, usize),
     ) {
         self.raw(b"{");
         let mut first = true;
         for (key, value) in entries {
-            self.key(first, level, key);
+            self.key(first, level, key.as_ref());
             write(self, value, level + 1);
             first = false;
         }

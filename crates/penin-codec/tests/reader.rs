@@ -568,7 +568,7 @@ fn unknown_tags_stay_plain_objects() {
 fn unknown_top_level_keys_survive_in_order() {
     let input = r#"{"version": 2, "knowledge_base": {}, "zeta": [1], "task_history": [], "alpha": null, "score_history": [], "meta": {"__type__": "deque", "items": [], "maxlen": 1}}"#;
     let doc = document(input);
-    let keys: Vec<&str> = doc.extra.keys().map(String::as_str).collect();
+    let keys: Vec<&str> = doc.extra.keys().map(penin_codec::Key::as_str).collect();
     assert_eq!(keys, ["version", "zeta", "alpha", "meta"]);
     assert_eq!(doc.extra["meta"], deque(vec![], Some(1)));
     assert_eq!(
@@ -864,10 +864,10 @@ fn large_knowledge_bases_read_the_same_on_two_threads() {
     let mut doc = Document::default();
     for i in 0..4000_i32 {
         let mut inner = Map::new();
-        inner.insert("b".into(), Value::from(i64::from(i)));
+        inner.insert("b", Value::from(i64::from(i)));
         let mut metadata = Map::new();
-        metadata.insert("a".into(), Value::from(inner));
-        metadata.insert("c".into(), Value::from("},\"k\": {"));
+        metadata.insert("a", Value::from(inner));
+        metadata.insert("c", Value::from("},\"k\": {"));
         let vector = (0..100).map(|j| f64::from(i * 100 + j) / 3.0).collect();
         // "dup" comes back near the end: it keeps its first place and takes the last value.
         let key = if i == 1 || i == 3900 {

@@ -224,14 +224,14 @@ fn every_byte_is_read_once() {
     let mut doc = Document::new(None);
     for i in 0..20_000_i64 {
         let mut task = penin_codec::Map::new();
-        task.insert("task_id".into(), Value::from(i));
-        task.insert("note".into(), Value::from("a\"quoted\" note, é"));
+        task.insert("task_id", Value::from(i));
+        task.insert("note", Value::from("a\"quoted\" note, é"));
         doc.task_history.push_back(Value::from(task));
         doc.score_history
             .push_back(penin_codec::Number::Float(0.125));
     }
     doc.extra.insert(
-        "big".into(),
+        "big",
         Value::Array(
             (0..20_000)
                 .map(|i| Value::from(f64::from(i) / 3.0))

@@ -298,7 +298,7 @@ fn object_keys_keep_insertion_order() {
         m.insert(key.to_owned(), s(key));
     }
     // Re-inserting a key keeps its first place, as a Python dict does.
-    m.insert("zeta".to_owned(), int(9));
+    m.insert("zeta", int(9));
     let rows: Vec<(Value, &str)> = vec![(
         Value::from(m),
         r#"{
@@ -315,10 +315,8 @@ fn object_keys_keep_insertion_order() {
 #[test]
 fn artifact_keys_are_type_vector_metadata_then_extras() {
     let mut with_extras = artifact(vec![0.5], vec![("b", int(1)), ("a", int(2))]);
-    with_extras.extra_mut().insert("id".to_owned(), s("e1"));
-    with_extras
-        .extra_mut()
-        .insert("created".to_owned(), float(1.5));
+    with_extras.extra_mut().insert("id", s("e1"));
+    with_extras.extra_mut().insert("created", float(1.5));
     let rows: Vec<(Value, &str)> = vec![
         (
             Value::from(artifact(vec![1.0, -0.0, 1e-05], vec![])),
@@ -354,7 +352,7 @@ fn artifact_keys_are_type_vector_metadata_then_extras() {
 #[test]
 fn deque_keys_are_type_items_maxlen_then_extras() {
     let mut with_extras = deque(vec![s("x")], Some(2));
-    with_extras.extra_mut().insert("note".to_owned(), s("kept"));
+    with_extras.extra_mut().insert("note", s("kept"));
     let rows: Vec<(Value, &str)> = vec![
         (
             Value::from(deque(vec![int(1), float(2.0)], None)),
@@ -403,8 +401,8 @@ fn document_writes_seed_keys_then_extras() {
     doc.task_history.push_back(obj(vec![("task_id", int(1))]));
     doc.score_history.push_back(Number::Float(0.85));
     doc.score_history.push_back(Number::Int(1));
-    doc.extra.insert("version".to_owned(), int(2));
-    doc.extra.insert("notes".to_owned(), arr(vec![]));
+    doc.extra.insert("version", int(2));
+    doc.extra.insert("notes", arr(vec![]));
     let expected = r#"{
   "knowledge_base": {
     "e1": {
@@ -464,7 +462,7 @@ fn document_writes_seed_keys_then_extras() {
 #[test]
 fn compact_style_is_one_line_without_spaces() {
     let mut with_extras = artifact(vec![], vec![]);
-    with_extras.extra_mut().insert("id".to_owned(), int(1));
+    with_extras.extra_mut().insert("id", int(1));
     let rows: Vec<(Value, &str)> = vec![
         (arr(vec![]), "[]"),
         (obj(vec![]), "{}"),
@@ -672,7 +670,7 @@ fn a_large_knowledge_base_encodes_the_same_on_two_threads() {
         let mut doc = Document::default();
         for i in 0..artifacts {
             let mut metadata = Map::new();
-            metadata.insert("i".into(), Value::from(i64::from(i)));
+            metadata.insert("i", Value::from(i64::from(i)));
             let vector = (0..8).map(|j| f64::from(i * 8 + j) / 7.0).collect();
             doc.knowledge_base.insert(
                 format!("k{i}"),

@@ -16,8 +16,8 @@
 //! let mut orchestrator = Orchestrator::new();
 //! orchestrator.add_knowledge("embedding_1", NumericVectorArtifact::new(vec![0.1, 0.2, 0.3]));
 //! let mut task = penin_orchestrator::Map::new();
-//! task.insert("task_id".into(), Value::from(1_i64));
-//! task.insert("type".into(), Value::from("evolution"));
+//! task.insert("task_id", Value::from(1_i64));
+//! task.insert("type", Value::from("evolution"));
 //! orchestrator.add_task(task);
 //! orchestrator.add_score(0.85);
 //! orchestrator.save_state(&path)?;
@@ -38,7 +38,7 @@
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::orchestrator::Orchestrator;
 pub use crate::statistics::Statistics;
-pub use penin_artifacts::{Deque, KnowledgeBase, Map, Number, NumericVectorArtifact, Value};
+pub use penin_artifacts::{Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Value};
 pub use penin_codec::{DEFAULT_HISTORY_MAXLEN, Document};
 
 mod error;

@@ -34,13 +34,13 @@ fn before() -> Orchestrator {
     let mut o = Orchestrator::with_history_maxlen(Some(7));
     o.load_bytes(&fixture("seed_demo.json")).unwrap();
     let mut metadata = Map::new();
-    metadata.insert("source".to_owned(), Value::from("corruption test"));
+    metadata.insert("source", Value::from("corruption test"));
     o.add_knowledge(
         "added",
         NumericVectorArtifact::new(vec![f64::NAN, -0.0, 1e300]).with_metadata(metadata),
     );
     let mut task = Map::new();
-    task.insert("task_id".to_owned(), Value::from(3));
+    task.insert("task_id", Value::from(3));
     o.add_task(task);
     o.add_score(f64::NAN);
     o.add_score(0.5);

@@ -8,9 +8,9 @@ use penin_orchestrator::{Error, Map, Number, NumericVectorArtifact, Orchestrator
 
 fn task(id: i64, kind: &str) -> Value {
     let mut map = Map::new();
-    map.insert("task_id".into(), Value::from(id));
-    map.insert("type".into(), Value::from(kind));
-    map.insert("status".into(), Value::from("completed"));
+    map.insert("task_id", Value::from(id));
+    map.insert("type", Value::from(kind));
+    map.insert("status", Value::from("completed"));
     Value::from(map)
 }
 

@@ -425,7 +425,7 @@ pub fn big_state(rng: &mut Rng, artifacts: usize) -> Orchestrator {
     let mut o = Orchestrator::new();
     for i in 0..artifacts {
         let mut metadata = Map::new();
-        metadata.insert("index".into(), Value::from(i64::try_from(i).unwrap()));
+        metadata.insert("index", Value::from(i64::try_from(i).unwrap()));
         let vector = (0..384).map(|_| rng.unit()).collect();
         o.add_knowledge(
             format!("embedding_{i}"),
