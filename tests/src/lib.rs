@@ -229,7 +229,7 @@ pub fn unknown_tagged_map(
 ) -> impl Strategy<Value = Map> + Clone {
     let tag = prop_oneof![
         select(NEAR_MISS_TAGS.to_vec()).prop_map(Value::from),
-        any_string().prop_map(Value::String),
+        any_string().prop_map(Value::from),
         values.clone(),
     ];
     (tag, vec((any_string(), values), 0..3)).prop_map(|(tag, pairs)| {
@@ -327,7 +327,7 @@ pub fn leaf_value() -> impl Strategy<Value = Value> + Clone {
         1 => Just(Value::Null),
         1 => any::<bool>().prop_map(Value::Bool),
         4 => any_number().prop_map(Value::Number),
-        3 => any_string().prop_map(Value::String),
+        3 => any_string().prop_map(Value::from),
     ]
 }
 

@@ -37,7 +37,7 @@ pub use crate::deque::Deque;
 pub use crate::error::{Error, Result};
 pub use crate::map::{Key, Map, MapIter, MapIterMut};
 pub use crate::number::{BigInt, Number};
-pub use crate::value::{DEQUE_TAG, Value};
+pub use crate::value::{DEQUE_TAG, Text, Value};
 
 /// The knowledge base: artifacts by key, in insertion order.
 pub type KnowledgeBase = indexmap::IndexMap<String, NumericVectorArtifact>;

@@ -14,11 +14,10 @@ use std::hash::{BuildHasher, RandomState};
 
 use hashbrown::HashTable;
 
-use crate::value::Value;
+use crate::value::{Text, Value};
 
-/// A key of a [`Map`]: a string that holds up to 24 bytes inline, without an allocation.
-/// It derefs to `str`, and converts from `&str` and `String`.
-pub type Key = compact_str::CompactString;
+/// A key of a [`Map`]: a [`Text`], which holds up to 24 bytes inline.
+pub type Key = Text;
 
 /// Maps with more entries than this have a hash index; smaller ones are searched in turn.
 pub(crate) const LINEAR_MAX: usize = 8;

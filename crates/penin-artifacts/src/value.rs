@@ -2,6 +2,10 @@ use crate::artifact::{NumericVectorArtifact, shape};
 use crate::deque::Deque;
 use crate::error::{Error, Result};
 use crate::map::Map;
+
+/// A string of a [`Value`] or a key of a [`Map`]: up to 24 bytes are held inline, without an
+/// allocation. It derefs to `str`, and converts from `&str` and `String`.
+pub type Text = compact_str::CompactString;
 use crate::number::Number;
 
 /// The `__type__` tag of a deque in a state file.
@@ -20,8 +24,8 @@ pub enum Value {
     Bool(bool),
     /// An integer of any size or a float.
     Number(Number),
-    /// A string.
-    String(String),
+    /// A string, inline up to 24 bytes (most strings of task records and metadata).
+    String(Text),
     /// An array.
     Array(Vec<Value>),
     /// An object, in insertion order. Boxed, so that a value takes 32 bytes, not the 72 of
@@ -167,12 +171,18 @@ impl From<bool> for Value {
 
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
-        Value::String(s.to_owned())
+        Value::String(s.into())
     }
 }
 
 impl From<String> for Value {
     fn from(s: String) -> Self {
+        Value::String(s.into())
+    }
+}
+
+impl From<Text> for Value {
+    fn from(s: Text) -> Self {
         Value::String(s)
     }
 }

@@ -78,7 +78,10 @@ fn request(map: &mut Map) -> Result<Request, String> {
                 ));
             }
             let artifact = NumericVectorArtifact::from_dict(dict).map_err(|e| e.to_string())?;
-            Request::AddKnowledge { key, artifact }
+            Request::AddKnowledge {
+                key: key.into(),
+                artifact,
+            }
         }
         "add_task" => Request::AddTask(
             map.shift_remove("task")

@@ -1,17 +1,16 @@
 //! The whole state file: the seed's three top-level keys and any others, in order.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use penin_artifacts::{
     ARTIFACT_TAG, Deque, KnowledgeBase, Map, Number, NumericVectorArtifact, Value,
 };
 
 use crate::error::Result;
+use crate::parallel::{self, Role, Stopped};
 use crate::path::Segment;
 use crate::read::{Fault, Parser};
 use crate::reader::Reader;
 use crate::source::{Input, Source};
-use crate::write::{Encode, Encoder, HELPER_STACK};
+use crate::write::{Encode, Encoder};
 
 /// The seed's default bound of both histories.
 pub const DEFAULT_HISTORY_MAXLEN: usize = 1000;
@@ -133,15 +132,8 @@ pub(crate) fn decode_top<I: Input>(
     }
 }
 
-/// `{"key": artifact, ...}`, reading each vector straight into `f64`s.
-///
-/// A large knowledge base is read on two threads: a second parser, with its own window onto
-/// the same source, starts at an entry boundary guessed near the middle of what is left and
-/// reads entries to the end of the knowledge base, while this one reads from the start. When
-/// this parser reaches the guessed offset exactly at the start of an entry, the second parser
-/// read precisely what this one would have, and its entries are taken; otherwise (a wrong
-/// guess, or an error in the second half, which this parser then meets and reports itself)
-/// its work is dropped. The result, errors included, is always the one-thread result.
+/// `{"key": artifact, ...}`, reading each vector straight into `f64`s; a large knowledge
+/// base on two threads (see `parallel.rs`).
 fn knowledge_base<I: Input>(p: &mut Parser<I>) -> Result<KnowledgeBase, Fault> {
     let start = p.offset();
     if p.peek() != Some(b'{') {
@@ -152,151 +144,41 @@ fn knowledge_base<I: Input>(p: &mut Parser<I>) -> Result<KnowledgeBase, Fault> {
         ));
     }
     let mut kb = KnowledgeBase::new();
-    if !p.open(b'}')? {
-        return Ok(kb);
+    if p.open(b'}')? {
+        // An entry ends with its artifact's `}`; the next starts with its key's `"`.
+        let indent = (start + 1, p.offset());
+        parallel::read_list(p, &mut kb, indent, (b"}", b"\""), &Entries)?;
     }
-    let Some(split) = split_point(p, start + 1) else {
-        entries(p, &mut kb, Role::Alone)?;
-        return Ok(kb);
-    };
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let mut second = p.fork(split);
-        let stop = &stop;
-        let spawned = std::thread::Builder::new()
-            .stack_size(HELPER_STACK)
-            .spawn_scoped(scope, move || {
-                let mut kb = KnowledgeBase::new();
-                let ended = entries(&mut second, &mut kb, Role::Second { stop });
-                matches!(ended, Ok(Stopped::AtEnd)).then_some((kb, second))
-            });
-        let Ok(helper) = spawned else {
-            // The system refused a second thread: one reads it all.
-            entries(p, &mut kb, Role::Alone)?;
-            return Ok(kb);
-        };
-        let first = entries(p, &mut kb, Role::First { split, stop });
-        if !matches!(first, Ok(Stopped::AtSplit)) {
-            // An error, or the end came first: the second parser's work is not needed.
-            stop.store(true, Ordering::Relaxed);
-        }
-        // A panic of the helper would be a bug; the one-thread path below still holds.
-        let second = helper.join().ok().flatten();
-        match (first?, second) {
-            (Stopped::AtSplit, Some((second_kb, second))) => {
-                kb.extend(second_kb);
-                p.resume_from(second);
+    Ok(kb)
+}
+
+/// The entries of a knowledge base.
+struct Entries;
+
+impl<I: Input> parallel::Read<I, KnowledgeBase> for Entries {
+    fn read(
+        &self,
+        p: &mut Parser<I>,
+        kb: &mut KnowledgeBase,
+        role: Role<'_>,
+    ) -> Result<Stopped, Fault> {
+        let mut dimensions = 0;
+        loop {
+            p.skip_ws();
+            if let Some(stopped) = role.stops_at(p.offset()) {
+                return Ok(stopped);
             }
-            (Stopped::AtSplit, None) => {
-                entries(p, &mut kb, Role::Alone)?;
-            }
-            (Stopped::AtEnd | Stopped::GaveUp, _) => {}
-        }
-        Ok(kb)
-    })
-}
-
-/// Knowledge bases with at least this many bytes left to read are read on two threads.
-pub(crate) const PARALLEL_MIN_BYTES: usize = 4 << 20;
-
-/// How far past the middle a second parser's starting point is looked for.
-const PROBE: usize = 1 << 20;
-
-/// Where a second parser could start: the start of a key that follows `},` and the same
-/// whitespace that came before the first key (so in Python's layout, only a key of the
-/// knowledge base itself, never one nested deeper), looked for in the first mebibyte from
-/// the middle of what is left. `after_brace` is the source offset after the knowledge
-/// base's `{`; the cursor is at its first key.
-fn split_point<I: Input>(p: &Parser<I>, after_brace: usize) -> Option<usize> {
-    let here = p.offset();
-    let left = p.size().saturating_sub(here);
-    if left < PARALLEL_MIN_BYTES || !std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
-    {
-        return None;
-    }
-    // `open` skipped the whitespace before the first key.
-    let mut indent = vec![0; here - after_brace];
-    read_exact_at(p, &mut indent, after_brace)?;
-    let middle = here + left / 2;
-    let mut probe = vec![0; PROBE.min(p.size() - middle)];
-    read_exact_at(p, &mut probe, middle)?;
-    let pattern_len = 2 + indent.len() + 1;
-    probe
-        .windows(pattern_len)
-        .position(|candidate| {
-            candidate.starts_with(b"},")
-                && candidate[2..2 + indent.len()] == indent[..]
-                && candidate[pattern_len - 1] == b'"'
-        })
-        .map(|i| middle + i + 2 + indent.len())
-}
-
-/// Fills `buf` from source offset `offset`; `None` if the source cannot (a failed or short
-/// read: then there is simply no second thread, and the first parser meets the problem).
-fn read_exact_at<I: Input>(p: &Parser<I>, buf: &mut [u8], offset: usize) -> Option<()> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match p.read_at(&mut buf[filled..], offset + filled) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => filled += n,
-        }
-    }
-    Some(())
-}
-
-/// How [`entries`] ended without an error.
-enum Stopped {
-    /// At the knowledge base's closing brace.
-    AtEnd,
-    /// At the entry boundary where the second parser started.
-    AtSplit,
-    /// The second parser, told that its start was no entry boundary.
-    GaveUp,
-}
-
-/// Which part of a knowledge base a parser reads.
-#[derive(Clone, Copy)]
-enum Role<'s> {
-    /// All of it.
-    Alone,
-    /// From the start to `split` (a source offset); tells the second parser to give up if
-    /// it passes `split` inside an entry.
-    First { split: usize, stop: &'s AtomicBool },
-    /// From the guessed boundary to the end, unless told to give up.
-    Second { stop: &'s AtomicBool },
-}
-
-/// Reads entries into `kb`, as far as its role says.
-fn entries<I: Input>(
-    p: &mut Parser<I>,
-    kb: &mut KnowledgeBase,
-    role: Role<'_>,
-) -> Result<Stopped, Fault> {
-    let mut dimensions = 0;
-    loop {
-        p.skip_ws();
-        match role {
-            Role::First { split, stop } => {
-                if p.offset() == split {
-                    return Ok(Stopped::AtSplit);
+            let key = p.key()?;
+            match artifact(p, dimensions) {
+                Ok(artifact) => {
+                    dimensions = artifact.vector.len();
+                    kb.insert(key.into(), artifact);
                 }
-                if p.offset() > split {
-                    stop.store(true, Ordering::Relaxed);
-                }
+                Err(fault) => return Err(fault.within(Segment::Key(key.into()))),
             }
-            Role::Second { stop } if stop.load(Ordering::Relaxed) => return Ok(Stopped::GaveUp),
-            _ => {}
-        }
-        let key = p.key()?;
-        match artifact(p, dimensions) {
-            Ok(artifact) => {
-                dimensions = artifact.vector.len();
-                kb.insert(key.into(), artifact);
+            if !p.next_item(b'}')? {
+                return Ok(Stopped::AtEnd);
             }
-            Err(fault) => return Err(fault.within(Segment::Key(key.into()))),
-        }
-        if !p.next_item(b'}')? {
-            return Ok(Stopped::AtEnd);
         }
     }
 }
@@ -378,7 +260,7 @@ fn floats<I: Input>(p: &mut Parser<I>, capacity: usize) -> Result<Vec<f64>, Faul
         loop {
             // Most elements, fast; then one with every check (the last, one cut by the
             // window's edge, one of another form, or an error).
-            p.plain_floats(&mut out, |f| f);
+            p.plain_floats(&mut out, |f| f, usize::MAX);
             p.skip_ws();
             let at = p.offset();
             let element = if let Some(float) = p.plain_float() {
@@ -504,7 +386,8 @@ mod tests {
         p.skip_ws();
         let brace = p.offset();
         assert!(p.open(b'}').unwrap());
-        let split = split_point(&p, brace + 1).unwrap_or_else(|| panic!("{what}: no split"));
+        let split = parallel::split_point(&p, (brace + 1, p.offset()), b"}", b"\"")
+            .unwrap_or_else(|| panic!("{what}: no split"));
         assert!(split > bytes.len() / 2, "{what}: past the middle");
         assert!(bytes[split..].starts_with(b"\"k"), "{what}");
         let before = std::str::from_utf8(&bytes[..split]).unwrap().trim_end();
@@ -524,7 +407,7 @@ mod tests {
         }
         for style in [crate::Style::Pretty, crate::Style::Compact] {
             let bytes = large(style);
-            assert!(bytes.len() > PARALLEL_MIN_BYTES, "{style:?}");
+            assert!(bytes.len() > parallel::PARALLEL_MIN_BYTES, "{style:?}");
             assert_split_found(Parser::new(Whole::new(&bytes)), &bytes, "in memory");
             let windowed = Windowed::new(&bytes[..], 0, bytes.len() as u64, 4096);
             assert_split_found(Parser::new(windowed), &bytes, "through windows");

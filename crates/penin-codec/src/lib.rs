@@ -46,11 +46,14 @@ pub use crate::error::{Error, Result};
 pub use crate::reader::{DEFAULT_WINDOW, Reader};
 pub use crate::source::Source;
 pub use crate::write::{Encode, Encoder, Style};
-pub use penin_artifacts::{Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Value};
+pub use penin_artifacts::{
+    Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Text, Value,
+};
 
 mod document;
 mod error;
 mod float;
+mod parallel;
 mod path;
 mod read;
 mod reader;

@@ -12,6 +12,7 @@ use penin_artifacts::{
 };
 
 use crate::error::Error;
+use crate::parallel::{self, Role, Stopped};
 use crate::path::{self, Segment};
 use crate::source::Input;
 
@@ -19,6 +20,14 @@ use crate::source::Input;
 /// state files nest a handful of levels. The recursion's frames are kept small (see
 /// `Parser::scalar`) so that this many levels fit in a 1 MiB thread stack, in debug builds too.
 pub(crate) const MAX_DEPTH: usize = 512;
+
+/// Arrays this deep or less are read on two threads when they are long: a history's items
+/// are at depth 3 (the document, the deque, its items), a value under an extra key at 2.
+const PARALLEL_MAX_DEPTH: usize = 3;
+
+/// An array near the top whose items go on past this many bytes is long: the rest of it
+/// may be read on two threads. Below, no thread is started and no boundary looked for.
+const LONG_LIST: usize = 1 << 20;
 
 /// Python 3.11 refuses to read integers longer than this (`sys.get_int_max_str_digits`), so
 /// a longer one could not be shared with the Python tool: refused here too.
@@ -135,9 +144,14 @@ impl<I: Input> Parser<I> {
         &self.input
     }
 
-    /// Continues from where `other`, a fork of this parser, stopped.
+    /// Continues from where `other`, a fork of this parser, stopped (keeping the members
+    /// of the objects this one is inside).
     pub(crate) fn resume_from(&mut self, other: Parser<I>) {
-        *self = other;
+        self.input = other.input;
+        self.pos = other.pos;
+        self.mark = other.mark;
+        self.depth = other.depth;
+        self.failed = other.failed;
     }
 
     /// The window from the cursor on.
@@ -391,7 +405,7 @@ impl<I: Input> Parser<I> {
             return Err(self.unexpected("a string key"));
         }
         // Keys are short: most are kept inline, without an allocation.
-        let key = self.string_as::<Key>()?;
+        let key = self.string::<Key>()?;
         self.expect(b':', "':'")?;
         Ok(key)
     }
@@ -441,27 +455,72 @@ impl<I: Input> Parser<I> {
     }
 
     fn array(&mut self) -> Result<Value, Fault> {
+        let open = self.offset() + 1;
         let mut items = Vec::new();
         if self.open(b']')? {
-            loop {
-                self.float_items(&mut items);
-                let item = self
-                    .value()
-                    .map_err(|f| f.within(Segment::Index(items.len())))?;
-                items.push(item);
-                if !self.next_item(b']')? {
-                    break;
-                }
+            if self.depth <= PARALLEL_MAX_DEPTH {
+                self.top_items(&mut items, open)?;
+            } else {
+                self.items(&mut items, Role::Alone)?;
             }
         }
         Ok(Value::Array(items))
     }
 
-    /// Plain floats of an array, fast (see [`Parser::plain_floats`]); apart from
-    /// [`Parser::array`], whose frame is part of the recursion.
+    /// The items of an array near the top of the document (a history, a value under an
+    /// extra key): read alone until they prove long, and then the rest on two threads when
+    /// a boundary between items of the first one's kind is found (see `parallel.rs`). Apart
+    /// from [`Parser::array`], whose frame is part of the recursion.
     #[inline(never)]
-    fn float_items(&mut self, items: &mut Vec<Value>) {
-        self.plain_floats(items, |f| Value::Number(Number::Float(f)));
+    fn top_items(&mut self, items: &mut Vec<Value>, open: usize) -> Result<(), Fault> {
+        const DIGITS: &[u8] = b"0123456789";
+        self.skip_ws();
+        let first = self.offset();
+        // What ends an item of this kind, and what starts one.
+        let pattern: (&[u8], &[u8]) = match self.peek() {
+            Some(b'{') => (b"}", b"{"),
+            Some(b'[') => (b"]", b"["),
+            Some(b'"') => (b"\"", b"\""),
+            Some(b'-' | b'0'..=b'9') => (DIGITS, b"-0123456789"),
+            _ => (b"", b""),
+        };
+        if matches!(
+            self.items(items, Role::Until(first + LONG_LIST))?,
+            Stopped::AtEnd
+        ) {
+            return Ok(());
+        }
+        parallel::read_list(self, items, (open, first), pattern, &Items)
+    }
+
+    /// The items of an array whose `[` was read, as far as `role` says (to its `]` unless
+    /// it is the first of two parsers).
+    pub(crate) fn items(
+        &mut self,
+        items: &mut Vec<Value>,
+        role: Role<'_>,
+    ) -> Result<Stopped, Fault> {
+        loop {
+            self.float_items(items, role.limit());
+            self.skip_ws();
+            if let Some(stopped) = role.stops_at(self.offset()) {
+                return Ok(stopped);
+            }
+            let item = self
+                .value()
+                .map_err(|f| f.within(Segment::Index(items.len())))?;
+            items.push(item);
+            if !self.next_item(b']')? {
+                return Ok(Stopped::AtEnd);
+            }
+        }
+    }
+
+    /// Plain floats of an array, fast (see [`Parser::plain_floats`]); apart from
+    /// [`Parser::items`], whose frame is part of the recursion.
+    #[inline(never)]
+    fn float_items(&mut self, items: &mut Vec<Value>, limit: usize) {
+        self.plain_floats(items, |f| Value::Number(Number::Float(f)), limit);
     }
 
     fn object(&mut self) -> Result<Value, Fault> {
@@ -584,20 +643,13 @@ impl<I: Input> Parser<I> {
         Some(members)
     }
 
-    /// A string whose opening quote is at the cursor.
-    pub(crate) fn string(&mut self) -> Result<String, Fault> {
-        self.string_as()
-    }
-
     /// A string whose opening quote is at the cursor, made into a `T` straight from the
     /// window when it is there whole, without escapes (the usual case).
-    fn string_as<T: for<'t> From<&'t str> + From<String>>(&mut self) -> Result<T, Fault> {
+    fn string<T: for<'t> From<&'t str> + From<String>>(&mut self) -> Result<T, Fault> {
         self.pos += 1;
         // Fast path: the whole string is in the window, without escapes.
         let rest = self.rest();
-        if let Some(end) = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        if let Some(end) = rest.iter().position(|&b| STRING_STOP[usize::from(b)])
             && rest[end] == b'"'
         {
             return match std::str::from_utf8(&rest[..end]) {
@@ -621,7 +673,7 @@ impl<I: Input> Parser<I> {
             let rest = self.rest();
             let run = rest
                 .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .position(|&b| STRING_STOP[usize::from(b)])
                 .unwrap_or(rest.len());
             match std::str::from_utf8(&rest[..run]) {
                 Ok(text) => {
@@ -765,6 +817,9 @@ impl<I: Input> Parser<I> {
         if let Some(float) = self.plain_float() {
             return Ok(Number::Float(float));
         }
+        if let Some(int) = self.plain_int() {
+            return Ok(Number::Int(int));
+        }
         // Scanned first, then read from the window as text: the refills on the way keep the
         // window from `mark`, the number's start.
         self.mark = self.pos;
@@ -818,6 +873,9 @@ impl<I: Input> Parser<I> {
         let start = self.mark;
         let int_end = start + int_len;
         let bytes = self.input.window();
+        if !float && int_end - start - usize::from(negative) <= 18 {
+            return Ok(Number::Int(int_value(&bytes[start..int_end])));
+        }
         // Only ASCII digits, signs, points and exponents were scanned.
         let text = std::str::from_utf8(&bytes[start..self.pos]).unwrap_or_default();
         if float {
@@ -830,12 +888,6 @@ impl<I: Input> Parser<I> {
                 });
         }
         let digits = int_end - start - usize::from(negative);
-        if digits <= 18 {
-            let magnitude = bytes[start + usize::from(negative)..int_end]
-                .iter()
-                .fold(0_i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
-            return Ok(Number::Int(if negative { -magnitude } else { magnitude }));
-        }
         if digits > MAX_INTEGER_DIGITS {
             return Err(self.fault_at(
                 start,
@@ -846,6 +898,32 @@ impl<I: Input> Parser<I> {
         }
         Number::parse_integer(text)
             .map_err(|e| self.fault_at(start, FaultKind::Syntax(e.to_string())))
+    }
+
+    /// The other common case, fast: an integer of at most 18 digits that the window holds
+    /// whole, with no leading zero, followed by something that cannot continue a number.
+    /// Anything else is left to the general path (`None`, nothing consumed).
+    fn plain_int(&mut self) -> Option<i64> {
+        let rest = self.rest();
+        let sign = usize::from(rest.first() == Some(&b'-'));
+        let digits = rest[sign.min(rest.len())..]
+            .iter()
+            .take(19)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let end = sign + digits;
+        let ok = match (rest.get(sign), rest.get(end)) {
+            // No digit, a leading zero, too long, or the window's edge: the general path.
+            (None | Some(b'0'), _) if digits != 1 => false,
+            (_, None | Some(b'.' | b'e' | b'E' | b'0'..=b'9')) => false,
+            _ => digits > 0 && digits <= 18,
+        };
+        if !ok {
+            return None;
+        }
+        let value = int_value(&rest[..end]);
+        self.pos += end;
+        Some(value)
     }
 
     /// The common case, fast: a float with one integer digit (`-0.24580338977940386`,
@@ -890,12 +968,22 @@ impl<I: Input> Parser<I> {
     /// anything else, is followed by anything but a comma, or reaches the window's edge,
     /// consuming nothing of it: the caller reads that one with every check, so what is
     /// accepted, and every error, is the careful path's.
+    /// It also stops before an element that starts at or after the source offset `limit`.
     #[inline]
-    pub(crate) fn plain_floats<T>(&mut self, out: &mut Vec<T>, wrap: impl Fn(f64) -> T) {
+    pub(crate) fn plain_floats<T>(
+        &mut self,
+        out: &mut Vec<T>,
+        wrap: impl Fn(f64) -> T,
+        limit: usize,
+    ) {
         let window = self.input.window();
+        let base = to_usize(self.input.base());
         let mut pos = self.pos;
         loop {
             let mut at = skip_ws_in(window, pos);
+            if base + at >= limit {
+                break;
+            }
             let rest = &window[at.min(window.len())..];
             let sign = usize::from(rest.first() == Some(&b'-'));
             match rest.get(sign..sign + 3) {
@@ -932,6 +1020,20 @@ impl<I: Input> Parser<I> {
     }
 }
 
+/// The bytes that end a run of a string's plain text: the closing quote, a backslash and
+/// the control characters, which JSON forbids unescaped.
+static STRING_STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 /// The index of the first byte at or after `at` in `window` that is not whitespace (or the
 /// window's length).
 #[inline]
@@ -947,6 +1049,18 @@ fn skip_ws_in(window: &[u8], mut at: usize) -> usize {
             _ => return at,
         }
     }
+}
+
+/// The value of `-?[0-9]{1,18}`, which an `i64` always holds.
+fn int_value(text: &[u8]) -> i64 {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', digits)) => (true, digits),
+        _ => (false, text),
+    };
+    let magnitude = digits
+        .iter()
+        .fold(0_i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
+    if negative { -magnitude } else { magnitude }
 }
 
 /// A source offset in memory's terms. Offsets past the address space cannot be reached: a
@@ -1086,6 +1200,20 @@ fn describe(c: char) -> String {
         format!("U+{:04X}", u32::from(c))
     } else {
         format!("'{c}'")
+    }
+}
+
+/// The items of an array, for [`parallel::read_list`].
+struct Items;
+
+impl<I: Input> parallel::Read<I, Vec<Value>> for Items {
+    fn read(
+        &self,
+        p: &mut Parser<I>,
+        items: &mut Vec<Value>,
+        role: Role<'_>,
+    ) -> Result<Stopped, Fault> {
+        p.items(items, role)
     }
 }
 

@@ -38,7 +38,9 @@
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::orchestrator::Orchestrator;
 pub use crate::statistics::Statistics;
-pub use penin_artifacts::{Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Value};
+pub use penin_artifacts::{
+    Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Text, Value,
+};
 pub use penin_codec::{DEFAULT_HISTORY_MAXLEN, Document};
 
 mod error;
