@@ -265,6 +265,8 @@ fn fuzz_decoder_and_loader() {
             }
         }
     }
+    // Panics of this thread are reported again, the verdict below included.
+    drop(panic::take_hook());
     println!(
         "fuzz: {iterations} inputs (seed {seed:#x}), {decoded} decoded as values, {panics} panics"
     );

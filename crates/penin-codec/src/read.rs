@@ -170,9 +170,15 @@ impl<I: Input> Parser<I> {
         to_usize(self.input.size())
     }
 
-    /// Reads the source at any offset, apart from the window (see [`Input::read_at`]).
+    /// Reads the source at any offset, apart from the window (see [`Input::read_at`]); a read
+    /// interrupted by a signal is made again.
     pub(crate) fn read_at(&self, buf: &mut [u8], offset: usize) -> io::Result<usize> {
-        self.input.read_at(buf, offset as u64)
+        loop {
+            match self.input.read_at(buf, offset as u64) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                read => return read,
+            }
+        }
     }
 
     /// Moves the window on: keeps it from `mark` and reads more after it. `false` at the end
@@ -1124,9 +1130,19 @@ pub(crate) fn line_column<I: Input>(p: &Parser<I>, offset: usize) -> io::Result<
         at += n;
     }
     // A byte order mark is no character a reader sees: the first line's columns start after it.
-    let mut head = [0; 3];
-    if line == 1 && offset >= 3 && p.read_at(&mut head, 0)? == 3 && bom_len(&head) == 3 {
-        column -= 1;
+    if line == 1 && offset >= 3 {
+        // Read as a whole: a source may return fewer bytes than asked for.
+        let mut head = [0; 3];
+        let mut filled = 0;
+        while filled < head.len() {
+            match p.read_at(&mut head[filled..], filled)? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if bom_len(&head[..filled]) == 3 {
+            column -= 1;
+        }
     }
     Ok((line, column))
 }

@@ -206,6 +206,15 @@ fn tokens_cut_by_the_window_edge_are_completed() {
     for row in rows {
         assert_windows_agree(row, row.as_bytes(), &mut rng);
     }
+    // Errors on the first line after a byte order mark, whose column does not count it
+    // (the fuzzer found short reads of the mark's bytes counting it).
+    for row in [
+        "\u{feff} \"knowledge_base\"",
+        "\u{feff}{\"a\": x}",
+        "\u{feff}  [1, 2]",
+    ] {
+        assert_windows_agree(row, row.as_bytes(), &mut rng);
+    }
     // Invalid UTF-8 cut anywhere, before and after other errors.
     for row in [
         &b"{\"a\": \"\xc3\"}"[..],
