@@ -4,6 +4,9 @@
 //!
 //! * [`from_slice`], [`from_str`] and [`from_reader`] read a [`Value`] (tags recognised
 //!   anywhere) or a whole [`Document`] (the three histories and knowledge base, shape-checked).
+//! * [`Reader`] reads either from any [`Source`] (a file is read a window at a time, so
+//!   memory holds the state, not the state and the file) with a history bound and a window
+//!   size; [`Document::read_from`] is its shortcut. The window never changes what is read.
 //! * [`to_vec`] and [`to_writer`] write either in Python's layout; [`to_vec_compact`] writes
 //!   one line.
 //!

@@ -228,8 +228,8 @@ mod tests {
     }
 
     /// Reads `bytes` in memory and through windows; both must give `expected`, and the
-    /// second parser's work must have been taken `taken` times in each.
-    fn assert_reads(bytes: &[u8], expected: &Document, taken: usize, what: &str) {
+    /// second parser's work must have been taken `taken` times in each (when it says).
+    fn assert_reads(bytes: &[u8], expected: &Document, taken: Option<usize>, what: &str) {
         for windowed in [false, true] {
             let before = TAKEN.with(std::cell::Cell::get);
             let reader = Reader::new().history_maxlen(None);
@@ -244,7 +244,9 @@ mod tests {
                 "{what}, windowed {windowed}"
             );
             let after = TAKEN.with(std::cell::Cell::get);
-            assert_eq!(after - before, taken, "{what}, windowed {windowed}");
+            if let Some(taken) = taken {
+                assert_eq!(after - before, taken, "{what}, windowed {windowed}");
+            }
         }
     }
 
@@ -289,14 +291,14 @@ mod tests {
         for style in [crate::Style::Pretty, crate::Style::Compact] {
             let bytes = crate::to_vec_styled(&tasks, style);
             assert!(bytes.len() > PARALLEL_MIN_BYTES + LONG, "{}", bytes.len());
-            assert_reads(&bytes, &tasks, 1, &format!("tasks {style:?}"));
+            assert_reads(&bytes, &tasks, Some(1), &format!("tasks {style:?}"));
             for (name, value) in &kinds {
                 let mut doc = Document::new(None);
                 doc.extra.insert(*name, value.clone());
                 all.extra.insert(*name, value.clone());
                 let bytes = crate::to_vec_styled(&doc, style);
                 assert!(bytes.len() > PARALLEL_MIN_BYTES + LONG, "{name}");
-                assert_reads(&bytes, &doc, 1, &format!("{name} {style:?}"));
+                assert_reads(&bytes, &doc, Some(1), &format!("{name} {style:?}"));
             }
             // One after another: the guesses for the first lists fall in later ones, where
             // the second parser reads another list to its end. Dropped: the state is whole.
@@ -328,20 +330,8 @@ mod tests {
             doc.task_history.push_back(Value::from(task));
         }
         let bytes = crate::to_vec_styled(&doc, crate::Style::Compact);
-        assert!(bytes.len() > PARALLEL_MIN_BYTES);
-        for windowed in [false, true] {
-            let reader = Reader::new().history_maxlen(None);
-            let back = if windowed {
-                reader.read_document(&NotInMemory(&bytes))
-            } else {
-                reader.read_document(&bytes[..])
-            }
-            .unwrap();
-            assert!(
-                crate::to_vec(&back) == crate::to_vec(&doc),
-                "windowed {windowed}"
-            );
-        }
+        assert!(bytes.len() > PARALLEL_MIN_BYTES + LONG);
+        assert_reads(&bytes, &doc, None, "nested objects on one line");
     }
 
     /// An error in the second half is reported as the one-thread read reports it: the

@@ -13,9 +13,9 @@ pub const DEFAULT_WINDOW: usize = 4 << 20;
 /// Reads states and values from any [`Source`], with options.
 ///
 /// A source in memory (a slice, a `Vec`) is parsed in place. Any other (a file) is read a
-/// window at a time: memory holds what is decoded plus a window (two while a large knowledge
-/// base is read on two threads), every byte is read once, and every byte comes from the one
-/// handle, error positions included. The window changes where the bytes come from, never
+/// window at a time: memory holds what is decoded plus a window (two while a long list — a
+/// large knowledge base, a long history — is read on two threads), every byte is parsed
+/// once, and every byte comes from the one handle, error positions included. The window changes where the bytes come from, never
 /// what is accepted: for the same bytes, every window size gives the same state or the same
 /// error, with the same line, column and path.
 ///
