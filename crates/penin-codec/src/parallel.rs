@@ -28,6 +28,10 @@ thread_local! {
     static TAKEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// The longest whitespace between a list's bracket and its first element that is looked for
+/// again between elements.
+const MAX_INDENT: usize = 256;
+
 /// How far past the middle a second parser's starting point is looked for.
 const PROBE: usize = 1 << 20;
 
@@ -162,6 +166,11 @@ pub(crate) fn split_point<I: Input>(
     let left = p.size().saturating_sub(here);
     if left < PARALLEL_MIN_BYTES || !std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
     {
+        return None;
+    }
+    // Python's layout indents by a few bytes; a longer run is no layout to look for (and
+    // reading it would hold it in memory, past the window).
+    if first - open > MAX_INDENT {
         return None;
     }
     let mut indent = vec![0; first - open];
@@ -332,6 +341,35 @@ mod tests {
         let bytes = crate::to_vec_styled(&doc, crate::Style::Compact);
         assert!(bytes.len() > PARALLEL_MIN_BYTES + LONG);
         assert_reads(&bytes, &doc, None, "nested objects on one line");
+    }
+
+    /// Whitespace of any length may come before the first element; past a layout's few
+    /// bytes it is not looked for (nor read into memory), and the list reads as one thread.
+    #[test]
+    fn a_long_indent_is_no_pattern() {
+        if !two_cpus("parallel::tests::a_long_indent_is_no_pattern") {
+            return;
+        }
+        for spaces in [4, MAX_INDENT, MAX_INDENT + 1] {
+            // Items separated by the indent that came before the first: 6 MB of them.
+            let indent = " ".repeat(spaces);
+            let n = (6 << 20) / (spaces + 2);
+            let items: Vec<String> = (0..n).map(|i| (i % 10).to_string()).collect();
+            let text = format!("{{\"a\": [{indent}{}]}}", items.join(&format!(",{indent}")));
+            let bytes = text.as_bytes();
+            let open = text.find('[').unwrap() + 1;
+            let first = open + spaces;
+            // At an item a mebibyte into the list, as `Parser::top_items` looks.
+            let at = first + (1 << 20) / (spaces + 2) * (spaces + 2);
+            let p = Parser::new(crate::source::Whole::new(bytes)).fork(at);
+            let split = split_point(&p, (open, first), b"0123456789", b"-0123456789");
+            assert_eq!(split.is_some(), spaces <= MAX_INDENT, "{spaces} spaces");
+            let doc = Reader::new().read_document(bytes).unwrap();
+            assert!(
+                matches!(&doc.extra["a"], Value::Array(items) if items.len() == n),
+                "{spaces} spaces"
+            );
+        }
     }
 
     /// An error in the second half is reported as the one-thread read reports it: the
