@@ -398,11 +398,9 @@ mod tests {
     /// pass just as well on one thread, so they cannot tell if the split was never found.
     #[test]
     fn a_large_knowledge_base_has_a_split_point_at_an_entry() {
-        if !std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
-            penin_testkit::skip(
-                "document::tests::a_large_knowledge_base_has_a_split_point_at_an_entry",
-                "one CPU: knowledge bases are read on one thread here",
-            );
+        if !parallel::two_cpus(
+            "document::tests::a_large_knowledge_base_has_a_split_point_at_an_entry",
+        ) {
             return;
         }
         for style in [crate::Style::Pretty, crate::Style::Compact] {

@@ -180,15 +180,10 @@ impl<I: Input> Parser<I> {
         to_usize(self.input.size())
     }
 
-    /// Reads the source at any offset, apart from the window (see [`Input::read_at`]); a read
-    /// interrupted by a signal is made again.
-    pub(crate) fn read_at(&self, buf: &mut [u8], offset: usize) -> io::Result<usize> {
-        loop {
-            match self.input.read_at(buf, offset as u64) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                read => return read,
-            }
-        }
+    /// Fills `buf` from source offset `offset`, apart from the window, as far as the source
+    /// goes, and says how much (see [`Input::read_full`]).
+    pub(crate) fn read_full(&self, buf: &mut [u8], offset: usize) -> io::Result<usize> {
+        self.input.read_full(buf, offset as u64)
     }
 
     /// Moves the window on: keeps it from `mark` and reads more after it. `false` at the end
@@ -248,7 +243,7 @@ impl<I: Input> Parser<I> {
     /// The byte at source offset `offset`, anywhere in the input (error path).
     pub(crate) fn byte_at(&self, offset: usize) -> Option<u8> {
         let mut byte = [0];
-        matches!(self.read_at(&mut byte, offset), Ok(1)).then_some(byte[0])
+        matches!(self.read_full(&mut byte, offset), Ok(1)).then_some(byte[0])
     }
 
     /// The public error for a fault: line and column from its offset, the path spelled out.
@@ -492,13 +487,17 @@ impl<I: Input> Parser<I> {
         const DIGITS: &[u8] = b"0123456789";
         self.skip_ws();
         let first = self.offset();
-        // What ends an item of this kind, and what starts one.
+        // What ends an item of this kind, and what starts one; items of another kind
+        // (literals) have no boundary to look for.
         let pattern: (&[u8], &[u8]) = match self.peek() {
             Some(b'{') => (b"}", b"{"),
             Some(b'[') => (b"]", b"["),
             Some(b'"') => (b"\"", b"\""),
             Some(b'-' | b'0'..=b'9') => (DIGITS, b"-0123456789"),
-            _ => (b"", b""),
+            _ => {
+                self.items(items, Role::Alone)?;
+                return Ok(());
+            }
         };
         if matches!(
             self.items(items, Role::Until(first + LONG_LIST))?,
@@ -888,8 +887,9 @@ impl<I: Input> Parser<I> {
         }
         let start = self.mark;
         let int_end = start + int_len;
+        let digits = int_len - usize::from(negative);
         let bytes = self.input.window();
-        if !float && int_end - start - usize::from(negative) <= 18 {
+        if !float && digits <= 18 {
             return Ok(Number::Int(int_value(&bytes[start..int_end])));
         }
         // Only ASCII digits, signs, points and exponents were scanned.
@@ -903,7 +903,6 @@ impl<I: Input> Parser<I> {
                     self.fault_at(start, FaultKind::Syntax(format!("invalid number {text}")))
                 });
         }
-        let digits = int_end - start - usize::from(negative);
         if digits > MAX_INTEGER_DIGITS {
             return Err(self.fault_at(
                 start,
@@ -951,12 +950,9 @@ impl<I: Input> Parser<I> {
     pub(crate) fn plain_float(&mut self) -> Option<f64> {
         loop {
             let rest = self.rest();
-            let sign = usize::from(rest.first() == Some(&b'-'));
             // What was found, and whether the window's edge cut it.
-            let (found, cut) = match rest.get(sign..sign + 3) {
-                Some([digit, b'.', fraction])
-                    if digit.is_ascii_digit() && fraction.is_ascii_digit() =>
-                {
+            let (found, cut) = match starts_plain(rest) {
+                Some(true) => {
                     let (value, len) = fast_float2::parse_partial::<f64, _>(rest).ok()?;
                     match rest.get(len) {
                         // A dangling exponent or point, or more digits, is the general
@@ -965,7 +961,7 @@ impl<I: Input> Parser<I> {
                         next => (Some((value, len)), next.is_none()),
                     }
                 }
-                Some(_) => return None,
+                Some(false) => return None,
                 None => (None, true),
             };
             if cut {
@@ -1007,21 +1003,18 @@ impl<I: Input> Parser<I> {
         let base = to_usize(self.input.base());
         let mut pos = self.pos;
         loop {
-            let mut at = skip_ws_in(window, pos);
+            let at = skip_ws_in(window, pos);
             if base + at >= limit {
                 break;
             }
             let rest = &window[at.min(window.len())..];
-            let sign = usize::from(rest.first() == Some(&b'-'));
-            match rest.get(sign..sign + 3) {
-                Some([digit, b'.', fraction])
-                    if digit.is_ascii_digit() && fraction.is_ascii_digit() => {}
-                _ => break,
+            if starts_plain(rest) != Some(true) {
+                break;
             }
             let Ok((value, len)) = fast_float2::parse_partial::<f64, _>(rest) else {
                 break;
             };
-            at = skip_ws_in(window, at + len);
+            let at = skip_ws_in(window, at + len);
             // A comma ends the element: no digit, point or exponent continues it, and
             // the window holds it whole.
             if window.get(at) != Some(&b',') {
@@ -1045,6 +1038,17 @@ impl<I: Input> Parser<I> {
             self.pos += 1;
         }
     }
+}
+
+/// Whether `rest` starts like a float of the form `-?D.D…` (see [`Parser::plain_float`]);
+/// `None` when it is too short to tell.
+#[inline]
+fn starts_plain(rest: &[u8]) -> Option<bool> {
+    let sign = usize::from(rest.first() == Some(&b'-'));
+    rest.get(sign..sign + 3).map(|start| {
+        matches!(start, [digit, b'.', fraction]
+            if digit.is_ascii_digit() && fraction.is_ascii_digit())
+    })
 }
 
 /// The bytes that end a run of a string's plain text: the closing quote, a backslash and
@@ -1104,7 +1108,7 @@ fn first_invalid_utf8<I: Input>(p: &Parser<I>) -> io::Result<Option<usize>> {
     // `carried` bytes at the start of `buf` are an unfinished character from the last piece.
     let (mut at, mut carried) = (0, 0);
     while at < size {
-        let n = p.read_at(&mut buf[carried..], at)?;
+        let n = p.read_full(&mut buf[carried..], at)?;
         if n == 0 {
             break;
         }
@@ -1135,7 +1139,7 @@ pub(crate) fn line_column<I: Input>(p: &Parser<I>, offset: usize) -> io::Result<
     let (mut line, mut column, mut at) = (1, 1, 0);
     while at < offset {
         let want = buf.len().min(offset - at);
-        let n = p.read_at(&mut buf[..want], at)?;
+        let n = p.read_full(&mut buf[..want], at)?;
         if n == 0 {
             break;
         }
@@ -1151,19 +1155,9 @@ pub(crate) fn line_column<I: Input>(p: &Parser<I>, offset: usize) -> io::Result<
         at += n;
     }
     // A byte order mark is no character a reader sees: the first line's columns start after it.
-    if line == 1 && offset >= 3 {
-        // Read as a whole: a source may return fewer bytes than asked for.
-        let mut head = [0; 3];
-        let mut filled = 0;
-        while filled < head.len() {
-            match p.read_at(&mut head[filled..], filled)? {
-                0 => break,
-                n => filled += n,
-            }
-        }
-        if bom_len(&head[..filled]) == 3 {
-            column -= 1;
-        }
+    let mut head = [0; 3];
+    if line == 1 && offset >= 3 && p.read_full(&mut head, 0)? == 3 && bom_len(&head) == 3 {
+        column -= 1;
     }
     Ok((line, column))
 }
@@ -1186,7 +1180,7 @@ fn within_object(fault: Fault, members: &[(Key, Value)], key: Key) -> Fault {
 }
 
 /// The length of a UTF-8 byte order mark at the start of `bytes`: 3, or 0 without one.
-pub(crate) fn bom_len(bytes: &[u8]) -> usize {
+fn bom_len(bytes: &[u8]) -> usize {
     if bytes.starts_with(b"\xef\xbb\xbf") {
         3
     } else {

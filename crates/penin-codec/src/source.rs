@@ -44,20 +44,6 @@ impl Source for [u8] {
     }
 }
 
-impl Source for Vec<u8> {
-    fn size(&self) -> io::Result<u64> {
-        self.as_slice().size()
-    }
-
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.as_slice().read_at(buf, offset)
-    }
-
-    fn as_slice(&self) -> Option<&[u8]> {
-        Some(self)
-    }
-}
-
 #[cfg(unix)]
 impl Source for std::fs::File {
     fn size(&self) -> io::Result<u64> {
@@ -80,18 +66,24 @@ impl Source for std::fs::File {
     }
 }
 
-impl<S: Source + ?Sized> Source for &S {
-    fn size(&self) -> io::Result<u64> {
-        (**self).size()
+/// Fills `buf` from `offset` of `source` as far as the source goes, and says how much: fewer
+/// bytes than `buf` holds only at the source's end. A short read is continued and a read
+/// interrupted by a signal is made again.
+pub(crate) fn read_full<S: Source + ?Sized>(
+    source: &S,
+    buf: &mut [u8],
+    offset: u64,
+) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match source.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        (**self).read_at(buf, offset)
-    }
-
-    fn as_slice(&self) -> Option<&[u8]> {
-        (**self).as_slice()
-    }
+    Ok(got)
 }
 
 /// Copies what `bytes` holds from `offset` into `buf`.
@@ -114,8 +106,8 @@ pub(crate) trait Input: Send + Sized {
     fn refill(&mut self, keep: usize) -> io::Result<bool>;
     /// The same source, with a window that starts at source offset `at`.
     fn fork(&self, at: u64) -> Self;
-    /// Reads the source at any offset, apart from the window.
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// Reads the source at any offset, apart from the window, as [`read_full`] does.
+    fn read_full(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
     /// The size of the source.
     fn size(&self) -> u64;
 }
@@ -151,7 +143,7 @@ impl Input for Whole<'_> {
         *self
     }
 
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    fn read_full(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         Ok(copy_at(self.bytes, buf, offset))
     }
 
@@ -225,39 +217,41 @@ impl<S: Source + ?Sized> Input for Windowed<'_, S> {
         {
             self.peak = self.peak.max(self.buf.len());
         }
-        let mut got = 0;
-        let outcome = loop {
-            if got == want {
-                break Ok(());
-            }
-            match self
-                .source
-                .read_at(&mut self.buf[held + got..held + want], next + got as u64)
-            {
-                // The source shrank: what is here is all there is.
-                Ok(0) => {
-                    self.end = next + got as u64;
-                    break Ok(());
-                }
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
+        let got = read_full(self.source, &mut self.buf[held..held + want], next)?;
         self.filled = held + got;
-        outcome.map(|()| got > 0)
+        if got < want {
+            // The source shrank: what is here is all there is.
+            self.end = next + got as u64;
+        }
+        Ok(got > 0)
     }
 
     fn fork(&self, at: u64) -> Self {
         Windowed::new(self.source, at, self.end, self.chunk)
     }
 
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.source.read_at(buf, offset)
+    fn read_full(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        read_full(self.source, buf, offset)
     }
 
     fn size(&self) -> u64 {
         self.end
+    }
+}
+
+/// Bytes in memory that do not say so: a reader goes through them a window at a time, as
+/// through a file (for the crate's tests).
+#[cfg(test)]
+pub(crate) struct NotInMemory<'a>(pub(crate) &'a [u8]);
+
+#[cfg(test)]
+impl Source for NotInMemory<'_> {
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.0.len() as u64)
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.0.read_at(buf, offset)
     }
 }
 
