@@ -43,6 +43,12 @@ pub trait Fs: Sync {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Removes a file.
     fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Opens an existing file for reading and appending (`O_APPEND`): every write goes to its
+    /// end. Fails with [`io::ErrorKind::NotFound`] if there is no such file.
+    fn open_append(&self, path: &Path) -> io::Result<File>;
+    /// Cuts an open file to `len` bytes (`ftruncate`), as when a torn last record is cut off.
+    /// Durable only after a [`Fs::sync`] or [`Fs::sync_data`] of the file.
+    fn set_len(&self, file: &File, len: u64) -> io::Result<()>;
 }
 
 /// The real file system.
@@ -112,6 +118,14 @@ impl Fs for RealFs {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         fs::remove_file(path)
+    }
+
+    fn open_append(&self, path: &Path) -> io::Result<File> {
+        fs::OpenOptions::new().read(true).append(true).open(path)
+    }
+
+    fn set_len(&self, file: &File, len: u64) -> io::Result<()> {
+        file.set_len(len)
     }
 }
 

@@ -112,4 +112,8 @@ pub enum Op {
     SyncDir,
     /// [`Fs::remove`](crate::Fs::remove).
     Remove,
+    /// [`Fs::open_append`](crate::Fs::open_append).
+    OpenAppend,
+    /// [`Fs::set_len`](crate::Fs::set_len).
+    SetLen,
 }

@@ -348,6 +348,21 @@ impl Fs for CrashFs {
             |recorder, ()| recorder.model.remove(names.as_ref().ok()?),
         )
     }
+
+    fn open_append(&self, path: &Path) -> io::Result<File> {
+        // Opening changes nothing durable; the writes through the handle are followed by the
+        // file's device and inode, as any other write.
+        self.plain(Op::OpenAppend, || RealFs.open_append(path))
+    }
+
+    fn set_len(&self, _file: &File, _len: u64) -> io::Result<()> {
+        self.plain(Op::SetLen, || {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the simulated file system does not model set_len yet",
+            ))
+        })
+    }
 }
 
 /// A copy of an error the model made before the real call, to return in its place.

@@ -252,6 +252,14 @@ impl Fs for FaultyFs {
     fn remove(&self, path: &Path) -> io::Result<()> {
         self.call(Op::Remove, || RealFs.remove(path))
     }
+
+    fn open_append(&self, path: &Path) -> io::Result<File> {
+        self.call(Op::OpenAppend, || RealFs.open_append(path))
+    }
+
+    fn set_len(&self, file: &File, len: u64) -> io::Result<()> {
+        self.call(Op::SetLen, || RealFs.set_len(file, len))
+    }
 }
 
 #[cfg(test)]
