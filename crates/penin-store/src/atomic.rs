@@ -186,19 +186,42 @@ pub fn write_atomic_in<F>(
 where
     F: FnOnce(&mut AtomicWriter<'_>) -> io::Result<()>,
 {
-    replace(fs, path.as_ref(), durability, WRITEBACK_EVERY, write)
+    replace(fs, path.as_ref(), durability, WRITEBACK_EVERY, write, |_| Ok(()))
+}
+
+/// [`write_atomic_in`], with one more step: once the temporary is complete and synced, and
+/// before it is renamed over `path`, `stage` is called with the temporary's path. A rename
+/// keeps a file's inode, size and modification time, so `stage` can record what the new file
+/// will be (another file naming it, say) before it becomes the file at `path`.
+///
+/// An error from `stage` fails the save with [`Step::Stage`]: the temporary is removed and
+/// the old file is left as it was.
+pub fn write_atomic_staged_in<F, S>(
+    fs: &impl Fs,
+    path: impl AsRef<Path>,
+    durability: Durability,
+    write: F,
+    stage: S,
+) -> Result<()>
+where
+    F: FnOnce(&mut AtomicWriter<'_>) -> io::Result<()>,
+    S: FnOnce(&Path) -> io::Result<()>,
+{
+    replace(fs, path.as_ref(), durability, WRITEBACK_EVERY, write, stage)
 }
 
 /// [`write_atomic_in`], asking for an early flush every `writeback_every` bytes.
-fn replace<F>(
+fn replace<F, S>(
     fs: &dyn Fs,
     path: &Path,
     durability: Durability,
     writeback_every: usize,
     write: F,
+    stage: S,
 ) -> Result<()>
 where
     F: FnOnce(&mut AtomicWriter<'_>) -> io::Result<()>,
+    S: FnOnce(&Path) -> io::Result<()>,
 {
     let name = file_name(path)?;
     let dir = parent_dir(path);
@@ -234,6 +257,7 @@ where
         writeback_every,
         write,
     )?;
+    stage(&temporary.path).map_err(Error::io(Step::Stage, path))?;
     fs.rename(&temporary.path, path)
         .map_err(Error::io(Step::Rename, path))?;
     temporary.renamed = true;
@@ -628,12 +652,19 @@ mod tests {
 
     /// A durable save of `bytes` through `fs` that asks for an early flush after every write.
     fn save_flushing_early(fs: &FaultyFs, path: &Path, bytes: &[u8]) -> Result<()> {
-        replace(fs, path, Durability::Full, 1, |w| {
-            for piece in bytes.chunks(100_000) {
-                w.write_all(piece)?;
-            }
-            Ok(())
-        })
+        replace(
+            fs,
+            path,
+            Durability::Full,
+            1,
+            |w| {
+                for piece in bytes.chunks(100_000) {
+                    w.write_all(piece)?;
+                }
+                Ok(())
+            },
+            |_| Ok(()),
+        )
     }
 
     #[test]

@@ -165,6 +165,9 @@ pub enum Step {
     MoveAside,
     /// Opening or locking the lock file beside a state.
     Lock,
+    /// What the caller of [`write_atomic_staged_in`](crate::write_atomic_staged_in) does
+    /// with the complete, synced temporary before it is renamed over the file.
+    Stage,
 }
 
 impl fmt::Display for Step {
@@ -184,6 +187,7 @@ impl fmt::Display for Step {
             Self::Remove => "remove",
             Self::MoveAside => "move aside",
             Self::Lock => "lock",
+            Self::Stage => "prepare the replacement of",
         })
     }
 }

@@ -69,7 +69,7 @@
 pub use crate::aside::move_aside;
 pub use crate::atomic::{
     AtomicWriter, Durability, remove_stale_temporaries, write_atomic, write_atomic_in,
-    write_atomic_with,
+    write_atomic_staged_in, write_atomic_with,
 };
 pub use crate::error::{Error, Result, Step};
 pub use crate::fs::{Fs, RealFs};
