@@ -1,1 +1,1083 @@
-//! Being written.
+//! `NAME.journal`: the changes made to a state since its snapshot `NAME`, one framed,
+//! checksummed record each, appended (and synced, under the caller's policy) before a change
+//! is acknowledged.
+//!
+//! # Layout (version 1; all integers little-endian)
+//!
+//! A 96-byte header, then records back to back.
+//!
+//! ```text
+//! header
+//!   0  8  magic            89 50 45 4E 4A 4E 4C 0A  ("\x89PENJNL\n")
+//!   8  2  version          1
+//!  10  2  header length    96
+//!  12  4  flags            0 (a reader refuses other values)
+//!  16  8  base             sequence number of the last change the snapshot holds;
+//!                          the first record is base + 1
+//!  24  8  ledger sequence  the ledger line that records this journal's start (0: none)
+//!  32  8  created          UTC nanoseconds since the Unix epoch (i64)
+//!  40  8  snapshot size    bytes
+//!  48  8  snapshot mtime   nanoseconds since the Unix epoch (i64)
+//!  56  8  snapshot inode
+//!  64 16  snapshot xxh3    XXH3-128 of the snapshot's bytes (u128)
+//!  80 12  reserved         zeros
+//!  92  4  header CRC       CRC-32C of bytes 0..92
+//!
+//! record (29 + L bytes)
+//!   0  4  CRC              CRC-32C of bytes 4..29+L (everything after it)
+//!   4  4  L                payload length
+//!   8  8  sequence number  previous record's + 1
+//!  16  8  time             UTC nanoseconds since the Unix epoch (i64)
+//!  24  1  kind             what the change is (the caller's; 0 is never used)
+//!  25  L  payload          the change, in the caller's encoding
+//! 25+L 4  L again          so that the last record can be found from the end of the file
+//! ```
+//!
+//! The header names the snapshot the journal extends: its size, modification time and inode
+//! (cheap to compare) and the XXH3-128 of its bytes (compared only when the cheap fields
+//! differ, as git compares its index). A snapshot that does not match is someone else's:
+//! [`Identity::check`] says so and the journal is never replayed onto it.
+//!
+//! # Torn tails and damage
+//!
+//! A crash during an append leaves a torn last record: [`read`] reports it as
+//! [`Scan::torn`] and the records before it, and a writer cuts it off before appending. Only
+//! a bad record that no valid record follows is torn; a bad record followed by a valid one is
+//! damage ([`Error::Damaged`], naming the sequence number and byte offset), never skipped.
+//!
+//! # Example
+//!
+//! ```
+//! use penin_history::journal::{self, Header, Identity, Writer};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let snapshot = dir.path().join("state.json");
+//! std::fs::write(&snapshot, "{}")?;
+//! let path = penin_history::journal_path(&snapshot);
+//!
+//! // A journal extending the snapshot, from sequence number 1.
+//! let identity = Identity::of_file(&snapshot)?;
+//! let mut writer = Writer::create(&path, &Header::new(0, 0, 0, identity))?;
+//! writer.push(0, 1, b"first change");
+//! writer.push(0, 1, b"second change");
+//! writer.write()?;
+//! writer.sync()?;
+//!
+//! let scan = journal::read(&path)?.expect("the journal exists");
+//! assert_eq!(scan.header.identity.check(&snapshot)?, journal::Match::Same);
+//! let payloads: Vec<&[u8]> = scan.records.iter().map(|r| r.payload(&scan.bytes)).collect();
+//! assert_eq!(payloads, [&b"first change"[..], &b"second change"[..]]);
+//! assert_eq!(scan.records[1].seq, 2);
+//! assert!(scan.torn.is_none());
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use penin_store::{Durability, Fs, RealFs};
+
+/// The journal's magic number.
+pub const MAGIC: [u8; 8] = *b"\x89PENJNL\n";
+
+/// The journal format version this crate writes and reads.
+pub const VERSION: u16 = 1;
+
+/// Bytes of the header.
+pub const HEADER_LEN: usize = 96;
+
+/// Bytes of a record besides its payload.
+pub const FRAME_OVERHEAD: usize = 29;
+
+/// The largest payload a record holds (a length is a `u32`; 1 GiB keeps a damaged length
+/// from asking for 4 GiB).
+pub const MAX_PAYLOAD: usize = 1 << 30;
+
+/// What can go wrong with a journal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file-system call failed.
+    #[error("cannot {what} {}", path.display())]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the operating system reported.
+        #[source]
+        source: io::Error,
+    },
+    /// Replacing the journal atomically failed.
+    #[error(transparent)]
+    Store(#[from] penin_store::Error),
+    /// The file does not start with the journal's magic number.
+    #[error("{} is not a penin journal (its first bytes are not the journal's magic number)", path.display())]
+    NotAJournal {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The journal was written by a newer penin.
+    #[error(
+        "{} is a journal of format version {found}, newer than this penin reads (version {supported}): use a newer penin",
+        path.display()
+    )]
+    NewerVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u16,
+        /// The newest version this penin reads.
+        supported: u16,
+    },
+    /// The header or a record before the last one is damaged: the file cannot be trusted
+    /// past `offset`, and a valid record follows the damage, so it is not a torn append.
+    #[error(
+        "{} is damaged at byte offset {offset} (record with sequence number {seq}): {what}",
+        path.display()
+    )]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// The sequence number the damaged record should have (0 for the header).
+        seq: u64,
+        /// Where the damage starts.
+        offset: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// A payload larger than [`MAX_PAYLOAD`].
+    #[error("a change of {len} bytes is larger than a journal record holds ({MAX_PAYLOAD} bytes)")]
+    TooLarge {
+        /// The payload's length.
+        len: usize,
+    },
+}
+
+/// `Result` with this module's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn io_error<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> Error + 'p {
+    move |source| Error::Io {
+        what,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Which snapshot a journal extends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The snapshot's size in bytes.
+    pub size: u64,
+    /// Its modification time, nanoseconds since the Unix epoch.
+    pub mtime: i64,
+    /// Its inode number (0 where there is none).
+    pub inode: u64,
+    /// XXH3-128 of its bytes.
+    pub xxh3: u128,
+}
+
+/// How a snapshot compares with the one a journal names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Match {
+    /// The same snapshot (same bytes).
+    Same,
+    /// Another file, or none: the journal must not be replayed onto it.
+    Foreign,
+    /// There is no snapshot.
+    Missing,
+}
+
+impl Identity {
+    /// The identity of the file at `path`: its metadata and the XXH3-128 of its bytes.
+    pub fn of_file(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(io_error("open", path))?;
+        let metadata = file
+            .metadata()
+            .map_err(io_error("read metadata of", path))?;
+        let xxh3 = hash_file(file, path)?;
+        Ok(Self::from_parts(&metadata, xxh3))
+    }
+
+    /// The identity of a file from its metadata and the XXH3-128 of its bytes.
+    pub fn from_parts(metadata: &std::fs::Metadata, xxh3: u128) -> Self {
+        let (mtime, inode) = stamp(metadata);
+        Identity {
+            size: metadata.len(),
+            mtime,
+            inode,
+            xxh3,
+        }
+    }
+
+    /// Whether the file at `path` is this snapshot: the same size, modification time and inode
+    /// (no byte read), else the same bytes (read and hashed).
+    pub fn check(&self, path: &Path) -> Result<Match> {
+        let metadata = match std::fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Match::Missing),
+            Err(error) => return Err(io_error("read metadata of", path)(error)),
+        };
+        let (mtime, inode) = stamp(&metadata);
+        if metadata.len() != self.size {
+            return Ok(Match::Foreign);
+        }
+        if mtime == self.mtime && inode == self.inode {
+            return Ok(Match::Same);
+        }
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Match::Missing),
+            Err(error) => return Err(io_error("open", path)(error)),
+        };
+        Ok(if hash_file(file, path)? == self.xxh3 {
+            Match::Same
+        } else {
+            Match::Foreign
+        })
+    }
+}
+
+/// Modification time in nanoseconds and inode number.
+fn stamp(metadata: &std::fs::Metadata) -> (i64, u64) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (
+            metadata
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(metadata.mtime_nsec()),
+            metadata.ino(),
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let mtime = metadata
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_nanos()).ok())
+            .unwrap_or(0);
+        (mtime, 0)
+    }
+}
+
+fn hash_file(mut file: File, path: &Path) -> Result<u128> {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => return Ok(hasher.digest128()),
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(io_error("read", path)(error)),
+        }
+    }
+}
+
+/// A writer that hashes what it passes on, for the identity of a snapshot being written.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: xxhash_rust::xxh3::Xxh3,
+}
+
+impl<W: io::Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: xxhash_rust::xxh3::Xxh3::new(),
+        }
+    }
+
+    /// The XXH3-128 of every byte written so far.
+    pub fn digest(&self) -> u128 {
+        self.hasher.digest128()
+    }
+}
+
+impl<W: io::Write> io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        Ok(written)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner.write_all(buf)?;
+        self.hasher.update(buf);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A journal's header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Sequence number of the last change the snapshot holds; the first record is `base + 1`.
+    pub base: u64,
+    /// The ledger line that records the start of this journal (0: none).
+    pub ledger_seq: u64,
+    /// When the journal was started, UTC nanoseconds since the Unix epoch.
+    pub created: i64,
+    /// The snapshot it extends.
+    pub identity: Identity,
+}
+
+impl Header {
+    /// A header.
+    pub fn new(base: u64, ledger_seq: u64, created: i64, identity: Identity) -> Self {
+        Header {
+            base,
+            ledger_seq,
+            created,
+            identity,
+        }
+    }
+
+    /// The header's bytes.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut bytes = [0; HEADER_LEN];
+        bytes[0..8].copy_from_slice(&MAGIC);
+        bytes[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        bytes[10..12].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
+        bytes[16..24].copy_from_slice(&self.base.to_le_bytes());
+        bytes[24..32].copy_from_slice(&self.ledger_seq.to_le_bytes());
+        bytes[32..40].copy_from_slice(&self.created.to_le_bytes());
+        bytes[40..48].copy_from_slice(&self.identity.size.to_le_bytes());
+        bytes[48..56].copy_from_slice(&self.identity.mtime.to_le_bytes());
+        bytes[56..64].copy_from_slice(&self.identity.inode.to_le_bytes());
+        bytes[64..80].copy_from_slice(&self.identity.xxh3.to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[..92]);
+        bytes[92..96].copy_from_slice(&crc.to_le_bytes());
+        bytes
+    }
+
+    /// Reads a header, checking magic and version before anything else.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
+        if bytes.len() < 10 || bytes[..8] != MAGIC {
+            if bytes.len() < 8 && MAGIC.starts_with(bytes) {
+                return Err(damaged(path, 0, 0, "the header is cut short"));
+            }
+            return Err(Error::NotAJournal {
+                path: path.to_owned(),
+            });
+        }
+        let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+        if version > VERSION {
+            return Err(Error::NewerVersion {
+                path: path.to_owned(),
+                found: version,
+                supported: VERSION,
+            });
+        }
+        if version == 0 {
+            return Err(damaged(path, 0, 8, "version 0 does not exist"));
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(damaged(path, 0, 0, "the header is cut short"));
+        }
+        let crc = u32_at(bytes, 92);
+        if crc32c::crc32c(&bytes[..92]) != crc {
+            return Err(damaged(path, 0, 0, "the header's checksum does not match"));
+        }
+        if usize::from(u16::from_le_bytes([bytes[10], bytes[11]])) != HEADER_LEN
+            || u32_at(bytes, 12) != 0
+        {
+            return Err(damaged(
+                path,
+                0,
+                10,
+                "the header's length or flags are not version 1's",
+            ));
+        }
+        Ok(Header {
+            base: u64_at(bytes, 16),
+            ledger_seq: u64_at(bytes, 24),
+            created: i64_at(bytes, 32),
+            identity: Identity {
+                size: u64_at(bytes, 40),
+                mtime: i64_at(bytes, 48),
+                inode: u64_at(bytes, 56),
+                xxh3: u128::from_le_bytes(bytes[64..80].try_into().unwrap_or_default()),
+            },
+        })
+    }
+}
+
+fn damaged(path: &Path, seq: u64, offset: u64, what: &str) -> Error {
+    Error::Damaged {
+        path: path.to_owned(),
+        seq,
+        offset,
+        what: what.to_owned(),
+    }
+}
+
+// Callers check the length first; a short slice reads as zeros rather than panicking.
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or_default(),
+    )
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or_default(),
+    )
+}
+
+fn i64_at(bytes: &[u8], at: usize) -> i64 {
+    i64::from_le_bytes(
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or_default(),
+    )
+}
+
+/// One record, as found in a journal's bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Its sequence number.
+    pub seq: u64,
+    /// When it was written, UTC nanoseconds since the Unix epoch.
+    pub time: i64,
+    /// What the change is.
+    pub kind: u8,
+    /// Where the record starts in the file.
+    pub offset: u64,
+    /// Its payload's length.
+    pub len: u32,
+}
+
+impl Record {
+    /// The record's payload, in the bytes of the journal it was read from.
+    pub fn payload<'b>(&self, bytes: &'b [u8]) -> &'b [u8] {
+        let start = self.offset as usize + 25;
+        bytes.get(start..start + self.len as usize).unwrap_or(&[])
+    }
+
+    /// The record's frame (header, payload and trailer) in the journal's bytes.
+    pub fn frame<'b>(&self, bytes: &'b [u8]) -> &'b [u8] {
+        let start = self.offset as usize;
+        bytes
+            .get(start..start + FRAME_OVERHEAD + self.len as usize)
+            .unwrap_or(&[])
+    }
+
+    /// Where the next record starts.
+    pub fn end(&self) -> u64 {
+        self.offset + FRAME_OVERHEAD as u64 + u64::from(self.len)
+    }
+}
+
+/// A torn last record, cut off or to be cut off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Torn {
+    /// Where it starts: the journal's valid length.
+    pub offset: u64,
+    /// How many bytes it has.
+    pub len: u64,
+    /// The sequence number it would have had.
+    pub seq: u64,
+}
+
+/// A journal, read and checked.
+#[derive(Clone, Debug)]
+pub struct Scan {
+    /// Its header.
+    pub header: Header,
+    /// Its valid records, in order.
+    pub records: Vec<Record>,
+    /// A torn last record after them, if any.
+    pub torn: Option<Torn>,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Scan {
+    /// The sequence number of the last valid record (the header's base if there is none).
+    pub fn last_seq(&self) -> u64 {
+        self.records.last().map_or(self.header.base, |r| r.seq)
+    }
+
+    /// The length of the valid part: header and valid records.
+    pub fn valid_len(&self) -> u64 {
+        self.records.last().map_or(HEADER_LEN as u64, Record::end)
+    }
+}
+
+/// Reads and checks the journal at `path`; `Ok(None)` if there is none.
+pub fn read(path: &Path) -> Result<Option<Scan>> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(io_error("read", path)(error)),
+    };
+    scan(bytes, path).map(Some)
+}
+
+/// Checks a journal's bytes: header, then each record in turn.
+pub fn scan(bytes: Vec<u8>, path: &Path) -> Result<Scan> {
+    let header = Header::parse(&bytes, path)?;
+    let mut records = Vec::new();
+    let mut offset = HEADER_LEN;
+    let mut expected = header.base.wrapping_add(1);
+    let mut torn = None;
+    while offset < bytes.len() {
+        match frame_at(&bytes, offset, expected) {
+            Ok(record) => {
+                offset = record.end() as usize;
+                expected = expected.wrapping_add(1);
+                records.push(record);
+            }
+            Err(what) => {
+                if let Some(next) = valid_frame_after(&bytes, offset, expected) {
+                    return Err(damaged(
+                        path,
+                        expected,
+                        offset as u64,
+                        &format!("{what}, and a valid record follows at byte offset {next}"),
+                    ));
+                }
+                torn = Some(Torn {
+                    offset: offset as u64,
+                    len: (bytes.len() - offset) as u64,
+                    seq: expected,
+                });
+                break;
+            }
+        }
+    }
+    Ok(Scan {
+        header,
+        records,
+        torn,
+        bytes,
+    })
+}
+
+/// The record at `offset`, which must have sequence number `seq`, or what is wrong with it.
+fn frame_at(bytes: &[u8], offset: usize, seq: u64) -> Result<Record, String> {
+    let rest = &bytes[offset..];
+    if rest.len() < FRAME_OVERHEAD {
+        return Err(format!(
+            "{} bytes remain, fewer than a record's {FRAME_OVERHEAD}",
+            rest.len()
+        ));
+    }
+    let len = u32_at(rest, 4);
+    let end = FRAME_OVERHEAD + len as usize;
+    if len as usize > MAX_PAYLOAD || end > rest.len() {
+        return Err(format!(
+            "the record's length ({len} bytes) runs past the end of the file"
+        ));
+    }
+    if crc32c::crc32c(&rest[4..end]) != u32_at(rest, 0) {
+        return Err("the record's checksum does not match".to_owned());
+    }
+    if u32_at(rest, end - 4) != len {
+        return Err("the record's two lengths differ".to_owned());
+    }
+    let found = u64_at(rest, 8);
+    if found != seq {
+        return Err(format!("the record's sequence number is {found}"));
+    }
+    Ok(Record {
+        seq,
+        time: i64_at(rest, 16),
+        kind: rest[24],
+        offset: offset as u64,
+        len,
+    })
+}
+
+/// The offset of a valid record somewhere after a bad one at `offset`: one whose sequence
+/// number is `expected` or later, no further than the bytes left could hold.
+fn valid_frame_after(bytes: &[u8], offset: usize, expected: u64) -> Option<usize> {
+    let mut at = offset + 1;
+    while at + FRAME_OVERHEAD <= bytes.len() {
+        let seq = u64_at(bytes, at + 8);
+        let most = ((bytes.len() - at) / FRAME_OVERHEAD) as u64;
+        // A cheap filter before the checksum: a plausible sequence number.
+        if seq >= expected && seq - expected <= most && frame_at(bytes, at, seq).is_ok() {
+            return Some(at);
+        }
+        at += 1;
+    }
+    None
+}
+
+/// Appends records to a journal.
+///
+/// [`Writer::push`] encodes a record into a buffer, [`Writer::write`] writes every pushed
+/// record with one write, [`Writer::sync`] makes them durable (`fdatasync`). A group commit
+/// is pushes, one write and one sync.
+pub struct Writer<F: Fs = RealFs> {
+    fs: F,
+    path: PathBuf,
+    file: File,
+    next_seq: u64,
+    len: u64,
+    pending: Vec<u8>,
+    unsynced: bool,
+}
+
+impl Writer<RealFs> {
+    /// [`Writer::create_in`] on the real file system.
+    pub fn create(path: &Path, header: &Header) -> Result<Self> {
+        Self::create_in(RealFs, path, header)
+    }
+
+    /// [`Writer::open_in`] on the real file system.
+    pub fn open(path: &Path) -> Result<Opened<RealFs>> {
+        Self::open_in(RealFs, path)
+    }
+}
+
+/// A journal opened for appending.
+pub struct Opened<F: Fs = RealFs> {
+    /// The writer, at the end of the valid records.
+    pub writer: Writer<F>,
+    /// Its header.
+    pub header: Header,
+    /// A torn last record that was cut off.
+    pub torn: Option<Torn>,
+}
+
+impl<F: Fs> Writer<F> {
+    /// Starts a journal at `path` holding only `header`, replacing any journal there
+    /// atomically and durably.
+    pub fn create_in(fs: F, path: &Path, header: &Header) -> Result<Self> {
+        let bytes = header.to_bytes();
+        penin_store::write_atomic_in(&fs, path, Durability::Full, |w| {
+            io::Write::write_all(w, &bytes)
+        })?;
+        Self::resume_in(fs, path, header.base + 1, HEADER_LEN as u64)
+    }
+
+    /// Opens the journal at `path` for appending after its last valid record.
+    ///
+    /// The last record is found from the end of the file and checked; only when it is not
+    /// valid is the whole journal read, and then a torn last record is cut off (and
+    /// reported) and damage before it is an error.
+    pub fn open_in(fs: F, path: &Path) -> Result<Opened<F>> {
+        let file = fs.open_append(path).map_err(io_error("open", path))?;
+        if let Some((header, next_seq, len)) = tail(&file, path)? {
+            return Ok(Opened {
+                writer: Writer {
+                    fs,
+                    path: path.to_owned(),
+                    file,
+                    next_seq,
+                    len,
+                    pending: Vec::new(),
+                    unsynced: false,
+                },
+                header,
+                torn: None,
+            });
+        }
+        drop(file);
+        let scan = read(path)?
+            .ok_or_else(|| io_error("open", path)(io::Error::from(io::ErrorKind::NotFound)))?;
+        let writer = Self::after_scan_in(fs, path, &scan)?;
+        Ok(Opened {
+            writer,
+            header: scan.header,
+            torn: scan.torn,
+        })
+    }
+
+    /// Opens the journal read as `scan` for appending, cutting off its torn last record if
+    /// it has one (durably, before any append).
+    pub fn after_scan_in(fs: F, path: &Path, scan: &Scan) -> Result<Self> {
+        let writer = Self::resume_in(fs, path, scan.last_seq() + 1, scan.valid_len())?;
+        if scan.torn.is_some() {
+            writer
+                .fs
+                .set_len(&writer.file, writer.len)
+                .map_err(io_error("cut the torn last record of", path))?;
+            writer
+                .fs
+                .sync_data(&writer.file)
+                .map_err(io_error("sync", path))?;
+        }
+        Ok(writer)
+    }
+
+    fn resume_in(fs: F, path: &Path, next_seq: u64, len: u64) -> Result<Self> {
+        let file = fs.open_append(path).map_err(io_error("open", path))?;
+        Ok(Writer {
+            fs,
+            path: path.to_owned(),
+            file,
+            next_seq,
+            len,
+            pending: Vec::new(),
+            unsynced: false,
+        })
+    }
+
+    /// The sequence number the next record gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The journal's length once what is pushed is written.
+    pub fn len(&self) -> u64 {
+        self.len + self.pending.len() as u64
+    }
+
+    /// Whether the journal holds no record (and none is pushed).
+    pub fn is_empty(&self) -> bool {
+        self.len() == HEADER_LEN as u64
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Adds a record to the next write; returns its sequence number.
+    ///
+    /// # Panics
+    ///
+    /// If the payload is larger than [`MAX_PAYLOAD`]: check with [`check_len`] first.
+    pub fn push(&mut self, time: i64, kind: u8, payload: &[u8]) -> u64 {
+        assert!(payload.len() <= MAX_PAYLOAD, "payload checked by check_len");
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        encode_frame(&mut self.pending, seq, time, kind, payload);
+        seq
+    }
+
+    /// Writes every pushed record, with one write call when the file system takes it whole.
+    /// On error the journal may hold part of them: the writer must not be used again (the
+    /// caller reopens the journal, which cuts the torn part off).
+    pub fn write(&mut self) -> Result<()> {
+        let mut written = 0;
+        while written < self.pending.len() {
+            match self.fs.write(&mut self.file, &self.pending[written..]) {
+                Ok(0) => {
+                    return Err(io_error("append to", &self.path)(io::Error::from(
+                        io::ErrorKind::WriteZero,
+                    )));
+                }
+                Ok(n) => written += n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(io_error("append to", &self.path)(error)),
+            }
+        }
+        self.len += self.pending.len() as u64;
+        self.unsynced |= !self.pending.is_empty();
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Makes every written record durable (`fdatasync`); nothing to do if all are.
+    pub fn sync(&mut self) -> Result<()> {
+        if self.unsynced {
+            self.fs
+                .sync_data(&self.file)
+                .map_err(io_error("sync", &self.path))?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Whether some written record is not yet synced.
+    pub fn has_unsynced(&self) -> bool {
+        self.unsynced
+    }
+}
+
+/// Fails for a payload larger than a record holds.
+pub fn check_len(payload: &[u8]) -> Result<()> {
+    if payload.len() > MAX_PAYLOAD {
+        return Err(Error::TooLarge { len: payload.len() });
+    }
+    Ok(())
+}
+
+/// Appends one record's frame to `out`.
+pub fn encode_frame(out: &mut Vec<u8>, seq: u64, time: i64, kind: u8, payload: &[u8]) {
+    let start = out.len();
+    let len = payload.len() as u32;
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&time.to_le_bytes());
+    out.push(kind);
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&len.to_le_bytes());
+    let crc = crc32c::crc32c(&out[start + 4..]);
+    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The header, next sequence number and length of a journal whose last record (found from
+/// the end) is valid; `None` when it is not, or the file is too short to tell.
+fn tail(file: &File, path: &Path) -> Result<Option<(Header, u64, u64)>> {
+    let len = file
+        .metadata()
+        .map_err(io_error("read metadata of", path))?
+        .len();
+    let mut head = [0; HEADER_LEN];
+    if len < HEADER_LEN as u64 || read_at(file, &mut head, 0).is_err() {
+        return Ok(None);
+    }
+    let header = Header::parse(&head, path)?;
+    if len == HEADER_LEN as u64 {
+        return Ok(Some((header, header.base + 1, len)));
+    }
+    if len < (HEADER_LEN + FRAME_OVERHEAD) as u64 {
+        return Ok(None);
+    }
+    let mut trailer = [0; 4];
+    if read_at(file, &mut trailer, len - 4).is_err() {
+        return Ok(None);
+    }
+    let payload = u64::from(u32::from_le_bytes(trailer));
+    let frame = FRAME_OVERHEAD as u64 + payload;
+    if payload > MAX_PAYLOAD as u64 || frame > len - HEADER_LEN as u64 {
+        return Ok(None);
+    }
+    let start = len - frame;
+    let mut bytes = vec![0; frame as usize];
+    if read_at(file, &mut bytes, start).is_err() {
+        return Ok(None);
+    }
+    let seq = u64_at(&bytes, 8);
+    if seq <= header.base || frame_at(&bytes, 0, seq).is_err() {
+        return Ok(None);
+    }
+    // The number of records between header and this one is not checked here: a reader
+    // checks every record, and a writer only needs where to append and what comes next.
+    Ok(Some((header, seq + 1, len)))
+}
+
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut file = file.try_clone()?;
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> Identity {
+        Identity {
+            size: 2,
+            mtime: 3,
+            inode: 4,
+            xxh3: 5,
+        }
+    }
+
+    fn journal(records: &[&[u8]]) -> Vec<u8> {
+        let mut bytes = Header::new(10, 7, 1, identity()).to_bytes().to_vec();
+        for (i, payload) in records.iter().enumerate() {
+            encode_frame(
+                &mut bytes,
+                11 + i as u64,
+                100 + i64::try_from(i).unwrap(),
+                1,
+                payload,
+            );
+        }
+        bytes
+    }
+
+    #[test]
+    fn headers_round_trip() {
+        let header = Header::new(u64::MAX - 1, 9, -5, identity());
+        let bytes = header.to_bytes();
+        assert_eq!(Header::parse(&bytes, Path::new("j")).unwrap(), header);
+        assert_eq!(&bytes[..8], b"\x89PENJNL\n");
+        assert_eq!(bytes.len(), 96);
+    }
+
+    #[test]
+    fn a_newer_version_is_refused_before_the_checksum() {
+        let mut bytes = Header::new(0, 0, 0, identity()).to_bytes();
+        bytes[8] = 2;
+        bytes[40] ^= 1; // the checksum no longer matches either: the version is checked first
+        let error = Header::parse(&bytes, Path::new("j")).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::NewerVersion {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn records_are_framed() {
+        let bytes = journal(&[b"a", b"", b"ccc"]);
+        let scan = scan(bytes, Path::new("j")).unwrap();
+        let got: Vec<_> = scan
+            .records
+            .iter()
+            .map(|r| (r.seq, r.time, r.payload(&scan.bytes).to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (11, 100, b"a".to_vec()),
+                (12, 101, Vec::new()),
+                (13, 102, b"ccc".to_vec())
+            ]
+        );
+        assert_eq!(scan.last_seq(), 13);
+        assert!(scan.torn.is_none());
+        assert_eq!(scan.valid_len(), scan.bytes.len() as u64);
+    }
+
+    #[test]
+    fn a_torn_tail_at_every_offset_is_cut_never_an_error() {
+        let whole = journal(&[b"first", b"second record", b"third and last record"]);
+        let last = scan(whole.clone(), Path::new("j")).unwrap().records[2];
+        for cut in last.offset as usize..whole.len() {
+            let scan = scan(whole[..cut].to_vec(), Path::new("j")).unwrap();
+            assert_eq!(scan.records.len(), 2, "cut at {cut}");
+            let torn = scan.torn;
+            if cut == last.offset as usize {
+                assert_eq!(torn, None);
+            } else {
+                assert_eq!(
+                    torn,
+                    Some(Torn {
+                        offset: last.offset,
+                        len: (cut - last.offset as usize) as u64,
+                        seq: 13
+                    }),
+                    "cut at {cut}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_anywhere_is_reported_never_misread() {
+        let whole = journal(&[b"first", b"second record", b"third and last record"]);
+        let good = scan(whole.clone(), Path::new("j")).unwrap();
+        let last = good.records[2];
+        for byte in 0..whole.len() {
+            for bit in 0..8 {
+                let mut bytes = whole.clone();
+                bytes[byte] ^= 1 << bit;
+                match scan(bytes, Path::new("j")) {
+                    // Only damage inside the last record can read as a torn tail.
+                    Ok(scan) => {
+                        assert!(byte >= last.offset as usize, "byte {byte} bit {bit}");
+                        assert_eq!(scan.records, good.records[..2], "byte {byte} bit {bit}");
+                        assert_eq!(scan.torn.map(|t| t.offset), Some(last.offset));
+                    }
+                    Err(Error::Damaged { seq, offset, .. }) => {
+                        let record = good.records.iter().find(|r| r.end() > byte as u64);
+                        match record {
+                            Some(record) if byte >= HEADER_LEN => {
+                                assert_eq!((seq, offset), (record.seq, record.offset));
+                            }
+                            _ => assert_eq!(seq, 0, "byte {byte} bit {bit}"),
+                        }
+                    }
+                    Err(Error::NotAJournal { .. } | Error::NewerVersion { .. }) => {
+                        assert!(byte < 10, "byte {byte} bit {bit}");
+                    }
+                    Err(other) => panic!("byte {byte} bit {bit}: {other}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_writer_appends_after_the_last_valid_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json.journal");
+        let header = Header::new(41, 0, 0, identity());
+        let mut writer = Writer::create(&path, &header).unwrap();
+        assert_eq!(writer.push(1, 2, b"x"), 42);
+        writer.write().unwrap();
+        writer.sync().unwrap();
+        drop(writer);
+
+        // The fast path: the last record, found from the end.
+        let opened = Writer::open(&path).unwrap();
+        assert_eq!(opened.header, header);
+        assert_eq!(opened.writer.next_seq(), 43);
+        assert!(opened.torn.is_none());
+        drop(opened);
+
+        // A torn append: cut off on open, then appends continue after the valid record.
+        let valid = std::fs::metadata(&path).unwrap().len();
+        let mut torn = Vec::new();
+        encode_frame(&mut torn, 43, 0, 1, b"lost");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&torn[..torn.len() - 3]);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut opened = Writer::open(&path).unwrap();
+        assert_eq!(
+            opened.torn,
+            Some(Torn {
+                offset: valid,
+                len: torn.len() as u64 - 3,
+                seq: 43
+            })
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), valid);
+        assert_eq!(opened.writer.push(5, 1, b"kept"), 43);
+        opened.writer.write().unwrap();
+        let scan = read(&path).unwrap().unwrap();
+        assert_eq!(scan.records.len(), 2);
+        assert_eq!(scan.records[1].payload(&scan.bytes), b"kept");
+    }
+
+    #[test]
+    fn a_snapshot_is_recognised_by_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "{\"a\": 1}").unwrap();
+        let identity = Identity::of_file(&path).unwrap();
+        assert_eq!(identity.check(&path).unwrap(), Match::Same);
+        // Copied away and back: another inode, the same bytes.
+        let copy = dir.path().join("copy");
+        std::fs::copy(&path, &copy).unwrap();
+        std::fs::rename(&copy, &path).unwrap();
+        assert_eq!(identity.check(&path).unwrap(), Match::Same);
+        // Rewritten in place with other bytes of the same length.
+        std::fs::write(&path, "{\"a\": 2}").unwrap();
+        assert_eq!(identity.check(&path).unwrap(), Match::Foreign);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(identity.check(&path).unwrap(), Match::Missing);
+    }
+}

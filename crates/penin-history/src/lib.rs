@@ -51,6 +51,9 @@ mod tests {
         let state = Path::new("dir/state.json");
         assert_eq!(journal_path(state), Path::new("dir/state.json.journal"));
         assert_eq!(ledger_path(state), Path::new("dir/state.json.ledger"));
-        assert_eq!(checkpoints_dir(state), Path::new("dir/state.json.checkpoints"));
+        assert_eq!(
+            checkpoints_dir(state),
+            Path::new("dir/state.json.checkpoints")
+        );
     }
 }

@@ -186,7 +186,14 @@ pub fn write_atomic_in<F>(
 where
     F: FnOnce(&mut AtomicWriter<'_>) -> io::Result<()>,
 {
-    replace(fs, path.as_ref(), durability, WRITEBACK_EVERY, write, |_| Ok(()))
+    replace(
+        fs,
+        path.as_ref(),
+        durability,
+        WRITEBACK_EVERY,
+        write,
+        |_| Ok(()),
+    )
 }
 
 /// [`write_atomic_in`], with one more step: once the temporary is complete and synced, and
