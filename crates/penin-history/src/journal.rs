@@ -635,7 +635,19 @@ pub struct Writer<F: Fs = RealFs> {
     next_seq: u64,
     len: u64,
     pending: Vec<u8>,
+    /// The sequence number after the last written record.
+    written_seq: u64,
     unsynced: bool,
+    /// Why the writer refuses to go on, after a failure it could not undo.
+    broken: Option<String>,
+}
+
+fn broken(path: &Path, why: &str) -> Error {
+    Error::Io {
+        what: "append to",
+        path: path.to_owned(),
+        source: io::Error::other(why.to_owned()),
+    }
 }
 
 impl Writer<RealFs> {
@@ -687,7 +699,9 @@ impl<F: Fs> Writer<F> {
                     next_seq,
                     len,
                     pending: Vec::new(),
+                    written_seq: next_seq,
                     unsynced: false,
+                    broken: None,
                 },
                 header,
                 torn: None,
@@ -730,7 +744,9 @@ impl<F: Fs> Writer<F> {
             next_seq,
             len,
             pending: Vec::new(),
+            written_seq: next_seq,
             unsynced: false,
+            broken: None,
         })
     }
 
@@ -768,34 +784,68 @@ impl<F: Fs> Writer<F> {
     }
 
     /// Writes every pushed record, with one write call when the file system takes it whole.
-    /// On error the journal may hold part of them: the writer must not be used again (the
-    /// caller reopens the journal, which cuts the torn part off).
+    ///
+    /// On error none of them counts: the journal is cut back to its length before the write
+    /// (and synced), so that no part of a change that was refused can be replayed later. If
+    /// even that fails, the error says so and the writer refuses every later call: the
+    /// caller must reopen the journal, which cuts a torn part off.
     pub fn write(&mut self) -> Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(broken(&self.path, why));
+        }
         let mut written = 0;
+        let mut failure = None;
         while written < self.pending.len() {
             match self.fs.write(&mut self.file, &self.pending[written..]) {
                 Ok(0) => {
-                    return Err(io_error("append to", &self.path)(io::Error::from(
-                        io::ErrorKind::WriteZero,
-                    )));
+                    failure = Some(io::Error::from(io::ErrorKind::WriteZero));
+                    break;
                 }
                 Ok(n) => written += n,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(io_error("append to", &self.path)(error)),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
             }
         }
-        self.len += self.pending.len() as u64;
-        self.unsynced |= !self.pending.is_empty();
+        let pending = self.pending.len();
         self.pending.clear();
+        if let Some(error) = failure {
+            self.next_seq = self.written_seq;
+            if written > 0 {
+                let cut = self
+                    .fs
+                    .set_len(&self.file, self.len)
+                    .and_then(|()| self.fs.sync_data(&self.file));
+                if let Err(cut) = cut {
+                    let why = format!(
+                        "appending failed ({error}) and cutting the partial append off failed too ({cut})"
+                    );
+                    self.broken = Some(why.clone());
+                    return Err(broken(&self.path, &why));
+                }
+            }
+            return Err(io_error("append to", &self.path)(error));
+        }
+        self.len += pending as u64;
+        self.written_seq = self.next_seq;
+        self.unsynced |= pending > 0;
         Ok(())
     }
 
     /// Makes every written record durable (`fdatasync`); nothing to do if all are.
     pub fn sync(&mut self) -> Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(broken(&self.path, why));
+        }
         if self.unsynced {
-            self.fs
-                .sync_data(&self.file)
-                .map_err(io_error("sync", &self.path))?;
+            if let Err(error) = self.fs.sync_data(&self.file) {
+                // After a failed fsync the kernel may have dropped the pages: whether the
+                // records are on disk is unknown, and retrying cannot tell.
+                self.broken = Some(format!("syncing failed ({error})"));
+                return Err(io_error("sync", &self.path)(error));
+            }
             self.unsynced = false;
         }
         Ok(())

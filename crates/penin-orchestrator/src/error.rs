@@ -17,6 +17,45 @@ pub enum Error {
     /// Reading, writing or locking the file failed.
     #[error(transparent)]
     Store(#[from] penin_store::Error),
+    /// The journal cannot be read, written or trusted.
+    #[error(transparent)]
+    Journal(#[from] penin_history::journal::Error),
+    /// The snapshot is not the one the journal extends: someone else replaced (or removed)
+    /// it while the journal held changes. Nothing is replayed onto it.
+    #[error(
+        "{} is not the snapshot that the journal {} extends: it was {} by another program while          the journal held {changes} change(s); nothing was changed. Run `penin recover          --keep-journal` to apply the journal to the snapshot as it is now, or `penin recover          --discard-journal` to set the journal aside and keep the snapshot as it is",
+        snapshot.display(),
+        journal.display(),
+        if *found == penin_history::journal::Match::Missing { "removed" } else { "replaced" }
+    )]
+    Foreign {
+        /// The snapshot.
+        snapshot: PathBuf,
+        /// The journal.
+        journal: PathBuf,
+        /// How the snapshot differs.
+        found: penin_history::journal::Match,
+        /// How many changes the journal holds.
+        changes: u64,
+    },
+    /// A journal record is whole and its checksum matches, but its change cannot be read.
+    #[error(
+        "{}: the record with sequence number {seq} at byte offset {offset} cannot be replayed: {what}",
+        journal.display()
+    )]
+    Replay {
+        /// The journal.
+        journal: PathBuf,
+        /// The record's sequence number.
+        seq: u64,
+        /// Where the record starts.
+        offset: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// A journal was expected and is not there (an invariant of this crate broke).
+    #[error("the journal is missing where one was just started")]
+    NoJournal,
 }
 
 /// What kind of failure an [`Error`] is, for callers that act on it (the `penin` command
@@ -40,6 +79,12 @@ pub enum ErrorKind {
     WrongShape,
     /// Another process holds the state's lock.
     Locked,
+    /// A file written by a newer penin (a newer format version).
+    NewerVersion,
+    /// The journal is damaged before its last record.
+    JournalDamaged,
+    /// The snapshot was replaced by another program while a journal extends it.
+    ForeignSnapshot,
     /// Any other I/O failure.
     Io,
 }
@@ -57,6 +102,21 @@ impl Error {
                 _ => ErrorKind::InvalidJson,
             },
             Error::Store(e) => ErrorKind::of_store(e),
+            Error::Journal(e) => match e {
+                penin_history::journal::Error::NewerVersion { .. } => ErrorKind::NewerVersion,
+                penin_history::journal::Error::Damaged { .. }
+                | penin_history::journal::Error::NotAJournal { .. } => ErrorKind::JournalDamaged,
+                penin_history::journal::Error::Store(e) => ErrorKind::of_store(e),
+                penin_history::journal::Error::Io { source, .. }
+                    if source.kind() == io::ErrorKind::PermissionDenied =>
+                {
+                    ErrorKind::PermissionDenied
+                }
+                _ => ErrorKind::Io,
+            },
+            Error::Replay { .. } => ErrorKind::JournalDamaged,
+            Error::Foreign { .. } => ErrorKind::ForeignSnapshot,
+            Error::NoJournal => ErrorKind::Io,
         }
     }
 }

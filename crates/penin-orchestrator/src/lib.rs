@@ -35,7 +35,9 @@
 //! # Ok::<(), penin_orchestrator::Error>(())
 //! ```
 
+pub use crate::change::Change;
 pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::memory::{Loaded, Memory, Notice, append, load};
 pub use crate::orchestrator::Orchestrator;
 pub use crate::statistics::Statistics;
 pub use penin_artifacts::{
@@ -43,6 +45,8 @@ pub use penin_artifacts::{
 };
 pub use penin_codec::{DEFAULT_HISTORY_MAXLEN, Document};
 
+pub mod change;
 mod error;
+pub mod memory;
 mod orchestrator;
 mod statistics;

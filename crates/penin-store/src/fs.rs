@@ -51,6 +51,65 @@ pub trait Fs: Sync {
     fn set_len(&self, file: &File, len: u64) -> io::Result<()>;
 }
 
+/// A reference to a file system is one too, so that a caller can lend its double.
+impl<T: Fs + ?Sized> Fs for &T {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        (**self).create_dir_all(dir)
+    }
+
+    fn metadata(&self, path: &Path) -> io::Result<Metadata> {
+        (**self).metadata(path)
+    }
+
+    fn symlink_metadata(&self, path: &Path) -> io::Result<Metadata> {
+        (**self).symlink_metadata(path)
+    }
+
+    fn create_new(&self, path: &Path, mode: u32) -> io::Result<File> {
+        (**self).create_new(path, mode)
+    }
+
+    fn set_permissions(&self, file: &File, permissions: Permissions) -> io::Result<()> {
+        (**self).set_permissions(file, permissions)
+    }
+
+    fn write(&self, file: &mut File, buf: &[u8]) -> io::Result<usize> {
+        (**self).write(file, buf)
+    }
+
+    fn sync(&self, file: &File) -> io::Result<()> {
+        (**self).sync(file)
+    }
+
+    fn try_clone(&self, file: &File) -> io::Result<File> {
+        (**self).try_clone(file)
+    }
+
+    fn sync_data(&self, file: &File) -> io::Result<()> {
+        (**self).sync_data(file)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        (**self).rename(from, to)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        (**self).sync_dir(dir)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        (**self).remove(path)
+    }
+
+    fn open_append(&self, path: &Path) -> io::Result<File> {
+        (**self).open_append(path)
+    }
+
+    fn set_len(&self, file: &File, len: u64) -> io::Result<()> {
+        (**self).set_len(file, len)
+    }
+}
+
 /// The real file system.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RealFs;

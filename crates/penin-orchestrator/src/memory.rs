@@ -1,0 +1,521 @@
+//! [`Memory`]: a state kept durable change by change. The snapshot `NAME` is the seed
+//! format; every change since it is a record of `NAME.journal`, written (and synced under the
+//! caller's policy) before the change is acknowledged; a compaction folds the journal into a
+//! new snapshot.
+//!
+//! # Compaction, step by step
+//!
+//! 1. The new snapshot is written to a temporary file beside `NAME` and synced.
+//! 2. Its identity (size, modification time, inode, XXH3-128) goes into the header of a new,
+//!    empty journal, written atomically as `NAME.journal.next`.
+//! 3. The temporary is renamed over `NAME`, and the directory synced.
+//! 4. `NAME.journal.next` is renamed over `NAME.journal`, and the directory synced.
+//!
+//! A crash before step 3 leaves the old snapshot and the old journal, which still match: the
+//! prepared journal names a snapshot that is not there and is removed at the next start. A
+//! crash after step 3 leaves the new snapshot, which the prepared journal names: the next
+//! start finishes step 4. Either way every change is in the state once.
+
+use std::cell::Cell;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use penin_history::journal::{self, HashingWriter, Header, Identity, Match, Scan, Torn, Writer};
+use penin_store::{Durability, Fs, RealFs};
+
+use crate::change::Change;
+use crate::error::{Error, Result};
+use crate::orchestrator::Orchestrator;
+
+/// The journal is folded into a new snapshot once it is larger than the snapshot and than
+/// this many bytes.
+pub const COMPACT_AT_LEAST: u64 = 64 << 20;
+
+/// `NAME.journal.next`: the journal a compaction prepares for the snapshot it writes.
+pub fn next_journal_path(state: &Path) -> PathBuf {
+    penin_history::beside(state, ".journal.next")
+}
+
+/// Something a load found and dealt with, for the caller to tell the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Notice {
+    /// The journal ended in a torn record (a crash during an append): it was cut off (by a
+    /// writer) or left out (by a reader).
+    TornJournal {
+        /// The journal.
+        journal: PathBuf,
+        /// The torn record.
+        torn: Torn,
+        /// Whether it was cut off the file.
+        cut: bool,
+    },
+    /// A compaction interrupted after its new snapshot was in place was finished.
+    FinishedCompaction {
+        /// The snapshot.
+        snapshot: PathBuf,
+    },
+    /// A compaction interrupted before its new snapshot was in place was undone.
+    AbandonedCompaction {
+        /// The prepared journal, removed.
+        journal: PathBuf,
+    },
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::TornJournal { journal, torn, cut } => write!(
+                f,
+                "{} ends in a torn record (sequence number {}, {} bytes at byte offset {}, from a \
+                 crash during an append, never acknowledged): {}",
+                journal.display(),
+                torn.seq,
+                torn.len,
+                torn.offset,
+                if *cut { "cut off" } else { "left out" }
+            ),
+            Notice::FinishedCompaction { snapshot } => write!(
+                f,
+                "finished a compaction of {} that a crash interrupted after its new snapshot was in place",
+                snapshot.display()
+            ),
+            Notice::AbandonedCompaction { journal } => write!(
+                f,
+                "undid a compaction that a crash interrupted before its new snapshot was in place \
+                 (removed {})",
+                journal.display()
+            ),
+        }
+    }
+}
+
+/// A state read from its snapshot and journal, without taking the state over.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The state.
+    pub state: Orchestrator,
+    /// Whether there is a snapshot file.
+    pub snapshot: bool,
+    /// Sequence number of the last change the state holds.
+    pub seq: u64,
+    /// Changes replayed from the journal.
+    pub replayed: usize,
+    /// The journal's size in bytes (0 when there is none).
+    pub journal_len: u64,
+    /// What the load found and dealt with.
+    pub notices: Vec<Notice>,
+}
+
+impl Loaded {
+    /// Whether there was anything to load: a snapshot, or a journal.
+    pub fn exists(&self) -> bool {
+        self.snapshot || self.journal_len > 0
+    }
+}
+
+/// A state kept durable change by change. The caller holds the state's lock.
+pub struct Memory<F: Fs + Clone = RealFs> {
+    fs: F,
+    path: PathBuf,
+    journal_path: PathBuf,
+    state: Orchestrator,
+    journal: Option<Writer<F>>,
+    seq: u64,
+    snapshot: bool,
+    snapshot_len: u64,
+    notices: Vec<Notice>,
+}
+
+impl Memory<RealFs> {
+    /// [`Memory::open_in`] on the real file system.
+    pub fn open(path: impl AsRef<Path>, history_maxlen: Option<usize>) -> Result<Self> {
+        Self::open_in(RealFs, path, history_maxlen)
+    }
+}
+
+impl<F: Fs + Clone> Memory<F> {
+    /// Loads the state at `path` (snapshot, then journal) for writing. The caller holds its
+    /// lock. An interrupted compaction is finished or undone, a torn last record is cut off;
+    /// a snapshot that is not the one the journal extends is refused ([`Error::Foreign`]).
+    pub fn open_in(fs: F, path: impl AsRef<Path>, history_maxlen: Option<usize>) -> Result<Self> {
+        let path = path.as_ref().to_owned();
+        let journal_path = penin_history::journal_path(&path);
+        let mut notices = Vec::new();
+        settle_compaction(Some(&fs), &path, &mut notices)?;
+        let (loaded, scan) = load_parts(&path, &journal_path, history_maxlen, notices)?;
+        let mut notices = loaded.notices;
+        let journal = match &scan {
+            Some(scan) => {
+                let writer = Writer::after_scan_in(fs.clone(), &journal_path, scan)?;
+                for notice in &mut notices {
+                    if let Notice::TornJournal { cut, .. } = notice {
+                        *cut = true;
+                    }
+                }
+                Some(writer)
+            }
+            None => None,
+        };
+        let snapshot_len = if loaded.snapshot {
+            fs.metadata(&path).map_or(0, |m| m.len())
+        } else {
+            0
+        };
+        Ok(Memory {
+            fs,
+            path,
+            journal_path,
+            state: loaded.state,
+            journal,
+            seq: loaded.seq,
+            snapshot: loaded.snapshot,
+            snapshot_len,
+            notices,
+        })
+    }
+
+    /// The state.
+    pub fn state(&self) -> &Orchestrator {
+        &self.state
+    }
+
+    /// The snapshot's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sequence number of the last change made.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// What loading found and dealt with, taken once.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// The journal's size in bytes (0 when there is none).
+    pub fn journal_len(&self) -> u64 {
+        self.journal.as_ref().map_or(0, Writer::len)
+    }
+
+    /// Writes `changes` to the journal, one record each, with one write, and applies them to
+    /// the state. Not synced: [`Memory::sync`] makes them durable. On error none of them is
+    /// applied or left in the journal.
+    pub fn commit(&mut self, changes: Vec<Change>) -> Result<Vec<u64>> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut payloads = Vec::with_capacity(changes.len());
+        for change in &changes {
+            let mut payload = Vec::new();
+            change.encode(&mut payload);
+            journal::check_len(&payload)?;
+            payloads.push(payload);
+        }
+        self.ensure_journal()?;
+        let time = now();
+        let journal = self.journal.as_mut().ok_or(Error::NoJournal)?;
+        let seqs: Vec<u64> = changes
+            .iter()
+            .zip(&payloads)
+            .map(|(change, payload)| journal.push(time, change.kind(), payload))
+            .collect();
+        journal.write()?;
+        for change in changes {
+            change.apply(&mut self.state);
+        }
+        self.seq = seqs.last().copied().unwrap_or(self.seq);
+        Ok(seqs)
+    }
+
+    /// Makes every committed change durable (one `fdatasync`).
+    pub fn sync(&mut self) -> Result<()> {
+        if let Some(journal) = &mut self.journal {
+            journal.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Whether some committed change is not yet synced.
+    pub fn has_unsynced(&self) -> bool {
+        self.journal.as_ref().is_some_and(Writer::has_unsynced)
+    }
+
+    /// Whether the journal has grown enough to fold into a new snapshot: larger than the
+    /// snapshot and than [`COMPACT_AT_LEAST`].
+    pub fn should_compact(&self) -> bool {
+        let records = self
+            .journal
+            .as_ref()
+            .map_or(0, |j| j.len() - journal::HEADER_LEN as u64);
+        records > COMPACT_AT_LEAST.max(self.snapshot_len)
+    }
+
+    /// Whether the snapshot alone holds the whole state (no change in the journal).
+    pub fn is_compact(&self) -> bool {
+        self.snapshot && self.journal.as_ref().is_none_or(Writer::is_empty)
+    }
+
+    /// Writes the whole state as a new snapshot and starts an empty journal extending it,
+    /// atomically (see the module's documentation).
+    pub fn compact(&mut self) -> Result<()> {
+        let next = next_journal_path(&self.path);
+        let header = self.write_snapshot(&next)?;
+        let dir = parent(&self.path);
+        self.fs
+            .rename(&next, &self.journal_path)
+            .map_err(store_io(penin_store::Step::Rename, &self.journal_path))?;
+        self.fs
+            .sync_dir(dir)
+            .map_err(store_io(penin_store::Step::SyncDirectory, dir))?;
+        self.journal = Some(Writer::open_in(self.fs.clone(), &self.journal_path)?.writer);
+        self.snapshot = true;
+        self.snapshot_len = header.identity.size;
+        Ok(())
+    }
+
+    /// Steps 1 to 3 of a compaction: the new snapshot in place, its journal prepared at
+    /// `next`. Returns the prepared journal's header.
+    fn write_snapshot(&self, next: &Path) -> Result<Header> {
+        let digest = Cell::new(0_u128);
+        let header = Cell::new(None);
+        let base = self.seq;
+        penin_store::write_atomic_staged_in(
+            &self.fs,
+            &self.path,
+            Durability::Full,
+            |w| {
+                let mut hashing = HashingWriter::new(w);
+                penin_codec::to_writer(&mut hashing, self.state.document()).map_err(
+                    |e| match e {
+                        penin_codec::Error::Io(io) => io,
+                        other => io::Error::other(other),
+                    },
+                )?;
+                digest.set(hashing.digest());
+                Ok(())
+            },
+            |temporary| {
+                let metadata = self.fs.metadata(temporary)?;
+                let identity = Identity::from_parts(&metadata, digest.get());
+                let prepared = Header::new(base, 0, now(), identity);
+                penin_store::write_atomic_in(&self.fs, next, Durability::Full, |w| {
+                    w.write_all(&prepared.to_bytes())
+                })
+                .map_err(io::Error::other)?;
+                header.set(Some(prepared));
+                Ok(())
+            },
+        )?;
+        header.get().ok_or(Error::NoJournal)
+    }
+
+    /// Starts a journal if there is none: extending the snapshot if there is one, else after
+    /// writing one (a journal always extends a snapshot).
+    fn ensure_journal(&mut self) -> Result<()> {
+        if self.journal.is_some() {
+            return Ok(());
+        }
+        if !self.snapshot {
+            return self.compact();
+        }
+        let identity = Identity::of_file(&self.path)?;
+        let header = Header::new(self.seq, 0, now(), identity);
+        self.journal = Some(Writer::create_in(
+            self.fs.clone(),
+            &self.journal_path,
+            &header,
+        )?);
+        Ok(())
+    }
+}
+
+/// Reads the state at `path` (snapshot, then journal) without changing any file: for
+/// commands that only look. A torn last record is left out, an interrupted compaction is
+/// read as it will be settled; `Ok` with [`Loaded::exists`] false when there is nothing.
+pub fn load(path: impl AsRef<Path>, history_maxlen: Option<usize>) -> Result<Loaded> {
+    let path = path.as_ref();
+    let mut notices = Vec::new();
+    let journal_path = match settle_compaction(None::<&RealFs>, path, &mut notices)? {
+        Some(prepared) => prepared,
+        None => penin_history::journal_path(path),
+    };
+    let (loaded, _) = load_parts(path, &journal_path, history_maxlen, notices)?;
+    Ok(loaded)
+}
+
+/// Appends one change to the journal of the state at `path` without reading its snapshot:
+/// the cost of the change, not of the state. The caller holds the state's lock. Returns the
+/// change's sequence number, once it is durable.
+pub fn append(
+    path: impl AsRef<Path>,
+    history_maxlen: Option<usize>,
+    change: Change,
+) -> Result<u64> {
+    let path = path.as_ref();
+    let fs = RealFs;
+    let journal_path = penin_history::journal_path(path);
+    let mut notices = Vec::new();
+    settle_compaction(Some(&fs), path, &mut notices)?;
+    let exists = |p: &Path| fs.symlink_metadata(p).is_ok();
+    if !exists(&journal_path) {
+        // No journal yet: start one (and a snapshot, if there is none) the usual way.
+        let mut memory = Memory::open_in(fs, path, history_maxlen)?;
+        let seq = memory.commit(vec![change])?;
+        memory.sync()?;
+        return Ok(seq[0]);
+    }
+    let mut payload = Vec::new();
+    change.encode(&mut payload);
+    journal::check_len(&payload)?;
+    let opened = Writer::open_in(fs, &journal_path)?;
+    let mut writer = opened.writer;
+    match opened.header.identity.check(path)? {
+        Match::Same => {}
+        found => {
+            return Err(Error::Foreign {
+                snapshot: path.to_owned(),
+                journal: journal_path,
+                found,
+                changes: writer.next_seq() - 1 - opened.header.base,
+            });
+        }
+    }
+    let seq = writer.push(now(), change.kind(), &payload);
+    writer.write()?;
+    writer.sync()?;
+    Ok(seq)
+}
+
+/// Settles a compaction a crash interrupted: `NAME.journal.next` is the new journal if the
+/// snapshot is the one it names (step 3 was done), else it is stale. With `fs` (a writer
+/// holding the lock) it is renamed into place or removed; without (a reader), the path of
+/// the journal to read is returned when it is the new one.
+fn settle_compaction<F: Fs>(
+    fs: Option<&F>,
+    path: &Path,
+    notices: &mut Vec<Notice>,
+) -> Result<Option<PathBuf>> {
+    let next = next_journal_path(path);
+    let bytes = match std::fs::read(&next) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(store_io(penin_store::Step::Read, &next)(error));
+        }
+    };
+    // A prepared journal is written atomically, so a bad one is not ours to interpret.
+    let header = Header::parse(&bytes, &next)?;
+    let current = header.identity.check(path)? == Match::Same;
+    let dir = parent(path);
+    match fs {
+        Some(fs) if current => {
+            let journal = penin_history::journal_path(path);
+            fs.rename(&next, &journal)
+                .map_err(store_io(penin_store::Step::Rename, &journal))?;
+            fs.sync_dir(dir)
+                .map_err(store_io(penin_store::Step::SyncDirectory, dir))?;
+            notices.push(Notice::FinishedCompaction {
+                snapshot: path.to_owned(),
+            });
+            Ok(None)
+        }
+        Some(fs) => {
+            fs.remove(&next)
+                .map_err(store_io(penin_store::Step::Remove, &next))?;
+            fs.sync_dir(dir)
+                .map_err(store_io(penin_store::Step::SyncDirectory, dir))?;
+            notices.push(Notice::AbandonedCompaction { journal: next });
+            Ok(None)
+        }
+        None if current => Ok(Some(next)),
+        None => Ok(None),
+    }
+}
+
+/// Snapshot, then journal: the state, and the journal's scan.
+fn load_parts(
+    path: &Path,
+    journal_path: &Path,
+    history_maxlen: Option<usize>,
+    mut notices: Vec<Notice>,
+) -> Result<(Loaded, Option<Scan>)> {
+    let mut state = Orchestrator::with_history_maxlen(history_maxlen);
+    let snapshot = state.load_state(path)?;
+    let Some(scan) = journal::read(journal_path)? else {
+        let loaded = Loaded {
+            state,
+            snapshot,
+            seq: 0,
+            replayed: 0,
+            journal_len: 0,
+            notices,
+        };
+        return Ok((loaded, None));
+    };
+    let found = scan.header.identity.check(path)?;
+    if found != Match::Same {
+        return Err(Error::Foreign {
+            snapshot: path.to_owned(),
+            journal: journal_path.to_owned(),
+            found,
+            changes: scan.records.len() as u64,
+        });
+    }
+    for record in &scan.records {
+        let change = Change::decode(record.kind, record.payload(&scan.bytes)).map_err(|what| {
+            Error::Replay {
+                journal: journal_path.to_owned(),
+                seq: record.seq,
+                offset: record.offset,
+                what,
+            }
+        })?;
+        change.apply(&mut state);
+    }
+    if let Some(torn) = scan.torn {
+        notices.push(Notice::TornJournal {
+            journal: journal_path.to_owned(),
+            torn,
+            cut: false,
+        });
+    }
+    let loaded = Loaded {
+        state,
+        snapshot,
+        seq: scan.last_seq(),
+        replayed: scan.records.len(),
+        journal_len: scan.bytes.len() as u64,
+        notices,
+    };
+    Ok((loaded, Some(scan)))
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+fn store_io(step: penin_store::Step, path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| {
+        Error::Store(penin_store::Error::Io {
+            step,
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+/// UTC nanoseconds since the Unix epoch.
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_nanos()).ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,347 @@
+//! A state kept durable change by change: journal, replay, compaction, foreign snapshots,
+//! torn tails and power loss at every step.
+#![allow(clippy::cast_precision_loss)] // small counts as floats
+
+use std::path::{Path, PathBuf};
+
+use penin_orchestrator::memory::{self, Memory, Notice};
+use penin_orchestrator::{Change, Error, ErrorKind, Map, Number, NumericVectorArtifact, Value};
+
+fn knowledge(n: usize) -> Change {
+    let mut metadata = Map::new();
+    metadata.insert("n", Value::from(i64::try_from(n).unwrap()));
+    Change::AddKnowledge {
+        key: format!("k{n}"),
+        artifact: NumericVectorArtifact::new(vec![n as f64, 0.5, -1.25]).with_metadata(metadata),
+    }
+}
+
+fn task(n: usize) -> Change {
+    let mut task = Map::new();
+    task.insert("n", Value::from(i64::try_from(n).unwrap()));
+    Change::AddTask(Value::from(task))
+}
+
+fn score(n: usize) -> Change {
+    Change::AddScore(Number::Float(n as f64 / 8.0))
+}
+
+fn state_in(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("memory").join("state.json")
+}
+
+/// The ids of the knowledge keys, tasks and scores a state holds, in order.
+fn contents(state: &penin_orchestrator::Orchestrator) -> (Vec<String>, Vec<Value>, Vec<f64>) {
+    (
+        state.knowledge_base().keys().cloned().collect(),
+        state.task_history().iter().cloned().collect(),
+        state.score_history().iter().map(Number::to_f64).collect(),
+    )
+}
+
+#[test]
+fn changes_are_replayed_after_a_restart_and_sequence_numbers_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    let mut memory = Memory::open(&path, Some(1000)).unwrap();
+    assert_eq!(memory.commit(vec![knowledge(1), task(1)]).unwrap(), [1, 2]);
+    memory.sync().unwrap();
+    assert_eq!(memory.commit(vec![score(1)]).unwrap(), [3]);
+    memory.sync().unwrap();
+    let expected = contents(memory.state());
+    // Killed here: no compaction. The snapshot is the empty state the journal extends.
+    drop(memory);
+    let on_disk =
+        penin_codec::from_slice::<penin_codec::Document>(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(on_disk.knowledge_base.is_empty());
+
+    let mut memory = Memory::open(&path, Some(1000)).unwrap();
+    assert_eq!(contents(memory.state()), expected);
+    assert_eq!(memory.seq(), 3);
+    assert_eq!(memory.commit(vec![knowledge(2)]).unwrap(), [4]);
+    memory.sync().unwrap();
+    let loaded = memory::load(&path, Some(1000)).unwrap();
+    assert_eq!(loaded.replayed, 4);
+    assert_eq!(contents(&loaded.state), contents(memory.state()));
+}
+
+#[test]
+fn a_compaction_leaves_the_whole_state_in_the_snapshot_and_an_empty_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    let mut memory = Memory::open(&path, None).unwrap();
+    memory
+        .commit(
+            (0..50)
+                .flat_map(|n| [knowledge(n), task(n), score(n)])
+                .collect(),
+        )
+        .unwrap();
+    memory.compact().unwrap();
+    assert!(memory.is_compact());
+    assert_eq!(memory.seq(), 150);
+    // The snapshot alone, read as the Python tool reads it, is the whole state.
+    let alone = penin_codec::to_vec(memory.state().document());
+    assert_eq!(std::fs::read(&path).unwrap(), alone);
+    let journal = std::fs::read(penin_history::journal_path(&path)).unwrap();
+    assert_eq!(journal.len(), penin_history::journal::HEADER_LEN);
+    assert!(!memory::next_journal_path(&path).exists());
+    // And sequence numbers go on after it.
+    assert_eq!(memory.commit(vec![score(99)]).unwrap(), [151]);
+    drop(memory);
+    let memory = Memory::open(&path, None).unwrap();
+    assert_eq!(memory.seq(), 151);
+    assert_eq!(memory.state().score_history().len(), 51);
+}
+
+#[test]
+fn a_snapshot_replaced_by_someone_else_is_refused_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    let mut memory = Memory::open(&path, None).unwrap();
+    memory.commit(vec![knowledge(1), knowledge(2)]).unwrap();
+    memory.sync().unwrap();
+    drop(memory);
+    // Another program saves a state of its own over the snapshot.
+    let foreign =
+        b"{\n  \"knowledge_base\": {},\n  \"task_history\": [],\n  \"score_history\": [1.0]\n}";
+    std::fs::write(&path, foreign).unwrap();
+    let journal = std::fs::read(penin_history::journal_path(&path)).unwrap();
+
+    for error in [
+        Memory::open(&path, None).err().unwrap(),
+        memory::load(&path, None).err().unwrap(),
+        memory::append(&path, None, score(1)).err().unwrap(),
+    ] {
+        assert_eq!(error.kind(), ErrorKind::ForeignSnapshot, "{error}");
+        let message = error.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("state.json.journal"), "{message}");
+        assert!(message.contains("held 2 change(s)"), "{message}");
+        assert!(message.contains("penin recover"), "{message}");
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), foreign);
+    assert_eq!(
+        std::fs::read(penin_history::journal_path(&path)).unwrap(),
+        journal
+    );
+
+    // A removed snapshot is refused the same way.
+    std::fs::remove_file(&path).unwrap();
+    let error = Memory::open(&path, None).err().unwrap();
+    assert!(matches!(error, Error::Foreign { .. }), "{error}");
+    assert!(error.to_string().contains("removed"), "{error}");
+}
+
+#[test]
+fn a_one_shot_append_reads_no_snapshot_and_is_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    // The first append starts the snapshot and journal.
+    assert_eq!(memory::append(&path, None, knowledge(1)).unwrap(), 1);
+    assert_eq!(memory::append(&path, None, task(1)).unwrap(), 2);
+    assert_eq!(memory::append(&path, None, score(1)).unwrap(), 3);
+    let loaded = memory::load(&path, None).unwrap();
+    assert_eq!(
+        contents(&loaded.state),
+        (vec!["k1".to_owned()], vec![task_value(1)], vec![0.125])
+    );
+    assert_eq!(loaded.seq, 3);
+}
+
+fn task_value(n: usize) -> Value {
+    let Change::AddTask(value) = task(n) else {
+        unreachable!()
+    };
+    value
+}
+
+#[test]
+fn a_torn_append_is_left_out_by_readers_and_cut_off_by_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    let mut memory = Memory::open(&path, None).unwrap();
+    memory.commit(vec![knowledge(1), knowledge(2)]).unwrap();
+    memory.sync().unwrap();
+    drop(memory);
+    let journal_path = penin_history::journal_path(&path);
+    let whole = std::fs::read(&journal_path).unwrap();
+    let mut last = Vec::new();
+    let mut payload = Vec::new();
+    knowledge(3).encode(&mut payload);
+    penin_history::journal::encode_frame(&mut last, 3, 0, 1, &payload);
+    for cut in 1..last.len() {
+        let mut bytes = whole.clone();
+        bytes.extend_from_slice(&last[..cut]);
+        std::fs::write(&journal_path, &bytes).unwrap();
+        let loaded = memory::load(&path, None).unwrap();
+        assert_eq!(loaded.state.knowledge_base().len(), 2, "cut {cut}");
+        assert!(
+            matches!(
+                &loaded.notices[..],
+                [Notice::TornJournal { cut: false, .. }]
+            ),
+            "cut {cut}: {:?}",
+            loaded.notices
+        );
+        assert_eq!(
+            std::fs::read(&journal_path).unwrap(),
+            bytes,
+            "a reader changes nothing"
+        );
+        let mut memory = Memory::open(&path, None).unwrap();
+        let notices = memory.take_notices();
+        assert!(
+            matches!(&notices[..], [Notice::TornJournal { cut: true, .. }]),
+            "cut {cut}: {notices:?}"
+        );
+        assert_eq!(std::fs::read(&journal_path).unwrap(), whole, "cut {cut}");
+        assert_eq!(memory.commit(vec![knowledge(4)]).unwrap(), [3]);
+        drop(memory);
+        std::fs::write(&journal_path, &whole).unwrap();
+    }
+}
+
+#[test]
+fn damage_before_the_last_record_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    let mut memory = Memory::open(&path, None).unwrap();
+    for n in 0..3 {
+        memory.commit(vec![knowledge(n)]).unwrap();
+    }
+    drop(memory);
+    let journal_path = penin_history::journal_path(&path);
+    let mut bytes = std::fs::read(&journal_path).unwrap();
+    let second = penin_history::journal::scan(bytes.clone(), &journal_path)
+        .unwrap()
+        .records[1];
+    bytes[second.offset as usize + 30] ^= 0x10;
+    std::fs::write(&journal_path, &bytes).unwrap();
+    for error in [
+        Memory::open(&path, None).err().unwrap(),
+        memory::load(&path, None).err().unwrap(),
+    ] {
+        assert_eq!(error.kind(), ErrorKind::JournalDamaged, "{error}");
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!(
+                "damaged at byte offset {} (record with sequence number 2)",
+                second.offset
+            )),
+            "{message}"
+        );
+    }
+    assert_eq!(std::fs::read(&journal_path).unwrap(), bytes);
+}
+
+#[test]
+fn a_journal_of_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    memory::append(&path, None, score(1)).unwrap();
+    let journal_path = penin_history::journal_path(&path);
+    let mut bytes = std::fs::read(&journal_path).unwrap();
+    bytes[8] = 7;
+    std::fs::write(&journal_path, &bytes).unwrap();
+    let error = memory::load(&path, None).err().unwrap();
+    assert_eq!(error.kind(), ErrorKind::NewerVersion, "{error}");
+    assert!(error.to_string().contains("version 7"), "{error}");
+}
+
+/// What a power loss can leave, after each call of a compaction and of the appends around
+/// it: every synced change is in the state once, and nothing else is.
+#[cfg(unix)]
+#[test]
+fn a_power_loss_at_any_call_of_appends_and_compaction_loses_no_synced_change() {
+    use penin_store::testing::CrashFs;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let path = root.join("state.json");
+    // A state with a snapshot and three journaled changes, all durable, to start from.
+    {
+        let mut memory = Memory::open(&path, None).unwrap();
+        memory.commit(vec![knowledge(0), task(0)]).unwrap();
+        memory.sync().unwrap();
+        memory.commit(vec![score(0)]).unwrap();
+        memory.sync().unwrap();
+    }
+    let fs = CrashFs::at(&root).unwrap();
+    let mut memory = Memory::open_in(&fs, &path, None).unwrap();
+    // Which changes each call's images must hold at least (synced) and at most (written).
+    let mut synced_after: Vec<(usize, u64, u64)> = Vec::new();
+    let mark = |fs: &CrashFs, memory: &Memory<&CrashFs>, synced: u64| {
+        (fs.ops().len(), synced, memory.seq())
+    };
+    synced_after.push(mark(&fs, &memory, 3));
+    memory.commit(vec![knowledge(1), task(1)]).unwrap();
+    synced_after.push(mark(&fs, &memory, 3));
+    memory.sync().unwrap();
+    synced_after.push(mark(&fs, &memory, 5));
+    memory.commit(vec![score(1)]).unwrap();
+    synced_after.push(mark(&fs, &memory, 5));
+    memory.compact().unwrap();
+    synced_after.push(mark(&fs, &memory, 6));
+    memory.commit(vec![knowledge(2)]).unwrap();
+    synced_after.push(mark(&fs, &memory, 6));
+    memory.sync().unwrap();
+    synced_after.push(mark(&fs, &memory, 7));
+    let expected = contents(memory.state());
+    drop(memory);
+
+    let restart = tempfile::tempdir().unwrap();
+    let calls = fs.ops().len();
+    let mut images = 0;
+    for call in 0..=calls {
+        // The guarantees of the last mark at or before this call (before the first one,
+        // while opening, the three changes made before).
+        let (_, least, most) = *synced_after
+            .iter()
+            .rev()
+            .find(|(at, _, _)| *at <= call)
+            .unwrap_or(&(0, 3, 3));
+        for image in fs.images_after(call).unwrap() {
+            images += 1;
+            let here = restart.path().join(format!("{call}-{images}"));
+            image.materialise(&here).unwrap();
+            let path = here.join("state.json");
+            let memory =
+                Memory::open(&path, None).unwrap_or_else(|e| panic!("call {call}, {image}: {e}"));
+            let seq = memory.seq();
+            assert!(
+                (least..=most).contains(&seq),
+                "call {call}, {image}: {seq} changes, expected {least}..={most}"
+            );
+            // Exactly the first `seq` changes, each once.
+            let (keys, tasks, scores) = contents(memory.state());
+            let (all_keys, all_tasks, all_scores) = &expected;
+            let prefix = |n: u64| -> (usize, usize, usize) {
+                // Changes in order: k0 t0 s0 | k1 t1 s1 | k2.
+                let order = ["k", "t", "s", "k", "t", "s", "k"];
+                let done = &order[..n as usize];
+                let count = |c: &str| done.iter().filter(|x| **x == c).count();
+                (count("k"), count("t"), count("s"))
+            };
+            let (k, t, s) = prefix(seq);
+            assert_eq!(keys, all_keys[..k], "call {call}, {image}");
+            assert_eq!(tasks, all_tasks[..t], "call {call}, {image}");
+            assert_eq!(scores, all_scores[..s], "call {call}, {image}");
+            assert!(
+                !memory::next_journal_path(&path).exists(),
+                "call {call}, {image}"
+            );
+        }
+    }
+    assert!(images > calls, "{images} images for {calls} calls");
+}
+
+#[test]
+fn load_of_nothing_is_an_empty_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = memory::load(state_in(&dir), Some(3)).unwrap();
+    assert!(!loaded.exists());
+    assert_eq!(loaded.state.task_history().maxlen(), Some(3));
+    assert!(!Path::new(&state_in(&dir)).exists());
+}
