@@ -37,7 +37,7 @@
 
 pub use crate::change::Change;
 pub use crate::error::{Error, ErrorKind, Result};
-pub use crate::memory::{Loaded, Memory, Notice, append, load};
+pub use crate::memory::{Appended, Loaded, Memory, Notice, append, load};
 pub use crate::orchestrator::Orchestrator;
 pub use crate::statistics::Statistics;
 pub use penin_artifacts::{

@@ -51,6 +51,12 @@ pub enum Notice {
         /// Whether it was cut off the file.
         cut: bool,
     },
+    /// The snapshot was replaced by another program while the journal held no change: the
+    /// snapshot is taken as it is, and a new journal extends it.
+    SnapshotReplaced {
+        /// The snapshot.
+        snapshot: PathBuf,
+    },
     /// A compaction interrupted after its new snapshot was in place was finished.
     FinishedCompaction {
         /// The snapshot.
@@ -75,6 +81,12 @@ impl std::fmt::Display for Notice {
                 torn.len,
                 torn.offset,
                 if *cut { "cut off" } else { "left out" }
+            ),
+            Notice::SnapshotReplaced { snapshot } => write!(
+                f,
+                "{} was replaced by another program since penin last wrote it; the journal held \
+                 no change, so the new file is taken as it is",
+                snapshot.display()
             ),
             Notice::FinishedCompaction { snapshot } => write!(
                 f,
@@ -347,34 +359,58 @@ pub fn load(path: impl AsRef<Path>, history_maxlen: Option<usize>) -> Result<Loa
     Ok(loaded)
 }
 
+/// What [`append`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The change's sequence number.
+    pub seq: u64,
+    /// What opening the journal found and dealt with.
+    pub notices: Vec<Notice>,
+}
+
 /// Appends one change to the journal of the state at `path` without reading its snapshot:
-/// the cost of the change, not of the state. The caller holds the state's lock. Returns the
-/// change's sequence number, once it is durable.
+/// the cost of the change, not of the state. The caller holds the state's lock. Returns once
+/// the change is durable.
 pub fn append(
     path: impl AsRef<Path>,
     history_maxlen: Option<usize>,
     change: Change,
-) -> Result<u64> {
+) -> Result<Appended> {
     let path = path.as_ref();
     let fs = RealFs;
     let journal_path = penin_history::journal_path(path);
     let mut notices = Vec::new();
     settle_compaction(Some(&fs), path, &mut notices)?;
-    let exists = |p: &Path| fs.symlink_metadata(p).is_ok();
-    if !exists(&journal_path) {
-        // No journal yet: start one (and a snapshot, if there is none) the usual way.
+    // Without a journal yet (or with an empty one whose snapshot was replaced since), the
+    // usual way: load, start a journal (and a snapshot, if there is none), commit.
+    let the_usual_way = |mut notices: Vec<Notice>, change: Change| -> Result<Appended> {
         let mut memory = Memory::open_in(fs, path, history_maxlen)?;
-        let seq = memory.commit(vec![change])?;
+        notices.extend(memory.take_notices());
+        let seq = memory.commit(vec![change])?[0];
         memory.sync()?;
-        return Ok(seq[0]);
+        Ok(Appended { seq, notices })
+    };
+    if fs.symlink_metadata(&journal_path).is_err() {
+        return the_usual_way(notices, change);
     }
     let mut payload = Vec::new();
     change.encode(&mut payload);
     journal::check_len(&payload)?;
     let opened = Writer::open_in(fs, &journal_path)?;
     let mut writer = opened.writer;
+    if let Some(torn) = opened.torn {
+        notices.push(Notice::TornJournal {
+            journal: journal_path.clone(),
+            torn,
+            cut: true,
+        });
+    }
     match opened.header.identity.check(path)? {
         Match::Same => {}
+        _ if writer.next_seq() == opened.header.base + 1 => {
+            drop(writer);
+            return the_usual_way(notices, change);
+        }
         found => {
             return Err(Error::Foreign {
                 snapshot: path.to_owned(),
@@ -387,7 +423,7 @@ pub fn append(
     let seq = writer.push(now(), change.kind(), &payload);
     writer.write()?;
     writer.sync()?;
-    Ok(seq)
+    Ok(Appended { seq, notices })
 }
 
 /// Settles a compaction a crash interrupted: `NAME.journal.next` is the new journal if the
@@ -457,6 +493,22 @@ fn load_parts(
         return Ok((loaded, None));
     };
     let found = scan.header.identity.check(path)?;
+    if found != Match::Same && scan.records.is_empty() && scan.torn.is_none() {
+        // The journal holds no change: nothing is lost by taking the snapshot as it is (the
+        // Python tool saved it after penin exited, say). A writer starts a new journal.
+        notices.push(Notice::SnapshotReplaced {
+            snapshot: path.to_owned(),
+        });
+        let loaded = Loaded {
+            state,
+            snapshot,
+            seq: scan.header.base,
+            replayed: 0,
+            journal_len: 0,
+            notices,
+        };
+        return Ok((loaded, None));
+    }
     if found != Match::Same {
         return Err(Error::Foreign {
             snapshot: path.to_owned(),

@@ -138,9 +138,9 @@ fn a_one_shot_append_reads_no_snapshot_and_is_replayed() {
     let dir = tempfile::tempdir().unwrap();
     let path = state_in(&dir);
     // The first append starts the snapshot and journal.
-    assert_eq!(memory::append(&path, None, knowledge(1)).unwrap(), 1);
-    assert_eq!(memory::append(&path, None, task(1)).unwrap(), 2);
-    assert_eq!(memory::append(&path, None, score(1)).unwrap(), 3);
+    assert_eq!(memory::append(&path, None, knowledge(1)).unwrap().seq, 1);
+    assert_eq!(memory::append(&path, None, task(1)).unwrap().seq, 2);
+    assert_eq!(memory::append(&path, None, score(1)).unwrap().seq, 3);
     let loaded = memory::load(&path, None).unwrap();
     assert_eq!(
         contents(&loaded.state),
@@ -344,4 +344,33 @@ fn load_of_nothing_is_an_empty_state() {
     assert!(!loaded.exists());
     assert_eq!(loaded.state.task_history().maxlen(), Some(3));
     assert!(!Path::new(&state_in(&dir)).exists());
+}
+
+#[test]
+fn a_snapshot_replaced_after_a_compaction_is_taken_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    let mut memory = Memory::open(&path, None).unwrap();
+    memory.commit(vec![knowledge(1)]).unwrap();
+    memory.compact().unwrap();
+    drop(memory);
+    // penin exited cleanly; the Python tool saves the state it loaded, plus a score.
+    let python =
+        b"{\n  \"knowledge_base\": {},\n  \"task_history\": [],\n  \"score_history\": [0.5]\n}";
+    std::fs::write(&path, python).unwrap();
+    let loaded = memory::load(&path, None).unwrap();
+    assert_eq!(loaded.state.score_history().len(), 1);
+    assert!(matches!(
+        &loaded.notices[..],
+        [Notice::SnapshotReplaced { .. }]
+    ));
+    let appended = memory::append(&path, None, score(2)).unwrap();
+    assert_eq!(appended.seq, 2, "sequence numbers go on");
+    let memory = Memory::open(&path, None).unwrap();
+    assert_eq!(memory.state().score_history().len(), 2);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        python,
+        "the snapshot is left as it is"
+    );
 }
