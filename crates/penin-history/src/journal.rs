@@ -534,6 +534,15 @@ pub fn read(path: &Path) -> Result<Option<Scan>> {
 
 /// Checks a journal's bytes: header, then each record in turn.
 pub fn scan(bytes: Vec<u8>, path: &Path) -> Result<Scan> {
+    match salvage(bytes, path)? {
+        (scan, None) => Ok(scan),
+        (_, Some(damage)) => Err(damage),
+    }
+}
+
+/// [`scan`], keeping what comes before damage: the valid records up to it, and the
+/// [`Error::Damaged`] it would be. A damaged header is still an error.
+pub fn salvage(bytes: Vec<u8>, path: &Path) -> Result<(Scan, Option<Error>)> {
     let header = Header::parse(&bytes, path)?;
     let mut records = Vec::new();
     let mut offset = HEADER_LEN;
@@ -548,12 +557,19 @@ pub fn scan(bytes: Vec<u8>, path: &Path) -> Result<Scan> {
             }
             Err(what) => {
                 if let Some(next) = valid_frame_after(&bytes, offset, expected) {
-                    return Err(damaged(
+                    let damage = damaged(
                         path,
                         expected,
                         offset as u64,
                         &format!("{what}, and a valid record follows at byte offset {next}"),
-                    ));
+                    );
+                    let scan = Scan {
+                        header,
+                        records,
+                        torn: None,
+                        bytes,
+                    };
+                    return Ok((scan, Some(damage)));
                 }
                 torn = Some(Torn {
                     offset: offset as u64,
@@ -564,12 +580,15 @@ pub fn scan(bytes: Vec<u8>, path: &Path) -> Result<Scan> {
             }
         }
     }
-    Ok(Scan {
-        header,
-        records,
-        torn,
-        bytes,
-    })
+    Ok((
+        Scan {
+            header,
+            records,
+            torn,
+            bytes,
+        },
+        None,
+    ))
 }
 
 /// The record at `offset`, which must have sequence number `seq`, or what is wrong with it.

@@ -188,6 +188,32 @@ impl<F: Fs + Clone> Memory<F> {
         })
     }
 
+    /// Makes `state` the whole state at `path`, whatever was there (a journal that cannot be
+    /// read or does not match included): a compaction writes it as the snapshot and starts an
+    /// empty journal whose first change is `seq + 1`. The caller holds the state's lock.
+    pub fn adopt_in(fs: F, path: impl AsRef<Path>, state: Orchestrator, seq: u64) -> Result<Self> {
+        let path = path.as_ref().to_owned();
+        let mut memory = Memory {
+            fs,
+            journal_path: penin_history::journal_path(&path),
+            path,
+            state,
+            journal: None,
+            seq,
+            snapshot: false,
+            snapshot_len: 0,
+            notices: Vec::new(),
+        };
+        memory.compact()?;
+        Ok(memory)
+    }
+
+    /// Replaces the whole state with `state`, as one compaction: sequence numbers go on.
+    pub fn replace_state(&mut self, state: Orchestrator) -> Result<()> {
+        self.state = state;
+        self.compact()
+    }
+
     /// The state.
     pub fn state(&self) -> &Orchestrator {
         &self.state
