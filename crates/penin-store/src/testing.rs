@@ -29,13 +29,20 @@
 //! * **The start.** Everything under the root when the [`CrashFs`] is made is durable. The
 //!   root itself is durable and stays. While the [`CrashFs`] is in use, the root is changed
 //!   only through it.
-//! * **File data.** Each file has durable bytes and a list of the writes made since its last
-//!   sync. [`Fs::sync`](crate::Fs::sync) (`fsync`) and [`Fs::sync_data`](crate::Fs::sync_data)
-//!   (`fdatasync`) of any handle to it make all its writes durable. After a power loss, a
-//!   file holds its durable bytes with a *prefix* of its unsynced writes applied, in the
-//!   order they were made: none of them, the first `j` whole, or the first `j` whole and the
-//!   first half of the next. Writes are not reordered, and no garbage or zeros appear beyond
-//!   what was written (as ext4 in its default `data=ordered` mode and XFS guarantee).
+//! * **File data.** Each file has durable bytes and a list of the changes made to it since
+//!   its last sync: writes ([`Fs::write`](crate::Fs::write), through a handle from
+//!   [`Fs::create_new`](crate::Fs::create_new) or [`Fs::open_append`](crate::Fs::open_append))
+//!   and changes of length ([`Fs::set_len`](crate::Fs::set_len): a cut, or an extension with
+//!   zeros). [`Fs::sync`](crate::Fs::sync) (`fsync`) and
+//!   [`Fs::sync_data`](crate::Fs::sync_data) (`fdatasync`) of any handle to it make all its
+//!   changes durable. After a power loss, a file holds its durable bytes with a *prefix* of
+//!   its unsynced changes applied, in the order they were made: none of them, the first `j`
+//!   whole, or the first `j` whole and the first half of the next if that is a write. A
+//!   change of length is never torn: kept, the file has the new length at that point of the
+//!   sequence; dropped, so is every change after it. Changes are not reordered: a write made
+//!   after a cut never survives without the cut, nor a cut without the writes made before
+//!   it; no garbage or zeros appear beyond what was written or extended (as ext4 in
+//!   its default `data=ordered` mode and XFS guarantee).
 //! * **Directory entries.** Each directory has durable entries and a list of the entry
 //!   operations made in it since its last sync: a file or directory created
 //!   ([`Fs::create_new`](crate::Fs::create_new), [`Fs::create_dir_all`](crate::Fs::create_dir_all)),
@@ -53,8 +60,9 @@
 //! * **Not modelled.** Permissions, ownership and times (every image file is plain), hard
 //!   links made after the start, symbolic links, renames between two directories (refused
 //!   with [`std::io::ErrorKind::Unsupported`]) and paths outside the root (refused with
-//!   [`std::io::ErrorKind::InvalidInput`]). Metadata reads, permission changes and
-//!   [`Fs::try_clone`](crate::Fs::try_clone) change nothing in the model.
+//!   [`std::io::ErrorKind::InvalidInput`]). Metadata reads, permission changes,
+//!   [`Fs::try_clone`](crate::Fs::try_clone) and [`Fs::open_append`](crate::Fs::open_append)
+//!   change nothing in the model (the file opened must be one the model holds).
 //!
 //! # The images
 //!
@@ -63,10 +71,10 @@
 //! combination of the unsynced directory operations kept or dropped — all `2^n` of them up to
 //! [`CrashFs::MAX_EXHAUSTIVE_OPS`] operations; beyond, all kept, all dropped, and each one
 //! alone dropped or alone kept — times every combination of the data prefixes of the files
-//! with unsynced writes: none, each write boundary and the middle of each write, at most
+//! with unsynced changes: none, each change boundary and the middle of each write, at most
 //! [`CrashFs::MAX_CUTS`] prefixes a file (spread evenly), all combinations up to
 //! [`CrashFs::MAX_DATA_COMBINATIONS`], beyond that one file varied at a time. Images that hold
-//! the same entries, with the same prefix of each file's writes, are listed once. Each says
+//! the same entries, with the same prefix of each file's changes, are listed once. Each says
 //! which choices made it (its `Display`).
 
 pub use self::faulty::{Fault, FaultyFs};

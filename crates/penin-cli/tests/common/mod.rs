@@ -309,12 +309,35 @@ impl Session {
     /// Kills the process at once (SIGKILL on unix: no handler runs, no save completes) and
     /// reaps it. Returns its status and every stdout line not yet received: all that it
     /// answered before it died (what was in the pipe is still read after the kill).
-    pub fn kill(mut self) -> (ExitStatus, Vec<String>) {
+    pub fn kill(self) -> (ExitStatus, Vec<String>) {
+        let (status, rest, _) = self.kill_with_stderr();
+        (status, rest)
+    }
+
+    /// [`Session::kill`], and the whole stderr too.
+    pub fn kill_with_stderr(mut self) -> (ExitStatus, Vec<String>, String) {
         let _ = self.child.kill();
         let status = self.child.wait().expect("reap the killed penin");
-        // The reader thread ends at the end of the pipe, which the kill closed.
+        // The reader threads end at the end of the pipes, which the kill closed.
         let rest = self.lines.iter().collect();
-        (status, rest)
+        let stderr = self
+            .stderr
+            .take()
+            .expect("stderr not yet taken")
+            .join()
+            .expect("stderr reader thread");
+        (status, rest, stderr)
+    }
+
+    /// Takes stdin, for a writer of its own (a thread); [`Session::send`] no longer works.
+    /// Dropping it is the end of input.
+    pub fn take_stdin(&mut self) -> ChildStdin {
+        self.stdin.take().expect("stdin is still open")
+    }
+
+    /// The next stdout line, or `None` if none came within `timeout` or stdout has ended.
+    pub fn recv_within(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
     }
 
     /// Whether the process is still running.

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::Op;
 use super::image::Image;
-use super::model::{Dir, Extent, FileData, Model, Node, NodeId, ROOT};
+use super::model::{Change, Dir, FileData, Model, Node, NodeId, ROOT};
 use crate::fs::{Fs, RealFs};
 
 /// A simulated power loss: the real file system under a root directory, and a model of what
@@ -260,18 +260,18 @@ impl Fs for CrashFs {
             let offset = end.checked_sub(written as u64).ok_or_else(|| {
                 io::Error::other("the simulated file system lost track of a write's offset")
             })?;
-            let extent = Extent {
+            let change = Change::Write {
                 offset,
                 bytes: Arc::from(&buf[..written]),
             };
             let node = key.ok().and_then(|key| recorder.files.get(&key).copied());
             match node.and_then(|node| recorder.model.file_mut(node)) {
                 Some(data) => {
-                    data.unsynced.push(extent);
+                    data.unsynced.push(change);
                     Ok(written)
                 }
                 None => Err(io::Error::other(
-                    "the simulated file system cannot follow this Write: the file was not created through it",
+                    "the simulated file system cannot follow this Write: the file is not one it holds",
                 )),
             }
         });
@@ -351,17 +351,34 @@ impl Fs for CrashFs {
 
     fn open_append(&self, path: &Path) -> io::Result<File> {
         // Opening changes nothing durable; the writes through the handle are followed by the
-        // file's device and inode, as any other write.
-        self.plain(Op::OpenAppend, || RealFs.open_append(path))
+        // file's device and inode, as any other write. The check only makes sure they can be.
+        let names = self.names(path);
+        self.call(
+            Op::OpenAppend,
+            || {
+                names.as_ref().map_err(clone_error)?;
+                RealFs.open_append(path)
+            },
+            |recorder, file| {
+                let node = *recorder.files.get(&file_key(file).ok()?)?;
+                let at_path = recorder.model.lookup(names.as_ref().ok()?)?;
+                (node == at_path).then_some(())
+            },
+        )
     }
 
-    fn set_len(&self, _file: &File, _len: u64) -> io::Result<()> {
-        self.plain(Op::SetLen, || {
-            Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "the simulated file system does not model set_len yet",
-            ))
-        })
+    fn set_len(&self, file: &File, len: u64) -> io::Result<()> {
+        let key = file_key(file);
+        self.call(
+            Op::SetLen,
+            || RealFs.set_len(file, len),
+            |recorder, ()| {
+                let node = *recorder.files.get(key.as_ref().ok()?)?;
+                let data = recorder.model.file_mut(node)?;
+                data.unsynced.push(Change::SetLen { len });
+                Some(())
+            },
+        )
     }
 }
 
@@ -515,6 +532,132 @@ mod tests {
             contents(&fs.images_after(6).unwrap(), "f"),
             [Some(&b"xyz"[..]), Some(&b"xy"[..])]
         );
+    }
+
+    #[test]
+    fn appends_to_a_file_from_the_start_may_keep_any_prefix_until_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        std::fs::write(&path, "head").unwrap();
+        let fs = CrashFs::at(dir.path()).unwrap();
+        let mut file = fs.open_append(&path).unwrap();
+        fs.write(&mut file, b"abcd").unwrap();
+        fs.write(&mut file, b"ef").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"headabcdef");
+
+        // The file's entry is durable from the start; its data, write by write.
+        let expected: [Option<&[u8]>; 5] = [
+            Some(b"headabcdef"),
+            Some(b"headabcde"),
+            Some(b"headabcd"),
+            Some(b"headab"),
+            Some(b"head"),
+        ];
+        assert_eq!(contents(&fs.images_after(3).unwrap(), "journal"), expected);
+        assert_eq!(
+            contents(&fs.images_after(1).unwrap(), "journal"),
+            [Some(&b"head"[..])]
+        );
+        fs.sync_data(&file).unwrap();
+        assert_eq!(
+            contents(&fs.images_after(4).unwrap(), "journal"),
+            [Some(&b"headabcdef"[..])]
+        );
+        assert_eq!(
+            fs.ops(),
+            [Op::OpenAppend, Op::Write, Op::Write, Op::SyncData]
+        );
+    }
+
+    #[test]
+    fn set_len_then_an_append_is_ordered_and_durable_after_a_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal");
+        std::fs::write(&path, "0123torn").unwrap();
+        let fs = CrashFs::at(dir.path()).unwrap();
+        let mut file = fs.open_append(&path).unwrap();
+        fs.set_len(&file, 4).unwrap();
+        fs.write(&mut file, b"ab").unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"0123ab",
+            "calls reach the disk"
+        );
+
+        // The append lands after the cut, never after the torn tail, and never without the cut.
+        let images = fs.images_after(3).unwrap();
+        let expected: [Option<&[u8]>; 4] = [
+            Some(b"0123ab"),
+            Some(b"0123a"),
+            Some(b"0123"),
+            Some(b"0123torn"),
+        ];
+        assert_eq!(contents(&images, "journal"), expected);
+        assert_eq!(
+            images[1].to_string(),
+            "data of \"journal\": 1 of 2 unsynced changes and half the next kept \
+             (1 of 2 bytes written, 1 of 1 set_len)"
+        );
+        fs.sync(&file).unwrap();
+        assert_eq!(
+            contents(&fs.images_after(4).unwrap(), "journal"),
+            [Some(&b"0123ab"[..])]
+        );
+        assert_eq!(fs.ops(), [Op::OpenAppend, Op::SetLen, Op::Write, Op::Sync]);
+    }
+
+    #[test]
+    fn an_unsynced_set_len_may_be_lost_but_not_reordered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, "0123456789").unwrap();
+        let fs = CrashFs::at(dir.path()).unwrap();
+        let mut file = fs.open_append(&path).unwrap();
+        fs.set_len(&file, 4).unwrap();
+        // Without a sync, both lengths are possible.
+        let expected: [Option<&[u8]>; 2] = [Some(b"0123"), Some(b"0123456789")];
+        assert_eq!(contents(&fs.images_after(2).unwrap(), "f"), expected);
+
+        // A write before a cut never outlives the cut; a longer length is zero-filled.
+        fs.write(&mut file, b"xy").unwrap();
+        fs.set_len(&file, 3).unwrap();
+        fs.set_len(&file, 5).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"012\0\0");
+        let expected: [Option<&[u8]>; 6] = [
+            Some(b"012\0\0"),
+            Some(b"012"),
+            Some(b"0123xy"),
+            Some(b"0123x"),
+            Some(b"0123"),
+            Some(b"0123456789"),
+        ];
+        assert_eq!(contents(&fs.images_after(5).unwrap(), "f"), expected);
+        fs.sync_data(&file).unwrap();
+        assert_eq!(
+            contents(&fs.images_after(6).unwrap(), "f"),
+            [Some(&b"012\0\0"[..])]
+        );
+    }
+
+    #[test]
+    fn open_append_refuses_what_it_cannot_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(dir.path().join("outside"), "").unwrap();
+        let fs = CrashFs::at(&root).unwrap();
+        let error = fs.open_append(&dir.path().join("outside")).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        let error = fs.open_append(&root.join("missing")).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+        // Made behind its back: the model does not hold it.
+        std::fs::write(root.join("sneaked"), "").unwrap();
+        let error = fs.open_append(&root.join("sneaked")).unwrap_err();
+        assert!(
+            error.to_string().contains("cannot follow this OpenAppend"),
+            "{error}"
+        );
+        assert_eq!(fs.ops(), [Op::OpenAppend; 3]);
     }
 
     #[test]

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::crash::CrashFs;
-use super::model::{Cut, DirOp, FileData, Model, NodeId, ROOT};
+use super::model::{Change, Cut, DirOp, FileData, Model, NodeId, ROOT};
 
 impl FileData {
-    /// The prefixes of the unsynced writes an image may keep, in order, with no two alike.
+    /// The prefixes of the unsynced changes an image may keep, in order, with no two alike.
     fn cuts(&self) -> Vec<Cut> {
         let mut cuts = vec![Cut::NONE];
-        for (whole, extent) in self.unsynced.iter().enumerate() {
-            if extent.bytes.len() >= 2 {
+        for (whole, change) in self.unsynced.iter().enumerate() {
+            if matches!(change, Change::Write { bytes, .. } if bytes.len() >= 2) {
                 cuts.push(Cut { whole, half: true });
             }
             cuts.push(Cut {
@@ -33,21 +33,41 @@ impl FileData {
         cuts
     }
 
-    /// How many bytes the unsynced writes that `cut` keeps hold, and how many they all hold.
-    fn kept(&self, cut: Cut) -> (usize, usize) {
-        let total = self.unsynced.iter().map(|e| e.bytes.len()).sum();
-        let whole: usize = self
-            .unsynced
-            .iter()
-            .take(cut.whole)
-            .map(|e| e.bytes.len())
-            .sum();
-        let half = match self.unsynced.get(cut.whole) {
-            Some(extent) if cut.half => extent.bytes.len() / 2,
-            _ => 0,
-        };
-        (whole + half, total)
+    /// How much of the unsynced changes `cut` keeps, against how much they all hold.
+    fn kept(&self, cut: Cut) -> Kept {
+        let mut kept = Kept::default();
+        for (i, change) in self.unsynced.iter().enumerate() {
+            let share = if i < cut.whole {
+                Some(false)
+            } else if i == cut.whole && cut.half {
+                Some(true)
+            } else {
+                None
+            };
+            match change {
+                Change::Write { bytes, .. } => {
+                    kept.bytes.1 += bytes.len();
+                    kept.bytes.0 += match share {
+                        Some(false) => bytes.len(),
+                        Some(true) => bytes.len() / 2,
+                        None => 0,
+                    };
+                }
+                Change::SetLen { .. } => {
+                    kept.set_lens.1 += 1;
+                    kept.set_lens.0 += usize::from(share == Some(false));
+                }
+            }
+        }
+        kept
     }
+}
+
+/// What [`FileData::kept`] counts: bytes written and `set_len` calls, each as (kept, all).
+#[derive(Clone, Copy, Debug, Default)]
+struct Kept {
+    bytes: (usize, usize),
+    set_lens: (usize, usize),
 }
 
 impl Model {
@@ -117,7 +137,7 @@ impl Model {
         images
     }
 
-    /// What an image holds: each path under the root, a directory or a file with the writes
+    /// What an image holds: each path under the root, a directory or a file with the changes
     /// `cut_of` its node keeps, when the directory operations `kept` are kept.
     fn layout(
         &self,
@@ -218,10 +238,21 @@ impl Model {
             if data.unsynced.is_empty() || !shown.insert(node) {
                 continue;
             }
-            let (kept_bytes, total) = data.kept(cut);
+            let kept = data.kept(cut);
             let half = if cut.half { " and half the next" } else { "" };
+            let (kept_bytes, total) = kept.bytes;
+            let (what, counts) = match kept.set_lens {
+                (_, 0) => ("writes", format!("{kept_bytes} of {total} bytes")),
+                (kept_set_lens, set_lens) => (
+                    "changes",
+                    format!(
+                        "{kept_bytes} of {total} bytes written, \
+                         {kept_set_lens} of {set_lens} set_len"
+                    ),
+                ),
+            };
             parts.push(format!(
-                "data of {}: {} of {} unsynced writes{half} kept ({kept_bytes} of {total} bytes)",
+                "data of {}: {} of {} unsynced {what}{half} kept ({counts})",
                 name_of(node),
                 cut.whole,
                 data.unsynced.len(),
@@ -377,7 +408,6 @@ impl fmt::Debug for Image {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::model::Extent;
 
     #[test]
     fn many_unsynced_operations_and_writes_stay_tractable() {
@@ -389,7 +419,7 @@ mod tests {
         let data = FileData {
             durable: Arc::from(&b""[..]),
             unsynced: (0..100)
-                .map(|i| Extent {
+                .map(|i| Change::Write {
                     offset: i * 2,
                     bytes: Arc::from(&b"ab"[..]),
                 })

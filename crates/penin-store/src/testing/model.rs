@@ -54,19 +54,56 @@ pub(super) enum DirOp {
 pub(super) struct FileData {
     /// The bytes as of the file's last sync.
     pub(super) durable: Arc<[u8]>,
-    /// The writes since then, in order.
-    pub(super) unsynced: Vec<Extent>,
+    /// The changes since then, in order.
+    pub(super) unsynced: Vec<Change>,
 }
 
-/// One write: `bytes` at `offset`.
+/// One change of a file's data.
 #[derive(Clone, Debug)]
-pub(super) struct Extent {
-    pub(super) offset: u64,
-    pub(super) bytes: Arc<[u8]>,
+pub(super) enum Change {
+    /// A write: `bytes` at `offset`.
+    Write { offset: u64, bytes: Arc<[u8]> },
+    /// A `set_len`: the file cut to `len` bytes, or extended to it with zeros. Never torn:
+    /// an image keeps it or not.
+    SetLen { len: u64 },
 }
 
-/// How much of a file's unsynced writes an image keeps: the first `whole` of them, and the
-/// first half of the next one if `half`.
+impl Change {
+    /// Applies the change to `bytes`: of a write, only its first half if `half`; of a
+    /// `set_len`, nothing if `half`.
+    fn apply(&self, bytes: &mut Vec<u8>, half: bool) {
+        match self {
+            Self::Write {
+                offset,
+                bytes: written,
+            } => {
+                let piece = if half {
+                    &written[..written.len() / 2]
+                } else {
+                    &written[..]
+                };
+                // Offsets past the address space cannot come from a real write of memory.
+                let start = usize::try_from(*offset).unwrap_or(usize::MAX);
+                let end = start.saturating_add(piece.len());
+                if bytes.len() < end {
+                    bytes.resize(end, 0);
+                }
+                if let Some(target) = bytes.get_mut(start..end) {
+                    target.copy_from_slice(piece);
+                }
+            }
+            Self::SetLen { len } if !half => {
+                // A length past the address space cannot be held in memory: such a test
+                // fails here, as it would on the first write.
+                bytes.resize(usize::try_from(*len).unwrap_or(usize::MAX), 0);
+            }
+            Self::SetLen { .. } => {}
+        }
+    }
+}
+
+/// How much of a file's unsynced changes an image keeps: the first `whole` of them, and the
+/// first half of the next one if `half` (only ever a write).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) struct Cut {
     pub(super) whole: usize,
@@ -81,7 +118,7 @@ impl Cut {
 }
 
 impl FileData {
-    /// Makes every write durable.
+    /// Makes every change durable.
     pub(super) fn sync(&mut self) {
         if !self.unsynced.is_empty() {
             let cut = Cut {
@@ -93,23 +130,13 @@ impl FileData {
         }
     }
 
-    /// The durable bytes with the writes that `cut` keeps applied.
+    /// The durable bytes with the changes that `cut` keeps applied, in order.
     pub(super) fn bytes(&self, cut: Cut) -> Vec<u8> {
         let mut bytes = self.durable.to_vec();
+        let whole = self.unsynced.iter().take(cut.whole).map(|c| (c, false));
         let half = cut.half.then(|| self.unsynced.get(cut.whole)).flatten();
-        let whole = self.unsynced.iter().take(cut.whole).map(|e| &e.bytes[..]);
-        let half = half.map(|e| &e.bytes[..e.bytes.len() / 2]);
-        let offsets = self.unsynced.iter().map(|e| e.offset);
-        for (offset, piece) in offsets.zip(whole.chain(half)) {
-            // Offsets past the address space cannot come from a real write of memory.
-            let start = usize::try_from(offset).unwrap_or(usize::MAX);
-            let end = start.saturating_add(piece.len());
-            if bytes.len() < end {
-                bytes.resize(end, 0);
-            }
-            if let Some(target) = bytes.get_mut(start..end) {
-                target.copy_from_slice(piece);
-            }
+        for (change, half) in whole.chain(half.map(|c| (c, true))) {
+            change.apply(&mut bytes, half);
         }
         bytes
     }
