@@ -870,6 +870,34 @@ impl<F: Fs> Writer<F> {
         Ok(())
     }
 
+    /// Where the journal ends now: its length and the next sequence number, for
+    /// [`Writer::cut_back`].
+    pub fn mark(&self) -> (u64, u64) {
+        (self.len, self.written_seq)
+    }
+
+    /// Takes back every record written since `mark`: the file is cut to the marked length and
+    /// synced, and sequence numbers restart from there. For a change whose records were
+    /// written but that cannot be completed. If the cut fails, the writer refuses every later
+    /// call, as after a failed write.
+    pub fn cut_back(&mut self, mark: (u64, u64)) -> Result<()> {
+        let (len, next_seq) = mark;
+        self.pending.clear();
+        let cut = self
+            .fs
+            .set_len(&self.file, len)
+            .and_then(|()| self.fs.sync_data(&self.file));
+        if let Err(error) = cut {
+            let why = format!("taking back records failed ({error})");
+            self.broken = Some(why.clone());
+            return Err(broken(&self.path, &why));
+        }
+        self.len = len;
+        self.next_seq = next_seq;
+        self.written_seq = next_seq;
+        Ok(())
+    }
+
     /// Whether some written record is not yet synced.
     pub fn has_unsynced(&self) -> bool {
         self.unsynced

@@ -53,6 +53,12 @@ pub enum Error {
         /// What is wrong.
         what: String,
     },
+    /// The ledger cannot be read, written or trusted.
+    #[error(transparent)]
+    Ledger(#[from] penin_history::ledger::Error),
+    /// A checkpoint cannot be read, written or trusted.
+    #[error(transparent)]
+    Checkpoint(#[from] penin_history::checkpoint::Error),
     /// A journal was expected and is not there (an invariant of this crate broke).
     #[error("the journal is missing where one was just started")]
     NoJournal,
@@ -85,6 +91,12 @@ pub enum ErrorKind {
     JournalDamaged,
     /// The snapshot was replaced by another program while a journal extends it.
     ForeignSnapshot,
+    /// The ledger's chain is broken.
+    LedgerBroken,
+    /// A checkpoint is damaged (its checksum or its meta file).
+    CheckpointDamaged,
+    /// What was asked for does not exist (a checkpoint).
+    NotFound,
     /// Any other I/O failure.
     Io,
 }
@@ -116,6 +128,19 @@ impl Error {
             },
             Error::Replay { .. } => ErrorKind::JournalDamaged,
             Error::Foreign { .. } => ErrorKind::ForeignSnapshot,
+            Error::Ledger(e) => match e {
+                penin_history::ledger::Error::Damaged { .. } => ErrorKind::LedgerBroken,
+                _ => ErrorKind::Io,
+            },
+            Error::Checkpoint(e) => match e {
+                penin_history::checkpoint::Error::NewerVersion { .. } => ErrorKind::NewerVersion,
+                penin_history::checkpoint::Error::Damaged { .. }
+                | penin_history::checkpoint::Error::MetaSyntax { .. }
+                | penin_history::checkpoint::Error::BadMeta { .. } => ErrorKind::CheckpointDamaged,
+                penin_history::checkpoint::Error::NotFound { .. } => ErrorKind::NotFound,
+                penin_history::checkpoint::Error::Store(e) => ErrorKind::of_store(e),
+                _ => ErrorKind::Io,
+            },
             Error::NoJournal => ErrorKind::Io,
         }
     }

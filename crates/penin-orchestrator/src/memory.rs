@@ -21,7 +21,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use penin_artifacts::{Map, Value};
 use penin_history::journal::{self, HashingWriter, Header, Identity, Match, Scan, Torn, Writer};
+use penin_history::ledger::{self, Event, Ledger};
+use penin_history::time::Timestamp;
 use penin_store::{Durability, Fs, RealFs};
 
 use crate::change::Change;
@@ -57,6 +60,29 @@ pub enum Notice {
         /// The snapshot.
         snapshot: PathBuf,
     },
+    /// The ledger ended in a torn line (a crash during an append): it was cut off.
+    TornLedger {
+        /// The ledger.
+        ledger: PathBuf,
+        /// Where the torn line started, and its length.
+        torn: ledger::Torn,
+    },
+    /// Lines a crash kept from the ledger were written from the journal (marked
+    /// `"recovered":true`).
+    LedgerCaughtUp {
+        /// The ledger.
+        ledger: PathBuf,
+        /// How many lines.
+        lines: usize,
+    },
+    /// The ledger named changes that a crash took from the journal before they were synced
+    /// (so before they were acknowledged); a `lost` line now says so.
+    LostChanges {
+        /// The first sequence number lost.
+        from: u64,
+        /// The last.
+        to: u64,
+    },
     /// A compaction interrupted after its new snapshot was in place was finished.
     FinishedCompaction {
         /// The snapshot.
@@ -87,6 +113,24 @@ impl std::fmt::Display for Notice {
                 "{} was replaced by another program since penin last wrote it; the journal held \
                  no change, so the new file is taken as it is",
                 snapshot.display()
+            ),
+            Notice::TornLedger { ledger, torn } => write!(
+                f,
+                "{} ends in a torn line ({} bytes at byte offset {}, from a crash during an \
+                 append): cut off",
+                ledger.display(),
+                torn.bytes,
+                torn.offset
+            ),
+            Notice::LedgerCaughtUp { ledger, lines } => write!(
+                f,
+                "{}: wrote {lines} line(s) that a crash kept from it, from the journal",
+                ledger.display()
+            ),
+            Notice::LostChanges { from, to } => write!(
+                f,
+                "changes {from} to {to} were written but a crash took them before they were \
+                 synced (none was acknowledged): the ledger now says so"
             ),
             Notice::FinishedCompaction { snapshot } => write!(
                 f,
@@ -134,6 +178,8 @@ pub struct Memory<F: Fs + Clone = RealFs> {
     journal_path: PathBuf,
     state: Orchestrator,
     journal: Option<Writer<F>>,
+    /// Opened when the state's directory exists (at once if the ledger does).
+    ledger: Option<Ledger<F>>,
     seq: u64,
     snapshot: bool,
     snapshot_len: u64,
@@ -175,35 +221,117 @@ impl<F: Fs + Clone> Memory<F> {
         } else {
             0
         };
+        let mut memory = Self::assemble(fs, path, loaded.state, loaded.seq, notices)?;
+        memory.journal = journal;
+        memory.snapshot = loaded.snapshot;
+        memory.snapshot_len = snapshot_len;
+        if let Some(scan) = &scan {
+            memory.catch_up(scan)?;
+        }
+        Ok(memory)
+    }
+
+    /// A memory of `state` at `path` with its ledger open (a torn line cut off) and no
+    /// journal yet; sequence numbers go on from `seq` or from the ledger's, the larger.
+    fn assemble(
+        fs: F,
+        path: PathBuf,
+        state: Orchestrator,
+        seq: u64,
+        mut notices: Vec<Notice>,
+    ) -> Result<Self> {
+        let ledger_path = penin_history::ledger_path(&path);
+        let ledger = if fs.symlink_metadata(&ledger_path).is_ok() {
+            let (ledger, torn) = Ledger::open_in(fs.clone(), &ledger_path)?;
+            if let Some(torn) = torn {
+                notices.push(Notice::TornLedger {
+                    ledger: ledger_path,
+                    torn,
+                });
+            }
+            Some(ledger)
+        } else {
+            None
+        };
+        let seq = seq.max(ledger.as_ref().map_or(0, logged_seq));
         Ok(Memory {
             fs,
+            journal_path: penin_history::journal_path(&path),
             path,
-            journal_path,
-            state: loaded.state,
-            journal,
-            seq: loaded.seq,
-            snapshot: loaded.snapshot,
-            snapshot_len,
+            state,
+            journal: None,
+            ledger,
+            seq,
+            snapshot: false,
+            snapshot_len: 0,
             notices,
         })
+    }
+
+    /// Brings the ledger in line with the journal after a crash: writes the lines a crash
+    /// kept from it (the line of the compaction that started the journal, and those of its
+    /// records after the last one the ledger names), or, when the ledger names changes the
+    /// journal lost (written, never synced, so never acknowledged), a `lost` line saying so.
+    fn catch_up(&mut self, scan: &Scan) -> Result<()> {
+        let mut events = Vec::new();
+        let logged = self.ledger.as_ref().map_or(0, logged_seq);
+        if logged > scan.last_seq() {
+            let mut fields = Map::new();
+            fields.insert("journal", seq_value(logged));
+            fields.insert("from", seq_value(scan.last_seq() + 1));
+            fields.insert("to", seq_value(logged));
+            let event = Event::new(
+                Timestamp::now().rfc3339(),
+                "lost",
+                fields,
+                ledger::digest(b""),
+            );
+            let ledger = self.ledger()?;
+            ledger.append(&[event])?;
+            ledger.sync()?;
+            self.notices.push(Notice::LostChanges {
+                from: scan.last_seq() + 1,
+                to: logged,
+            });
+            return Ok(());
+        }
+        let header = &scan.header;
+        let next_line = self.ledger.as_ref().map_or(1, Ledger::next_seq);
+        if header.ledger_seq > 0 && next_line <= header.ledger_seq {
+            let mut event = compact_event(header);
+            event.fields.insert("recovered", Value::Bool(true));
+            events.push(event);
+        }
+        for record in scan.records.iter().filter(|r| r.seq > logged) {
+            let payload = record.payload(&scan.bytes);
+            let change = Change::decode(record.kind, payload).map_err(|what| Error::Replay {
+                journal: self.journal_path.clone(),
+                seq: record.seq,
+                offset: record.offset,
+                what,
+            })?;
+            let mut event = change_event(&change, record.seq, record.time, payload);
+            event.fields.insert("recovered", Value::Bool(true));
+            events.push(event);
+        }
+        if !events.is_empty() {
+            let ledger = self.ledger()?;
+            ledger.append(&events)?;
+            ledger.sync()?;
+            let ledger = ledger.path().to_owned();
+            self.notices.push(Notice::LedgerCaughtUp {
+                ledger,
+                lines: events.len(),
+            });
+        }
+        Ok(())
     }
 
     /// Makes `state` the whole state at `path`, whatever was there (a journal that cannot be
     /// read or does not match included): a compaction writes it as the snapshot and starts an
     /// empty journal whose first change is `seq + 1`. The caller holds the state's lock.
     pub fn adopt_in(fs: F, path: impl AsRef<Path>, state: Orchestrator, seq: u64) -> Result<Self> {
-        let path = path.as_ref().to_owned();
-        let mut memory = Memory {
-            fs,
-            journal_path: penin_history::journal_path(&path),
-            path,
-            state,
-            journal: None,
-            seq,
-            snapshot: false,
-            snapshot_len: 0,
-            notices: Vec::new(),
-        };
+        let mut memory = Self::assemble(fs, path.as_ref().to_owned(), state, seq, Vec::new())?;
         memory.compact()?;
         Ok(memory)
     }
@@ -256,12 +384,26 @@ impl<F: Fs + Clone> Memory<F> {
         self.ensure_journal()?;
         let time = now();
         let journal = self.journal.as_mut().ok_or(Error::NoJournal)?;
+        let mark = journal.mark();
         let seqs: Vec<u64> = changes
             .iter()
             .zip(&payloads)
             .map(|(change, payload)| journal.push(time, change.kind(), payload))
             .collect();
         journal.write()?;
+        let events: Vec<Event> = changes
+            .iter()
+            .zip(&payloads)
+            .zip(&seqs)
+            .map(|((change, payload), &seq)| change_event(change, seq, time, payload))
+            .collect();
+        let appended = self.ledger().and_then(|ledger| Ok(ledger.append(&events)?));
+        if let Err(error) = appended {
+            // A change is in both files or in neither: take the records back.
+            let journal = self.journal.as_mut().ok_or(Error::NoJournal)?;
+            journal.cut_back(mark)?;
+            return Err(error);
+        }
         for change in changes {
             change.apply(&mut self.state);
         }
@@ -269,12 +411,55 @@ impl<F: Fs + Clone> Memory<F> {
         Ok(seqs)
     }
 
-    /// Makes every committed change durable (one `fdatasync`).
+    /// Makes every committed change durable: one `fdatasync` of the journal, then one of
+    /// the ledger (a crash between the two is caught up at the next start).
     pub fn sync(&mut self) -> Result<()> {
         if let Some(journal) = &mut self.journal {
             journal.sync()?;
         }
+        if let Some(ledger) = &mut self.ledger {
+            ledger.sync()?;
+        }
         Ok(())
+    }
+
+    /// Appends one line to the ledger and syncs it: an event of `kind` with `fields` after
+    /// the state's sequence number (`"journal"`), recording bytes whose hash is `digest`.
+    pub fn record(&mut self, kind: &str, fields: Map, digest: [u8; 32]) -> Result<ledger::Line> {
+        let mut all = Map::with_capacity(fields.len() + 1);
+        all.insert("journal", seq_value(self.seq));
+        all.extend(fields);
+        let event = Event::new(Timestamp::now().rfc3339(), kind, all, digest);
+        let ledger = self.ledger()?;
+        let mut lines = ledger.append(&[event])?;
+        ledger.sync()?;
+        lines.pop().ok_or(Error::NoJournal)
+    }
+
+    /// The ledger's last sequence number and hash (0 and zeros when it is empty).
+    pub fn ledger_head(&self) -> (u64, [u8; 32]) {
+        self.ledger.as_ref().map_or((0, ledger::GENESIS), |ledger| {
+            (ledger.next_seq() - 1, ledger.head())
+        })
+    }
+
+    /// The ledger, opened (and created) if it is not yet.
+    fn ledger(&mut self) -> Result<&mut Ledger<F>> {
+        if self.ledger.is_none() {
+            let dir = parent(&self.path);
+            self.fs
+                .create_dir_all(dir)
+                .map_err(store_io(penin_store::Step::CreateDirectory, dir))?;
+            let path = penin_history::ledger_path(&self.path);
+            let (ledger, _) = Ledger::open_in(self.fs.clone(), &path)?;
+            self.ledger = Some(ledger);
+        }
+        self.ledger.as_mut().ok_or(Error::NoJournal)
+    }
+
+    /// The file system it writes through.
+    pub fn fs(&self) -> &F {
+        &self.fs
     }
 
     /// Whether some committed change is not yet synced.
@@ -312,6 +497,9 @@ impl<F: Fs + Clone> Memory<F> {
         self.journal = Some(Writer::open_in(self.fs.clone(), &self.journal_path)?.writer);
         self.snapshot = true;
         self.snapshot_len = header.identity.size;
+        let ledger = self.ledger()?;
+        ledger.append(&[compact_event(&header)])?;
+        ledger.sync()?;
         Ok(())
     }
 
@@ -321,6 +509,7 @@ impl<F: Fs + Clone> Memory<F> {
         let digest = Cell::new(0_u128);
         let header = Cell::new(None);
         let base = self.seq;
+        let ledger_seq = self.ledger.as_ref().map_or(1, Ledger::next_seq);
         penin_store::write_atomic_staged_in(
             &self.fs,
             &self.path,
@@ -339,7 +528,7 @@ impl<F: Fs + Clone> Memory<F> {
             |temporary| {
                 let metadata = self.fs.metadata(temporary)?;
                 let identity = Identity::from_parts(&metadata, digest.get());
-                let prepared = Header::new(base, 0, now(), identity);
+                let prepared = Header::new(base, ledger_seq, now(), identity);
                 penin_store::write_atomic_in(&self.fs, next, Durability::Full, |w| {
                     w.write_all(&prepared.to_bytes())
                 })
@@ -446,9 +635,31 @@ pub fn append(
             });
         }
     }
-    let seq = writer.push(now(), change.kind(), &payload);
+    // The ledger, from its last line only. If it is not exactly in line with the journal
+    // (a crash between the two), the usual way catches it up.
+    let ledger_path = penin_history::ledger_path(path);
+    let (mut ledger, torn) = Ledger::open_in(fs, &ledger_path)?;
+    if let Some(torn) = torn {
+        notices.push(Notice::TornLedger {
+            ledger: ledger_path,
+            torn,
+        });
+    }
+    let last = writer.next_seq() - 1;
+    if logged_seq(&ledger) != last || ledger.next_seq() <= opened.header.ledger_seq {
+        drop((writer, ledger));
+        return the_usual_way(notices, change);
+    }
+    let time = now();
+    let mark = writer.mark();
+    let seq = writer.push(time, change.kind(), &payload);
     writer.write()?;
+    if let Err(error) = ledger.append(&[change_event(&change, seq, time, &payload)]) {
+        writer.cut_back(mark)?;
+        return Err(error.into());
+    }
     writer.sync()?;
+    ledger.sync()?;
     Ok(Appended { seq, notices })
 }
 
@@ -587,6 +798,51 @@ fn store_io(step: penin_store::Step, path: &Path) -> impl FnOnce(io::Error) -> E
             source,
         })
     }
+}
+
+/// The state's sequence number the ledger's last line names (0 when there is none).
+fn logged_seq<F: Fs>(ledger: &Ledger<F>) -> u64 {
+    match ledger.last().and_then(|line| line.fields.get("journal")) {
+        Some(Value::Number(penin_artifacts::Number::Int(n))) => u64::try_from(*n).unwrap_or(0),
+        Some(Value::Number(penin_artifacts::Number::Big(n))) => n.as_str().parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn seq_value(seq: u64) -> Value {
+    Value::Number(match i64::try_from(seq) {
+        Ok(n) => penin_artifacts::Number::Int(n),
+        Err(_) => penin_artifacts::Number::parse_integer(&seq.to_string())
+            .unwrap_or(penin_artifacts::Number::Int(i64::MAX)),
+    })
+}
+
+/// The ledger line of a change: its sequence number, what the change says of itself, and
+/// the BLAKE2b-256 of its journal payload.
+fn change_event(change: &Change, seq: u64, time: i64, payload: &[u8]) -> Event {
+    let mut fields = Map::new();
+    fields.insert("journal", seq_value(seq));
+    change.ledger_fields(&mut fields);
+    Event::new(
+        Timestamp::from_unix_nanos(time).rfc3339(),
+        change.name(),
+        fields,
+        ledger::digest(payload),
+    )
+}
+
+/// The ledger line of a compaction: the sequence number the new snapshot holds, its size,
+/// and the BLAKE2b-256 of the header of the journal that names it.
+fn compact_event(header: &Header) -> Event {
+    let mut fields = Map::new();
+    fields.insert("journal", seq_value(header.base));
+    fields.insert("snapshot_bytes", seq_value(header.identity.size));
+    Event::new(
+        Timestamp::from_unix_nanos(header.created).rfc3339(),
+        "compact",
+        fields,
+        ledger::digest(&header.to_bytes()),
+    )
 }
 
 /// UTC nanoseconds since the Unix epoch.

@@ -147,6 +147,23 @@ fn a_one_shot_append_reads_no_snapshot_and_is_replayed() {
         (vec!["k1".to_owned()], vec![task_value(1)], vec![0.125])
     );
     assert_eq!(loaded.seq, 3);
+    // Each append wrote its ledger line: the first one's compaction started the state.
+    let lines = penin_history::ledger::read(penin_history::ledger_path(&path)).unwrap();
+    let events: Vec<(&str, &Value)> = lines
+        .iter()
+        .map(|l| (l.event.as_str(), &l.fields["journal"]))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("compact", &Value::from(0_i64)),
+            ("add_knowledge", &Value::from(1_i64)),
+            ("add_task", &Value::from(2_i64)),
+            ("add_score", &Value::from(3_i64))
+        ]
+    );
+    assert_eq!(lines[1].fields["key"], Value::from("k1"));
+    penin_history::ledger::verify(penin_history::ledger_path(&path)).unwrap();
 }
 
 fn task_value(n: usize) -> Value {
@@ -166,6 +183,8 @@ fn a_torn_append_is_left_out_by_readers_and_cut_off_by_writers() {
     drop(memory);
     let journal_path = penin_history::journal_path(&path);
     let whole = std::fs::read(&journal_path).unwrap();
+    let ledger_path = penin_history::ledger_path(&path);
+    let ledger = std::fs::read(&ledger_path).unwrap();
     let mut last = Vec::new();
     let mut payload = Vec::new();
     knowledge(3).encode(&mut payload);
@@ -199,6 +218,7 @@ fn a_torn_append_is_left_out_by_readers_and_cut_off_by_writers() {
         assert_eq!(memory.commit(vec![knowledge(4)]).unwrap(), [3]);
         drop(memory);
         std::fs::write(&journal_path, &whole).unwrap();
+        std::fs::write(&ledger_path, &ledger).unwrap();
     }
 }
 
@@ -295,13 +315,19 @@ fn a_power_loss_at_any_call_of_appends_and_compaction_loses_no_synced_change() {
     let calls = fs.ops().len();
     let mut images = 0;
     for call in 0..=calls {
-        // The guarantees of the last mark at or before this call (before the first one,
-        // while opening, the three changes made before).
-        let (_, least, most) = *synced_after
+        // At least what was synced at the last mark at or before this call (before the
+        // first one, while opening, the three changes made before); at most what was
+        // written by the first mark at or after it (a call inside an operation may have
+        // written its changes already).
+        let least = synced_after
             .iter()
             .rev()
             .find(|(at, _, _)| *at <= call)
-            .unwrap_or(&(0, 3, 3));
+            .map_or(3, |mark| mark.1);
+        let most = synced_after
+            .iter()
+            .find(|(at, _, _)| *at >= call)
+            .map_or(7, |mark| mark.2);
         for image in fs.images_after(call).unwrap() {
             images += 1;
             let here = restart.path().join(format!("{call}-{images}"));
@@ -309,13 +335,15 @@ fn a_power_loss_at_any_call_of_appends_and_compaction_loses_no_synced_change() {
             let path = here.join("state.json");
             let memory =
                 Memory::open(&path, None).unwrap_or_else(|e| panic!("call {call}, {image}: {e}"));
-            let seq = memory.seq();
+            let (keys, tasks, scores) = contents(memory.state());
+            let seq = (keys.len() + tasks.len() + scores.len()) as u64;
             assert!(
                 (least..=most).contains(&seq),
                 "call {call}, {image}: {seq} changes, expected {least}..={most}"
             );
+            // Sequence numbers never go back, even past changes the crash took.
+            assert!(memory.seq() >= seq, "call {call}, {image}");
             // Exactly the first `seq` changes, each once.
-            let (keys, tasks, scores) = contents(memory.state());
             let (all_keys, all_tasks, all_scores) = &expected;
             let prefix = |n: u64| -> (usize, usize, usize) {
                 // Changes in order: k0 t0 s0 | k1 t1 s1 | k2.
