@@ -59,6 +59,22 @@ pub enum Error {
     /// A checkpoint cannot be read, written or trusted.
     #[error(transparent)]
     Checkpoint(#[from] penin_history::checkpoint::Error),
+    /// `recover` found no journal to recover, or one that extends the snapshot as it is.
+    #[error("nothing to recover in {}: {why}", journal.display())]
+    NothingToRecover {
+        /// The journal.
+        journal: PathBuf,
+        /// Why.
+        why: &'static str,
+    },
+    /// `repair` found no journal, or one that is not damaged.
+    #[error("nothing to repair in {}: {why}", journal.display())]
+    NothingToRepair {
+        /// The journal.
+        journal: PathBuf,
+        /// Why.
+        why: String,
+    },
     /// A journal was expected and is not there (an invariant of this crate broke).
     #[error("the journal is missing where one was just started")]
     NoJournal,
@@ -97,6 +113,8 @@ pub enum ErrorKind {
     CheckpointDamaged,
     /// What was asked for does not exist (a checkpoint).
     NotFound,
+    /// A repair or recovery found nothing to do.
+    NothingToDo,
     /// Any other I/O failure.
     Io,
 }
@@ -141,6 +159,9 @@ impl Error {
                 penin_history::checkpoint::Error::Store(e) => ErrorKind::of_store(e),
                 _ => ErrorKind::Io,
             },
+            Error::NothingToRecover { .. } | Error::NothingToRepair { .. } => {
+                ErrorKind::NothingToDo
+            }
             Error::NoJournal => ErrorKind::Io,
         }
     }

@@ -27,9 +27,12 @@ use penin_history::ledger::{self, Event, Ledger};
 use penin_history::time::Timestamp;
 use penin_store::{Durability, Fs, RealFs};
 
+pub use self::history::{Recovered, Recovery, Repaired, Restored, recover, repair};
 use crate::change::Change;
 use crate::error::{Error, Result};
 use crate::orchestrator::Orchestrator;
+
+mod history;
 
 /// The journal is folded into a new snapshot once it is larger than the snapshot and than
 /// this many bytes.
