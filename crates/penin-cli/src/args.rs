@@ -1,6 +1,9 @@
 //! The command line.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use penin_history::time::Timestamp;
 
 use clap::{Parser, Subcommand};
 
@@ -85,24 +88,158 @@ pub enum Command {
         /// Where to write it.
         output: PathBuf,
     },
-    /// Check that a state file loads; print a summary.
+    /// Check that a state loads (snapshot and journal) and that its ledger's chain is sound;
+    /// print a summary.
     Verify {
-        /// The state file to check.
-        path: PathBuf,
+        /// The state file to check [default: the state].
+        path: Option<PathBuf>,
+        /// Also check every checkpoint's checksum.
+        #[arg(long)]
+        all: bool,
     },
+    /// Fold the journal into a new snapshot, so that the state file alone holds the state.
+    Compact,
+    /// Write an immutable, checksummed copy of the whole state into `NAME.checkpoints/`.
+    Checkpoint {
+        /// A name to find it by (a tagged checkpoint is kept by `prune` unless --tags-too).
+        #[arg(long, value_name = "NAME")]
+        tag: Option<String>,
+    },
+    /// List the checkpoints: time, tag, sequence number, size and counts.
+    Checkpoints {
+        /// As a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a checkpoint the current state, after checkpointing the current one.
+    Restore {
+        /// The checkpoint's ID or tag [default: the newest checkpoint].
+        #[arg(value_name = "ID|TAG", conflicts_with = "at")]
+        which: Option<String>,
+        /// The newest checkpoint taken at or before TIME (RFC 3339, or a date).
+        #[arg(long, value_name = "TIME", value_parser = timestamp)]
+        at: Option<Timestamp>,
+    },
+    /// Remove the checkpoints no rule keeps (restic's rules).
+    Prune {
+        /// Keep the N newest checkpoints.
+        #[arg(long, value_name = "N")]
+        keep_last: Option<usize>,
+        /// Keep the checkpoints taken within DURATION of the newest one (`7d`, `12h`).
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        keep_within: Option<Duration>,
+        /// Tagged checkpoints follow the rules too (else they are always kept).
+        #[arg(long)]
+        tags_too: bool,
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show the audit ledger.
+    Log {
+        /// Only lines at or after TIME (RFC 3339, or a date).
+        #[arg(long, value_name = "TIME", value_parser = timestamp)]
+        since: Option<Timestamp>,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// After the state file was replaced by another program while the journal held changes:
+    /// apply them to it, or set the journal aside.
+    #[command(group(clap::ArgGroup::new("how").required(true).args(["keep_journal", "discard_journal"])))]
+    Recover {
+        /// Apply the journal's changes to the state file as it is now.
+        #[arg(long)]
+        keep_journal: bool,
+        /// Move the journal aside and keep the state file as it is.
+        #[arg(long)]
+        discard_journal: bool,
+    },
+    /// Keep the valid changes of a journal damaged before its end, after writing a
+    /// checkpoint; the damaged journal is kept aside.
+    Repair,
 }
 
 /// Options of `penin run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Save unsaved changes every SECONDS (0: only on exit and on request).
-    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_AUTOSAVE, value_parser = seconds)]
-    pub autosave: f64,
+    /// When an answered change is on disk: `always` (before its answer, with group commit),
+    /// `periodic` (within about a second), `never` (when the OS writes it).
+    #[arg(long, value_enum, default_value_t = SyncPolicy::Always)]
+    pub sync: SyncPolicy,
 
-    /// If the state file cannot be loaded, move it aside to a timestamped name and start
+    /// Write a checkpoint every DURATION while the session runs (`30m`, `1h`, `1d12h`).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub checkpoint_every: Option<Duration>,
+
+    /// If the state cannot be loaded, move its files aside to timestamped names and start
     /// empty instead of refusing to start.
     #[arg(long)]
     pub fresh: bool,
+
+    /// No longer needed: every change is journaled before it is answered. Accepted and
+    /// ignored, so that older scripts keep working.
+    #[arg(long, value_name = "SECONDS", value_parser = seconds, hide = true)]
+    pub autosave: Option<f64>,
+}
+
+impl RunArgs {
+    /// Whether the obsolete `--autosave` was given.
+    pub fn autosave_given(&self) -> bool {
+        self.autosave.is_some()
+    }
+}
+
+/// When an answered change is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncPolicy {
+    /// Synced before it is answered; the lines waiting together share one sync.
+    Always,
+    /// Synced within about a second (Redis's `appendfsync everysec`).
+    Periodic,
+    /// Synced when the operating system writes it, and at compaction.
+    Never,
+}
+
+impl SyncPolicy {
+    /// What the policy promises, in a sentence.
+    pub fn promise(self) -> &'static str {
+        match self {
+            SyncPolicy::Always => {
+                "every answered change is on disk before its answer (one sync for the lines waiting together)"
+            }
+            SyncPolicy::Periodic => {
+                "answered changes reach the disk within about a second; a power loss may take the last second"
+            }
+            SyncPolicy::Never => {
+                "the operating system decides when answered changes reach the disk; a power loss may take them"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for SyncPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SyncPolicy::Always => "always",
+            SyncPolicy::Periodic => "periodic",
+            SyncPolicy::Never => "never",
+        })
+    }
+}
+
+/// A time as `Timestamp::parse` reads it.
+fn timestamp(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(text).map_err(|e| e.to_string())
+}
+
+/// A duration as `parse_duration` reads it.
+fn duration(text: &str) -> Result<Duration, String> {
+    let duration = penin_history::time::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("a duration of zero".to_owned());
+    }
+    Ok(duration)
 }
 
 const EXIT_CODES: &str = "\
@@ -111,7 +248,8 @@ Exit codes:
   1   any other failure
   2   usage error
   65  the state file is not JSON
-  66  the file to read does not exist
+  66  the file to read (or the checkpoint asked for) does not exist
+  69  a file written by a newer penin (a newer format version)
   74  an I/O error
   75  the state is locked by another penin process (see --wait)
   77  permission denied
@@ -119,17 +257,21 @@ Exit codes:
   80  the state file is empty
   81  the state file is truncated
   82  the state file is not UTF-8
-  83  the state file is JSON but not a state (wrong shape)";
-
-/// Seconds between autosaves when `--autosave` is not given.
-const DEFAULT_AUTOSAVE: f64 = 30.0;
+  83  the state file is JSON but not a state (wrong shape)
+  84  the journal is damaged before its last record (see `penin repair`)
+  85  the state file was replaced by another program while the journal held changes
+      (see `penin recover`)
+  86  the audit ledger's chain is broken
+  87  a checkpoint is damaged";
 
 impl Default for RunArgs {
     /// What `penin run` without options does (and `penin` alone).
     fn default() -> Self {
         RunArgs {
-            autosave: DEFAULT_AUTOSAVE,
+            sync: SyncPolicy::Always,
+            checkpoint_every: None,
             fresh: false,
+            autosave: None,
         }
     }
 }

@@ -4,38 +4,49 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use penin_orchestrator::{Map, Number, NumericVectorArtifact, Orchestrator, Value};
+use penin_orchestrator::memory::{self, Loaded, Memory};
+use penin_orchestrator::{Change, Map, Number, NumericVectorArtifact, Value};
+use penin_store::RealFs;
 
 use crate::exit::{NotFound, Usage};
+use crate::history;
 use crate::lifecycle;
 use crate::progress;
 
-/// Loads the state for a command that changes it: a missing file is an empty state.
-fn load_for_update(path: &Path, maxlen: Option<usize>) -> Result<Orchestrator> {
-    let mut orchestrator = Orchestrator::with_history_maxlen(maxlen);
-    progress::slow("Loading", path, || orchestrator.load_state(path))
-        .with_context(|| format!("cannot update {}: it was left as it is", path.display()))?;
-    Ok(orchestrator)
+/// Loads a state (snapshot, then journal) for a command that only looks; what the load
+/// found and dealt with goes to stderr.
+fn load(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
+    let loaded = progress::slow("Loading", path, || memory::load(path, maxlen))?;
+    for notice in &loaded.notices {
+        eprintln!("penin: warning: {notice}");
+    }
+    Ok(loaded)
 }
 
 /// Loads a state that must exist.
-fn load_existing(path: &Path, maxlen: Option<usize>) -> Result<Orchestrator> {
-    let mut orchestrator = Orchestrator::with_history_maxlen(maxlen);
-    if !progress::slow("Loading", path, || orchestrator.load_state(path))? {
+fn load_existing(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
+    let loaded = load(path, maxlen)?;
+    if !loaded.exists() {
         return Err(NotFound(path.to_owned()).into());
     }
-    Ok(orchestrator)
+    Ok(loaded)
 }
 
-fn save(orchestrator: &Orchestrator, path: &Path) -> Result<()> {
-    progress::slow("Saving", path, || orchestrator.save_state(path))
-        .with_context(|| format!("cannot save the state to {}", path.display()))
+/// Appends one change to the state's journal and syncs it, under the state's lock.
+fn append(path: &Path, maxlen: Option<usize>, wait: bool, change: Change) -> Result<u64> {
+    let _lock = lifecycle::one_shot_writer(path, wait)?;
+    let appended = memory::append(path, maxlen, change)
+        .with_context(|| format!("cannot update {}: it was left as it is", path.display()))?;
+    for notice in &appended.notices {
+        eprintln!("penin: warning: {notice}");
+    }
+    Ok(appended.seq)
 }
 
 pub fn stats(path: &Path, maxlen: Option<usize>, json: bool, out: &mut dyn Write) -> Result<()> {
-    let mut orchestrator = Orchestrator::with_history_maxlen(maxlen);
-    let found = progress::slow("Loading", path, || orchestrator.load_state(path))?;
-    let stats = orchestrator.statistics();
+    let loaded = load(path, maxlen)?;
+    let found = loaded.exists();
+    let stats = loaded.state.statistics();
     if json {
         serde_json::to_writer(&mut *out, &stats)?;
         writeln!(out)?;
@@ -79,17 +90,15 @@ pub fn add_knowledge(
             }
         },
     };
-    let _lock = lifecycle::one_shot_writer(path, wait)?;
-    let mut orchestrator = load_for_update(path, maxlen)?;
     let dimensions = vector.len();
-    orchestrator.add_knowledge(
-        key,
-        NumericVectorArtifact::new(vector).with_metadata(metadata),
-    );
-    save(&orchestrator, path)?;
+    let change = Change::AddKnowledge {
+        key: key.to_owned(),
+        artifact: NumericVectorArtifact::new(vector).with_metadata(metadata),
+    };
+    let seq = append(path, maxlen, wait, change)?;
     writeln!(
         out,
-        "Added {key:?} ({dimensions} dimensions); state saved to {}",
+        "Added {key:?} ({dimensions} dimensions) to {}: change {seq}, on disk",
         path.display()
     )?;
     Ok(())
@@ -121,14 +130,10 @@ pub fn add_task(
     out: &mut dyn Write,
 ) -> Result<()> {
     let task: Value = penin_codec::from_str(task).context(Usage("invalid task JSON".to_owned()))?;
-    let _lock = lifecycle::one_shot_writer(path, wait)?;
-    let mut orchestrator = load_for_update(path, maxlen)?;
-    orchestrator.add_task(task);
-    save(&orchestrator, path)?;
+    let seq = append(path, maxlen, wait, Change::AddTask(task))?;
     writeln!(
         out,
-        "Added a task ({} in the history); state saved to {}",
-        orchestrator.task_history().len(),
+        "Added a task to {}: change {seq}, on disk",
         path.display()
     )?;
     Ok(())
@@ -150,14 +155,10 @@ pub fn add_score(
                 .with_context(|| Usage(format!("invalid score {score:?}: expected a number")))?,
         ),
     };
-    let _lock = lifecycle::one_shot_writer(path, wait)?;
-    let mut orchestrator = load_for_update(path, maxlen)?;
-    orchestrator.add_score(score);
-    save(&orchestrator, path)?;
+    let seq = append(path, maxlen, wait, Change::AddScore(score))?;
     writeln!(
         out,
-        "Added a score ({} in the history); state saved to {}",
-        orchestrator.score_history().len(),
+        "Added a score to {}: change {seq}, on disk",
         path.display()
     )?;
     Ok(())
@@ -173,15 +174,31 @@ pub fn convert(
     // The output's lock first: when the input is the same state, nothing can change it
     // between this read and the write.
     let _lock = lifecycle::one_shot_writer(output, wait)?;
-    let orchestrator = load_existing(input, maxlen)?;
-    save(&orchestrator, output)?;
+    let loaded = load_existing(input, maxlen)?;
+    let journaled = penin_history::journal_path(output).symlink_metadata().is_ok()
+        || memory::next_journal_path(output).symlink_metadata().is_ok();
+    if journaled {
+        // The output is a state with a journal: replace the whole state (snapshot and
+        // journal) by one compaction, so that its journal never meets a foreign snapshot.
+        let seq = memory::load(output, maxlen).map_or(0, |l| l.seq);
+        progress::slow("Saving", output, || {
+            Memory::adopt_in(RealFs, output, loaded.state, seq)
+        })
+        .with_context(|| format!("cannot save the state to {}", output.display()))?;
+    } else {
+        progress::slow("Saving", output, || loaded.state.save_state(output))
+            .with_context(|| format!("cannot save the state to {}", output.display()))?;
+    }
     writeln!(out, "Converted {} to {}", input.display(), output.display())?;
     Ok(())
 }
 
-pub fn verify(path: &Path, maxlen: Option<usize>, out: &mut dyn Write) -> Result<()> {
-    let orchestrator = load_existing(path, maxlen)?;
-    let stats = orchestrator.statistics();
+/// `penin verify [PATH] [--all]`: the state loads (snapshot and journal); its ledger's chain
+/// is sound; with `--all`, every checkpoint's checksum matches.
+pub fn verify(path: &Path, maxlen: Option<usize>, all: bool, out: &mut dyn Write) -> Result<()> {
+    let loaded = load_existing(path, maxlen)?;
+    let state = &loaded.state;
+    let stats = state.statistics();
     let bound =
         |m: Option<usize>| m.map_or_else(|| "unbounded".to_owned(), |n| format!("maxlen {n}"));
     writeln!(
@@ -190,11 +207,24 @@ pub fn verify(path: &Path, maxlen: Option<usize>, out: &mut dyn Write) -> Result
         path.display(),
         stats.knowledge_base_size,
         stats.task_history_size,
-        bound(orchestrator.task_history().maxlen()),
+        bound(state.task_history().maxlen()),
         stats.score_history_size,
-        bound(orchestrator.score_history().maxlen()),
-        orchestrator.extra().len(),
+        bound(state.score_history().maxlen()),
+        state.extra().len(),
     )?;
+    if loaded.journal_len > 0 {
+        writeln!(
+            out,
+            "{}: ok: {} change(s) since the snapshot, up to change {}",
+            penin_history::journal_path(path).display(),
+            loaded.replayed,
+            loaded.seq
+        )?;
+    }
+    history::verify_ledger(path, out)?;
+    if all {
+        history::verify_checkpoints(path, out)?;
+    }
     Ok(())
 }
 

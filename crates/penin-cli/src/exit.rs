@@ -30,6 +30,11 @@ pub const EMPTY: u8 = 80;
 pub const TRUNCATED: u8 = 81;
 pub const INVALID_UTF8: u8 = 82;
 pub const WRONG_SHAPE: u8 = 83;
+pub const NEWER_VERSION: u8 = 69;
+pub const JOURNAL_DAMAGED: u8 = 84;
+pub const FOREIGN_SNAPSHOT: u8 = 85;
+pub const LEDGER_BROKEN: u8 = 86;
+pub const CHECKPOINT_DAMAGED: u8 = 87;
 
 /// The documented exit code for an error: the first kind found along its chain decides.
 pub fn code(error: &anyhow::Error) -> u8 {
@@ -54,6 +59,23 @@ pub fn code(error: &anyhow::Error) -> u8 {
         if cause.is::<penin_codec::Error>() {
             return INVALID_JSON;
         }
+        if let Some(e) = cause.downcast_ref::<penin_history::ledger::Error>() {
+            return match e {
+                penin_history::ledger::Error::Damaged { .. } => LEDGER_BROKEN,
+                _ => IO_ERROR,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<penin_history::checkpoint::Error>() {
+            return match e {
+                penin_history::checkpoint::Error::NewerVersion { .. } => NEWER_VERSION,
+                penin_history::checkpoint::Error::NotFound { .. } => NOT_FOUND,
+                penin_history::checkpoint::Error::NoPolicy { .. } => USAGE,
+                penin_history::checkpoint::Error::Damaged { .. }
+                | penin_history::checkpoint::Error::MetaSyntax { .. }
+                | penin_history::checkpoint::Error::BadMeta { .. } => CHECKPOINT_DAMAGED,
+                _ => IO_ERROR,
+            };
+        }
     }
     FAILURE
 }
@@ -68,6 +90,13 @@ fn for_kind(kind: ErrorKind) -> u8 {
         ErrorKind::InvalidJson => INVALID_JSON,
         ErrorKind::WrongShape => WRONG_SHAPE,
         ErrorKind::Locked => LOCKED,
+        ErrorKind::NewerVersion => NEWER_VERSION,
+        ErrorKind::JournalDamaged => JOURNAL_DAMAGED,
+        ErrorKind::ForeignSnapshot => FOREIGN_SNAPSHOT,
+        ErrorKind::LedgerBroken => LEDGER_BROKEN,
+        ErrorKind::CheckpointDamaged => CHECKPOINT_DAMAGED,
+        ErrorKind::NotFound => NOT_FOUND,
+        ErrorKind::NothingToDo => OK,
         _ => IO_ERROR,
     }
 }

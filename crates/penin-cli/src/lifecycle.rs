@@ -9,43 +9,59 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
-use penin_orchestrator::{Map, NumericVectorArtifact, Orchestrator, Statistics, Value};
+use penin_orchestrator::{Change, Map, Memory, Number, NumericVectorArtifact, Statistics, Value};
 use penin_store::Lock;
 
-use crate::args::RunArgs;
+use crate::args::{RunArgs, SyncPolicy};
 use crate::progress;
 use crate::protocol::{self, Request};
 
 /// How often the loop looks at the signal flag while stdin is quiet.
 const TICK: Duration = Duration::from_millis(50);
 
-/// Loads the state at start-up as the seed does, printing its lines to `out`.
+/// Loads the state at start-up as the seed does, printing its lines to `out`: snapshot,
+/// then the changes its journal holds since.
 ///
-/// A missing file is a first run. A file that cannot be loaded stops the start, unless
-/// `fresh`: then it is moved aside (never deleted) and the state starts empty.
+/// A missing state is a first run. A state that cannot be loaded stops the start, unless
+/// `fresh`: then its files are moved aside (never deleted) and the state starts empty.
 pub fn start(
     path: &Path,
     maxlen: Option<usize>,
     fresh: bool,
     out: &mut dyn Write,
-) -> Result<Orchestrator> {
+) -> Result<Memory> {
     let _ = writeln!(out, "🚀 Starting PENIN-Ω Orchestrator...");
     remove_temporaries(path, out)?;
-    let mut orchestrator = Orchestrator::with_history_maxlen(maxlen);
-    match progress::slow("Loading", path, || orchestrator.load_state(path)) {
-        Ok(true) => {
-            let stats = orchestrator.statistics();
-            let _ = writeln!(out, "✅ State loaded from {}", path.display());
-            counts(out, &stats);
-        }
-        Ok(false) => {
-            let _ = writeln!(out, "ℹ️  No previous state found (first run)");
+    let memory = match progress::slow("Loading", path, || Memory::open(path, maxlen)) {
+        Ok(mut memory) => {
+            for notice in memory.take_notices() {
+                let _ = writeln!(out, "⚠️  {notice}");
+            }
+            if !memory.found() {
+                let _ = writeln!(out, "ℹ️  No previous state found (first run)");
+            } else {
+                let stats = memory.state().statistics();
+                let _ = writeln!(out, "✅ State loaded from {}", path.display());
+                counts(out, &stats);
+            }
+            memory
         }
         Err(error) if fresh => {
-            let aside = penin_store::move_aside(path, &format!("unreadable-{}", timestamp()))
-                .with_context(|| {
-                    format!("cannot move the unreadable state {} aside", path.display())
-                })?;
+            let stamp = timestamp();
+            let mut moved = Vec::new();
+            for file in [
+                path.to_owned(),
+                penin_history::journal_path(path),
+                penin_orchestrator::memory::next_journal_path(path),
+            ] {
+                if file.symlink_metadata().is_ok() {
+                    let aside = penin_store::move_aside(&file, &format!("unreadable-{stamp}"))
+                        .with_context(|| {
+                            format!("cannot move the unreadable {} aside", file.display())
+                        })?;
+                    moved.push(aside.display().to_string());
+                }
+            }
             let _ = writeln!(
                 out,
                 "⚠️  Could not load {}: {:#}",
@@ -55,18 +71,20 @@ pub fn start(
             let _ = writeln!(
                 out,
                 "   Moved it to {} and starting with an empty state",
-                aside.display()
+                moved.join(" and ")
             );
+            Memory::open(path, maxlen)
+                .with_context(|| format!("cannot start afresh at {}", path.display()))?
         }
         Err(error) => {
             return Err(anyhow::Error::from(error)).context(format!(
-                "refusing to start: the state file {} exists but cannot be loaded; it is left as it is \
+                "refusing to start: the state {} exists but cannot be loaded; it is left as it is \
                  (fix it, or run with --fresh to move it aside and start empty)",
                 path.display()
             ));
         }
-    }
-    Ok(orchestrator)
+    };
+    Ok(memory)
 }
 
 /// Takes the lock of a state this process is about to write: one writer at a time. Fails at
@@ -118,10 +136,14 @@ fn counts(out: &mut dyn Write, stats: &Statistics) {
     );
 }
 
-/// Saves and prints the seed's line.
-pub fn save(orchestrator: &Orchestrator, path: &Path, out: &mut dyn Write) -> Result<()> {
-    progress::slow("Saving", path, || orchestrator.save_state(path))
-        .with_context(|| format!("cannot save the state to {}", path.display()))?;
+/// Compacts (unless the snapshot alone already holds the whole state) and prints the
+/// seed's line: after it, `NAME` alone is the state, for the Python tool too.
+pub fn save(memory: &mut Memory, out: &mut dyn Write) -> Result<()> {
+    let path = memory.path().to_owned();
+    if !memory.is_compact() {
+        progress::slow("Saving", &path, || memory.compact())
+            .with_context(|| format!("cannot save the state to {}", path.display()))?;
+    }
     let _ = writeln!(out, "✅ State saved to {}", path.display());
     Ok(())
 }
@@ -134,6 +156,9 @@ enum Input {
     Failed(io::Error),
 }
 
+/// At most this many lines are answered in one group commit.
+const GROUP_LINES: usize = 4096;
+
 /// `penin run`.
 pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
     let stderr = &mut io::stderr();
@@ -145,59 +170,71 @@ pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
         ctrlc::set_handler(move || signalled.store(true, Ordering::SeqCst))
             .context("cannot install the SIGINT/SIGTERM handler")?;
     }
-    let mut orchestrator = start(path, maxlen, args.fresh, stderr)?;
+    let mut memory = start(path, maxlen, args.fresh, stderr)?;
+    let policy = args.sync;
+    let _ = writeln!(stderr, "🔒 Sync policy: {policy}: {}", policy.promise());
+    if args.autosave_given() {
+        let _ = writeln!(
+            stderr,
+            "ℹ️  --autosave is no longer needed and is ignored: every change is journaled before \
+             it is answered"
+        );
+    }
+    let checkpoint_every = args.checkpoint_every;
+    if let Some(every) = checkpoint_every {
+        let _ = writeln!(
+            stderr,
+            "📸 A checkpoint every {}",
+            penin_history::time::format_duration(every)
+        );
+    }
 
     let (sender, receiver) = mpsc::channel();
     thread::spawn(move || read_lines(&sender));
 
-    let autosave = (args.autosave > 0.0).then(|| Duration::from_secs_f64(args.autosave));
-    let mut last_save = Instant::now();
-    let mut dirty = false;
-    let mut stdout = io::stdout().lock();
+    let mut session = Session {
+        memory: &mut memory,
+        policy,
+        last_sync: Instant::now(),
+        stdout: io::stdout().lock(),
+        failed: None,
+    };
+    let mut last_checkpoint = Instant::now();
     let reason = loop {
         if signalled.load(Ordering::SeqCst) {
             // Lines already read but not applied get an answer saying so.
             while let Ok(Input::Line(line)) = receiver.try_recv() {
                 if !line.iter().all(u8::is_ascii_whitespace) {
                     let id = protocol::parse(&line).map_or_else(|(id, _)| id, |line| line.id);
-                    let answer = protocol::error(id, "not applied: penin is shutting down");
-                    let _ = stdout.write_all(&answer).and_then(|()| stdout.flush());
+                    session.send(&protocol::error(id, "not applied: penin is shutting down"));
                 }
             }
             break "🛑 Received a termination signal (SIGINT or SIGTERM), saving state..."
                 .to_owned();
         }
-        if dirty && autosave.is_some_and(|every| last_save.elapsed() >= every) {
-            match orchestrator.save_state(path) {
-                Ok(()) => dirty = false,
+        if let Some(why) = session.failed.take() {
+            break format!("⚠️  {why}: stopping, saving state...");
+        }
+        session.tick(stderr);
+        if let Some(every) = checkpoint_every
+            && last_checkpoint.elapsed() >= every
+        {
+            last_checkpoint = Instant::now();
+            match session.memory.checkpoint(None) {
+                Ok(meta) => {
+                    let _ = writeln!(stderr, "📸 Checkpoint {} written", meta.id);
+                }
                 Err(e) => {
                     let _ = writeln!(
                         stderr,
-                        "⚠️  Autosave to {} failed: {:#}",
-                        path.display(),
+                        "⚠️  Checkpoint failed: {:#}",
                         anyhow::Error::from(e)
                     );
                 }
             }
-            last_save = Instant::now();
         }
-        match receiver.recv_timeout(TICK) {
-            Ok(Input::Line(line)) => {
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                let (answer, effect) = handle(&mut orchestrator, &line, path);
-                match effect {
-                    Effect::Changed => dirty = true,
-                    Effect::Saved => {
-                        dirty = false;
-                        last_save = Instant::now();
-                    }
-                    Effect::None => {}
-                }
-                // A reader that went away does not stop the session: the state still saves.
-                let _ = stdout.write_all(&answer).and_then(|()| stdout.flush());
-            }
+        let first = match receiver.recv_timeout(TICK) {
+            Ok(Input::Line(line)) => line,
             Ok(Input::End) | Err(RecvTimeoutError::Disconnected) => {
                 break "📭 End of input, saving state...".to_owned();
             }
@@ -206,11 +243,45 @@ pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
                     "⚠️  Cannot read stdin ({e}): treating it as the end of input, saving state..."
                 );
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Timeout) => continue,
+        };
+        // Group commit: every line already waiting is applied, written and synced once, then
+        // all their answers go out.
+        let mut lines = vec![first];
+        let mut end = None;
+        while lines.len() < GROUP_LINES {
+            match receiver.try_recv() {
+                Ok(Input::Line(line)) => lines.push(line),
+                Ok(other) => {
+                    end = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        session.answer(&lines, stderr);
+        if session.memory.should_compact() && session.failed.is_none() {
+            if let Err(e) = session.memory.compact() {
+                let _ = writeln!(
+                    stderr,
+                    "⚠️  Compaction of {} failed: {:#}",
+                    path.display(),
+                    anyhow::Error::from(e)
+                );
+            }
+        }
+        match end {
+            Some(Input::End) => break "📭 End of input, saving state...".to_owned(),
+            Some(Input::Failed(e)) => {
+                break format!(
+                    "⚠️  Cannot read stdin ({e}): treating it as the end of input, saving state..."
+                );
+            }
+            _ => {}
         }
     };
     let _ = writeln!(stderr, "{reason}");
-    save(&orchestrator, path, stderr)
+    save(&mut memory, stderr)
 }
 
 fn read_lines(sender: &mpsc::Sender<Input>) {
@@ -234,70 +305,189 @@ fn read_lines(sender: &mpsc::Sender<Input>) {
     let _ = sender.send(Input::End);
 }
 
-/// What answering a line did to the state.
-enum Effect {
-    None,
-    Changed,
-    Saved,
+/// A `run` session: the memory, its sync policy and the answers' way out.
+struct Session<'m> {
+    memory: &'m mut Memory,
+    policy: SyncPolicy,
+    last_sync: Instant,
+    stdout: io::StdoutLock<'static>,
+    /// Why the session must stop (a sync failed: what is durable is no longer known).
+    failed: Option<String>,
 }
 
-/// Answers one line.
-fn handle(orchestrator: &mut Orchestrator, line: &[u8], path: &Path) -> (Vec<u8>, Effect) {
-    let line = match protocol::parse(line) {
-        Ok(line) => line,
-        Err((id, message)) => return (protocol::error(id, &message), Effect::None),
-    };
-    match line.request {
-        Request::Save => match orchestrator.save_state(path) {
-            Ok(()) => {
-                let mut fields = Map::new();
-                fields.insert("saved", Value::from(path.display().to_string()));
-                (protocol::answer(true, line.id, fields), Effect::Saved)
+/// An answer, once the changes before it are durable.
+enum Answer {
+    Ready(Vec<u8>),
+    /// The answer of a change of the pending group, with its id and fields.
+    Change(Option<Value>, Map),
+}
+
+impl Session<'_> {
+    fn send(&mut self, answer: &[u8]) {
+        // A reader that went away does not stop the session: the state still saves.
+        let _ = self.stdout.write_all(answer);
+    }
+
+    /// The periodic policy's fsync, at least every second while changes wait for one.
+    fn tick(&mut self, stderr: &mut dyn Write) {
+        if self.policy == SyncPolicy::Periodic
+            && self.memory.has_unsynced()
+            && self.last_sync.elapsed() >= PERIODIC
+        {
+            self.sync(stderr);
+        }
+    }
+
+    fn sync(&mut self, stderr: &mut dyn Write) -> bool {
+        self.last_sync = Instant::now();
+        match self.memory.sync() {
+            Ok(()) => true,
+            Err(e) => {
+                let why = format!(
+                    "syncing the journal failed: {:#}",
+                    anyhow::Error::from(e)
+                );
+                let _ = writeln!(stderr, "⚠️  {why}");
+                self.failed = Some(why);
+                false
             }
-            Err(e) => (
-                protocol::error(line.id, &format!("{:#}", anyhow::Error::from(e))),
-                Effect::None,
-            ),
-        },
-        request => {
-            let effect = if matches!(request, Request::Stats) {
-                Effect::None
-            } else {
-                Effect::Changed
+        }
+    }
+
+    /// Answers a group of lines: changes are committed together (one write, one sync under
+    /// the policy `always`), and every answer goes out in order once its change is durable.
+    fn answer(&mut self, lines: &[Vec<u8>], stderr: &mut dyn Write) {
+        let mut answers = Vec::with_capacity(lines.len());
+        let mut pending = Vec::new();
+        for line in lines {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let line = match protocol::parse(line) {
+                Ok(line) => line,
+                Err((id, message)) => {
+                    answers.push(Answer::Ready(protocol::error(id, &message)));
+                    continue;
+                }
             };
-            let fields = protocol::apply(orchestrator, request);
-            (protocol::answer(true, line.id, fields), effect)
+            match protocol::change(line.request) {
+                Ok((change, fields)) => {
+                    answers.push(Answer::Change(line.id, fields));
+                    pending.push(change);
+                }
+                Err(request) => {
+                    // Stats and save see every change before them.
+                    self.commit(&mut pending, &mut answers, stderr);
+                    let answer = self.query(request, line.id);
+                    answers.push(Answer::Ready(answer));
+                }
+            }
+        }
+        self.commit(&mut pending, &mut answers, stderr);
+        for answer in answers {
+            if let Answer::Ready(bytes) = answer {
+                self.send(&bytes);
+            }
+        }
+        let _ = self.stdout.flush();
+    }
+
+    /// Commits the pending changes and turns their answers ready.
+    fn commit(&mut self, pending: &mut Vec<Change>, answers: &mut [Answer], stderr: &mut dyn Write) {
+        if pending.is_empty() {
+            return;
+        }
+        let result = match &self.failed {
+            Some(why) => Err(format!("not applied: {why}")),
+            None => match self.memory.commit(std::mem::take(pending)) {
+                Ok(_) => {
+                    if self.policy == SyncPolicy::Always && !self.sync(stderr) {
+                        Err(format!(
+                            "not known to be durable: {}; penin is stopping, and the change \
+                             may or may not be in the state when it restarts",
+                            self.failed.clone().unwrap_or_default()
+                        ))
+                    } else {
+                        Ok(())
+                    }
+                }
+                Err(e) => Err(format!("not applied: {:#}", anyhow::Error::from(e))),
+            },
+        };
+        pending.clear();
+        for answer in answers.iter_mut() {
+            if let Answer::Change(id, fields) = answer {
+                let id = id.take();
+                *answer = Answer::Ready(match &result {
+                    Ok(()) => protocol::answer(true, id, std::mem::take(fields)),
+                    Err(message) => protocol::error(id, message),
+                });
+            }
+        }
+    }
+
+    /// Answers a request that changes nothing in the state: `stats`, `save`.
+    fn query(&mut self, request: Request, id: Option<Value>) -> Vec<u8> {
+        match request {
+            Request::Save => match self.memory.compact() {
+                Ok(()) => {
+                    let mut fields = Map::new();
+                    let path = self.memory.path().display().to_string();
+                    fields.insert("saved", Value::from(path));
+                    protocol::answer(true, id, fields)
+                }
+                Err(e) => protocol::error(id, &format!("{:#}", anyhow::Error::from(e))),
+            },
+            Request::Stats => {
+                let mut fields = Map::new();
+                fields.insert(
+                    "stats",
+                    protocol::statistics_value(&self.memory.state().statistics()),
+                );
+                protocol::answer(true, id, fields)
+            }
+            // Changes are committed by the caller.
+            _ => protocol::error(id, "not a query"),
         }
     }
 }
 
+/// The periodic policy syncs at least this often.
+const PERIODIC: Duration = Duration::from_secs(1);
+
 /// `penin demo`: the seed's `python -m penin`.
 pub fn demo(path: &Path, maxlen: Option<usize>) -> Result<()> {
     let out = &mut io::stdout();
-    let mut orchestrator = start(path, maxlen, false, out)?;
-    orchestrator.add_knowledge(
-        "embedding_1",
-        NumericVectorArtifact::new(vec![0.1, 0.2, 0.3]),
-    );
-    orchestrator.add_knowledge(
-        "embedding_2",
-        NumericVectorArtifact::new(vec![0.4, 0.5, 0.6]),
-    );
+    let mut memory = start(path, maxlen, false, out)?;
+    let mut changes = Vec::new();
+    for (key, vector) in [
+        ("embedding_1", vec![0.1, 0.2, 0.3]),
+        ("embedding_2", vec![0.4, 0.5, 0.6]),
+    ] {
+        changes.push(Change::AddKnowledge {
+            key: key.to_owned(),
+            artifact: NumericVectorArtifact::new(vector),
+        });
+    }
     for (id, kind) in [(1, "evolution"), (2, "evaluation")] {
         let mut task = Map::new();
         task.insert("task_id", Value::from(id));
         task.insert("type", Value::from(kind));
         task.insert("status", Value::from("completed"));
-        orchestrator.add_task(task);
+        changes.push(Change::AddTask(Value::from(task)));
     }
     for score in [0.85, 0.87, 0.9] {
-        orchestrator.add_score(score);
+        changes.push(Change::AddScore(Number::Float(score)));
     }
-    let stats = orchestrator.statistics();
+    memory
+        .commit(changes)
+        .and_then(|_| memory.sync())
+        .with_context(|| format!("cannot update {}", path.display()))?;
+    let stats = memory.state().statistics();
     let _ = writeln!(out, "📊 Statistics:");
     counts(out, &stats);
     let _ = writeln!(out, "   Average score: {:.4}", stats.average_score);
-    save(&orchestrator, path, out)
+    save(&mut memory, out)
 }
 
 /// UTC `YYYYMMDDTHHMMSSZ`, for names of files moved aside.

@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod exit;
+mod history;
 mod lifecycle;
 mod progress;
 mod protocol;
@@ -66,7 +67,42 @@ fn run() -> Result<ExitCode> {
         Some(Command::Convert { input, output }) => {
             commands::convert(&input, &resolve_link(output), maxlen, wait, out)?;
         }
-        Some(Command::Verify { path }) => commands::verify(&path, maxlen, out)?,
+        Some(Command::Verify { path: file, all }) => {
+            commands::verify(file.as_deref().unwrap_or(&path), maxlen, all, out)?;
+        }
+        Some(Command::Compact) => history::compact(&path, maxlen, wait, out)?,
+        Some(Command::Checkpoint { tag }) => {
+            history::checkpoint(&path, maxlen, wait, tag.as_deref(), out)?;
+        }
+        Some(Command::Checkpoints { json }) => history::list(&path, json, out)?,
+        Some(Command::Restore { which, at }) => {
+            history::restore(&path, maxlen, wait, which.as_deref(), at, out)?;
+        }
+        Some(Command::Prune {
+            keep_last,
+            keep_within,
+            tags_too,
+            dry_run,
+        }) => history::prune(
+            &path,
+            maxlen,
+            wait,
+            keep_last,
+            keep_within,
+            tags_too,
+            dry_run,
+            out,
+        )?,
+        Some(Command::Log { since, json }) => history::log(&path, since, json, out)?,
+        Some(Command::Recover { keep_journal, .. }) => {
+            let how = if keep_journal {
+                penin_orchestrator::memory::Recovery::KeepJournal
+            } else {
+                penin_orchestrator::memory::Recovery::DiscardJournal
+            };
+            history::recover(&path, maxlen, wait, how, out)?;
+        }
+        Some(Command::Repair) => history::repair(&path, maxlen, wait, out)?,
     }
     out.flush()?;
     Ok(exit::from(exit::OK))

@@ -11,7 +11,7 @@
 //! An optional `"id"` is echoed. Answers are `{"ok":true,...}` or
 //! `{"ok":false,"error":"..."}`; a bad line gets an error answer and changes nothing.
 
-use penin_orchestrator::{Map, Number, NumericVectorArtifact, Orchestrator, Statistics, Value};
+use penin_orchestrator::{Change, Map, Number, NumericVectorArtifact, Statistics, Value};
 
 /// What a line asks for, checked.
 #[derive(Debug)]
@@ -111,23 +111,20 @@ fn request(map: &mut Map) -> Result<Request, String> {
     Ok(request)
 }
 
-/// Applies a mutating request; returns the answer's fields.
-pub fn apply(orchestrator: &mut Orchestrator, request: Request) -> Map {
+/// The change a request makes and its answer's fields; the request itself back if it
+/// changes nothing (`save` and `stats`).
+pub fn change(request: Request) -> Result<(Change, Map), Request> {
     let mut answer = Map::new();
-    match request {
+    let change = match request {
         Request::AddKnowledge { key, artifact } => {
             answer.insert("key", Value::from(key.as_str()));
-            orchestrator.add_knowledge(key, artifact);
+            Change::AddKnowledge { key, artifact }
         }
-        Request::AddTask(task) => orchestrator.add_task(task),
-        Request::AddScore(score) => orchestrator.add_score(score),
-        Request::Stats => {
-            answer.insert("stats", statistics_value(&orchestrator.statistics()));
-        }
-        // Saving needs the caller's path and error handling.
-        Request::Save => {}
-    }
-    answer
+        Request::AddTask(task) => Change::AddTask(task),
+        Request::AddScore(score) => Change::AddScore(score),
+        other => return Err(other),
+    };
+    Ok((change, answer))
 }
 
 /// An answer line: `{"ok":..,"id":..,...}` on one line, with a newline.

@@ -345,6 +345,11 @@ impl<F: Fs + Clone> Memory<F> {
         self.compact()
     }
 
+    /// Whether there was a state to load (a snapshot, or a journal).
+    pub fn found(&self) -> bool {
+        self.snapshot || self.journal.is_some()
+    }
+
     /// The state.
     pub fn state(&self) -> &Orchestrator {
         &self.state

@@ -1,0 +1,372 @@
+//! The commands of a state's past: compact, checkpoint, checkpoints, restore, prune, log,
+//! recover, repair, and the ledger and checkpoint checks of `verify`.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use penin_history::checkpoint::{self, Meta, Reason, Selector};
+use penin_history::ledger;
+use penin_history::time::Timestamp;
+use penin_orchestrator::memory::{self, Memory, Recovery};
+use penin_orchestrator::{Map, Value};
+
+use crate::lifecycle;
+use crate::progress;
+
+/// Opens the state for writing, under its lock, saying what the load dealt with.
+fn open(path: &Path, maxlen: Option<usize>, wait: bool) -> Result<(penin_store::Lock, Memory)> {
+    let lock = lifecycle::one_shot_writer(path, wait)?;
+    let mut memory = progress::slow("Loading", path, || Memory::open(path, maxlen))
+        .with_context(|| format!("cannot open {}: it was left as it is", path.display()))?;
+    for notice in memory.take_notices() {
+        eprintln!("penin: warning: {notice}");
+    }
+    Ok((lock, memory))
+}
+
+/// `penin compact`: folds the journal into a new snapshot.
+pub fn compact(path: &Path, maxlen: Option<usize>, wait: bool, out: &mut dyn Write) -> Result<()> {
+    let (_lock, mut memory) = open(path, maxlen, wait)?;
+    let changes = memory.journal_len();
+    progress::slow("Saving", path, || memory.compact())
+        .with_context(|| format!("cannot compact {}", path.display()))?;
+    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    writeln!(
+        out,
+        "Compacted {}: the snapshot ({bytes} bytes) holds every change up to change {}; the \
+         journal ({changes} bytes before) is empty",
+        path.display(),
+        memory.seq()
+    )?;
+    Ok(())
+}
+
+/// `penin checkpoint [--tag NAME]`.
+pub fn checkpoint(
+    path: &Path,
+    maxlen: Option<usize>,
+    wait: bool,
+    tag: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (_lock, mut memory) = open(path, maxlen, wait)?;
+    let meta = memory
+        .checkpoint(tag)
+        .with_context(|| format!("cannot write a checkpoint of {}", path.display()))?;
+    writeln!(
+        out,
+        "Checkpoint {}{} of {}: change {}, {} bytes, in {}",
+        meta.id,
+        meta.tag.as_deref().map(|t| format!(" ({t})")).unwrap_or_default(),
+        path.display(),
+        meta.journal,
+        meta.size,
+        penin_history::checkpoints_dir(path).display()
+    )?;
+    Ok(())
+}
+
+/// A checkpoint as a JSON object.
+fn meta_value(meta: &Meta) -> Value {
+    let mut map = Map::new();
+    map.insert("id", Value::from(meta.id.as_str()));
+    map.insert("time", Value::from(meta.time.rfc3339()));
+    map.insert("tag", meta.tag.as_deref().map_or(Value::Null, Value::from));
+    map.insert("seq", number(meta.journal));
+    map.insert("ledger_seq", number(meta.ledger_seq));
+    map.insert("ledger_head", Value::from(ledger::hex(&meta.ledger_head)));
+    map.insert("size", number(meta.size));
+    map.insert("blake2b", Value::from(ledger::hex(&meta.blake2b)));
+    map.insert("knowledge", number(meta.counts.knowledge));
+    map.insert("tasks", number(meta.counts.tasks));
+    map.insert("scores", number(meta.counts.scores));
+    Value::from(map)
+}
+
+fn number(n: u64) -> Value {
+    Value::from(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// `penin checkpoints [--json]`: every checkpoint, oldest first.
+pub fn list(path: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
+    let dir = penin_history::checkpoints_dir(path);
+    let listing = checkpoint::list(&dir)?;
+    for unfinished in &listing.unfinished {
+        eprintln!(
+            "penin: warning: {} is an unfinished checkpoint (a crash during its write); `penin prune` removes it",
+            unfinished.display()
+        );
+    }
+    if json {
+        let all: Vec<Value> = listing.checkpoints.iter().map(meta_value).collect();
+        out.write_all(&penin_codec::to_vec_compact(&Value::Array(all)))?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if listing.checkpoints.is_empty() {
+        writeln!(out, "No checkpoint of {} yet", path.display())?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<21} {:<27} {:<16} {:>8} {:>12} {:>9} {:>7} {:>7}",
+        "ID", "TIME", "TAG", "SEQ", "BYTES", "KNOWLEDGE", "TASKS", "SCORES"
+    )?;
+    for meta in &listing.checkpoints {
+        writeln!(
+            out,
+            "{:<21} {:<27} {:<16} {:>8} {:>12} {:>9} {:>7} {:>7}",
+            meta.id,
+            meta.time.rfc3339(),
+            meta.tag.as_deref().unwrap_or("-"),
+            meta.journal,
+            meta.size,
+            meta.counts.knowledge,
+            meta.counts.tasks,
+            meta.counts.scores
+        )?;
+    }
+    Ok(())
+}
+
+/// `penin restore ID|TAG|--at TIME`.
+pub fn restore(
+    path: &Path,
+    maxlen: Option<usize>,
+    wait: bool,
+    which: Option<&str>,
+    at: Option<Timestamp>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let dir = penin_history::checkpoints_dir(path);
+    let selector = match (which, at) {
+        (_, Some(at)) => Selector::At(at),
+        (Some(which), None) => {
+            // An ID if one has it, else a tag.
+            let listing = checkpoint::list(&dir)?;
+            if listing.checkpoints.iter().any(|m| m.id == which) {
+                Selector::Id(which.to_owned())
+            } else {
+                Selector::Tag(which.to_owned())
+            }
+        }
+        (None, None) => Selector::Latest,
+    };
+    let (_lock, mut memory) = open(path, maxlen, wait)?;
+    let restored = memory
+        .restore(&selector)
+        .with_context(|| format!("cannot restore {}: it was left as it is", path.display()))?;
+    writeln!(
+        out,
+        "Restored {} from checkpoint {} (taken {}); the state it replaced is checkpoint {}",
+        path.display(),
+        restored.restored.id,
+        restored.restored.time,
+        restored.saved.id
+    )?;
+    Ok(())
+}
+
+/// `penin prune --keep-last N --keep-within DURATION [--tags-too] [--dry-run]`.
+#[allow(clippy::fn_params_excessive_bools)] // the command's own flags
+pub fn prune(
+    path: &Path,
+    maxlen: Option<usize>,
+    wait: bool,
+    keep_last: Option<usize>,
+    keep_within: Option<Duration>,
+    tags_too: bool,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (_lock, mut memory) = open(path, maxlen, wait)?;
+    let plan = memory.prune(keep_last, keep_within, tags_too, dry_run)?;
+    let dir = penin_history::checkpoints_dir(path);
+    if !dry_run {
+        let listing = checkpoint::list(&dir)?;
+        let removed = checkpoint::remove_unfinished(memory.fs(), &dir, &listing)?;
+        if removed > 0 {
+            writeln!(out, "removed {removed} unfinished checkpoint file(s)")?;
+        }
+    }
+    for (meta, reasons) in &plan.keep {
+        let why: Vec<String> = reasons
+            .iter()
+            .map(|r| match r {
+                Reason::Last(rank) => format!("one of the last {}", rank + 1),
+                Reason::Within => "within the time kept".to_owned(),
+                Reason::Tagged => "tagged".to_owned(),
+                _ => "kept".to_owned(),
+            })
+            .collect();
+        writeln!(out, "keep   {} ({})", meta.id, why.join(", "))?;
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for meta in &plan.remove {
+        writeln!(out, "{verb} {}", meta.id)?;
+    }
+    writeln!(
+        out,
+        "{} checkpoint(s) kept, {} {verb}",
+        plan.keep.len(),
+        plan.remove.len()
+    )?;
+    Ok(())
+}
+
+/// `penin log [--since TIME] [--json]`.
+pub fn log(path: &Path, since: Option<Timestamp>, json: bool, out: &mut dyn Write) -> Result<()> {
+    let ledger_path = penin_history::ledger_path(path);
+    if ledger_path.symlink_metadata().is_err() {
+        if !json {
+            writeln!(out, "No ledger at {} yet", ledger_path.display())?;
+        }
+        return Ok(());
+    }
+    let lines = ledger::read(&ledger_path)?;
+    for line in lines {
+        if let Some(since) = since {
+            match Timestamp::parse(&line.time) {
+                Ok(time) if time < since => continue,
+                _ => {}
+            }
+        }
+        if json {
+            let mut map = Map::new();
+            map.insert("seq", number(line.seq));
+            map.insert("time", Value::from(line.time.as_str()));
+            map.insert("event", Value::from(line.event.as_str()));
+            map.extend(line.fields.clone());
+            map.insert("digest", Value::from(ledger::hex(&line.digest)));
+            map.insert("hash", Value::from(ledger::hex(&line.hash)));
+            out.write_all(&penin_codec::to_vec_compact(&Value::from(map)))?;
+            writeln!(out)?;
+        } else {
+            let fields: Vec<String> = line
+                .fields
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        String::from_utf8_lossy(&penin_codec::to_vec_compact(v))
+                    )
+                })
+                .collect();
+            writeln!(
+                out,
+                "{:>6} {} {:<14} {}",
+                line.seq,
+                line.time,
+                line.event,
+                fields.join(" ")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `penin recover --keep-journal | --discard-journal`.
+pub fn recover(
+    path: &Path,
+    maxlen: Option<usize>,
+    wait: bool,
+    how: Recovery,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let _lock = lifecycle::one_shot_writer(path, wait)?;
+    let (recovered, notices) = match memory::recover(path, maxlen, how) {
+        Err(e @ penin_orchestrator::Error::NothingToRecover { .. }) => {
+            writeln!(out, "{e}")?;
+            return Ok(());
+        }
+        other => other.with_context(|| format!("cannot recover {}", path.display()))?,
+    };
+    for notice in notices {
+        eprintln!("penin: warning: {notice}");
+    }
+    match &recovered.moved_to {
+        Some(aside) => writeln!(
+            out,
+            "Recovered {}: kept the snapshot as it is; the journal is set aside as {}",
+            path.display(),
+            aside.display()
+        )?,
+        None => writeln!(
+            out,
+            "Recovered {}: applied the journal's {} change(s) to the snapshot as it is",
+            path.display(),
+            recovered.applied
+        )?,
+    }
+    Ok(())
+}
+
+/// `penin repair`.
+pub fn repair(path: &Path, maxlen: Option<usize>, wait: bool, out: &mut dyn Write) -> Result<()> {
+    let _lock = lifecycle::one_shot_writer(path, wait)?;
+    let (repaired, notices) = match memory::repair(path, maxlen) {
+        Err(e @ penin_orchestrator::Error::NothingToRepair { .. }) => {
+            writeln!(out, "{e}")?;
+            return Ok(());
+        }
+        other => other.with_context(|| format!("cannot repair {}", path.display()))?,
+    };
+    for notice in notices {
+        eprintln!("penin: warning: {notice}");
+    }
+    writeln!(
+        out,
+        "Repaired {}: kept {} change(s) before the damage, dropped {} byte(s) ({}); the damaged \
+         journal is kept as {}; checkpoint {} holds the state as repaired",
+        path.display(),
+        repaired.kept,
+        repaired.dropped_bytes,
+        repaired.damage,
+        repaired.moved_to.display(),
+        repaired.checkpoint.id
+    )?;
+    Ok(())
+}
+
+/// The ledger part of `verify`: its chain, from the first line to the last.
+pub fn verify_ledger(path: &Path, out: &mut dyn Write) -> Result<()> {
+    let ledger_path = penin_history::ledger_path(path);
+    if ledger_path.symlink_metadata().is_err() {
+        return Ok(());
+    }
+    let summary = ledger::verify(&ledger_path)?;
+    write!(
+        out,
+        "{}: ok: {} line(s), a sound chain, head {}",
+        ledger_path.display(),
+        summary.lines,
+        ledger::hex(&summary.head)
+    )?;
+    if let Some(torn) = summary.torn {
+        write!(
+            out,
+            " (then a torn line of {} bytes, from a crash, that the next writer cuts off)",
+            torn.bytes
+        )?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// The checkpoint part of `verify --all`: every checkpoint's size and BLAKE2b.
+pub fn verify_checkpoints(path: &Path, out: &mut dyn Write) -> Result<()> {
+    let dir = penin_history::checkpoints_dir(path);
+    let listing = checkpoint::list(&dir)?;
+    for meta in &listing.checkpoints {
+        checkpoint::verify(&dir, meta)?;
+    }
+    writeln!(
+        out,
+        "{}: ok: {} checkpoint(s), every checksum matches",
+        dir.display(),
+        listing.checkpoints.len()
+    )?;
+    Ok(())
+}
