@@ -78,7 +78,7 @@ pub fn start(
         }
         Err(error) => {
             return Err(anyhow::Error::from(error)).context(format!(
-                "refusing to start: the state {} exists but cannot be loaded; it is left as it is \
+                "refusing to start: the state file {} exists but cannot be loaded; it is left as it is \
                  (fix it, or run with --fresh to move it aside and start empty)",
                 path.display()
             ));

@@ -20,19 +20,24 @@ fn add_commands_update_and_save_the_state() {
     out.assert_ok();
     assert_eq!(
         out.stdout,
-        "Added \"k\" (2 dimensions); state saved to .penin_omega/state.json\n"
+        "Added \"k\" (2 dimensions) to .penin_omega/state.json: change 1, on disk\n"
     );
     let out = env.run(&["add-task", r#"{"task_id":1}"#]);
     out.assert_ok();
     assert_eq!(
         out.stdout,
-        "Added a task (1 in the history); state saved to .penin_omega/state.json\n"
+        "Added a task to .penin_omega/state.json: change 2, on disk\n"
     );
     let out = env.run(&["add-score", "0.5"]);
     out.assert_ok();
     assert_eq!(
         out.stdout,
-        "Added a score (1 in the history); state saved to .penin_omega/state.json\n"
+        "Added a score to .penin_omega/state.json: change 3, on disk\n"
+    );
+    // The changes are in the journal; the snapshot is the empty state the first one started.
+    assert_eq!(
+        env.read(DEFAULT_STATE),
+        fixture_bytes("empty.expected.json")
     );
 
     assert_eq!(
@@ -44,6 +49,7 @@ fn add_commands_update_and_save_the_state() {
             "average_score": 0.5
         })
     );
+    env.run(&["compact"]).assert_ok();
     assert_eq!(
         parse_state(&env.read(DEFAULT_STATE)),
         json!({
@@ -62,6 +68,7 @@ fn negative_numbers_are_values_not_options() {
     env.run(&["add-knowledge", "neg", "--vector", "-1.5,2e-3, -0.0"])
         .assert_ok();
     env.run(&["add-score", "-0.25"]).assert_ok();
+    env.run(&["compact"]).assert_ok();
     let state = parse_state(&env.read(DEFAULT_STATE));
     assert_eq!(
         state["knowledge_base"]["neg"]["vector"],
@@ -76,10 +83,13 @@ fn add_commands_keep_existing_content() {
     let env = Env::new();
     env.write(DEFAULT_STATE, &fixture_bytes("seed_demo.json"));
     env.run(&["add-score", "1.0"]).assert_ok();
+    // Appended to the journal: the Python-written snapshot is not rewritten.
+    assert_eq!(env.read(DEFAULT_STATE), fixture_bytes("seed_demo.json"));
     let stats = env.stats_json();
     assert_eq!(stats["knowledge_base_size"], json!(2));
     assert_eq!(stats["task_history_size"], json!(2));
     assert_eq!(stats["score_history_size"], json!(4));
+    env.run(&["compact"]).assert_ok();
     assert_eq!(
         parse_state(&env.read(DEFAULT_STATE))["score_history"]["items"],
         json!([0.85, 0.87, 0.9, 1.0])

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{DEFAULT_STATE, EMPTY_STATE, Env, fixture_bytes};
+use common::{DEFAULT_STATE, EMPTY_STATE, Env, JOURNAL, LEDGER, SYNC_ALWAYS, fixture_bytes};
 
 /// A save cut short: valid up to where it stops.
 const TRUNCATED: &[u8] = b"{\n  \"knowledge_base\": {";
@@ -83,7 +83,7 @@ fn fresh_moves_the_file_aside_and_starts_empty() {
     let out = env.run(&["run", "--fresh"]);
     out.assert_ok();
     let lines = out.stderr_lines();
-    assert_eq!(lines.len(), 5, "stderr:\n{}", out.stderr);
+    assert_eq!(lines.len(), 6, "stderr:\n{}", out.stderr);
     assert_eq!(lines[0], "🚀 Starting PENIN-Ω Orchestrator...");
     assert_eq!(
         lines[1],
@@ -101,6 +101,7 @@ fn fresh_moves_the_file_aside_and_starts_empty() {
     assert_eq!(
         &lines[3..],
         [
+            SYNC_ALWAYS,
             "📭 End of input, saving state...",
             "✅ State saved to .penin_omega/state.json",
         ]
@@ -109,7 +110,7 @@ fn fresh_moves_the_file_aside_and_starts_empty() {
     assert_eq!(env.read(moved), TRUNCATED);
     assert_eq!(
         env.tree(),
-        [".penin_omega/", DEFAULT_STATE, moved]
+        [".penin_omega/", DEFAULT_STATE, JOURNAL, LEDGER, moved]
             .map(String::from)
             .into_iter()
             .collect()

@@ -4,9 +4,8 @@
 //! penin would load holds every acknowledged operation exactly once, in the order it was
 //! sent, holds no operation twice, acknowledged or not, and the ledger verifies.
 //!
-//! Autosave is off (`--autosave 0`), so no periodic save hides a loss: only what penin makes
-//! durable before it answers (its journal, with `--sync always`) can keep an operation that
-//! was answered after the last save. A SIGKILL leaves the page cache to be written out, so
+//! Nothing but the journal (with `--sync always`) can keep an operation that was answered
+//! after the last save: the snapshot is rewritten only by compaction. A SIGKILL leaves the page cache to be written out, so
 //! this test finds an answer given before the operation was written, not one given before it
 //! was synced; the power-loss tests of `penin-store` find that.
 //!
@@ -25,7 +24,7 @@ use std::path::Path;
 use std::process::ChildStdin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -151,11 +150,7 @@ fn every_acknowledged_operation_survives_sigkill() {
     let state_path = env.path("state.json");
     let state = state_path.to_str().expect("a UTF-8 temporary path");
     base_state(&mut rng).save_state(&state_path).unwrap();
-    let mut run_args = vec!["--state", state, "--unbounded", "run", "--autosave", "0"];
-    // `--sync always` comes with the journal; before it, `run` does not know the option.
-    if run_supports_sync(&env) {
-        run_args.extend(["--sync", "always"]);
-    }
+    let run_args = ["--state", state, "--unbounded", "run", "--sync", "always"];
 
     // `kinds[id]`: what operation `id` was; every id below `kinds.len()` was (perhaps) sent.
     let mut kinds: Vec<Kind> = Vec::new();
@@ -430,31 +425,16 @@ fn sequence(
     }
 }
 
-/// Checks that the ledger of `state` verifies.
-///
-/// INACTIVE UNTIL THE LEDGER LANDS: it runs `penin --state S verify` only once `penin --help`
-/// lists the ledger's `log` command, and does nothing before (today's `verify PATH` only
-/// checks that a file loads, which `check` already does through `convert`). When the ledger
-/// lands, align the arguments here with its CLI.
+/// Checks that the ledger of `state` verifies: `penin verify` checks its whole chain (and
+/// fails with exit 86 at the first bad line).
 fn ledger_verifies(env: &Env, state: &str) {
-    static HAS_LEDGER: OnceLock<bool> = OnceLock::new();
-    let has_ledger = *HAS_LEDGER.get_or_init(|| {
-        let help = env.run(&["--help"]);
-        help.assert_ok();
-        help.stdout
-            .lines()
-            .any(|line| line.split_whitespace().next() == Some("log"))
-    });
-    if has_ledger {
-        env.run(&["--state", state, "verify"]).assert_ok();
-    }
-}
-
-/// Whether `penin run` takes `--sync` (it comes with the journal).
-fn run_supports_sync(env: &Env) -> bool {
-    let help = env.run(&["run", "--help"]);
-    help.assert_ok();
-    help.stdout.contains("--sync")
+    let out = env.run(&["--state", state, "verify"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("a sound chain"),
+        "verify did not check the ledger: {}",
+        out.stdout
+    );
 }
 
 /// The state before the first round: `BASE_ARTIFACTS` random embeddings, with unbounded

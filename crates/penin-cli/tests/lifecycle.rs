@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{DEFAULT_STATE, EMPTY_STATE, Env, fixture_bytes, parse_state, wait_for};
+use common::{
+    DEFAULT_STATE, EMPTY_STATE, Env, JOURNAL, LEDGER, SYNC_ALWAYS, fixture_bytes, parse_state,
+};
 use serde_json::json;
 
 #[test]
@@ -17,6 +19,7 @@ fn first_run_saves_an_empty_state() {
         [
             "🚀 Starting PENIN-Ω Orchestrator...",
             "ℹ️  No previous state found (first run)",
+            SYNC_ALWAYS,
             "📭 End of input, saving state...",
             "✅ State saved to .penin_omega/state.json",
         ]
@@ -28,7 +31,7 @@ fn first_run_saves_an_empty_state() {
     );
     assert_eq!(
         env.tree(),
-        [".penin_omega/", DEFAULT_STATE]
+        [".penin_omega/", DEFAULT_STATE, JOURNAL, LEDGER]
             .map(String::from)
             .into_iter()
             .collect()
@@ -84,6 +87,7 @@ fn second_run_loads_and_counts() {
             "   Knowledge base: 1 items",
             "   Task history: 2 entries",
             "   Score history: 3 entries",
+            SYNC_ALWAYS,
             "📭 End of input, saving state...",
             "✅ State saved to .penin_omega/state.json",
         ]
@@ -120,6 +124,7 @@ fn no_subcommand_runs_the_lifecycle() {
         [
             "🚀 Starting PENIN-Ω Orchestrator...",
             "ℹ️  No previous state found (first run)",
+            SYNC_ALWAYS,
             "📭 End of input, saving state...",
             "✅ State saved to .penin_omega/state.json",
         ]
@@ -207,28 +212,26 @@ fn demo_loads_a_python_written_state() {
 }
 
 #[test]
-fn autosave_saves_while_the_session_runs() {
+fn an_answered_change_is_on_disk_while_the_session_runs() {
     let env = Env::new();
-    let mut session = env.spawn(&["run", "--autosave", "0.2"]);
+    // `--autosave` is obsolete: accepted, said, and nothing waits for it.
+    let mut session = env.spawn(&["run", "--autosave", "30"]);
     assert_eq!(
         session.ask(r#"{"op":"add_score","id":"a","score":0.75}"#),
         r#"{"ok":true,"id":"a"}"#
     );
-    // Stdin stays open: only the autosave can write the file now.
-    let saved = wait_for(|| {
-        let bytes = std::fs::read(env.state()).ok()?;
-        let state = parse_state(&bytes);
-        (state["score_history"]["items"] == json!([0.75])).then_some(state)
-    });
-    assert!(saved.is_some(), "the autosave did not write the score");
-    session.close_stdin();
-    let (status, rest, stderr) = session.finish();
-    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    // Stdin stays open and nothing saves the snapshot: the journal holds the change, and a
+    // reader (snapshot, then journal) sees it at once.
+    assert_eq!(env.loaded(DEFAULT_STATE)["score_history"]["items"], json!([0.75]));
+    let (_, rest, stderr) = session.kill_with_stderr();
     assert!(rest.is_empty(), "unexpected stdout: {rest:?}");
-    assert_eq!(
-        parse_state(&env.read(DEFAULT_STATE))["score_history"]["items"],
-        json!([0.75])
+    assert!(
+        stderr.contains("--autosave is no longer needed and is ignored"),
+        "{stderr}"
     );
+    // Killed without a save: the change survives in the journal.
+    assert_eq!(env.loaded(DEFAULT_STATE)["score_history"]["items"], json!([0.75]));
+    assert_eq!(env.stats_json()["score_history_size"], json!(1));
 }
 
 #[test]

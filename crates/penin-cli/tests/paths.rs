@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{DEFAULT_STATE, Env, fixture_bytes, output, parse_state};
+use common::{DEFAULT_STATE, Env, fixture_bytes, output};
 use serde_json::json;
 
 const ONE_SCORE: &str = "{\"op\":\"add_score\",\"score\":0.5}\n";
@@ -22,7 +22,7 @@ fn state_option_chooses_the_file() {
     let out = env.run(&["add-score", "--state", "a/s.json", "0.25"]);
     out.assert_ok();
     assert_eq!(
-        parse_state(&env.read("a/s.json"))["score_history"]["items"],
+        env.loaded("a/s.json")["score_history"]["items"],
         json!([0.5, 0.25])
     );
     assert!(!env.state().exists(), "the default state was written");
@@ -38,10 +38,10 @@ fn penin_state_chooses_the_file() {
     out.assert_ok();
     assert_eq!(
         out.stdout,
-        "Added a score (1 in the history); state saved to env/s.json\n"
+        "Added a score to env/s.json: change 1, on disk\n"
     );
     assert_eq!(
-        parse_state(&env.read("env/s.json"))["score_history"]["items"],
+        env.loaded("env/s.json")["score_history"]["items"],
         json!([0.5])
     );
     assert!(!env.state().exists(), "the default state was written");
@@ -56,7 +56,7 @@ fn state_option_wins_over_penin_state() {
     );
     out.assert_ok();
     assert_eq!(
-        parse_state(&env.read("opt.json"))["score_history"]["items"],
+        env.loaded("opt.json")["score_history"]["items"],
         json!([0.5])
     );
     assert!(!env.path("env.json").exists());
@@ -119,7 +119,7 @@ fn history_maxlen_bounds_a_new_state() {
     // The file's bound wins afterwards, whatever the option says.
     env.run(&["add-score", "4"]).assert_ok();
     assert_eq!(
-        parse_state(&env.read(DEFAULT_STATE))["score_history"],
+        env.loaded(DEFAULT_STATE)["score_history"],
         json!({"__type__": "deque", "items": [3, 4], "maxlen": 2})
     );
 }
@@ -129,7 +129,7 @@ fn unbounded_makes_a_new_state_without_a_bound() {
     let env = Env::new();
     env.run(&["--unbounded", "add-score", "1"]).assert_ok();
     assert_eq!(
-        parse_state(&env.read(DEFAULT_STATE))["score_history"],
+        env.loaded(DEFAULT_STATE)["score_history"],
         json!({"__type__": "deque", "items": [1], "maxlen": null})
     );
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{DEFAULT_STATE, Env, parse_state, wait_for};
+use common::{DEFAULT_STATE, Env, SYNC_ALWAYS, parse_state, wait_for};
 use serde_json::json;
 
 /// Bad lines, each with its exact answer. None of them may change the state.
@@ -171,6 +171,7 @@ fn bad_lines_are_answered_and_the_session_goes_on() {
         [
             "🚀 Starting PENIN-Ω Orchestrator...",
             "ℹ️  No previous state found (first run)",
+            SYNC_ALWAYS,
             "📭 End of input, saving state...",
             "✅ State saved to .penin_omega/state.json",
         ]
@@ -225,13 +226,22 @@ fn answers_come_one_per_line_as_operations_arrive() {
 #[test]
 fn save_writes_the_file_while_the_session_runs() {
     let env = Env::new();
-    // Autosave off: only the save operation may write before the end of input.
-    let mut session = env.spawn(&["run", "--autosave", "0"]);
+    // Only the save operation (a compaction) may rewrite the snapshot before the end of
+    // input: the change is in the journal, and the snapshot is the empty state it extends.
+    let mut session = env.spawn(&["run"]);
     assert_eq!(
         session.ask(r#"{"op":"add_task","id":"t","task":{"task_id":7}}"#),
         r#"{"ok":true,"id":"t"}"#
     );
-    assert!(!env.state().exists(), "saved before being asked to");
+    assert_eq!(
+        parse_state(&env.read(DEFAULT_STATE))["task_history"]["items"],
+        json!([]),
+        "saved before being asked to"
+    );
+    assert_eq!(
+        env.loaded(DEFAULT_STATE)["task_history"]["items"],
+        json!([{"task_id": 7}])
+    );
     assert_eq!(
         session.ask(r#"{"op":"save","id":"s"}"#),
         r#"{"ok":true,"id":"s","saved":".penin_omega/state.json"}"#

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Instant;
 
-use common::{DEFAULT_STATE, Env, parse_state, signal};
+use common::{DEFAULT_STATE, EMPTY_STATE, Env, JOURNAL, SYNC_ALWAYS, parse_state, signal};
 use serde_json::json;
 
 /// Applies some operations (their answers prove it), signals, and checks the saved state.
 fn saves_on(name: &str) {
     let env = Env::new();
-    // Autosave off: only the signal path can write the file.
-    let mut session = env.spawn(&["run", "--autosave", "0"]);
+    // Only the signal path can rewrite the snapshot: until then the changes are journaled.
+    let mut session = env.spawn(&["run"]);
     assert_eq!(
         session.ask(
             r#"{"op":"add_knowledge","id":1,"key":"k","vector":[0.5,-1.0],"metadata":{"s":"x"}}"#
@@ -29,7 +29,11 @@ fn saves_on(name: &str) {
         session.ask(r#"{"op":"add_score","id":3,"score":0.25}"#),
         r#"{"ok":true,"id":3}"#
     );
-    assert!(!env.state().exists(), "saved before the signal");
+    assert_eq!(
+        env.state_text(),
+        EMPTY_STATE,
+        "the snapshot was rewritten before the signal"
+    );
     signal(session.pid(), name);
     let (status, rest, stderr) = session.finish();
     assert_eq!(status.code(), Some(0), "{name}: stderr:\n{stderr}");
@@ -39,10 +43,14 @@ fn saves_on(name: &str) {
         [
             "🚀 Starting PENIN-Ω Orchestrator...",
             "ℹ️  No previous state found (first run)",
+            SYNC_ALWAYS,
             "🛑 Received a termination signal (SIGINT or SIGTERM), saving state...",
             "✅ State saved to .penin_omega/state.json",
         ]
     );
+    // After a clean exit the snapshot alone is the whole state (for the Python tool), and
+    // the journal holds no change.
+    assert_eq!(env.read(JOURNAL).len(), 96);
     let state = parse_state(&env.read(DEFAULT_STATE));
     assert_eq!(
         state,

@@ -23,6 +23,18 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 /// The default state file, relative to the working directory.
 pub const DEFAULT_STATE: &str = ".penin_omega/state.json";
 
+/// The journal beside the default state.
+#[allow(dead_code)]
+pub const JOURNAL: &str = ".penin_omega/state.json.journal";
+
+/// The audit ledger beside the default state.
+#[allow(dead_code)]
+pub const LEDGER: &str = ".penin_omega/state.json.ledger";
+
+/// The start-up line of `penin run` under the default sync policy.
+#[allow(dead_code)]
+pub const SYNC_ALWAYS: &str = "🔒 Sync policy: always: every answered change is on disk before its answer (one sync for the lines waiting together)";
+
 /// The state a fresh orchestrator saves (also `tests/fixtures/empty.expected.json`).
 pub const EMPTY_STATE: &str = r#"{
   "knowledge_base": {},
@@ -145,6 +157,15 @@ impl Env {
     }
 
     /// `penin stats --json` on the default state, parsed.
+    /// The state at `rel` as penin loads it (its snapshot, then the changes its journal
+    /// holds since), in the seed format.
+    #[allow(dead_code)]
+    pub fn loaded(&self, rel: &str) -> serde_json::Value {
+        let loaded = penin_orchestrator::memory::load(self.path(rel), Some(1000))
+            .unwrap_or_else(|e| panic!("{rel} does not load: {e}"));
+        parse_state(&penin_codec::to_vec(loaded.state.document()))
+    }
+
     pub fn stats_json(&self) -> serde_json::Value {
         let out = self.run(&["stats", "--json"]);
         assert_eq!(out.code, Some(0), "stats --json failed: {}", out.stderr);
