@@ -23,7 +23,10 @@ pub enum Error {
     /// The snapshot is not the one the journal extends: someone else replaced (or removed)
     /// it while the journal held changes. Nothing is replayed onto it.
     #[error(
-        "{} is not the snapshot that the journal {} extends: it was {} by another program while          the journal held {changes} change(s); nothing was changed. Run `penin recover          --keep-journal` to apply the journal to the snapshot as it is now, or `penin recover          --discard-journal` to set the journal aside and keep the snapshot as it is",
+        "{} is not the snapshot that the journal {} extends: it was {} by another program while \
+         the journal held {changes} change(s); nothing was changed. Run `penin recover \
+         --keep-journal` to apply the journal to the snapshot as it is now, or `penin recover \
+         --discard-journal` to set the journal aside and keep the snapshot as it is",
         snapshot.display(),
         journal.display(),
         if *found == penin_history::journal::Match::Missing { "removed" } else { "replaced" }
