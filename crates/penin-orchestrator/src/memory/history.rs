@@ -255,8 +255,7 @@ pub fn repair(
         replay(&journal_path, record, &scan.bytes, &mut state)?;
     }
     // The state the valid records make, as it is before anything moves.
-    let mut memory =
-        Memory::assemble(fs, path.to_owned(), state, scan.last_seq(), notices)?;
+    let mut memory = Memory::assemble(fs, path.to_owned(), state, scan.last_seq(), notices)?;
     memory.snapshot = true;
     memory.catch_up_records(&scan)?;
     let checkpoint = memory.checkpoint(Some("before-repair"))?;
