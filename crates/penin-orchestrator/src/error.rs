@@ -78,6 +78,18 @@ pub enum Error {
         /// Why.
         why: String,
     },
+    /// A compaction failed after its new snapshot was in place: the journal open for writing
+    /// no longer extends it, so nothing more is written until the state is opened again,
+    /// which finishes the compaction.
+    #[error(
+        "a compaction of {} failed after its new snapshot was in place: nothing more is \
+         written until it is opened again, which finishes the compaction",
+        snapshot.display()
+    )]
+    Interrupted {
+        /// The snapshot.
+        snapshot: PathBuf,
+    },
     /// A journal was expected and is not there (an invariant of this crate broke).
     #[error("the journal is missing where one was just started")]
     NoJournal,
@@ -165,7 +177,7 @@ impl Error {
             Error::NothingToRecover { .. } | Error::NothingToRepair { .. } => {
                 ErrorKind::NothingToDo
             }
-            Error::NoJournal => ErrorKind::Io,
+            Error::Interrupted { .. } | Error::NoJournal => ErrorKind::Io,
         }
     }
 }
