@@ -23,7 +23,10 @@ pub enum Error {
     /// The snapshot is not the one the journal extends: someone else replaced (or removed)
     /// it while the journal held changes. Nothing is replayed onto it.
     #[error(
-        "{} is not the snapshot that the journal {} extends: it was {} by another program while          the journal held {changes} change(s); nothing was changed. Run `penin recover          --keep-journal` to apply the journal to the snapshot as it is now, or `penin recover          --discard-journal` to set the journal aside and keep the snapshot as it is",
+        "{} is not the snapshot that the journal {} extends: it was {} by another program while \
+         the journal held {changes} change(s); nothing was changed. Run `penin recover \
+         --keep-journal` to apply the journal to the snapshot as it is now, or `penin recover \
+         --discard-journal` to set the journal aside and keep the snapshot as it is",
         snapshot.display(),
         journal.display(),
         if *found == penin_history::journal::Match::Missing { "removed" } else { "replaced" }
@@ -74,6 +77,18 @@ pub enum Error {
         journal: PathBuf,
         /// Why.
         why: String,
+    },
+    /// A compaction failed after its new snapshot was in place: the journal open for writing
+    /// no longer extends it, so nothing more is written until the state is opened again,
+    /// which finishes the compaction.
+    #[error(
+        "a compaction of {} failed after its new snapshot was in place: nothing more is \
+         written until it is opened again, which finishes the compaction",
+        snapshot.display()
+    )]
+    Interrupted {
+        /// The snapshot.
+        snapshot: PathBuf,
     },
     /// A journal was expected and is not there (an invariant of this crate broke).
     #[error("the journal is missing where one was just started")]
@@ -162,7 +177,7 @@ impl Error {
             Error::NothingToRecover { .. } | Error::NothingToRepair { .. } => {
                 ErrorKind::NothingToDo
             }
-            Error::NoJournal => ErrorKind::Io,
+            Error::Interrupted { .. } | Error::NoJournal => ErrorKind::Io,
         }
     }
 }

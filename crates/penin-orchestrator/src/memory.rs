@@ -187,6 +187,10 @@ pub struct Memory<F: Fs + Clone = RealFs> {
     snapshot: bool,
     snapshot_len: u64,
     notices: Vec<Notice>,
+    /// A compaction failed after its new snapshot may have replaced the old one: the journal
+    /// open for writing may no longer extend the snapshot on disk, and the next start
+    /// finishes the compaction with the journal it prepared, so nothing more is written.
+    interrupted: bool,
 }
 
 impl Memory<RealFs> {
@@ -268,6 +272,7 @@ impl<F: Fs + Clone> Memory<F> {
             snapshot: false,
             snapshot_len: 0,
             notices,
+            interrupted: false,
         })
     }
 
@@ -339,10 +344,17 @@ impl<F: Fs + Clone> Memory<F> {
         Ok(memory)
     }
 
-    /// Replaces the whole state with `state`, as one compaction: sequence numbers go on.
+    /// Replaces the whole state with `state`, as one compaction: sequence numbers go on. If
+    /// the compaction fails before the new snapshot is in place, the state stays the old
+    /// one, which the files hold and the next changes are journaled against.
     pub fn replace_state(&mut self, state: Orchestrator) -> Result<()> {
-        self.state = state;
-        self.compact()
+        self.check_not_interrupted()?;
+        let old = std::mem::replace(&mut self.state, state);
+        let result = self.compact();
+        if result.is_err() && !self.interrupted {
+            self.state = old;
+        }
+        result
     }
 
     /// Whether there was a state to load (a snapshot, or a journal).
@@ -382,6 +394,7 @@ impl<F: Fs + Clone> Memory<F> {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
+        self.check_not_interrupted()?;
         let mut payloads = Vec::with_capacity(changes.len());
         for change in &changes {
             let mut payload = Vec::new();
@@ -491,8 +504,39 @@ impl<F: Fs + Clone> Memory<F> {
     }
 
     /// Writes the whole state as a new snapshot and starts an empty journal extending it,
-    /// atomically (see the module's documentation).
+    /// atomically (see the module's documentation). If it fails once the new snapshot is in
+    /// place, the journal open for writing no longer extends the snapshot (the next start
+    /// finishes the compaction with the journal it prepared): nothing more is committed or
+    /// compacted ([`Error::Interrupted`]) until the state is opened again.
     pub fn compact(&mut self) -> Result<()> {
+        self.check_not_interrupted()?;
+        // A rename over the snapshot changes its size, modification time or inode. (A look
+        // that changes nothing, so not through `self.fs`, as `Identity::check` looks.)
+        let stamp = |path: &Path| {
+            std::fs::metadata(path)
+                .ok()
+                .map(|metadata| Identity::from_parts(&metadata, 0))
+        };
+        let before = stamp(&self.path);
+        let result = self.compact_steps();
+        if result.is_err() && stamp(&self.path) != before {
+            self.interrupted = true;
+        }
+        result
+    }
+
+    /// [`Error::Interrupted`] once a compaction failed after its snapshot was in place.
+    fn check_not_interrupted(&self) -> Result<()> {
+        if self.interrupted {
+            return Err(Error::Interrupted {
+                snapshot: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The steps of [`Memory::compact`].
+    fn compact_steps(&mut self) -> Result<()> {
         let next = next_journal_path(&self.path);
         let header = self.write_snapshot(&next)?;
         let dir = parent(&self.path);

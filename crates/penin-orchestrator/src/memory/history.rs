@@ -115,7 +115,7 @@ impl<F: Fs + Clone> Memory<F> {
 
     /// Removes the checkpoints that no rule keeps (restic's `forget` rules: see
     /// [`checkpoint::plan_prune`]); with `dry_run`, only says which. A `prune` ledger line
-    /// names those removed.
+    /// names those removed, also when removing one of them failed (the error is returned).
     pub fn prune(
         &mut self,
         keep_last: Option<usize>,
@@ -130,14 +130,36 @@ impl<F: Fs + Clone> Memory<F> {
             return Ok(plan);
         }
         let mut removed = Vec::new();
+        let mut failure = None;
         for meta in &plan.remove {
-            checkpoint::remove(&self.fs, &dir, meta)?;
+            if let Err(error) = checkpoint::remove(&self.fs, &dir, meta) {
+                // Without its meta file (removed first) it is no longer a checkpoint.
+                let meta_file = checkpoint::meta_path(&dir, meta);
+                let gone = self
+                    .fs
+                    .symlink_metadata(&meta_file)
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+                if gone {
+                    removed.push(Value::from(meta.id.as_str()));
+                }
+                failure = Some(error);
+                break;
+            }
             removed.push(Value::from(meta.id.as_str()));
         }
-        let ids = penin_codec::to_vec_compact(&Value::Array(removed.clone()));
-        let mut fields = Map::new();
-        fields.insert("removed", Value::Array(removed));
-        self.record("prune", fields, ledger::digest(&ids))?;
+        // The line names every checkpoint removed, a failure to remove the next one or not.
+        let recorded = if removed.is_empty() {
+            Ok(())
+        } else {
+            let ids = penin_codec::to_vec_compact(&Value::Array(removed.clone()));
+            let mut fields = Map::new();
+            fields.insert("removed", Value::Array(removed));
+            self.record("prune", fields, ledger::digest(&ids)).map(drop)
+        };
+        if let Some(error) = failure {
+            return Err(error.into());
+        }
+        recorded?;
         Ok(plan)
     }
 }
@@ -255,8 +277,7 @@ pub fn repair(
         replay(&journal_path, record, &scan.bytes, &mut state)?;
     }
     // The state the valid records make, as it is before anything moves.
-    let mut memory =
-        Memory::assemble(fs, path.to_owned(), state, scan.last_seq(), notices)?;
+    let mut memory = Memory::assemble(fs, path.to_owned(), state, scan.last_seq(), notices)?;
     memory.snapshot = true;
     memory.catch_up_records(&scan)?;
     let checkpoint = memory.checkpoint(Some("before-repair"))?;
