@@ -175,7 +175,9 @@ pub fn convert(
     // between this read and the write.
     let _lock = lifecycle::one_shot_writer(output, wait)?;
     let loaded = load_existing(input, maxlen)?;
-    let journaled = penin_history::journal_path(output).symlink_metadata().is_ok()
+    let journaled = penin_history::journal_path(output)
+        .symlink_metadata()
+        .is_ok()
         || memory::next_journal_path(output).symlink_metadata().is_ok();
     if journaled {
         // The output is a state with a journal: replace the whole state (snapshot and
@@ -198,17 +200,17 @@ pub fn convert(
 pub fn verify(path: &Path, maxlen: Option<usize>, all: bool, out: &mut dyn Write) -> Result<()> {
     let loaded = load_existing(path, maxlen)?;
     let state = &loaded.state;
-    let stats = state.statistics();
+    let figures = state.statistics();
     let bound =
         |m: Option<usize>| m.map_or_else(|| "unbounded".to_owned(), |n| format!("maxlen {n}"));
     writeln!(
         out,
         "{}: ok: {} knowledge items, {} tasks ({}), {} scores ({}), {} other top-level keys",
         path.display(),
-        stats.knowledge_base_size,
-        stats.task_history_size,
+        figures.knowledge_base_size,
+        figures.task_history_size,
         bound(state.task_history().maxlen()),
-        stats.score_history_size,
+        figures.score_history_size,
         bound(state.score_history().maxlen()),
         state.extra().len(),
     )?;

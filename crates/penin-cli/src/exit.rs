@@ -69,7 +69,7 @@ pub fn code(error: &anyhow::Error) -> u8 {
             return match e {
                 penin_history::checkpoint::Error::NewerVersion { .. } => NEWER_VERSION,
                 penin_history::checkpoint::Error::NotFound { .. } => NOT_FOUND,
-                penin_history::checkpoint::Error::NoPolicy { .. } => USAGE,
+                penin_history::checkpoint::Error::NoPolicy => USAGE,
                 penin_history::checkpoint::Error::Damaged { .. }
                 | penin_history::checkpoint::Error::MetaSyntax { .. }
                 | penin_history::checkpoint::Error::BadMeta { .. } => CHECKPOINT_DAMAGED,

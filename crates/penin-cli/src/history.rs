@@ -59,7 +59,10 @@ pub fn checkpoint(
         out,
         "Checkpoint {}{} of {}: change {}, {} bytes, in {}",
         meta.id,
-        meta.tag.as_deref().map(|t| format!(" ({t})")).unwrap_or_default(),
+        meta.tag
+            .as_deref()
+            .map(|t| format!(" ({t})"))
+            .unwrap_or_default(),
         path.display(),
         meta.journal,
         meta.size,
@@ -170,7 +173,7 @@ pub fn restore(
 }
 
 /// `penin prune --keep-last N --keep-within DURATION [--tags-too] [--dry-run]`.
-#[allow(clippy::fn_params_excessive_bools)] // the command's own flags
+#[allow(clippy::fn_params_excessive_bools, clippy::too_many_arguments)] // the command's flags
 pub fn prune(
     path: &Path,
     maxlen: Option<usize>,
@@ -355,7 +358,7 @@ pub fn verify_ledger(path: &Path, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// The checkpoint part of `verify --all`: every checkpoint's size and BLAKE2b.
+/// The checkpoint part of `verify --all`: every checkpoint's size and `BLAKE2b`.
 pub fn verify_checkpoints(path: &Path, out: &mut dyn Write) -> Result<()> {
     let dir = penin_history::checkpoints_dir(path);
     let listing = checkpoint::list(&dir)?;

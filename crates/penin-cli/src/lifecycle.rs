@@ -37,12 +37,12 @@ pub fn start(
             for notice in memory.take_notices() {
                 let _ = writeln!(out, "⚠️  {notice}");
             }
-            if !memory.found() {
-                let _ = writeln!(out, "ℹ️  No previous state found (first run)");
-            } else {
+            if memory.found() {
                 let stats = memory.state().statistics();
                 let _ = writeln!(out, "✅ State loaded from {}", path.display());
                 counts(out, &stats);
+            } else {
+                let _ = writeln!(out, "ℹ️  No previous state found (first run)");
             }
             memory
         }
@@ -220,18 +220,7 @@ pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
             && last_checkpoint.elapsed() >= every
         {
             last_checkpoint = Instant::now();
-            match session.memory.checkpoint(None) {
-                Ok(meta) => {
-                    let _ = writeln!(stderr, "📸 Checkpoint {} written", meta.id);
-                }
-                Err(e) => {
-                    let _ = writeln!(
-                        stderr,
-                        "⚠️  Checkpoint failed: {:#}",
-                        anyhow::Error::from(e)
-                    );
-                }
-            }
+            session.checkpoint(stderr);
         }
         let first = match receiver.recv_timeout(TICK) {
             Ok(Input::Line(line)) => line,
@@ -247,28 +236,18 @@ pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
         };
         // Group commit: every line already waiting is applied, written and synced once, then
         // all their answers go out.
-        let mut lines = vec![first];
-        let mut end = None;
-        while lines.len() < GROUP_LINES {
-            match receiver.try_recv() {
-                Ok(Input::Line(line)) => lines.push(line),
-                Ok(other) => {
-                    end = Some(other);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
+        let (lines, end) = waiting(first, &receiver);
         session.answer(&lines, stderr);
-        if session.memory.should_compact() && session.failed.is_none() {
-            if let Err(e) = session.memory.compact() {
-                let _ = writeln!(
-                    stderr,
-                    "⚠️  Compaction of {} failed: {:#}",
-                    path.display(),
-                    anyhow::Error::from(e)
-                );
-            }
+        if session.memory.should_compact()
+            && session.failed.is_none()
+            && let Err(e) = session.memory.compact()
+        {
+            let _ = writeln!(
+                stderr,
+                "⚠️  Compaction of {} failed: {:#}",
+                path.display(),
+                anyhow::Error::from(e)
+            );
         }
         match end {
             Some(Input::End) => break "📭 End of input, saving state...".to_owned(),
@@ -282,6 +261,20 @@ pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
     };
     let _ = writeln!(stderr, "{reason}");
     save(&mut memory, stderr)
+}
+
+/// `first` and every line already waiting after it (at most [`GROUP_LINES`]), and the end of
+/// input if it came among them.
+fn waiting(first: Vec<u8>, receiver: &mpsc::Receiver<Input>) -> (Vec<Vec<u8>>, Option<Input>) {
+    let mut lines = vec![first];
+    while lines.len() < GROUP_LINES {
+        match receiver.try_recv() {
+            Ok(Input::Line(line)) => lines.push(line),
+            Ok(other) => return (lines, Some(other)),
+            Err(_) => break,
+        }
+    }
+    (lines, None)
 }
 
 fn read_lines(sender: &mpsc::Sender<Input>) {
@@ -338,15 +331,28 @@ impl Session<'_> {
         }
     }
 
+    /// `--checkpoint-every`: a checkpoint now, or a warning.
+    fn checkpoint(&mut self, stderr: &mut dyn Write) {
+        match self.memory.checkpoint(None) {
+            Ok(meta) => {
+                let _ = writeln!(stderr, "📸 Checkpoint {} written", meta.id);
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    stderr,
+                    "⚠️  Checkpoint failed: {:#}",
+                    anyhow::Error::from(e)
+                );
+            }
+        }
+    }
+
     fn sync(&mut self, stderr: &mut dyn Write) -> bool {
         self.last_sync = Instant::now();
         match self.memory.sync() {
             Ok(()) => true,
             Err(e) => {
-                let why = format!(
-                    "syncing the journal failed: {:#}",
-                    anyhow::Error::from(e)
-                );
+                let why = format!("syncing the journal failed: {:#}", anyhow::Error::from(e));
                 let _ = writeln!(stderr, "⚠️  {why}");
                 self.failed = Some(why);
                 false
@@ -378,7 +384,7 @@ impl Session<'_> {
                 Err(request) => {
                     // Stats and save see every change before them.
                     self.commit(&mut pending, &mut answers, stderr);
-                    let answer = self.query(request, line.id);
+                    let answer = self.query(&request, line.id);
                     answers.push(Answer::Ready(answer));
                 }
             }
@@ -393,7 +399,12 @@ impl Session<'_> {
     }
 
     /// Commits the pending changes and turns their answers ready.
-    fn commit(&mut self, pending: &mut Vec<Change>, answers: &mut [Answer], stderr: &mut dyn Write) {
+    fn commit(
+        &mut self,
+        pending: &mut Vec<Change>,
+        answers: &mut [Answer],
+        stderr: &mut dyn Write,
+    ) {
         if pending.is_empty() {
             return;
         }
@@ -427,7 +438,7 @@ impl Session<'_> {
     }
 
     /// Answers a request that changes nothing in the state: `stats`, `save`.
-    fn query(&mut self, request: Request, id: Option<Value>) -> Vec<u8> {
+    fn query(&mut self, request: &Request, id: Option<Value>) -> Vec<u8> {
         match request {
             Request::Save => match self.memory.compact() {
                 Ok(()) => {

@@ -222,7 +222,10 @@ fn an_answered_change_is_on_disk_while_the_session_runs() {
     );
     // Stdin stays open and nothing saves the snapshot: the journal holds the change, and a
     // reader (snapshot, then journal) sees it at once.
-    assert_eq!(env.loaded(DEFAULT_STATE)["score_history"]["items"], json!([0.75]));
+    assert_eq!(
+        env.loaded(DEFAULT_STATE)["score_history"]["items"],
+        json!([0.75])
+    );
     let (_, rest, stderr) = session.kill_with_stderr();
     assert!(rest.is_empty(), "unexpected stdout: {rest:?}");
     assert!(
@@ -230,7 +233,10 @@ fn an_answered_change_is_on_disk_while_the_session_runs() {
         "{stderr}"
     );
     // Killed without a save: the change survives in the journal.
-    assert_eq!(env.loaded(DEFAULT_STATE)["score_history"]["items"], json!([0.75]));
+    assert_eq!(
+        env.loaded(DEFAULT_STATE)["score_history"]["items"],
+        json!([0.75])
+    );
     assert_eq!(env.stats_json()["score_history_size"], json!(1));
 }
 
