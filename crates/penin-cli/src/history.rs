@@ -12,6 +12,7 @@ use penin_history::time::Timestamp;
 use penin_orchestrator::memory::{self, Memory, Recovery};
 use penin_orchestrator::{Map, Value};
 
+use crate::exit::Usage;
 use crate::lifecycle;
 use crate::progress;
 
@@ -184,6 +185,14 @@ pub fn prune(
     dry_run: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
+    if keep_last.unwrap_or(0) == 0 && keep_within.is_none_or(|d| d.is_zero()) {
+        return Err(Usage(
+            "prune needs a rule: --keep-last N (N > 0) or --keep-within DURATION, as restic's \
+             forget does"
+                .to_owned(),
+        )
+        .into());
+    }
     let (_lock, mut memory) = open(path, maxlen, wait)?;
     let plan = memory.prune(keep_last, keep_within, tags_too, dry_run)?;
     let dir = penin_history::checkpoints_dir(path);

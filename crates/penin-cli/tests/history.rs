@@ -1,0 +1,315 @@
+//! The commands of a state's past, end to end: compact, checkpoint(s), restore, prune, log,
+//! verify (ledger and checkpoints), recover after the Python tool replaced the snapshot, and
+//! repair of a damaged journal, with their exit codes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{DEFAULT_STATE, Env, JOURNAL, LEDGER, parse_state};
+use serde_json::json;
+
+fn seed_ref() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/seed_ref.py")
+}
+
+fn python3_available(test: &str) -> bool {
+    let why = match Command::new("python3").arg("--version").output() {
+        Ok(output) if output.status.success() => return true,
+        Ok(output) => format!("python3 --version failed ({})", output.status),
+        Err(error) => format!("python3 cannot run ({error})"),
+    };
+    penin_testkit::skip(
+        test,
+        &format!("{why}: the Python reference cannot save the state"),
+    );
+    false
+}
+
+#[test]
+fn compact_leaves_the_whole_state_in_the_snapshot() {
+    let env = Env::new();
+    env.run(&["add-score", "0.5"]).assert_ok();
+    env.run(&["add-task", r#"{"n":1}"#]).assert_ok();
+    assert!(env.read(JOURNAL).len() > 96, "the changes are journaled");
+    let out = env.run(&["compact"]);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .starts_with("Compacted .penin_omega/state.json: the snapshot"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.read(JOURNAL).len(), 96, "the journal holds no change");
+    let state = parse_state(&env.read(DEFAULT_STATE));
+    assert_eq!(state["score_history"]["items"], json!([0.5]));
+    assert_eq!(state["task_history"]["items"], json!([{"n": 1}]));
+}
+
+#[test]
+fn checkpoints_are_listed_restored_and_pruned() {
+    let env = Env::new();
+    env.run(&["add-score", "1"]).assert_ok();
+    let out = env.run(&["checkpoint", "--tag", "first"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("(first)"), "{}", out.stdout);
+    env.run(&["add-score", "2"]).assert_ok();
+    env.run(&["checkpoint"]).assert_ok();
+    env.run(&["add-score", "3"]).assert_ok();
+
+    let out = env.run(&["checkpoints", "--json"]);
+    out.assert_ok();
+    let list: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["tag"], json!("first"));
+    assert_eq!(list[0]["scores"], json!(1));
+    assert_eq!(list[1]["tag"], json!(null));
+    assert_eq!(list[1]["scores"], json!(2));
+    assert_eq!(list[1]["seq"], json!(2), "{list:?}");
+    let human = env.run(&["checkpoints"]);
+    human.assert_ok();
+    assert_eq!(human.stdout_lines().len(), 3, "{}", human.stdout);
+
+    // By tag: the state of then; the replaced state is checkpointed first.
+    let out = env.run(&["restore", "first"]);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .starts_with("Restored .penin_omega/state.json from checkpoint")
+    );
+    assert_eq!(env.stats_json()["score_history_size"], json!(1));
+    let list: serde_json::Value =
+        serde_json::from_str(&env.run(&["checkpoints", "--json"]).stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    assert_eq!(list[2]["scores"], json!(3), "the replaced state");
+
+    // --at: the newest checkpoint at or before the time.
+    let second_time = list[1]["time"].as_str().unwrap().to_owned();
+    env.run(&["restore", "--at", &second_time]).assert_ok();
+    assert_eq!(env.stats_json()["score_history_size"], json!(2));
+    let out = env.run(&["restore", "--at", "2000-01-01"]);
+    assert_eq!(out.code, Some(66), "{}", out.stderr);
+    assert_eq!(
+        env.stats_json()["score_history_size"],
+        json!(2),
+        "unchanged"
+    );
+
+    // Prune: a dry run removes nothing; the tagged checkpoint stays.
+    let before = env.run(&["checkpoints", "--json"]).stdout;
+    let out = env.run(&["prune", "--keep-last", "1", "--dry-run"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("would remove"), "{}", out.stdout);
+    assert_eq!(env.run(&["checkpoints", "--json"]).stdout, before);
+    let out = env.run(&["prune", "--keep-last", "1"]);
+    out.assert_ok();
+    let after: serde_json::Value =
+        serde_json::from_str(&env.run(&["checkpoints", "--json"]).stdout).unwrap();
+    let tags: Vec<_> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["tag"].clone())
+        .collect();
+    assert_eq!(tags.len(), 2, "{after}");
+    assert!(
+        tags.contains(&json!("first")),
+        "the tagged one is kept: {after}"
+    );
+    let out = env.run(&["prune"]);
+    assert_eq!(
+        out.code,
+        Some(2),
+        "no rule is a usage error: {}",
+        out.stderr
+    );
+
+    let out = env.run(&["verify", "--all"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("every checksum matches"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("a sound chain"), "{}", out.stdout);
+    let events: Vec<String> = env
+        .run(&["log", "--json"])
+        .stdout_lines()
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].to_string())
+        .collect();
+    for event in ["checkpoint", "restore", "prune", "add_score", "compact"] {
+        assert!(
+            events.contains(&format!("\"{event}\"")),
+            "{event}: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn a_snapshot_the_python_tool_saved_over_a_journal_is_refused_then_recovered() {
+    if !python3_available(
+        "a_snapshot_the_python_tool_saved_over_a_journal_is_refused_then_recovered",
+    ) {
+        return;
+    }
+    let env = Env::new();
+    env.run(&["add-score", "0.5"]).assert_ok();
+    env.run(&["add-score", "0.25"]).assert_ok();
+    // The Python tool saves its demo state over the snapshot while the journal holds changes.
+    let status = Command::new("python3")
+        .arg(seed_ref())
+        .arg("write")
+        .arg(env.state())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let snapshot = env.read(DEFAULT_STATE);
+    let journal = env.read(JOURNAL);
+    for args in [&["stats"][..], &["run"][..], &["add-score", "1"][..]] {
+        let out = env.run(args);
+        assert_eq!(out.code, Some(85), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                ".penin_omega/state.json is not the snapshot that the journal \
+                 .penin_omega/state.json.journal extends"
+            ),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("penin recover --keep-journal"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(env.read(DEFAULT_STATE), snapshot, "{args:?}");
+        assert_eq!(env.read(JOURNAL), journal, "{args:?}");
+    }
+    let out = env.run(&["recover", "--keep-journal"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("applied the journal's 2 change(s)"),
+        "{}",
+        out.stdout
+    );
+    // The Python demo's scores, then the journal's.
+    assert_eq!(
+        env.loaded(DEFAULT_STATE)["score_history"]["items"],
+        json!([0.85, 0.87, 0.9, 0.5, 0.25])
+    );
+    env.run(&["verify"]).assert_ok();
+    let out = env.run(&["recover", "--keep-journal"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.starts_with("nothing to recover"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_damaged_journal_is_refused_with_its_place_then_repaired() {
+    let env = Env::new();
+    for score in ["1", "2", "3"] {
+        env.run(&["add-score", score]).assert_ok();
+    }
+    let mut journal = env.read(JOURNAL);
+    // Records: 96-byte header, then 29 + payload bytes each; the payload of score 1 is "1".
+    let second = 96 + 29 + 1;
+    journal[second + 25] ^= 0x01;
+    env.write(JOURNAL, &journal);
+    let out = env.run(&["stats"]);
+    assert_eq!(out.code, Some(84), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "is damaged at byte offset {second} (record with sequence number 2)"
+        )),
+        "{}",
+        out.stderr
+    );
+    let out = env.run(&["repair"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("kept 1 change(s) before the damage"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.stats_json()["score_history_size"], json!(1));
+    let aside: Vec<String> = env
+        .tree()
+        .into_iter()
+        .filter(|name| name.contains(".journal.damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{:?}", env.tree());
+    assert_eq!(
+        env.read(&aside[0]),
+        journal,
+        "the damaged journal is kept as it was"
+    );
+    env.run(&["verify", "--all"]).assert_ok();
+}
+
+#[test]
+fn a_broken_ledger_a_damaged_checkpoint_and_a_newer_journal_have_their_exit_codes() {
+    let env = Env::new();
+    env.run(&["add-score", "1"]).assert_ok();
+    env.run(&["checkpoint"]).assert_ok();
+    env.run(&["add-score", "2"]).assert_ok();
+    env.run(&["verify", "--all"]).assert_ok();
+
+    // One byte of the ledger's second line.
+    let ledger = env.read(LEDGER);
+    let second = ledger.iter().position(|&b| b == b'\n').unwrap() + 20;
+    let mut broken = ledger.clone();
+    broken[second] ^= 0x01;
+    env.write(LEDGER, &broken);
+    let out = env.run(&["verify"]);
+    assert_eq!(out.code, Some(86), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("line 2") || out.stderr.contains("seq 2"),
+        "{}",
+        out.stderr
+    );
+    env.write(LEDGER, &ledger);
+
+    // One byte of the checkpoint's data.
+    let data = env
+        .tree()
+        .into_iter()
+        .find(|name| name.contains(".checkpoints/") && name.ends_with(".json"))
+        .unwrap();
+    let mut bytes = env.read(&data);
+    bytes[10] ^= 0x01;
+    env.write(&data, &bytes);
+    let out = env.run(&["verify", "--all"]);
+    assert_eq!(out.code, Some(87), "{}", out.stderr);
+
+    // A journal of a newer format version.
+    let mut journal = env.read(JOURNAL);
+    journal[8] = 9;
+    env.write(JOURNAL, &journal);
+    let out = env.run(&["stats"]);
+    assert_eq!(out.code, Some(69), "{}", out.stderr);
+    assert!(out.stderr.contains("version 9"), "{}", out.stderr);
+}
+
+#[test]
+fn log_shows_the_ledger_since_a_time() {
+    let env = Env::new();
+    env.run(&["add-knowledge", "k", "--vector", "1,2"])
+        .assert_ok();
+    let out = env.run(&["log"]);
+    out.assert_ok();
+    let lines = out.stdout_lines();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert!(lines[0].contains("compact"), "{}", lines[0]);
+    assert!(lines[1].contains("add_knowledge"), "{}", lines[1]);
+    assert!(lines[1].contains("key=\"k\" dimensions=2"), "{}", lines[1]);
+    let out = env.run(&["log", "--since", "2200-01-01"]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "");
+    let out = env.run(&["log", "--since", "yesterday"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+}
