@@ -278,7 +278,10 @@ fn a_broken_ledger_a_damaged_checkpoint_and_a_newer_journal_have_their_exit_code
     let data = env
         .tree()
         .into_iter()
-        .find(|name| name.contains(".checkpoints/") && name.ends_with(".json"))
+        .find(|name| {
+            name.contains(".checkpoints/")
+                && Path::new(name).extension().is_some_and(|e| e == "json")
+        })
         .unwrap();
     let mut bytes = env.read(&data);
     bytes[10] ^= 0x01;
