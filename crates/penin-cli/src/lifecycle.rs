@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use penin_orchestrator::{Change, Map, Memory, Number, NumericVectorArtifact, Statistics, Value};
@@ -47,7 +47,7 @@ pub fn start(
             memory
         }
         Err(error) if fresh => {
-            let stamp = timestamp();
+            let stamp = penin_history::time::Timestamp::now().checkpoint_id();
             let mut moved = Vec::new();
             for file in [
                 path.to_owned(),
@@ -499,47 +499,4 @@ pub fn demo(path: &Path, maxlen: Option<usize>) -> Result<()> {
     counts(out, &stats);
     let _ = writeln!(out, "   Average score: {:.4}", stats.average_score);
     save(&mut memory, out)
-}
-
-/// UTC `YYYYMMDDTHHMMSSZ`, for names of files moved aside.
-pub fn timestamp() -> String {
-    let secs = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(i64::try_from(days).unwrap_or(0));
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_722), (2023, 12, 31));
-        assert_eq!(civil_from_days(20_782), (2026, 11, 25));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
 }

@@ -3,6 +3,8 @@
 //! with the audit ledger's chain checked.
 #![allow(clippy::cast_precision_loss)] // small counts as floats
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -16,28 +18,7 @@ use penin_orchestrator::{
     Change, ErrorKind, Map, Number, NumericVectorArtifact, Orchestrator, Value,
 };
 
-fn knowledge(n: usize) -> Change {
-    let mut metadata = Map::new();
-    metadata.insert("n", Value::from(i64::try_from(n).unwrap()));
-    Change::AddKnowledge {
-        key: format!("k{n}"),
-        artifact: NumericVectorArtifact::new(vec![n as f64, 0.5, -1.25]).with_metadata(metadata),
-    }
-}
-
-fn task(n: usize) -> Change {
-    let mut task = Map::new();
-    task.insert("n", Value::from(i64::try_from(n).unwrap()));
-    Change::AddTask(Value::from(task))
-}
-
-fn score(n: usize) -> Change {
-    Change::AddScore(Number::Float(n as f64 / 8.0))
-}
-
-fn state_in(dir: &tempfile::TempDir) -> PathBuf {
-    dir.path().join("memory").join("state.json")
-}
+use common::{knowledge, score, state_in, task};
 
 /// A state in the seed's format, as the snapshot and a checkpoint's data file hold it.
 fn seed(state: &Orchestrator) -> Vec<u8> {

@@ -2,33 +2,14 @@
 //! torn tails and power loss at every step.
 #![allow(clippy::cast_precision_loss)] // small counts as floats
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use penin_orchestrator::memory::{self, Memory, Notice};
-use penin_orchestrator::{Change, Error, ErrorKind, Map, Number, NumericVectorArtifact, Value};
+use penin_orchestrator::{Change, Error, ErrorKind, Number, Value};
 
-fn knowledge(n: usize) -> Change {
-    let mut metadata = Map::new();
-    metadata.insert("n", Value::from(i64::try_from(n).unwrap()));
-    Change::AddKnowledge {
-        key: format!("k{n}"),
-        artifact: NumericVectorArtifact::new(vec![n as f64, 0.5, -1.25]).with_metadata(metadata),
-    }
-}
-
-fn task(n: usize) -> Change {
-    let mut task = Map::new();
-    task.insert("n", Value::from(i64::try_from(n).unwrap()));
-    Change::AddTask(Value::from(task))
-}
-
-fn score(n: usize) -> Change {
-    Change::AddScore(Number::Float(n as f64 / 8.0))
-}
-
-fn state_in(dir: &tempfile::TempDir) -> PathBuf {
-    dir.path().join("memory").join("state.json")
-}
+use common::{knowledge, score, state_in, task};
 
 /// The ids of the knowledge keys, tasks and scores a state holds, in order.
 fn contents(state: &penin_orchestrator::Orchestrator) -> (Vec<String>, Vec<Value>, Vec<f64>) {
