@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{DEFAULT_STATE, Env, JOURNAL, LEDGER, parse_state};
+use common::{DEFAULT_STATE, Env, JOURNAL, LEDGER, parse_state, wait_for};
 use serde_json::json;
 
 fn seed_ref() -> PathBuf {
@@ -315,4 +315,27 @@ fn log_shows_the_ledger_since_a_time() {
     assert_eq!(out.stdout, "");
     let out = env.run(&["log", "--since", "yesterday"]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
+}
+
+#[test]
+fn run_writes_a_checkpoint_every_interval() {
+    let env = Env::new();
+    let mut session = env.spawn(&["run", "--checkpoint-every", "1s"]);
+    assert_eq!(
+        session.ask(r#"{"op":"add_score","id":1,"score":0.5}"#),
+        r#"{"ok":true,"id":1}"#
+    );
+    let written = wait_for(|| {
+        let out = env.run(&["checkpoints", "--json"]);
+        let list: serde_json::Value = serde_json::from_str(&out.stdout).ok()?;
+        let first = list.as_array()?.first()?.clone();
+        Some(first)
+    });
+    session.close_stdin();
+    let (status, _, stderr) = session.finish();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let first = written.expect("no checkpoint within the deadline");
+    assert_eq!(first["scores"], json!(1), "{first}");
+    assert!(stderr.contains("📸 A checkpoint every 1s"), "{stderr}");
+    assert!(stderr.contains("📸 Checkpoint "), "{stderr}");
 }
