@@ -92,6 +92,11 @@ pub const HEADER_LEN: usize = 96;
 /// Bytes of a record besides its payload.
 pub const FRAME_OVERHEAD: usize = 29;
 
+/// The largest sequence number a journal holds (2^62): far beyond any real count, and far
+/// enough from `u64::MAX` that no arithmetic on it overflows. A header or record beyond it is
+/// damage.
+pub const MAX_SEQ: u64 = 1 << 62;
+
 /// The largest payload a record holds (a length is a `u32`; 1 GiB keeps a damaged length
 /// from asking for 4 GiB).
 pub const MAX_PAYLOAD: usize = 1 << 30;
@@ -212,6 +217,39 @@ impl Identity {
             inode,
             xxh3,
         }
+    }
+
+    /// Whether the open `file` (at `path`, for messages) is this snapshot: the same size,
+    /// modification time and inode (no byte read), else the same bytes (read through the
+    /// handle and hashed). A reader that parsed the snapshot through `file` checks the very
+    /// file it read, whatever was renamed over `path` since.
+    pub fn check_file(&self, file: &File, path: &Path) -> Result<Match> {
+        let metadata = file
+            .metadata()
+            .map_err(io_error("read metadata of", path))?;
+        let (mtime, inode) = stamp(&metadata);
+        if metadata.len() != self.size {
+            return Ok(Match::Foreign);
+        }
+        if mtime == self.mtime && inode == self.inode {
+            return Ok(Match::Same);
+        }
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut buffer = vec![0; 1 << 20];
+        let mut offset = 0;
+        while offset < metadata.len() {
+            let want = buffer
+                .len()
+                .min(usize::try_from(metadata.len() - offset).unwrap_or(usize::MAX));
+            read_at(file, &mut buffer[..want], offset).map_err(io_error("read", path))?;
+            hasher.update(&buffer[..want]);
+            offset += want as u64;
+        }
+        Ok(if hasher.digest128() == self.xxh3 {
+            Match::Same
+        } else {
+            Match::Foreign
+        })
     }
 
     /// Whether the file at `path` is this snapshot: the same size, modification time and inode
@@ -399,6 +437,14 @@ impl Header {
                 "the header's length or flags are not version 1's",
             ));
         }
+        if u64_at(bytes, 16) > MAX_SEQ {
+            return Err(damaged(
+                path,
+                0,
+                16,
+                "the header's base sequence number is beyond any journal's",
+            ));
+        }
         Ok(Header {
             base: u64_at(bytes, 16),
             ledger_seq: u64_at(bytes, 24),
@@ -522,6 +568,21 @@ impl Scan {
     }
 }
 
+/// Reads and checks only the header of the journal at `path`; `Ok(None)` if there is none.
+pub fn read_header(path: &Path) -> Result<Option<Header>> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(io_error("open", path)(error)),
+    };
+    let mut bytes = Vec::with_capacity(HEADER_LEN);
+    (&mut file)
+        .take(HEADER_LEN as u64)
+        .read_to_end(&mut bytes)
+        .map_err(io_error("read", path))?;
+    Header::parse(&bytes, path).map(Some)
+}
+
 /// Reads and checks the journal at `path`; `Ok(None)` if there is none.
 pub fn read(path: &Path) -> Result<Option<Scan>> {
     let bytes = match std::fs::read(path) {
@@ -614,7 +675,7 @@ fn frame_at(bytes: &[u8], offset: usize, seq: u64) -> Result<Record, String> {
         return Err("the record's two lengths differ".to_owned());
     }
     let found = u64_at(rest, 8);
-    if found != seq {
+    if found != seq || found > MAX_SEQ {
         return Err(format!("the record's sequence number is {found}"));
     }
     Ok(Record {
@@ -896,6 +957,11 @@ impl<F: Fs> Writer<F> {
         self.next_seq = next_seq;
         self.written_seq = next_seq;
         Ok(())
+    }
+
+    /// Whether the writer refuses every call, after a failure it could not undo.
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
     }
 
     /// Whether some written record is not yet synced.

@@ -191,6 +191,8 @@ pub struct Memory<F: Fs + Clone = RealFs> {
     /// open for writing may no longer extend the snapshot on disk, and the next start
     /// finishes the compaction with the journal it prepared, so nothing more is written.
     interrupted: bool,
+    /// The header of the journal open for writing: the snapshot it extends.
+    extends: Option<Header>,
 }
 
 impl Memory<RealFs> {
@@ -209,7 +211,7 @@ impl<F: Fs + Clone> Memory<F> {
         let journal_path = penin_history::journal_path(&path);
         let mut notices = Vec::new();
         settle_compaction(Some(&fs), &path, &mut notices)?;
-        let (loaded, scan) = load_parts(&path, &journal_path, history_maxlen, notices)?;
+        let (loaded, scan) = load_parts(&path, &journal_path, history_maxlen, &notices, false)?;
         let mut notices = loaded.notices;
         let journal = match &scan {
             Some(scan) => {
@@ -230,10 +232,15 @@ impl<F: Fs + Clone> Memory<F> {
         };
         let mut memory = Self::assemble(fs, path, loaded.state, loaded.seq, notices)?;
         memory.journal = journal;
+        memory.extends = scan.as_ref().map(|scan| scan.header);
         memory.snapshot = loaded.snapshot;
         memory.snapshot_len = snapshot_len;
-        if let Some(scan) = &scan {
-            memory.catch_up(scan)?;
+        if let Some(scan) = &scan
+            && memory.catch_up(scan)?
+        {
+            // The ledger names changes past the journal's end: a compaction starts a journal
+            // whose numbers go on after them, so that none is given twice.
+            memory.compact()?;
         }
         Ok(memory)
     }
@@ -273,14 +280,16 @@ impl<F: Fs + Clone> Memory<F> {
             snapshot_len: 0,
             notices,
             interrupted: false,
+            extends: None,
         })
     }
 
     /// Brings the ledger in line with the journal after a crash: writes the lines a crash
     /// kept from it (the line of the compaction that started the journal, and those of its
     /// records after the last one the ledger names), or, when the ledger names changes the
-    /// journal lost (written, never synced, so never acknowledged), a `lost` line saying so.
-    fn catch_up(&mut self, scan: &Scan) -> Result<()> {
+    /// journal lost (written, never synced, so never acknowledged), a `lost` line saying so;
+    /// then true: the state's sequence number is past the journal's end.
+    fn catch_up(&mut self, scan: &Scan) -> Result<bool> {
         let mut events = Vec::new();
         let logged = self.ledger.as_ref().map_or(0, logged_seq);
         if logged > scan.last_seq() {
@@ -301,7 +310,7 @@ impl<F: Fs + Clone> Memory<F> {
                 from: scan.last_seq() + 1,
                 to: logged,
             });
-            return Ok(());
+            return Ok(true);
         }
         let header = &scan.header;
         let next_line = self.ledger.as_ref().map_or(1, Ledger::next_seq);
@@ -332,7 +341,7 @@ impl<F: Fs + Clone> Memory<F> {
                 lines: events.len(),
             });
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Makes `state` the whole state at `path`, whatever was there (a journal that cannot be
@@ -451,6 +460,10 @@ impl<F: Fs + Clone> Memory<F> {
         all.insert("journal", seq_value(self.seq));
         all.extend(fields);
         let event = Event::new(Timestamp::now().rfc3339(), kind, all, digest);
+        // The journal first: the ledger never names a change a power loss could take back.
+        if let Some(journal) = &mut self.journal {
+            journal.sync()?;
+        }
         let ledger = self.ledger()?;
         let mut lines = ledger.append(&[event])?;
         ledger.sync()?;
@@ -519,6 +532,15 @@ impl<F: Fs + Clone> Memory<F> {
         };
         let before = stamp(&self.path);
         let result = self.compact_steps();
+        if result.is_err() && stamp(&self.path) == before {
+            // The old snapshot is still in place: a prepared journal left behind would name
+            // a snapshot that never was (or, with the same bytes, this one), never ours to
+            // finish. Best effort: the next start removes it too, if the journal has moved on.
+            let next = next_journal_path(&self.path);
+            if self.fs.remove(&next).is_ok() {
+                let _ = self.fs.sync_dir(parent(&self.path));
+            }
+        }
         if result.is_err() && stamp(&self.path) != before {
             self.interrupted = true;
         }
@@ -537,6 +559,35 @@ impl<F: Fs + Clone> Memory<F> {
 
     /// The steps of [`Memory::compact`].
     fn compact_steps(&mut self) -> Result<()> {
+        // Everything committed is durable before the journal that holds it is replaced: the
+        // ledger then names no change the new snapshot lacks, whatever a power loss keeps.
+        // (A journal writer that broke holds nothing the state has: the compaction is what
+        // replaces it.)
+        if let Some(journal) = &mut self.journal
+            && !journal.is_broken()
+        {
+            journal.sync()?;
+        }
+        if let Some(ledger) = &mut self.ledger {
+            ledger.sync()?;
+        }
+        if let Some(extends) = self.extends {
+            let found = extends.identity.check(&self.path)?;
+            if found != Match::Same {
+                // Someone else replaced the snapshot while this journal extends it: writing
+                // over it would lose their state without a word.
+                let records = self
+                    .journal
+                    .as_ref()
+                    .map_or(0, |j| j.next_seq() - 1 - extends.base);
+                return Err(Error::Foreign {
+                    snapshot: self.path.clone(),
+                    journal: self.journal_path.clone(),
+                    found,
+                    changes: records,
+                });
+            }
+        }
         let next = next_journal_path(&self.path);
         let header = self.write_snapshot(&next)?;
         let dir = parent(&self.path);
@@ -547,6 +598,7 @@ impl<F: Fs + Clone> Memory<F> {
             .sync_dir(dir)
             .map_err(store_io(penin_store::Step::SyncDirectory, dir))?;
         self.journal = Some(Writer::open_in(self.fs.clone(), &self.journal_path)?.writer);
+        self.extends = Some(header);
         self.snapshot = true;
         self.snapshot_len = header.identity.size;
         let ledger = self.ledger()?;
@@ -608,6 +660,7 @@ impl<F: Fs + Clone> Memory<F> {
             &self.journal_path,
             &header,
         )?);
+        self.extends = Some(header);
         Ok(())
     }
 }
@@ -622,7 +675,7 @@ pub fn load(path: impl AsRef<Path>, history_maxlen: Option<usize>) -> Result<Loa
         Some(prepared) => prepared,
         None => penin_history::journal_path(path),
     };
-    let (loaded, _) = load_parts(path, &journal_path, history_maxlen, notices)?;
+    let (loaded, _) = load_parts(path, &journal_path, history_maxlen, &notices, true)?;
     Ok(loaded)
 }
 
@@ -657,9 +710,13 @@ pub fn append(
         memory.sync()?;
         Ok(Appended { seq, notices })
     };
-    if fs.symlink_metadata(&journal_path).is_err() {
-        return the_usual_way(notices, change);
-    }
+    // The snapshot is checked before anything changes: a journal whose snapshot is not the
+    // one it names (refused, or taken as it is when the journal holds no change) is for the
+    // usual way to judge, with the journal as it is.
+    let header = match journal::read_header(&journal_path)? {
+        Some(header) if header.identity.check(path)? == Match::Same => header,
+        _ => return the_usual_way(notices, change),
+    };
     let mut payload = Vec::new();
     change.encode(&mut payload);
     journal::check_len(&payload)?;
@@ -672,21 +729,7 @@ pub fn append(
             cut: true,
         });
     }
-    match opened.header.identity.check(path)? {
-        Match::Same => {}
-        _ if writer.next_seq() == opened.header.base + 1 => {
-            drop(writer);
-            return the_usual_way(notices, change);
-        }
-        found => {
-            return Err(Error::Foreign {
-                snapshot: path.to_owned(),
-                journal: journal_path,
-                found,
-                changes: writer.next_seq() - 1 - opened.header.base,
-            });
-        }
-    }
+    debug_assert_eq!(opened.header, header);
     // The ledger, from its last line only. If it is not exactly in line with the journal
     // (a crash between the two), the usual way catches it up.
     let ledger_path = penin_history::ledger_path(path);
@@ -734,7 +777,18 @@ fn settle_compaction<F: Fs>(
     };
     // A prepared journal is written atomically, so a bad one is not ours to interpret.
     let header = Header::parse(&bytes, &next)?;
-    let current = header.identity.check(path)? == Match::Same;
+    // It is the new journal if the snapshot is the one it names, and the journal in place
+    // holds nothing past the changes that snapshot holds (a journal that went on after a
+    // compaction failed before its rename is never set aside for a stale prepared one, even
+    // when the snapshot's bytes happen to be the same).
+    let current = header.identity.check(path)? == Match::Same && {
+        let journal = penin_history::journal_path(path);
+        match std::fs::read(&journal) {
+            Ok(bytes) => journal::salvage(bytes, &journal)
+                .map_or(true, |(scan, _)| scan.last_seq() <= header.base),
+            Err(_) => true,
+        }
+    };
     let dir = parent(path);
     match fs {
         Some(fs) if current => {
@@ -762,14 +816,60 @@ fn settle_compaction<F: Fs>(
 }
 
 /// Snapshot, then journal: the state, and the journal's scan.
+///
+/// The journal is checked against the very snapshot file that was read (through its handle),
+/// whatever was renamed over `path` since. A reader (no lock) may read a snapshot and a
+/// journal from either side of a compaction running beside it: for a `reader`, a pair that
+/// does not match is read again, a few times, before it counts. (A writer holds the lock: no
+/// compaction runs beside it.)
 fn load_parts(
     path: &Path,
     journal_path: &Path,
     history_maxlen: Option<usize>,
-    mut notices: Vec<Notice>,
+    notices: &[Notice],
+    reader: bool,
 ) -> Result<(Loaded, Option<Scan>)> {
+    let mut attempt = 0;
+    loop {
+        match load_pair(path, journal_path, history_maxlen, notices.to_vec()) {
+            Err(Error::Foreign { .. }) | Ok((_, Pair::Replaced))
+                if reader && attempt < READ_AGAIN =>
+            {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
+            }
+            Ok((loaded, Pair::Journal(scan))) => return Ok((loaded, Some(scan))),
+            Ok((loaded, Pair::Replaced | Pair::Alone)) => return Ok((loaded, None)),
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// How many times a reader reads a snapshot and journal again when they do not match.
+const READ_AGAIN: u32 = 4;
+
+/// What a snapshot was read with.
+enum Pair {
+    /// No journal.
+    Alone,
+    /// A journal holding no change, of a snapshot replaced since: the snapshot as it is.
+    Replaced,
+    /// Its journal, replayed.
+    Journal(Scan),
+}
+
+fn load_pair(
+    path: &Path,
+    journal_path: &Path,
+    history_maxlen: Option<usize>,
+    mut notices: Vec<Notice>,
+) -> Result<(Loaded, Pair)> {
     let mut state = Orchestrator::with_history_maxlen(history_maxlen);
-    let snapshot = state.load_state(path)?;
+    let file = penin_store::open(path)?;
+    if let Some(file) = &file {
+        state.load_file(file, path)?;
+    }
+    let snapshot = file.is_some();
     let Some(scan) = journal::read(journal_path)? else {
         let loaded = Loaded {
             state,
@@ -779,12 +879,16 @@ fn load_parts(
             journal_len: 0,
             notices,
         };
-        return Ok((loaded, None));
+        return Ok((loaded, Pair::Alone));
     };
-    let found = scan.header.identity.check(path)?;
-    if found != Match::Same && scan.records.is_empty() && scan.torn.is_none() {
-        // The journal holds no change: nothing is lost by taking the snapshot as it is (the
-        // Python tool saved it after penin exited, say). A writer starts a new journal.
+    let found = match &file {
+        Some(file) => scan.header.identity.check_file(file, path)?,
+        None => Match::Missing,
+    };
+    if found != Match::Same && scan.records.is_empty() {
+        // The journal holds no change (at most a torn record, never acknowledged): nothing
+        // is lost by taking the snapshot as it is (the Python tool saved it after penin
+        // exited, say). A writer starts a new journal.
         notices.push(Notice::SnapshotReplaced {
             snapshot: path.to_owned(),
         });
@@ -796,7 +900,7 @@ fn load_parts(
             journal_len: 0,
             notices,
         };
-        return Ok((loaded, None));
+        return Ok((loaded, Pair::Replaced));
     }
     if found != Match::Same {
         return Err(Error::Foreign {
@@ -832,7 +936,7 @@ fn load_parts(
         journal_len: scan.bytes.len() as u64,
         notices,
     };
-    Ok((loaded, Some(scan)))
+    Ok((loaded, Pair::Journal(scan)))
 }
 
 fn parent(path: &Path) -> &Path {

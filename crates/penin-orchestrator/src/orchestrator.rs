@@ -1,3 +1,4 @@
+use std::fs::File;
 use std::io;
 use std::path::Path;
 
@@ -141,10 +142,17 @@ impl Orchestrator {
         let Some(file) = penin_store::open(path)? else {
             return Ok(false);
         };
-        // A window at a time, so memory holds the state, not the state and the file; the
-        // exact position of any error is read through the same handle.
+        self.load_file(&file, path)?;
+        Ok(true)
+    }
+
+    /// Replaces the state with the one read from `file`, open on the state file at `path`
+    /// (named in errors); on error nothing changes. A window at a time, so memory holds the
+    /// state, not the state and the file; the exact position of any error is read through
+    /// the same handle.
+    pub fn load_file(&mut self, file: &File, path: &Path) -> Result<()> {
         self.state =
-            Document::read_from(&file, self.history_maxlen).map_err(|source| match source {
+            Document::read_from(file, self.history_maxlen).map_err(|source| match source {
                 penin_codec::Error::Io(source) => Error::Store(penin_store::Error::Io {
                     step: penin_store::Step::Read,
                     path: path.to_owned(),
@@ -155,7 +163,7 @@ impl Orchestrator {
                     source,
                 },
             })?;
-        Ok(true)
+        Ok(())
     }
 }
 

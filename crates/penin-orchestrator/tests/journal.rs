@@ -383,3 +383,126 @@ fn a_snapshot_replaced_after_a_compaction_is_taken_as_it_is() {
         "the snapshot is left as it is"
     );
 }
+
+/// A compaction that failed before its snapshot was in place may leave a prepared journal
+/// naming a snapshot with the same bytes as the one in place (a save with nothing to fold).
+/// Changes made after it are never set aside for it.
+#[test]
+fn a_stale_prepared_journal_never_takes_the_place_of_later_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    let mut memory = Memory::open(&path, None).unwrap();
+    memory.commit(vec![score(1)]).unwrap();
+    memory.compact().unwrap();
+    // What a compaction that failed at its rename leaves: a prepared journal naming a file
+    // with the snapshot's bytes, at the state's sequence number.
+    let journal_path = penin_history::journal_path(&path);
+    std::fs::copy(&journal_path, memory::next_journal_path(&path)).unwrap();
+    memory.commit(vec![score(2), score(3)]).unwrap();
+    memory.sync().unwrap();
+    drop(memory);
+    let memory = Memory::open(&path, None).unwrap();
+    assert_eq!(memory.state().score_history().len(), 3);
+    assert!(!memory::next_journal_path(&path).exists());
+}
+
+/// The ledger names changes a power loss took from the journal: after the `lost` line,
+/// sequence numbers go on past them, and no second `lost` line follows.
+#[test]
+fn sequence_numbers_go_on_past_changes_a_power_loss_took() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    let mut memory = Memory::open(&path, None).unwrap();
+    memory.commit(vec![score(1), score(2), score(3)]).unwrap();
+    memory.sync().unwrap();
+    drop(memory);
+    // The last record never reached the disk; its ledger line did.
+    let journal_path = penin_history::journal_path(&path);
+    let bytes = std::fs::read(&journal_path).unwrap();
+    let scan = penin_history::journal::scan(bytes.clone(), &journal_path).unwrap();
+    std::fs::write(&journal_path, &bytes[..scan.records[2].offset as usize]).unwrap();
+
+    let mut memory = Memory::open(&path, None).unwrap();
+    let notices = memory.take_notices();
+    assert!(
+        notices
+            .iter()
+            .any(|n| matches!(n, Notice::LostChanges { from: 3, to: 3 })),
+        "{notices:?}"
+    );
+    assert_eq!(memory.state().score_history().len(), 2);
+    assert_eq!(memory.commit(vec![score(4)]).unwrap(), [4]);
+    drop(memory);
+    let memory = Memory::open(&path, None).unwrap();
+    assert_eq!(memory.seq(), 4);
+    drop(memory);
+    let ledger_path = penin_history::ledger_path(&path);
+    let lines = penin_history::ledger::read(&ledger_path).unwrap();
+    let lost = lines.iter().filter(|l| l.event == "lost").count();
+    assert_eq!(lost, 1, "{lines:?}");
+    let numbers: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.event == "add_score")
+        .map(|l| &l.fields["journal"])
+        .collect();
+    assert_eq!(
+        numbers,
+        [1_i64, 2, 3, 4].map(Value::from).iter().collect::<Vec<_>>(),
+        "no number given twice"
+    );
+    penin_history::ledger::verify(&ledger_path).unwrap();
+}
+
+/// The Python tool saves the snapshot while penin runs: penin's compaction (at its clean
+/// end, say) refuses to write over it, and nothing is lost.
+#[test]
+fn a_compaction_never_writes_over_a_snapshot_someone_else_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    let mut memory = Memory::open(&path, None).unwrap();
+    memory.commit(vec![score(1)]).unwrap();
+    memory.compact().unwrap();
+    memory.commit(vec![score(2)]).unwrap();
+    let python =
+        b"{\n  \"knowledge_base\": {},\n  \"task_history\": [],\n  \"score_history\": [9.5]\n}";
+    std::fs::write(&path, python).unwrap();
+    let error = memory.compact().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ForeignSnapshot, "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), python);
+    drop(memory);
+    let error = Memory::open(&path, None).err().unwrap();
+    assert_eq!(error.kind(), ErrorKind::ForeignSnapshot, "{error}");
+}
+
+/// A reader beside a writer that compacts again and again reads a state from one side of
+/// each compaction or the other: never an error, never fewer changes than it read before.
+#[test]
+fn readers_beside_compactions_see_whole_states_that_never_go_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    let mut memory = Memory::open(&path, None).unwrap();
+    memory.commit(vec![score(0)]).unwrap();
+    memory.compact().unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for n in 1..=150 {
+                memory.commit(vec![score(n)]).unwrap();
+                memory.sync().unwrap();
+                memory.compact().unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut seen = 0;
+        let mut reads = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) || reads == 0 {
+            let loaded = memory::load(&path, None)
+                .unwrap_or_else(|e| panic!("read {reads}, after {seen} scores: {e}"));
+            let now = loaded.state.score_history().len();
+            assert!(now >= seen, "read {reads}: {now} scores after {seen}");
+            seen = now;
+            reads += 1;
+        }
+        assert!(reads > 1);
+    });
+}
