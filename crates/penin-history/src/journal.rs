@@ -1077,11 +1077,16 @@ mod tests {
 
     #[test]
     fn headers_round_trip() {
-        let header = Header::new(u64::MAX - 1, 9, -5, identity());
+        let header = Header::new(MAX_SEQ, 9, -5, identity());
         let bytes = header.to_bytes();
         assert_eq!(Header::parse(&bytes, Path::new("j")).unwrap(), header);
         assert_eq!(&bytes[..8], b"\x89PENJNL\n");
         assert_eq!(bytes.len(), 96);
+        // A base no journal reaches (with a good checksum: a CRC is no seal) is damage, so
+        // that no sequence number after it can overflow.
+        let beyond = Header::new(u64::MAX, 9, -5, identity()).to_bytes();
+        let error = Header::parse(&beyond, Path::new("j")).unwrap_err();
+        assert!(matches!(error, Error::Damaged { offset: 16, .. }), "{error}");
     }
 
     #[test]
