@@ -48,7 +48,8 @@ pub struct Args {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the lifecycle: load, answer JSON-line operations on stdin, autosave, save on exit.
+    /// Run the lifecycle: load, answer JSON-line operations on stdin (each change journaled
+    /// before its answer), compact on exit.
     Run(RunArgs),
     /// The seed's demo: load, add the demo knowledge, tasks and scores, save.
     Demo,
@@ -58,7 +59,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Add (or replace) a knowledge artifact and save.
+    /// Add (or replace) a knowledge artifact: one journal record, synced.
     AddKnowledge {
         /// The artifact's key.
         key: String,
@@ -69,13 +70,13 @@ pub enum Command {
         #[arg(long, value_name = "JSON")]
         metadata: Option<String>,
     },
-    /// Append a task record (a JSON value, usually an object) and save.
+    /// Append a task record (a JSON value, usually an object): one journal record, synced.
     AddTask {
         /// The task record.
         #[arg(value_name = "JSON")]
         task: String,
     },
-    /// Append a score and save.
+    /// Append a score: one journal record, synced.
     AddScore {
         /// The score.
         #[arg(allow_hyphen_values = true)]
@@ -155,8 +156,9 @@ pub enum Command {
         #[arg(long)]
         discard_journal: bool,
     },
-    /// Keep the valid changes of a journal damaged before its end, after writing a
-    /// checkpoint; the damaged journal is kept aside.
+    /// Keep the valid changes of a journal damaged before its end (or in its header), and set
+    /// a ledger with a broken chain aside for a new one, after writing a checkpoint; what is
+    /// damaged is kept aside.
     Repair,
 }
 

@@ -328,15 +328,43 @@ pub fn repair(path: &Path, maxlen: Option<usize>, wait: bool, out: &mut dyn Writ
     for notice in notices {
         eprintln!("penin: warning: {notice}");
     }
+    if let Some((why, moved)) = &repaired.ledger {
+        writeln!(
+            out,
+            "Repaired {}: the ledger's chain was broken ({why}); it is kept whole as {}, and a \
+             new chain starts with a ledger_restart line naming it",
+            path.display(),
+            moved.display()
+        )?;
+    }
+    if let Some(moved) = &repaired.moved_to {
+        let dropped = repaired
+            .dropped
+            .map(|(from, to)| format!(": changes {from} to {to}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "Repaired {}: kept {} change(s) before the damage, dropped {} byte(s){dropped}{}{}; \
+             the damaged journal is kept as {}",
+            path.display(),
+            repaired.kept,
+            repaired.dropped_bytes,
+            repaired
+                .damage
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default(),
+            if repaired.header_rebuilt {
+                "; its damaged header was rebuilt, taking the snapshot as it is"
+            } else {
+                ""
+            },
+            moved.display()
+        )?;
+    }
     writeln!(
         out,
-        "Repaired {}: kept {} change(s) before the damage, dropped {} byte(s) ({}); the damaged \
-         journal is kept as {}; checkpoint {} holds the state as repaired",
-        path.display(),
-        repaired.kept,
-        repaired.dropped_bytes,
-        repaired.damage,
-        repaired.moved_to.display(),
+        "Checkpoint {} holds the state as it was before the repair moved anything",
         repaired.checkpoint.id
     )?;
     Ok(())

@@ -9,7 +9,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use penin_orchestrator::{Change, Map, Memory, Number, NumericVectorArtifact, Statistics, Value};
+use penin_orchestrator::{
+    Change, ErrorKind, Map, Memory, Number, NumericVectorArtifact, Statistics, Value,
+};
 use penin_store::Lock;
 
 use crate::args::{RunArgs, SyncPolicy};
@@ -46,7 +48,7 @@ pub fn start(
             }
             memory
         }
-        Err(error) if fresh => {
+        Err(error) if fresh && snapshot_unreadable(error.kind()) => {
             let stamp = penin_history::time::Timestamp::now().checkpoint_id();
             let mut moved = Vec::new();
             for file in [
@@ -77,14 +79,39 @@ pub fn start(
                 .with_context(|| format!("cannot start afresh at {}", path.display()))?
         }
         Err(error) => {
+            let advice = match error.kind() {
+                ErrorKind::JournalDamaged | ErrorKind::LedgerBroken => {
+                    "run `penin repair` to keep what is sound and set the damage aside"
+                }
+                ErrorKind::ForeignSnapshot => "see `penin recover` below",
+                ErrorKind::NewerVersion => "use the newer penin that wrote it",
+                kind if snapshot_unreadable(kind) => {
+                    "fix it, or run with --fresh to move it aside and start empty"
+                }
+                _ => "fix the cause and start again",
+            };
             return Err(anyhow::Error::from(error)).context(format!(
                 "refusing to start: the state file {} exists but cannot be loaded; it is left as it is \
-                 (fix it, or run with --fresh to move it aside and start empty)",
+                 ({advice})",
                 path.display()
             ));
         }
     };
     Ok(memory)
+}
+
+/// Whether a load failed because the snapshot itself cannot be read as a state: what
+/// `--fresh` sets aside. (A damaged journal or ledger, or a replaced snapshot, has its own
+/// repair; `--fresh` never moves a sound snapshot aside for them.)
+fn snapshot_unreadable(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Empty
+            | ErrorKind::Truncated
+            | ErrorKind::InvalidUtf8
+            | ErrorKind::InvalidJson
+            | ErrorKind::WrongShape
+    )
 }
 
 /// Takes the lock of a state this process is about to write: one writer at a time. Fails at

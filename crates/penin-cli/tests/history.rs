@@ -339,3 +339,105 @@ fn run_writes_a_checkpoint_every_interval() {
     assert!(stderr.contains("📸 A checkpoint every 1s"), "{stderr}");
     assert!(stderr.contains("📸 Checkpoint "), "{stderr}");
 }
+
+#[test]
+fn a_broken_ledger_stops_writers_and_fresh_then_repair_starts_a_new_chain() {
+    let env = Env::new();
+    env.run(&["add-score", "1"]).assert_ok();
+    env.run(&["add-score", "2"]).assert_ok();
+    let mut ledger = env.read(LEDGER);
+    let last = ledger.len() - 10;
+    ledger[last] ^= 0x01;
+    env.write(LEDGER, &ledger);
+    let before = env.tree();
+    for args in [
+        &["add-score", "3"][..],
+        &["run"][..],
+        &["run", "--fresh"][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.code, Some(86), "{args:?}: {}", out.stderr);
+        assert_eq!(
+            env.tree(),
+            before,
+            "{args:?}: --fresh never moves a sound state aside"
+        );
+    }
+    let out = env.run(&["run"]);
+    assert!(out.stderr.contains("run `penin repair`"), "{}", out.stderr);
+
+    let out = env.run(&["repair"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("the ledger's chain was broken"),
+        "{}",
+        out.stdout
+    );
+    let aside: Vec<String> = env
+        .tree()
+        .into_iter()
+        .filter(|name| name.contains(".ledger.damaged-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{:?}", env.tree());
+    assert_eq!(
+        env.read(&aside[0]),
+        ledger,
+        "the broken ledger is kept whole"
+    );
+    env.run(&["add-score", "3"]).assert_ok();
+    assert_eq!(env.stats_json()["score_history_size"], json!(3));
+    env.run(&["verify"]).assert_ok();
+    let events: Vec<String> = env
+        .run(&["log", "--json"])
+        .stdout_lines()
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].to_string())
+        .collect();
+    assert_eq!(events[0], "\"ledger_restart\"", "{events:?}");
+}
+
+#[test]
+fn a_damaged_journal_header_is_rebuilt_by_repair_and_every_record_kept() {
+    let env = Env::new();
+    env.run(&["add-score", "1"]).assert_ok();
+    env.run(&["compact"]).assert_ok();
+    for score in ["2", "3"] {
+        env.run(&["add-score", score]).assert_ok();
+    }
+    let mut journal = env.read(JOURNAL);
+    journal[20] ^= 0x01; // inside the base sequence number: the header's checksum fails
+    env.write(JOURNAL, &journal);
+    let out = env.run(&["stats"]);
+    assert_eq!(out.code, Some(84), "{}", out.stderr);
+    let out = env.run(&["repair"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("kept 2 change(s)"), "{}", out.stdout);
+    assert!(out.stdout.contains("header was rebuilt"), "{}", out.stdout);
+    assert_eq!(
+        env.loaded(DEFAULT_STATE)["score_history"]["items"],
+        json!([1, 2, 3])
+    );
+    env.run(&["verify", "--all"]).assert_ok();
+}
+
+#[test]
+fn a_journal_too_damaged_to_read_can_still_be_discarded() {
+    let env = Env::new();
+    env.run(&["add-score", "1"]).assert_ok();
+    let mut journal = env.read(JOURNAL);
+    journal[30] ^= 0x01;
+    env.write(JOURNAL, &journal);
+    env.write(
+        DEFAULT_STATE,
+        b"{\n  \"knowledge_base\": {},\n  \"task_history\": [],\n  \"score_history\": [7]\n}",
+    );
+    let out = env.run(&["recover", "--keep-journal"]);
+    assert_eq!(out.code, Some(84), "{}", out.stderr);
+    let out = env.run(&["recover", "--discard-journal"]);
+    out.assert_ok();
+    assert_eq!(
+        env.loaded(DEFAULT_STATE)["score_history"]["items"],
+        json!([7])
+    );
+    env.run(&["verify"]).assert_ok();
+}

@@ -568,6 +568,35 @@ impl Scan {
     }
 }
 
+/// The sequence number of the record right after the header, if it is a valid record: what a
+/// damaged header's base was (that number minus one).
+pub fn first_record_seq(bytes: &[u8]) -> Option<u64> {
+    let seq = bytes
+        .get(HEADER_LEN + 8..HEADER_LEN + 16)
+        .map(|_| u64_at(bytes, HEADER_LEN + 8))?;
+    frame_at(bytes, HEADER_LEN, seq)
+        .ok()
+        .map(|record| record.seq)
+}
+
+/// The highest sequence number of any valid record in a journal's bytes, found anywhere
+/// after the header (past damage too); 0 if there is none. What a repair drops runs to it.
+pub fn last_valid_seq(bytes: &[u8]) -> u64 {
+    let mut highest = 0;
+    let mut at = HEADER_LEN;
+    while at + FRAME_OVERHEAD <= bytes.len() {
+        let seq = u64_at(bytes, at + 8);
+        match frame_at(bytes, at, seq) {
+            Ok(record) => {
+                highest = highest.max(seq);
+                at = record.end() as usize;
+            }
+            Err(_) => at += 1,
+        }
+    }
+    highest
+}
+
 /// Reads and checks only the header of the journal at `path`; `Ok(None)` if there is none.
 pub fn read_header(path: &Path) -> Result<Option<Header>> {
     let mut file = match File::open(path) {
@@ -1086,7 +1115,10 @@ mod tests {
         // that no sequence number after it can overflow.
         let beyond = Header::new(u64::MAX, 9, -5, identity()).to_bytes();
         let error = Header::parse(&beyond, Path::new("j")).unwrap_err();
-        assert!(matches!(error, Error::Damaged { offset: 16, .. }), "{error}");
+        assert!(
+            matches!(error, Error::Damaged { offset: 16, .. }),
+            "{error}"
+        );
     }
 
     #[test]

@@ -762,14 +762,21 @@ fn repair_keeps_the_records_before_the_damage_and_checkpoints_them_first() {
     let expected = seed(&applied(&snapshot, [changes[0].clone()]));
     assert_eq!(repaired.kept, 1);
     assert_eq!(repaired.dropped_bytes, bytes.len() as u64 - 96 - first_len);
-    assert!(repaired.damage.contains(&place), "{}", repaired.damage);
+    let damage = repaired.damage.clone().unwrap();
+    assert!(damage.contains(&place), "{damage}");
     assert_eq!(
-        std::fs::read(&repaired.moved_to).unwrap(),
+        repaired.dropped,
+        Some((2, 5)),
+        "the changes dropped, by number"
+    );
+    assert_eq!(
+        std::fs::read(repaired.moved_to.as_ref().unwrap()).unwrap(),
         bytes,
         "byte for byte"
     );
-    // The checkpoint taken first holds the repaired state.
+    // The checkpoint taken first holds the repaired state, labelled with its last change.
     assert_eq!(repaired.checkpoint.tag.as_deref(), Some("before-repair"));
+    assert_eq!(repaired.checkpoint.journal, 1);
     assert_eq!(
         checkpoints(&path),
         std::slice::from_ref(&repaired.checkpoint)
@@ -778,6 +785,8 @@ fn repair_keeps_the_records_before_the_damage_and_checkpoints_them_first() {
 
     let line = only_line(&path, "repair");
     assert_eq!(int(&line.fields["kept"]), 1);
+    assert_eq!(int(&line.fields["dropped_from"]), 2);
+    assert_eq!(int(&line.fields["dropped_to"]), 5);
     assert_eq!(int(&line.fields["dropped_bytes"]), repaired.dropped_bytes);
     assert_eq!(
         line.fields["checkpoint"],
@@ -799,7 +808,12 @@ fn repair_keeps_the_records_before_the_damage_and_checkpoints_them_first() {
     let journal = std::fs::read(&journal_path).unwrap();
     let error = memory::repair(&path, None).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::NothingToDo, "{error}");
-    assert!(error.to_string().ends_with(": it is sound"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .ends_with(": it is sound, and so is the ledger"),
+        "{error}"
+    );
     assert_eq!(std::fs::read(&journal_path).unwrap(), journal);
     ledger_verifies(&path);
 }

@@ -11,7 +11,7 @@ use penin_history::ledger;
 use penin_history::time::Timestamp;
 use penin_store::{Fs, RealFs};
 
-use super::{Memory, Notice, logged_seq, parent, seq_value, settle_compaction, store_io};
+use super::{Memory, Notice, parent, seq_value, settle_compaction, store_io};
 use crate::change::Change;
 use crate::error::{Error, Result};
 use crate::orchestrator::Orchestrator;
@@ -43,10 +43,18 @@ pub struct Repaired {
     pub kept: u64,
     /// Bytes of the journal from the damage on, dropped.
     pub dropped_bytes: u64,
-    /// What was wrong.
-    pub damage: String,
-    /// Where the damaged journal was moved.
-    pub moved_to: PathBuf,
+    /// The sequence numbers dropped with them, first and last, as far as the ledger and
+    /// the records after the damage tell.
+    pub dropped: Option<(u64, u64)>,
+    /// What was wrong with the journal, if anything.
+    pub damage: Option<String>,
+    /// Whether the journal's header was damaged and rebuilt (its base from its first
+    /// record, the snapshot as it is now taken as the one it extends).
+    pub header_rebuilt: bool,
+    /// Where the damaged journal was copied.
+    pub moved_to: Option<PathBuf>,
+    /// What was wrong with the ledger, and where the damaged ledger was moved.
+    pub ledger: Option<(String, PathBuf)>,
     /// The checkpoint written first.
     pub checkpoint: Meta,
 }
@@ -184,8 +192,12 @@ pub fn recover(
             why: "there is no journal",
         });
     };
-    let scan = journal::scan(bytes, &journal_path)?;
-    if scan.header.identity.check(path)? == Match::Same {
+    // Setting the journal aside needs nothing from it: a journal too damaged to read can be
+    // discarded too. Applying it needs every record.
+    let parsed = journal::scan(bytes.clone(), &journal_path);
+    if let Ok(scan) = &parsed
+        && scan.header.identity.check(path)? == Match::Same
+    {
         return Err(Error::NothingToRecover {
             journal: journal_path,
             why: "it extends the snapshot as it is",
@@ -193,19 +205,25 @@ pub fn recover(
     }
     let mut state = Orchestrator::with_history_maxlen(history_maxlen);
     state.load_state(path)?;
-    let (applied, moved_to) = match how {
+    let (applied, moved_to, changes, seq) = match how {
         Recovery::KeepJournal => {
+            let scan = parsed?;
             for record in &scan.records {
                 replay(&journal_path, record, &scan.bytes, &mut state)?;
             }
-            (scan.records.len() as u64, None)
+            let n = scan.records.len() as u64;
+            (n, None, n, scan.last_seq())
         }
         Recovery::DiscardJournal => {
             let aside = set_aside(&fs, &journal_path, "discarded")?;
-            (0, Some(aside))
+            let (changes, seq) = match &parsed {
+                Ok(scan) => (scan.records.len() as u64, scan.last_seq()),
+                Err(_) => (0, journal::last_valid_seq(&bytes)),
+            };
+            (0, Some(aside), changes, seq)
         }
     };
-    let mut memory = Memory::adopt_in(fs, path, state, scan.last_seq())?;
+    let mut memory = Memory::adopt_in(fs, path, state, seq)?;
     notices.extend(memory.take_notices());
     let mut fields = Map::new();
     fields.insert(
@@ -215,11 +233,11 @@ pub fn recover(
             Recovery::DiscardJournal => "discard_journal",
         }),
     );
-    fields.insert("changes", seq_value(scan.records.len() as u64));
+    fields.insert("changes", seq_value(changes));
     if let Some(aside) = &moved_to {
         fields.insert("moved_to", Value::from(aside.display().to_string()));
     }
-    memory.record("recover", fields, ledger::digest(&scan.bytes))?;
+    memory.record("recover", fields, ledger::digest(&bytes))?;
     let recovered = Recovered {
         applied,
         moved_to,
@@ -228,10 +246,16 @@ pub fn recover(
     Ok((recovered, notices))
 }
 
-/// Repairs a journal damaged before its last record, as `redis-check-aof --fix` does: keeps
-/// the valid records before the damage, writes a checkpoint of the state they make, moves
-/// the damaged journal aside, and folds the kept records into a new snapshot. A `repair`
-/// ledger line says what was dropped. The caller holds the state's lock.
+/// Repairs what penin refuses to load: a journal damaged before its last record (or in its
+/// header), and a ledger whose chain is broken.
+///
+/// The journal, as `redis-check-aof --fix` does: keeps the valid records before the damage,
+/// writes a checkpoint (tag `before-repair`) of the state they make, copies the damaged
+/// journal aside, and folds the kept records into a new snapshot. A damaged header is
+/// rebuilt first (its base from the first record; the snapshot as it is now taken as the one
+/// it extends). The ledger, which is never rewritten: moved aside whole, and a new chain
+/// starts with a `ledger_restart` line naming it. A `repair` ledger line says what was kept
+/// and dropped. The caller holds the state's lock.
 pub fn repair(
     path: impl AsRef<Path>,
     history_maxlen: Option<usize>,
@@ -240,80 +264,177 @@ pub fn repair(
     let fs = RealFs;
     let mut notices = Vec::new();
     settle_compaction(Some(&fs), path, &mut notices)?;
+
+    let ledger_restart = set_broken_ledger_aside(fs, path)?;
     let journal_path = penin_history::journal_path(path);
-    let Some(bytes) = read_if_exists(&journal_path)? else {
-        return Err(Error::NothingToRepair {
-            journal: journal_path,
-            why: "there is no journal".to_owned(),
-        });
-    };
-    let total = bytes.len() as u64;
-    let (scan, damage) = journal::salvage(bytes, &journal_path)?;
-    let Some(damage) = damage else {
-        let why = match scan.torn {
+    let (salvaged, header_rebuilt) = salvage_journal(path, &journal_path)?;
+    let journal_damaged = header_rebuilt
+        || salvaged
+            .as_ref()
+            .is_some_and(|((_, damage), _)| damage.is_some());
+    if !journal_damaged && ledger_restart.is_none() {
+        let torn = salvaged.as_ref().and_then(|((scan, _), _)| scan.torn);
+        let why = match torn {
             Some(torn) => format!(
                 "it is sound but for a torn last record ({} bytes), which the next start cuts off",
                 torn.len
             ),
-            None => "it is sound".to_owned(),
+            None if salvaged.is_none() => "there is no journal".to_owned(),
+            None => "it is sound, and so is the ledger".to_owned(),
         };
         return Err(Error::NothingToRepair {
             journal: journal_path,
             why,
         });
-    };
-    let found = scan.header.identity.check(path)?;
-    if found != Match::Same {
-        return Err(Error::Foreign {
-            snapshot: path.to_owned(),
-            journal: journal_path,
-            found,
-            changes: scan.records.len() as u64,
-        });
     }
-    let mut state = Orchestrator::with_history_maxlen(history_maxlen);
-    state.load_state(path)?;
-    for record in &scan.records {
-        replay(&journal_path, record, &scan.bytes, &mut state)?;
+    if let Some(((scan, _), _)) = &salvaged
+        && !header_rebuilt
+    {
+        let found = scan.header.identity.check(path)?;
+        if found != Match::Same {
+            return Err(Error::Foreign {
+                snapshot: path.to_owned(),
+                journal: journal_path,
+                found,
+                changes: scan.records.len() as u64,
+            });
+        }
     }
+
     // The state the valid records make, as it is before anything moves.
-    let mut memory = Memory::assemble(fs, path.to_owned(), state, scan.last_seq(), notices)?;
+    let scan = salvaged.as_ref().map(|((scan, _), _)| scan);
+    let (state, kept, last_valid) = replayed(path, &journal_path, history_maxlen, scan)?;
+    let mut memory = Memory::assemble(fs, path.to_owned(), state, last_valid, notices)?;
     memory.snapshot = true;
-    memory.catch_up_records(&scan)?;
+    let named = memory.seq;
+    if let Some((why, moved, digest)) = &ledger_restart {
+        let mut fields = Map::new();
+        fields.insert("moved_to", Value::from(moved.display().to_string()));
+        fields.insert("damage", Value::from(why.as_str()));
+        memory.seq = last_valid;
+        memory.record("ledger_restart", fields, *digest)?;
+    } else if let Some(((scan, _), _)) = &salvaged {
+        memory.catch_up(scan)?;
+    }
+    // The checkpoint is labelled with the last change the state holds.
+    memory.seq = last_valid;
     let checkpoint = memory.checkpoint(Some("before-repair"))?;
-    // A copy first: the compaction then replaces the damaged journal atomically, so a crash
-    // at any point leaves either the damaged journal in place (repair again) or the new state.
-    let moved_to = copy_aside(&fs, &journal_path, &scan.bytes, "damaged")?;
-    memory.compact()?;
-    let dropped_bytes = total - scan.valid_len();
-    let mut fields = Map::new();
-    fields.insert("kept", seq_value(scan.records.len() as u64));
-    fields.insert("dropped_bytes", seq_value(dropped_bytes));
-    fields.insert("moved_to", Value::from(moved_to.display().to_string()));
-    fields.insert("checkpoint", Value::from(checkpoint.id.as_str()));
-    memory.record("repair", fields, ledger::digest(&scan.bytes))?;
-    let notices = memory.take_notices();
-    let repaired = Repaired {
-        kept: scan.records.len() as u64,
-        dropped_bytes,
-        damage: damage.to_string(),
-        moved_to,
+
+    let mut repaired = Repaired {
+        kept,
+        dropped_bytes: 0,
+        dropped: None,
+        damage: None,
+        header_rebuilt,
+        moved_to: None,
+        ledger: ledger_restart.map(|(why, moved, _)| (why, moved)),
         checkpoint,
     };
+    let mut fields = Map::new();
+    fields.insert("kept", seq_value(kept));
+    if let Some(((scan, damage), total)) = &salvaged
+        && journal_damaged
+    {
+        repaired.dropped_bytes = total - scan.valid_len();
+        repaired.damage = damage.as_ref().map(ToString::to_string);
+        let last_seen = journal::last_valid_seq(&scan.bytes).max(named);
+        if last_seen > last_valid {
+            repaired.dropped = Some((last_valid + 1, last_seen));
+        }
+        // A copy first: the compaction then replaces the damaged journal atomically, so a
+        // crash at any point leaves either the damaged journal in place (repair again) or the
+        // new state. Numbers go on after every one the journal or the ledger gave.
+        repaired.moved_to = Some(copy_aside(&fs, &journal_path, &scan.bytes, "damaged")?);
+        memory.seq = last_valid.max(last_seen);
+        memory.compact()?;
+        fields.insert("dropped_bytes", seq_value(repaired.dropped_bytes));
+        if let Some((from, to)) = repaired.dropped {
+            fields.insert("dropped_from", seq_value(from));
+            fields.insert("dropped_to", seq_value(to));
+        }
+        if let Some(moved) = &repaired.moved_to {
+            fields.insert("moved_to", Value::from(moved.display().to_string()));
+        }
+        fields.insert("header_rebuilt", Value::Bool(header_rebuilt));
+    } else {
+        memory.seq = last_valid.max(named);
+    }
+    fields.insert("checkpoint", Value::from(repaired.checkpoint.id.as_str()));
+    let digest = salvaged.as_ref().map_or_else(
+        || ledger::digest(b""),
+        |((scan, _), _)| ledger::digest(&scan.bytes),
+    );
+    memory.record("repair", fields, digest)?;
+    let notices = memory.take_notices();
     Ok((repaired, notices))
 }
 
-impl<F: Fs + Clone> Memory<F> {
-    /// [`Memory::catch_up`] for the valid records of a salvaged journal, keeping the
-    /// sequence numbers above those the ledger already names.
-    fn catch_up_records(&mut self, scan: &journal::Scan) -> Result<()> {
-        let logged = self.ledger.as_ref().map_or(0, logged_seq);
-        if logged <= scan.last_seq() {
-            self.catch_up(scan)?;
-        }
-        self.seq = self.seq.max(logged);
-        Ok(())
+/// The snapshot with the valid records of `scan` replayed: the state, how many records, and
+/// the last one's sequence number.
+fn replayed(
+    path: &Path,
+    journal_path: &Path,
+    history_maxlen: Option<usize>,
+    scan: Option<&journal::Scan>,
+) -> Result<(Orchestrator, u64, u64)> {
+    let mut state = Orchestrator::with_history_maxlen(history_maxlen);
+    state.load_state(path)?;
+    let Some(scan) = scan else {
+        return Ok((state, 0, 0));
+    };
+    for record in &scan.records {
+        replay(journal_path, record, &scan.bytes, &mut state)?;
     }
+    Ok((state, scan.records.len() as u64, scan.last_seq()))
+}
+
+/// The ledger, if its chain is broken: moved aside whole. Returns what was wrong, where it
+/// went and the hash of its bytes.
+fn set_broken_ledger_aside(fs: RealFs, path: &Path) -> Result<Option<(String, PathBuf, [u8; 32])>> {
+    let ledger_path = penin_history::ledger_path(path);
+    if let Some(bytes) = read_if_exists(&ledger_path)?
+        && let Err(error @ ledger::Error::Damaged { .. }) = ledger::verify(&ledger_path)
+    {
+        let moved = set_aside(&fs, &ledger_path, "damaged")?;
+        return Ok(Some((error.to_string(), moved, ledger::digest(&bytes))));
+    }
+    Ok(None)
+}
+
+/// A salvaged journal and its length (none if there is no journal), and whether its header
+/// had to be rebuilt.
+type Salvaged = (Option<((journal::Scan, Option<journal::Error>), u64)>, bool);
+
+/// The journal's valid records before any damage, its header rebuilt if it is damaged.
+fn salvage_journal(path: &Path, journal_path: &Path) -> Result<Salvaged> {
+    let Some(bytes) = read_if_exists(journal_path)? else {
+        return Ok((None, false));
+    };
+    let mut rebuilt = false;
+    let bytes = match journal::Header::parse(&bytes, journal_path) {
+        Ok(_) => bytes,
+        Err(journal::Error::Damaged { .. } | journal::Error::NotAJournal { .. }) => {
+            rebuilt = true;
+            rebuild_header(path, &bytes)?
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let total = bytes.len() as u64;
+    Ok((
+        Some((journal::salvage(bytes, journal_path)?, total)),
+        rebuilt,
+    ))
+}
+
+/// A journal's bytes with a new header: its base from the first record (else 0), naming the
+/// snapshot as it is now.
+fn rebuild_header(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
+    let base = journal::first_record_seq(bytes).map_or(0, |seq| seq - 1);
+    let identity = journal::Identity::of_file(path)?;
+    let header = journal::Header::new(base, 0, super::now(), identity);
+    let mut rebuilt = header.to_bytes().to_vec();
+    rebuilt.extend_from_slice(bytes.get(journal::HEADER_LEN..).unwrap_or(&[]));
+    Ok(rebuilt)
 }
 
 fn replay(
