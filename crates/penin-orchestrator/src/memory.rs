@@ -62,6 +62,8 @@ pub enum Notice {
     SnapshotReplaced {
         /// The snapshot.
         snapshot: PathBuf,
+        /// Whether it was removed rather than replaced (the state is then empty).
+        removed: bool,
     },
     /// The ledger ended in a torn line (a crash during an append): it was cut off.
     TornLedger {
@@ -111,10 +113,22 @@ impl std::fmt::Display for Notice {
                 torn.offset,
                 if *cut { "cut off" } else { "left out" }
             ),
-            Notice::SnapshotReplaced { snapshot } => write!(
+            Notice::SnapshotReplaced {
+                snapshot,
+                removed: false,
+            } => write!(
                 f,
                 "{} was replaced by another program since penin last wrote it; the journal held \
                  no change, so the new file is taken as it is",
+                snapshot.display()
+            ),
+            Notice::SnapshotReplaced {
+                snapshot,
+                removed: true,
+            } => write!(
+                f,
+                "{} was removed since penin last wrote it; the journal held no change, so the \
+                 state starts empty",
                 snapshot.display()
             ),
             Notice::TornLedger { ledger, torn } => write!(
@@ -891,6 +905,7 @@ fn load_pair(
         // exited, say). A writer starts a new journal.
         notices.push(Notice::SnapshotReplaced {
             snapshot: path.to_owned(),
+            removed: found == Match::Missing,
         });
         let loaded = Loaded {
             state,
