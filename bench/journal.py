@@ -245,45 +245,54 @@ def add_line(key, vtext):
 
 
 def oneshot(args, states, work, notes):
+    """Every size's copies are prepared and started first; then each round appends once to
+    every size in turn (and runs the old binary in its first rounds), so that the machine's
+    noise falls on every size alike."""
     rnd = random.Random(1)
     vec = ",".join(repr(x) for x in vector(rnd))
-    rows = {}
+
+    def add(penin, state, key):
+        said = "on disk" if penin == args.penin else "state saved"
+        return timed([penin, "--state", state, "add-knowledge", key, "--vector", vec], said)
+
+    runs = {}
     for n, src in states.items():
-        old_runs = min(args.rounds, 3) if n >= LARGE else args.rounds
         new_state = fresh_copy(src, work, f"oneshot-new-{n}")
         old_state = fresh_copy(src, work, f"oneshot-old-{n}") if args.old_penin else None
-
-        def add(penin, state, key):
-            said = "on disk" if penin == args.penin else "state saved"
-            return timed([penin, "--state", state, "add-knowledge", key, "--vector", vec], said)
-
         first = add(args.penin, new_state, "warmup")
-        before = os.stat(new_state)
-        new, old = [], []
-        for i in range(max(args.appends, old_runs if old_state else 0)):
-            if old_state and i < old_runs:
-                old.append(add(args.old_penin, old_state, f"old{i}"))
+        print(f"one-shot N = {n:,}: first append {first:.3f} s", flush=True)
+        runs[n] = {"new_state": new_state, "old_state": old_state, "first": first, "new": [], "old": [],
+                   "old_runs": (min(args.rounds, 3) if n >= LARGE else args.rounds) if old_state else 0,
+                   "stat": os.stat(new_state)}
+    os.sync()
+    for i in range(max([args.appends] + [r["old_runs"] for r in runs.values()])):
+        for n, r in runs.items():
+            if i < r["old_runs"]:
+                r["old"].append(add(args.old_penin, r["old_state"], f"old{i}"))
+                os.sync()  # its writeback settled before the next timing
             if i < args.appends:
-                new.append(add(args.penin, new_state, f"new{i}"))
-        after = os.stat(new_state)
+                r["new"].append(add(args.penin, r["new_state"], f"new{i}"))
+    rows = {}
+    for n, r in runs.items():
+        before, after = r["stat"], os.stat(r["new_state"])
         # The appends read and rewrote no snapshot, and every one is in the state.
         if (before.st_ino, before.st_mtime_ns, before.st_size) != (after.st_ino, after.st_mtime_ns, after.st_size):
             notes.append(f"one-shot at N = {n:,}: the snapshot changed during the appends")
-        events = ledger_events(args.penin, new_state)
-        if "compact" in events:
+        if "compact" in ledger_events(args.penin, r["new_state"]):
             notes.append(f"one-shot at N = {n:,}: the ledger names a compaction")
-        if knowledge(args.penin, new_state) != n + 1 + args.appends:
+        if knowledge(args.penin, r["new_state"]) != n + 1 + args.appends:
             sys.exit(f"error: the new penin's state at N = {n:,} does not hold every appended artifact")
-        if old_state and knowledge(args.old_penin, old_state) != n + old_runs:
+        if r["old_state"] and knowledge(args.old_penin, r["old_state"]) != n + r["old_runs"]:
             sys.exit(f"error: the old penin's state at N = {n:,} does not hold every artifact")
-        rows[n] = {"first": first, "new": median(new), "new_min": min(new), "new_max": max(new),
+        new, old = r["new"], r["old"]
+        rows[n] = {"first": r["first"], "new": median(new), "new_min": min(new), "new_max": max(new),
                    "new_runs": len(new), "old": median(old) if old else None, "old_runs": len(old),
-                   "size": os.path.getsize(src) / 1e6}
-        print(f"one-shot N = {n:,}: first {first * 1e3:.1f} ms, then median {rows[n]['new'] * 1e3:.2f} ms"
+                   "size": os.path.getsize(states[n]) / 1e6}
+        print(f"one-shot N = {n:,}: median {rows[n]['new'] * 1e3:.2f} ms"
               + (f"; old {rows[n]['old']:.3f} s" if old else ""), flush=True)
-        shutil.rmtree(os.path.dirname(new_state))
-        if old_state:
-            shutil.rmtree(os.path.dirname(old_state))
+        shutil.rmtree(os.path.dirname(r["new_state"]))
+        if r["old_state"]:
+            shutil.rmtree(os.path.dirname(r["old_state"]))
     return rows
 
 
