@@ -58,6 +58,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PYREF = os.path.join(HERE, "pyref.py")
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no bench/__pycache__ left behind
 import compare  # noqa: E402  (the workload files' stamps, shared with compare.py)
 
 DIM = 384
