@@ -175,9 +175,13 @@ pub fn save(memory: &mut Memory, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// What a stdin reader thread sends: a line, or the end of input.
+/// A line read and parsed, or the error that answers it (with the id, when readable).
+type Parsed = Result<protocol::Line, (Option<Value>, String)>;
+
+/// What the stdin reader thread sends: a line (parsed there, on the second core, while the
+/// main thread commits the lines before it), or the end of input. Blank lines are not sent.
 enum Input {
-    Line(Vec<u8>),
+    Line(Parsed),
     End,
     /// Reading stdin failed: treated as its end, and said.
     Failed(io::Error),
@@ -216,7 +220,8 @@ pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
         );
     }
 
-    let (sender, receiver) = mpsc::channel();
+    // Bounded: a writer faster than the commits waits on the pipe instead of filling memory.
+    let (sender, receiver) = mpsc::sync_channel(GROUP_LINES);
     thread::spawn(move || read_lines(&sender));
 
     let mut session = Session {
@@ -231,10 +236,8 @@ pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
         if signalled.load(Ordering::SeqCst) {
             // Lines already read but not applied get an answer saying so.
             while let Ok(Input::Line(line)) = receiver.try_recv() {
-                if !line.iter().all(u8::is_ascii_whitespace) {
-                    let id = protocol::parse(&line).map_or_else(|(id, _)| id, |line| line.id);
-                    session.send(&protocol::error(id, "not applied: penin is shutting down"));
-                }
+                let id = line.map_or_else(|(id, _)| id, |line| line.id);
+                session.send(&protocol::error(id, "not applied: penin is shutting down"));
             }
             break "🛑 Received a termination signal (SIGINT or SIGTERM), saving state..."
                 .to_owned();
@@ -264,7 +267,7 @@ pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
         // Group commit: every line already waiting is applied, written and synced once, then
         // all their answers go out.
         let (lines, end) = waiting(first, &receiver);
-        session.answer(&lines, stderr);
+        session.answer(lines, stderr);
         if session.memory.should_compact()
             && session.failed.is_none()
             && let Err(e) = session.memory.compact()
@@ -292,7 +295,7 @@ pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
 
 /// `first` and every line already waiting after it (at most [`GROUP_LINES`]), and the end of
 /// input if it came among them.
-fn waiting(first: Vec<u8>, receiver: &mpsc::Receiver<Input>) -> (Vec<Vec<u8>>, Option<Input>) {
+fn waiting(first: Parsed, receiver: &mpsc::Receiver<Input>) -> (Vec<Parsed>, Option<Input>) {
     let mut lines = vec![first];
     while lines.len() < GROUP_LINES {
         match receiver.try_recv() {
@@ -304,7 +307,7 @@ fn waiting(first: Vec<u8>, receiver: &mpsc::Receiver<Input>) -> (Vec<Vec<u8>>, O
     (lines, None)
 }
 
-fn read_lines(sender: &mpsc::Sender<Input>) {
+fn read_lines(sender: &mpsc::SyncSender<Input>) {
     let stdin = io::stdin();
     let mut stdin = stdin.lock();
     loop {
@@ -316,7 +319,10 @@ fn read_lines(sender: &mpsc::Sender<Input>) {
                 return;
             }
             Ok(_) => {
-                if sender.send(Input::Line(line)).is_err() {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                if sender.send(Input::Line(protocol::parse(&line))).is_err() {
                     return;
                 }
             }
@@ -389,14 +395,11 @@ impl Session<'_> {
 
     /// Answers a group of lines: changes are committed together (one write, one sync under
     /// the policy `always`), and every answer goes out in order once its change is durable.
-    fn answer(&mut self, lines: &[Vec<u8>], stderr: &mut dyn Write) {
+    fn answer(&mut self, lines: Vec<Parsed>, stderr: &mut dyn Write) {
         let mut answers = Vec::with_capacity(lines.len());
         let mut pending = Vec::new();
         for line in lines {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let line = match protocol::parse(line) {
+            let line = match line {
                 Ok(line) => line,
                 Err((id, message)) => {
                     answers.push(Answer::Ready(protocol::error(id, &message)));

@@ -88,6 +88,12 @@ pub enum Notice {
         /// The last.
         to: u64,
     },
+    /// A compaction the journal's size called for failed; the changes are durable in the
+    /// journal, and the next writer compacts.
+    CompactionFailed {
+        /// Why.
+        error: String,
+    },
     /// A compaction interrupted after its new snapshot was in place was finished.
     FinishedCompaction {
         /// The snapshot.
@@ -148,6 +154,11 @@ impl std::fmt::Display for Notice {
                 f,
                 "changes {from} to {to} were written but a crash took them before they were \
                  synced (none was acknowledged): the ledger now says so"
+            ),
+            Notice::CompactionFailed { error } => write!(
+                f,
+                "the journal outgrew the snapshot, but folding it in failed ({error}); the changes \
+                 are safe in the journal"
             ),
             Notice::FinishedCompaction { snapshot } => write!(
                 f,
@@ -710,6 +721,17 @@ pub fn append(
     history_maxlen: Option<usize>,
     change: Change,
 ) -> Result<Appended> {
+    append_compacting_at(path, history_maxlen, change, COMPACT_AT_LEAST)
+}
+
+/// [`append`], compacting once the journal's records outgrow the snapshot and
+/// `compact_at_least` bytes (rather than [`COMPACT_AT_LEAST`]).
+pub fn append_compacting_at(
+    path: impl AsRef<Path>,
+    history_maxlen: Option<usize>,
+    change: Change,
+    compact_at_least: u64,
+) -> Result<Appended> {
     let path = path.as_ref();
     let fs = RealFs;
     let journal_path = penin_history::journal_path(path);
@@ -769,6 +791,21 @@ pub fn append(
     }
     writer.sync()?;
     ledger.sync()?;
+    // A state fed by one-shot commands alone compacts too, once its journal outgrows the
+    // snapshot (a relative threshold: the cost stays in proportion to the changes).
+    let snapshot_len = fs.metadata(path).map_or(0, |m| m.len());
+    let records = writer.len() - journal::HEADER_LEN as u64;
+    drop((writer, ledger));
+    if records > compact_at_least.max(snapshot_len) {
+        let compacted =
+            Memory::open_in(fs, path, history_maxlen).and_then(|mut memory| memory.compact());
+        if let Err(error) = compacted {
+            // The change is durable already; the next writer compacts.
+            notices.push(Notice::CompactionFailed {
+                error: error.to_string(),
+            });
+        }
+    }
     Ok(Appended { seq, notices })
 }
 

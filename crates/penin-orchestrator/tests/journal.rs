@@ -506,3 +506,31 @@ fn readers_beside_compactions_see_whole_states_that_never_go_back() {
         assert!(reads > 1);
     });
 }
+
+/// A state fed by one-shot appends alone compacts once its journal outgrows the snapshot.
+#[test]
+fn one_shot_appends_compact_once_the_journal_outgrows_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    let journal_path = penin_history::journal_path(&path);
+    let mut compactions = 0;
+    for n in 0..40 {
+        let before = std::fs::metadata(&journal_path).map_or(0, |m| m.len());
+        memory::append_compacting_at(&path, None, knowledge(n), 0).unwrap();
+        let after = std::fs::metadata(&journal_path).unwrap().len();
+        if after < before {
+            compactions += 1;
+            assert_eq!(after, 96, "a compaction leaves an empty journal");
+        }
+        // Never much more journal than snapshot.
+        let snapshot = std::fs::metadata(&path).unwrap().len();
+        assert!(
+            after <= snapshot + 200,
+            "{after} bytes of journal over {snapshot}"
+        );
+    }
+    assert!(compactions >= 2, "{compactions} compactions");
+    let loaded = memory::load(&path, None).unwrap();
+    assert_eq!(loaded.state.knowledge_base().len(), 40);
+    penin_history::ledger::verify(penin_history::ledger_path(&path)).unwrap();
+}
