@@ -30,8 +30,10 @@ compare.py), each contender on its own copy. The parts (--parts, default all):
               throughput run leaves (the process is killed after its last answer, so that the
               end-of-session compaction does not fold the journal; its snapshot is larger than
               the journal, so no compaction folds it during the run); B, the 1,000-artifact state
-              after --replay-oneshots one-shot `penin add-knowledge` processes (one-shots never
-              compact). Also the base snapshot alone, `penin compact`, and `penin stats` after it
+              after --replay-oneshots one-shot `penin add-knowledge` processes (since one-shots
+              compact once the journal outgrows the snapshot, B's journal holds at most about a
+              snapshot's worth: --replay-oneshots 0 leaves B out). Also the base snapshot alone,
+              `penin compact`, and `penin stats` after it
   compact     `penin compact` of the 10,000-artifact state with a few journal records against
               the old penin's whole-file save (`add-score 0.5`: load, rewrite, fsync), both
               whole processes, and each less the same binary's `stats` (its load) on the same
@@ -419,8 +421,9 @@ def throughput(args, big, small, work):
 
 def oneshot_journal(args, src, work, records):
     """A copy of src whose journal holds records add_knowledge changes appended by as many
-    one-shot `penin add-knowledge` processes (which never compact), one after the other from
-    a shell loop; and how many appends a second that came to."""
+    one-shot `penin add-knowledge` processes (which compact once the journal outgrows the
+    snapshot), one after the other from a shell loop; and how many appends a second that came
+    to."""
     state = fresh_copy(src, work, "replay-oneshot")
     vec = ",".join(repr(x) for x in vector(random.Random(4)))
     loop = 'i=0; while [ $i -lt "$3" ]; do i=$((i+1)); "$0" --state "$1" add-knowledge "r$i" --vector "$2" ' \

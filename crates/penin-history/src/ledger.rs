@@ -301,6 +301,8 @@ pub struct Ledger<F: Fs = RealFs> {
     last: Option<Line>,
     /// A write or sync failed: the file's end is unknown to this handle.
     poisoned: bool,
+    /// Whether lines were written since the last sync.
+    unsynced: bool,
 }
 
 impl Ledger<RealFs> {
@@ -374,6 +376,7 @@ impl<F: Fs> Ledger<F> {
             next_seq,
             last,
             poisoned: false,
+            unsynced: false,
         };
         Ok((ledger, torn))
     }
@@ -426,6 +429,7 @@ impl<F: Fs> Ledger<F> {
             return Err(io_error("write", &self.path)(source));
         }
         self.len += bytes.len() as u64;
+        self.unsynced = true;
         self.next_seq = seq;
         self.head = prev;
         if let Some(line) = lines.last() {
@@ -434,14 +438,20 @@ impl<F: Fs> Ledger<F> {
         Ok(lines)
     }
 
-    /// Makes the lines appended so far durable ([`Fs::sync_data`]). A failure poisons the
-    /// ledger as a failed write does: after a failed sync, what the disk holds is unknown.
+    /// Makes the lines appended so far durable ([`Fs::sync_data`]); nothing to do when every
+    /// line is. A failure poisons the ledger as a failed write does: after a failed sync, what
+    /// the disk holds is unknown.
     pub fn sync(&mut self) -> Result<()> {
         self.check_poisoned()?;
+        if !self.unsynced {
+            return Ok(());
+        }
         self.fs.sync_data(&self.file).map_err(|source| {
             self.poisoned = true;
             io_error("sync", &self.path)(source)
-        })
+        })?;
+        self.unsynced = false;
+        Ok(())
     }
 
     /// The `seq` the next line will have.

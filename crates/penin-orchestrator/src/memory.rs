@@ -9,7 +9,8 @@
 //! 2. Its identity (size, modification time, inode, XXH3-128) goes into the header of a new,
 //!    empty journal, written atomically as `NAME.journal.next`.
 //! 3. The temporary is renamed over `NAME`, and the directory synced.
-//! 4. `NAME.journal.next` is renamed over `NAME.journal`, and the directory synced.
+//! 4. `NAME.journal.next` is renamed over `NAME.journal` (not synced: a restart after a power
+//!    loss that took the rename back makes it again, as below).
 //!
 //! A crash before step 3 leaves the old snapshot and the old journal, which still match: the
 //! prepared journal names a snapshot that is not there and is removed at the next start. A
@@ -615,20 +616,20 @@ impl<F: Fs + Clone> Memory<F> {
         }
         let next = next_journal_path(&self.path);
         let header = self.write_snapshot(&next)?;
-        let dir = parent(&self.path);
+        // Not synced: if a power loss takes this rename back, the next start finds the
+        // prepared journal naming the snapshot in place and makes it again (and the appends
+        // made to it meanwhile went to the same file).
         self.fs
             .rename(&next, &self.journal_path)
             .map_err(store_io(penin_store::Step::Rename, &self.journal_path))?;
-        self.fs
-            .sync_dir(dir)
-            .map_err(store_io(penin_store::Step::SyncDirectory, dir))?;
         self.journal = Some(Writer::open_in(self.fs.clone(), &self.journal_path)?.writer);
         self.extends = Some(header);
         self.snapshot = true;
         self.snapshot_len = header.identity.size;
+        // Synced with the next change or event: the journal's header records the line, and a
+        // start after a power loss writes it again if it is missing.
         let ledger = self.ledger()?;
         ledger.append(&[compact_event(&header)])?;
-        ledger.sync()?;
         Ok(())
     }
 
