@@ -612,6 +612,159 @@ pub fn read_header(path: &Path) -> Result<Option<Header>> {
     Header::parse(&bytes, path).map(Some)
 }
 
+/// What [`replay`] found: a journal's header and the extent of its valid records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// Its header.
+    pub header: Header,
+    /// How many valid records.
+    pub records: u64,
+    /// The sequence number of the last valid record (the header's base if there is none).
+    pub last_seq: u64,
+    /// The length of the valid part: header and valid records.
+    pub valid_len: u64,
+    /// A torn last record after them, if any.
+    pub torn: Option<Torn>,
+    /// The file's length.
+    pub len: u64,
+}
+
+impl Scan {
+    /// The scan's [`Summary`].
+    pub fn summary(&self) -> Summary {
+        Summary {
+            header: self.header,
+            records: self.records.len() as u64,
+            last_seq: self.last_seq(),
+            valid_len: self.valid_len(),
+            torn: self.torn,
+            len: self.bytes.len() as u64,
+        }
+    }
+}
+
+/// Bytes read at a time by [`replay`].
+const REPLAY_CHUNK: usize = 4 << 20;
+
+/// Reads the journal at `path` a chunk at a time, checking each record as [`read`] does and
+/// handing each valid one, with its payload, to `visit` in order; `Ok(None)` if there is no
+/// journal. Memory holds a chunk (or one record, if larger), not the journal. `visit`
+/// returns false to stop; the summary then covers the records visited.
+///
+/// A bad record is a torn tail if no valid record follows it (then the rest of the file,
+/// shorter than any record that could follow, is read to tell), else damage, as in [`read`].
+pub fn replay(path: &Path, visit: impl FnMut(&Record, &[u8]) -> bool) -> Result<Option<Summary>> {
+    replay_in_chunks(path, REPLAY_CHUNK, visit)
+}
+
+/// [`replay`], reading `chunk` bytes at a time.
+fn replay_in_chunks(
+    path: &Path,
+    chunk: usize,
+    mut visit: impl FnMut(&Record, &[u8]) -> bool,
+) -> Result<Option<Summary>> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(io_error("open", path)(error)),
+    };
+    let len = file
+        .metadata()
+        .map_err(io_error("read metadata of", path))?
+        .len();
+    let mut buffer = Vec::with_capacity(chunk.min(usize::try_from(len).unwrap_or(chunk)));
+    // `buffer[at..]` holds the file from `offset` on.
+    let mut offset = 0_u64;
+    let mut at = 0;
+    fill(&mut file, &mut buffer, HEADER_LEN, path)?;
+    let header = Header::parse(&buffer, path)?;
+    at += HEADER_LEN;
+    offset += HEADER_LEN as u64;
+    let mut summary = Summary {
+        header,
+        records: 0,
+        last_seq: header.base,
+        valid_len: HEADER_LEN as u64,
+        torn: None,
+        len,
+    };
+    loop {
+        if buffer.len() - at < FRAME_OVERHEAD || buffer.len() - at < frame_len(&buffer[at..]) {
+            // Keep what is left of the chunk and read on, at least the next whole record.
+            buffer.drain(..at);
+            at = 0;
+            // First the frame's header (which says its length), then the whole frame.
+            fill(&mut file, &mut buffer, FRAME_OVERHEAD.max(chunk), path)?;
+            let whole = frame_len(&buffer).max(chunk);
+            fill(&mut file, &mut buffer, whole, path)?;
+            if buffer.is_empty() {
+                return Ok(Some(summary));
+            }
+        }
+        let expected = summary.last_seq + 1;
+        match frame_at(&buffer, at, expected) {
+            Ok(mut record) => {
+                record.offset = offset;
+                let start = at + 25;
+                let payload = &buffer[start..start + record.len as usize];
+                if !visit(&record, payload) {
+                    return Ok(Some(summary));
+                }
+                let frame = FRAME_OVERHEAD + record.len as usize;
+                at += frame;
+                offset += frame as u64;
+                summary.records += 1;
+                summary.last_seq = record.seq;
+                summary.valid_len = offset;
+            }
+            Err(what) => {
+                // The rest of the file decides: a valid record after it is damage.
+                buffer.drain(..at);
+                file.read_to_end(&mut buffer)
+                    .map_err(io_error("read", path))?;
+                if let Some(next) = valid_frame_after(&buffer, 0, expected) {
+                    return Err(damaged(
+                        path,
+                        expected,
+                        offset,
+                        &format!(
+                            "{what}, and a valid record follows at byte offset {}",
+                            offset + next as u64
+                        ),
+                    ));
+                }
+                summary.torn = Some(Torn {
+                    offset,
+                    len: buffer.len() as u64,
+                    seq: expected,
+                });
+                return Ok(Some(summary));
+            }
+        }
+    }
+}
+
+/// The length a record's frame says it has (its overhead when too little is there to tell),
+/// bounded so that a damaged length never asks for more than a record holds.
+fn frame_len(bytes: &[u8]) -> usize {
+    if bytes.len() < 8 {
+        return FRAME_OVERHEAD;
+    }
+    FRAME_OVERHEAD + (u32_at(bytes, 4) as usize).min(MAX_PAYLOAD)
+}
+
+/// Reads from `file` onto the end of `buffer` until it holds `want` bytes or the file ends.
+fn fill(file: &mut File, buffer: &mut Vec<u8>, want: usize, path: &Path) -> Result<()> {
+    if buffer.len() >= want {
+        return Ok(());
+    }
+    let more = (want - buffer.len()) as u64;
+    file.take(more)
+        .read_to_end(buffer)
+        .map_err(io_error("read", path))?;
+    Ok(())
+}
+
 /// Reads and checks the journal at `path`; `Ok(None)` if there is none.
 pub fn read(path: &Path) -> Result<Option<Scan>> {
     let bytes = match std::fs::read(path) {
@@ -819,7 +972,7 @@ impl<F: Fs> Writer<F> {
         drop(file);
         let scan = read(path)?
             .ok_or_else(|| io_error("open", path)(io::Error::from(io::ErrorKind::NotFound)))?;
-        let writer = Self::after_scan_in(fs, path, &scan)?;
+        let writer = Self::after_scan_in(fs, path, &scan.summary())?;
         Ok(Opened {
             writer,
             header: scan.header,
@@ -829,8 +982,8 @@ impl<F: Fs> Writer<F> {
 
     /// Opens the journal read as `scan` for appending, cutting off its torn last record if
     /// it has one (durably, before any append).
-    pub fn after_scan_in(fs: F, path: &Path, scan: &Scan) -> Result<Self> {
-        let writer = Self::resume_in(fs, path, scan.last_seq() + 1, scan.valid_len())?;
+    pub fn after_scan_in(fs: F, path: &Path, scan: &Summary) -> Result<Self> {
+        let writer = Self::resume_in(fs, path, scan.last_seq + 1, scan.valid_len)?;
         if scan.torn.is_some() {
             writer
                 .fs
@@ -1215,6 +1368,64 @@ mod tests {
                         assert!(byte < 10, "byte {byte} bit {bit}");
                     }
                     Err(other) => panic!("byte {byte} bit {bit}: {other}"),
+                }
+            }
+        }
+    }
+
+    /// What `replay` in chunks of `chunk` bytes makes of `bytes`, in `scan`'s terms.
+    /// Records as (sequence number, payload).
+    type Seen = Vec<(u64, Vec<u8>)>;
+
+    fn replayed(bytes: &[u8], chunk: usize) -> Result<(Seen, Summary)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        std::fs::write(&path, bytes).unwrap();
+        let mut seen = Vec::new();
+        let summary = replay_in_chunks(&path, chunk, |record, payload| {
+            seen.push((record.seq, payload.to_vec()));
+            true
+        })?
+        .unwrap();
+        Ok((seen, summary))
+    }
+
+    /// `replay`, in chunks of any size, finds what `scan` finds: the same records, the same
+    /// torn tail, the same damage at the same place.
+    #[test]
+    fn replay_in_chunks_agrees_with_scan() {
+        let whole = journal(&[b"first", b"", b"second record", b"third and last record"]);
+        let mut inputs = Vec::new();
+        for cut in HEADER_LEN..=whole.len() {
+            inputs.push(whole[..cut].to_vec());
+        }
+        for byte in HEADER_LEN..whole.len() {
+            let mut flipped = whole.clone();
+            flipped[byte] ^= 0x10;
+            inputs.push(flipped);
+        }
+        for (n, input) in inputs.iter().enumerate() {
+            let expected = scan(input.clone(), Path::new("j"));
+            for chunk in [1, 7, 29, 64, 4096] {
+                match (&expected, replayed(input, chunk)) {
+                    (Ok(scan), Ok((seen, summary))) => {
+                        let records: Vec<(u64, Vec<u8>)> = scan
+                            .records
+                            .iter()
+                            .map(|r| (r.seq, r.payload(&scan.bytes).to_vec()))
+                            .collect();
+                        assert_eq!(seen, records, "input {n}, chunk {chunk}");
+                        assert_eq!(summary, scan.summary(), "input {n}, chunk {chunk}");
+                    }
+                    (
+                        Err(Error::Damaged { seq, offset, .. }),
+                        Err(Error::Damaged {
+                            seq: got_seq,
+                            offset: got_offset,
+                            ..
+                        }),
+                    ) => assert_eq!((got_seq, got_offset), (*seq, *offset), "input {n}"),
+                    (expected, got) => panic!("input {n}, chunk {chunk}: {expected:?} vs {got:?}"),
                 }
             }
         }

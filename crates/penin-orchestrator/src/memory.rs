@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use penin_artifacts::{Map, Value};
-use penin_history::journal::{self, HashingWriter, Header, Identity, Match, Scan, Torn, Writer};
+use penin_history::journal::{self, HashingWriter, Header, Identity, Match, Summary, Torn, Writer};
 use penin_history::ledger::{self, Event, Ledger};
 use penin_history::time::Timestamp;
 use penin_store::{Durability, Fs, RealFs};
@@ -315,13 +315,13 @@ impl<F: Fs + Clone> Memory<F> {
     /// records after the last one the ledger names), or, when the ledger names changes the
     /// journal lost (written, never synced, so never acknowledged), a `lost` line saying so;
     /// then true: the state's sequence number is past the journal's end.
-    fn catch_up(&mut self, scan: &Scan) -> Result<bool> {
+    fn catch_up(&mut self, scan: &Summary) -> Result<bool> {
         let mut events = Vec::new();
         let logged = self.ledger.as_ref().map_or(0, logged_seq);
-        if logged > scan.last_seq() {
+        if logged > scan.last_seq {
             let mut fields = Map::new();
             fields.insert("journal", seq_value(logged));
-            fields.insert("from", seq_value(scan.last_seq() + 1));
+            fields.insert("from", seq_value(scan.last_seq + 1));
             fields.insert("to", seq_value(logged));
             let event = Event::new(
                 Timestamp::now().rfc3339(),
@@ -333,7 +333,7 @@ impl<F: Fs + Clone> Memory<F> {
             ledger.append(&[event])?;
             ledger.sync()?;
             self.notices.push(Notice::LostChanges {
-                from: scan.last_seq() + 1,
+                from: scan.last_seq + 1,
                 to: logged,
             });
             return Ok(true);
@@ -345,17 +345,28 @@ impl<F: Fs + Clone> Memory<F> {
             event.fields.insert("recovered", Value::Bool(true));
             events.push(event);
         }
-        for record in scan.records.iter().filter(|r| r.seq > logged) {
-            let payload = record.payload(&scan.bytes);
-            let change = Change::decode(record.kind, payload).map_err(|what| Error::Replay {
-                journal: self.journal_path.clone(),
-                seq: record.seq,
-                offset: record.offset,
-                what,
-            })?;
-            let mut event = change_event(&change, record.seq, record.time, payload);
-            event.fields.insert("recovered", Value::Bool(true));
-            events.push(event);
+        if scan.last_seq > logged {
+            // Lines a crash kept from the ledger: their records, read again (a rare path).
+            let bytes = std::fs::read(&self.journal_path)
+                .map_err(store_io(penin_store::Step::Read, &self.journal_path))?;
+            let (full, _) = journal::salvage(bytes, &self.journal_path)?;
+            for record in full
+                .records
+                .iter()
+                .filter(|r| r.seq > logged && r.seq <= scan.last_seq)
+            {
+                let payload = record.payload(&full.bytes);
+                let change =
+                    Change::decode(record.kind, payload).map_err(|what| Error::Replay {
+                        journal: self.journal_path.clone(),
+                        seq: record.seq,
+                        offset: record.offset,
+                        what,
+                    })?;
+                let mut event = change_event(&change, record.seq, record.time, payload);
+                event.fields.insert("recovered", Value::Bool(true));
+                events.push(event);
+            }
         }
         if !events.is_empty() {
             let ledger = self.ledger()?;
@@ -880,7 +891,7 @@ fn load_parts(
     history_maxlen: Option<usize>,
     notices: &[Notice],
     reader: bool,
-) -> Result<(Loaded, Option<Scan>)> {
+) -> Result<(Loaded, Option<Summary>)> {
     let mut attempt = 0;
     loop {
         match load_pair(path, journal_path, history_maxlen, notices.to_vec()) {
@@ -907,7 +918,7 @@ enum Pair {
     /// A journal holding no change, of a snapshot replaced since: the snapshot as it is.
     Replaced,
     /// Its journal, replayed.
-    Journal(Scan),
+    Journal(Summary),
 }
 
 fn load_pair(
@@ -922,7 +933,27 @@ fn load_pair(
         state.load_file(file, path)?;
     }
     let snapshot = file.is_some();
-    let Some(scan) = journal::read(journal_path)? else {
+    // Replayed a chunk at a time; checked against the snapshot read once the journal's header
+    // is known (a journal that does not match gives an error before the state is used).
+    let mut failed = None;
+    let replayed = journal::replay(journal_path, |record, payload| {
+        match Change::decode(record.kind, payload) {
+            Ok(change) => {
+                change.apply(&mut state);
+                true
+            }
+            Err(what) => {
+                failed = Some(Error::Replay {
+                    journal: journal_path.to_owned(),
+                    seq: record.seq,
+                    offset: record.offset,
+                    what,
+                });
+                false
+            }
+        }
+    })?;
+    let Some(summary) = replayed else {
         let loaded = Loaded {
             state,
             snapshot,
@@ -934,10 +965,10 @@ fn load_pair(
         return Ok((loaded, Pair::Alone));
     };
     let found = match &file {
-        Some(file) => scan.header.identity.check_file(file, path)?,
+        Some(file) => summary.header.identity.check_file(file, path)?,
         None => Match::Missing,
     };
-    if found != Match::Same && scan.records.is_empty() {
+    if found != Match::Same && summary.records == 0 {
         // The journal holds no change (at most a torn record, never acknowledged): nothing
         // is lost by taking the snapshot as it is (the Python tool saved it after penin
         // exited, say). A writer starts a new journal.
@@ -948,7 +979,7 @@ fn load_pair(
         let loaded = Loaded {
             state,
             snapshot,
-            seq: scan.header.base,
+            seq: summary.header.base,
             replayed: 0,
             journal_len: 0,
             notices,
@@ -960,21 +991,13 @@ fn load_pair(
             snapshot: path.to_owned(),
             journal: journal_path.to_owned(),
             found,
-            changes: scan.records.len() as u64,
+            changes: summary.records,
         });
     }
-    for record in &scan.records {
-        let change = Change::decode(record.kind, record.payload(&scan.bytes)).map_err(|what| {
-            Error::Replay {
-                journal: journal_path.to_owned(),
-                seq: record.seq,
-                offset: record.offset,
-                what,
-            }
-        })?;
-        change.apply(&mut state);
+    if let Some(error) = failed {
+        return Err(error);
     }
-    if let Some(torn) = scan.torn {
+    if let Some(torn) = summary.torn {
         notices.push(Notice::TornJournal {
             journal: journal_path.to_owned(),
             torn,
@@ -984,12 +1007,12 @@ fn load_pair(
     let loaded = Loaded {
         state,
         snapshot,
-        seq: scan.last_seq(),
-        replayed: scan.records.len(),
-        journal_len: scan.bytes.len() as u64,
+        seq: summary.last_seq,
+        replayed: usize::try_from(summary.records).unwrap_or(usize::MAX),
+        journal_len: summary.len,
         notices,
     };
-    Ok((loaded, Pair::Journal(scan)))
+    Ok((loaded, Pair::Journal(summary)))
 }
 
 fn parent(path: &Path) -> &Path {

@@ -313,8 +313,10 @@ pub fn repair(
         fields.insert("damage", Value::from(why.as_str()));
         memory.seq = last_valid;
         memory.record("ledger_restart", fields, *digest)?;
-    } else if let Some(((scan, _), _)) = &salvaged {
-        memory.catch_up(scan)?;
+    } else if let Some(((scan, _), _)) = salvaged.as_ref().filter(|_| !header_rebuilt) {
+        // Ledger lines a crash kept from it, for the records kept (not behind a rebuilt
+        // header, which the journal on disk lacks: the `repair` line says what was kept).
+        memory.catch_up(&scan.summary())?;
     }
     // The checkpoint is labelled with the last change the state holds.
     memory.seq = last_valid;
