@@ -656,14 +656,17 @@ impl<F: Fs + Clone> Memory<F> {
             &self.path,
             Durability::Full,
             |w| {
-                let mut hashing = HashingWriter::new(w);
+                // The encoder's many small writes are gathered first, so the hash (and the
+                // file) see chunks of a megabyte.
+                let mut hashing = io::BufWriter::with_capacity(1 << 20, HashingWriter::new(w));
                 penin_codec::to_writer(&mut hashing, self.state.document()).map_err(
                     |e| match e {
                         penin_codec::Error::Io(io) => io,
                         other => io::Error::other(other),
                     },
                 )?;
-                digest.set(hashing.digest());
+                hashing.flush()?;
+                digest.set(hashing.get_ref().digest());
                 Ok(())
             },
             |temporary| {
