@@ -24,16 +24,7 @@ fn script() -> PathBuf {
 /// Whether `python3` runs. Without it, `test` is skipped (a failure under CI unless allowed).
 #[track_caller]
 fn python3_available(test: &str) -> bool {
-    let why = match Command::new("python3").arg("--version").output() {
-        Ok(output) if output.status.success() => return true,
-        Ok(output) => format!("python3 --version failed ({})", output.status),
-        Err(error) => format!("python3 cannot run ({error})"),
-    };
-    penin_testkit::skip(
-        test,
-        &format!("{why}: no Python to check penin's files with"),
-    );
-    false
+    penin_testkit::python3(test, "no Python to check penin's files with")
 }
 
 fn run(args: &[&Path]) -> Output {

@@ -15,16 +15,18 @@ fn seed_ref() -> PathBuf {
 }
 
 fn python3_available(test: &str) -> bool {
-    let why = match Command::new("python3").arg("--version").output() {
-        Ok(output) if output.status.success() => return true,
-        Ok(output) => format!("python3 --version failed ({})", output.status),
-        Err(error) => format!("python3 cannot run ({error})"),
-    };
-    penin_testkit::skip(
-        test,
-        &format!("{why}: the Python reference cannot save the state"),
-    );
-    false
+    penin_testkit::python3(test, "the Python reference cannot save the state")
+}
+
+/// The one file whose name holds `part`.
+fn only_file(env: &Env, part: &str) -> String {
+    let found: Vec<String> = env
+        .tree()
+        .into_iter()
+        .filter(|name| name.contains(part))
+        .collect();
+    assert_eq!(found.len(), 1, "{part}: {:?}", env.tree());
+    found.into_iter().next().unwrap()
 }
 
 #[test]
@@ -237,14 +239,8 @@ fn a_damaged_journal_is_refused_with_its_place_then_repaired() {
         out.stdout
     );
     assert_eq!(env.stats_json()["score_history_size"], json!(1));
-    let aside: Vec<String> = env
-        .tree()
-        .into_iter()
-        .filter(|name| name.contains(".journal.damaged-"))
-        .collect();
-    assert_eq!(aside.len(), 1, "{:?}", env.tree());
     assert_eq!(
-        env.read(&aside[0]),
+        env.read(&only_file(&env, ".journal.damaged-")),
         journal,
         "the damaged journal is kept as it was"
     );
@@ -373,14 +369,8 @@ fn a_broken_ledger_stops_writers_and_fresh_then_repair_starts_a_new_chain() {
         "{}",
         out.stdout
     );
-    let aside: Vec<String> = env
-        .tree()
-        .into_iter()
-        .filter(|name| name.contains(".ledger.damaged-"))
-        .collect();
-    assert_eq!(aside.len(), 1, "{:?}", env.tree());
     assert_eq!(
-        env.read(&aside[0]),
+        env.read(&only_file(&env, ".ledger.damaged-")),
         ledger,
         "the broken ledger is kept whole"
     );

@@ -453,7 +453,7 @@ impl Header {
                 size: u64_at(bytes, 40),
                 mtime: i64_at(bytes, 48),
                 inode: u64_at(bytes, 56),
-                xxh3: u128::from_le_bytes(bytes[64..80].try_into().unwrap_or_default()),
+                xxh3: u128::from_le_bytes(array_at(bytes, 64)),
             },
         })
     }
@@ -469,31 +469,23 @@ fn damaged(path: &Path, seq: u64, offset: u64, what: &str) -> Error {
 }
 
 // Callers check the length first; a short slice reads as zeros rather than panicking.
+fn array_at<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    bytes
+        .get(at..at + N)
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or([0; N])
+}
+
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(
-        bytes
-            .get(at..at + 4)
-            .and_then(|b| b.try_into().ok())
-            .unwrap_or_default(),
-    )
+    u32::from_le_bytes(array_at(bytes, at))
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(
-        bytes
-            .get(at..at + 8)
-            .and_then(|b| b.try_into().ok())
-            .unwrap_or_default(),
-    )
+    u64::from_le_bytes(array_at(bytes, at))
 }
 
 fn i64_at(bytes: &[u8], at: usize) -> i64 {
-    i64::from_le_bytes(
-        bytes
-            .get(at..at + 8)
-            .and_then(|b| b.try_into().ok())
-            .unwrap_or_default(),
-    )
+    i64::from_le_bytes(array_at(bytes, at))
 }
 
 /// One record, as found in a journal's bytes.

@@ -128,17 +128,8 @@ fn journal_is_empty(path: &Path) {
 
 /// Runs `tests/python/ledger_check.py` on the ledger: Python's `hashlib` checks the chain.
 fn python_checks_the_ledger(test: &str, path: &Path) {
-    match Command::new("python3").arg("--version").output() {
-        Ok(output) if output.status.success() => {}
-        Ok(output) => {
-            let why = format!("python3 --version failed ({})", output.status);
-            penin_testkit::skip(test, &why);
-            return;
-        }
-        Err(error) => {
-            penin_testkit::skip(test, &format!("python3 cannot run ({error})"));
-            return;
-        }
+    if !penin_testkit::python3(test, "hashlib cannot check the ledger") {
+        return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/ledger_check.py");
     let ledger = penin_history::ledger_path(path);

@@ -37,6 +37,26 @@ pub fn skip(test: &str, reason: &str) {
     }
 }
 
+/// Whether `python3` runs here. Without it, `test` is skipped (see [`skip`]: a failure under
+/// CI unless allowed), with `what` — the check that cannot be made — in the reason.
+///
+/// # Panics
+///
+/// As [`skip`] does, when `python3` does not run.
+#[track_caller]
+pub fn python3(test: &str, what: &str) -> bool {
+    let why = match std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+    {
+        Ok(output) if output.status.success() => return true,
+        Ok(output) => format!("python3 --version failed ({})", output.status),
+        Err(error) => format!("python3 cannot run ({error})"),
+    };
+    skip(test, &format!("{why}: {what}"));
+    false
+}
+
 /// What the environment says about skips.
 #[derive(Debug, Default)]
 struct Settings {
