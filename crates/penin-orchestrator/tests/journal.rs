@@ -537,3 +537,40 @@ fn one_shot_appends_compact_once_the_journal_outgrows_the_snapshot() {
     assert_eq!(loaded.state.knowledge_base().len(), 40);
     penin_history::ledger::verify(penin_history::ledger_path(&path)).unwrap();
 }
+
+/// `recover --keep-journal` applies changes whose ledger lines a crash kept from the ledger:
+/// they get their lines, marked recovered.
+#[test]
+fn recover_keeping_the_journal_writes_the_ledger_lines_a_crash_kept_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_in(&dir);
+    let mut memory = Memory::open(&path, None).unwrap();
+    memory.commit(vec![score(1), score(2)]).unwrap();
+    memory.sync().unwrap();
+    drop(memory);
+    // The last ledger line never reached the disk.
+    let ledger_path = penin_history::ledger_path(&path);
+    let ledger = std::fs::read(&ledger_path).unwrap();
+    let cut = ledger[..ledger.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1;
+    std::fs::write(&ledger_path, &ledger[..cut]).unwrap();
+    // And another program saved the snapshot.
+    std::fs::write(
+        &path,
+        b"{\n  \"knowledge_base\": {},\n  \"task_history\": [],\n  \"score_history\": [9]\n}",
+    )
+    .unwrap();
+    memory::recover(&path, None, memory::Recovery::KeepJournal).unwrap();
+    let lines = penin_history::ledger::read(&ledger_path).unwrap();
+    let second = lines
+        .iter()
+        .find(|l| l.event == "add_score" && l.fields["journal"] == Value::from(2_i64))
+        .unwrap_or_else(|| panic!("no line for change 2: {lines:?}"));
+    assert_eq!(second.fields["recovered"], Value::Bool(true));
+    penin_history::ledger::verify(&ledger_path).unwrap();
+    let loaded = memory::load(&path, None).unwrap();
+    assert_eq!(loaded.state.score_history().len(), 3);
+}

@@ -205,14 +205,15 @@ pub fn recover(
     }
     let mut state = Orchestrator::with_history_maxlen(history_maxlen);
     state.load_state(path)?;
-    let (applied, moved_to, changes, seq) = match how {
+    let (applied, moved_to, changes, seq, kept) = match how {
         Recovery::KeepJournal => {
             let scan = parsed?;
             for record in &scan.records {
                 replay(&journal_path, record, &scan.bytes, &mut state)?;
             }
             let n = scan.records.len() as u64;
-            (n, None, n, scan.last_seq())
+            let seq = scan.last_seq();
+            (n, None, n, seq, Some(scan))
         }
         Recovery::DiscardJournal => {
             let aside = set_aside(&fs, &journal_path, "discarded")?;
@@ -220,10 +221,15 @@ pub fn recover(
                 Ok(scan) => (scan.records.len() as u64, scan.last_seq()),
                 Err(_) => (0, journal::last_valid_seq(&bytes)),
             };
-            (0, Some(aside), changes, seq)
+            (0, Some(aside), changes, seq, None)
         }
     };
-    let mut memory = Memory::adopt_in(fs, path, state, seq)?;
+    let mut memory = Memory::assemble(fs, path.to_owned(), state, seq, Vec::new())?;
+    if let Some(scan) = &kept {
+        // The changes applied get their ledger lines if a crash kept any from it.
+        memory.catch_up(&scan.summary())?;
+    }
+    memory.compact()?;
     notices.extend(memory.take_notices());
     let mut fields = Map::new();
     fields.insert(
