@@ -210,7 +210,10 @@ fn penin_reads_gzip_and_zstd_that_python_wrote_in_several_parts() {
             if format == Format::JsonGz && json.len() >= 3 {
                 // Three members, each with its own header: the magic, CM=8 (deflate).
                 let members = bytes.windows(3).filter(|w| w == b"\x1f\x8b\x08").count();
-                assert!(members >= 3, "{name}: Python wrote {members} gzip member(s)");
+                assert!(
+                    members >= 3,
+                    "{name}: Python wrote {members} gzip member(s)"
+                );
             }
             let mut loaded = Orchestrator::new();
             assert_eq!(

@@ -37,7 +37,7 @@ pub fn start(
 ) -> Result<Memory> {
     let _ = writeln!(out, "🚀 Starting PENIN-Ω Orchestrator...");
     remove_temporaries(path, out)?;
-    let memory = match progress::slow("Loading", path, || Memory::open(path, maxlen)) {
+    let mut memory = match progress::slow("Loading", path, || Memory::open(path, maxlen)) {
         Ok(mut memory) => {
             for notice in memory.take_notices() {
                 let _ = writeln!(out, "⚠️  {notice}");
@@ -100,7 +100,6 @@ pub fn start(
             ));
         }
     };
-    let mut memory = memory;
     if let Some(format) = format {
         memory.set_format(format);
     }
@@ -118,6 +117,7 @@ fn snapshot_unreadable(kind: ErrorKind) -> bool {
             | ErrorKind::InvalidUtf8
             | ErrorKind::InvalidJson
             | ErrorKind::WrongShape
+            | ErrorKind::CompressionDamaged
     )
 }
 

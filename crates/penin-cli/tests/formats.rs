@@ -27,7 +27,11 @@ fn format_sets_a_new_state_and_converts_an_existing_one_at_compaction() {
     assert_eq!(format_of(&env, STATE), Format::JsonGz);
     let stats = env.run(&["stats"]);
     stats.assert_ok();
-    assert!(stats.stdout.contains("Knowledge base: 2 items"), "{}", stats.stdout);
+    assert!(
+        stats.stdout.contains("Knowledge base: 2 items"),
+        "{}",
+        stats.stdout
+    );
 
     // A change and a compaction without --format: the state keeps its format.
     env.run(&["add-score", "0.5"]).assert_ok();
@@ -37,7 +41,11 @@ fn format_sets_a_new_state_and_converts_an_existing_one_at_compaction() {
     // --format on an existing state: the compaction converts it in place.
     let out = env.run(&["--format", "json.zst", "compact"]);
     out.assert_ok();
-    assert!(out.stdout.contains("the snapshot (json.zst, "), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("the snapshot (json.zst, "),
+        "{}",
+        out.stdout
+    );
     assert_eq!(format_of(&env, STATE), Format::JsonZst);
     env.run(&["compact"]).assert_ok();
     assert_eq!(format_of(&env, STATE), Format::JsonZst);
@@ -76,12 +84,19 @@ fn convert_writes_every_format_from_every_format() {
             assert_eq!(out.stdout, format!("Converted from to to ({to})\n"));
             assert_eq!(format_of(&env, "to"), to);
             let plain = penin_formats::decompress(to, &env.read("to")[..]).unwrap();
-            assert!(plain == expected, "{from} -> {to}: not the seed's bytes inside");
+            assert!(
+                plain == expected,
+                "{from} -> {to}: not the seed's bytes inside"
+            );
         }
     }
     let out = env.run(&["convert", "in.json", "x", "--to", "gz"]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
-    assert!(out.stderr.contains("expected json, json.gz or json.zst"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("expected json, json.gz or json.zst"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -105,6 +120,18 @@ fn a_damaged_compressed_state_exits_88_and_is_left_alone() {
             );
         }
         assert_eq!(env.read(STATE), cut, "{format}: the file was changed");
+
+        // --fresh moves it aside, whole, and starts empty.
+        let out = env.run(&["run", "--fresh"]);
+        assert_eq!(out.code, Some(0), "{format}: {}", out.stderr);
+        let aside: Vec<_> = env
+            .tree()
+            .into_iter()
+            .filter(|name| name.contains("state.json.unreadable-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "{format}: {:?}", env.tree());
+        assert_eq!(env.read(&aside[0]), cut, "{format}: not the damaged file");
+        assert_eq!(env.stats_json()["knowledge_base_size"], 0);
 
         // JSON errors inside are placed in the decompressed content.
         env.write(STATE, &compress(format, b"{\"knowledge_base\": [1, 2"));

@@ -38,10 +38,9 @@ impl<W: Write> Encoder<W> {
     /// An encoder of `format` into `writer`, at [`GZIP_LEVEL`] or [`ZSTD_LEVEL`].
     pub fn new(format: Format, writer: W) -> io::Result<Self> {
         let inner = match format {
-            Format::JsonGz => Inner::Gzip(GzEncoder::new(
-                writer,
-                flate2::Compression::new(GZIP_LEVEL),
-            )),
+            Format::JsonGz => {
+                Inner::Gzip(GzEncoder::new(writer, flate2::Compression::new(GZIP_LEVEL)))
+            }
             Format::JsonZst => {
                 let mut encoder = zstd::Encoder::new(writer, ZSTD_LEVEL)?;
                 encoder.include_checksum(true)?;
@@ -122,7 +121,10 @@ pub fn decompress<R: Read>(format: Format, reader: R) -> Result<Vec<u8>> {
     match result {
         Ok(()) => Ok(out),
         Err(source_error) if source.failed => Err(Error::Read(source_error)),
-        Err(error) => Err(Error::Damaged { format, source: error }),
+        Err(error) => Err(Error::Damaged {
+            format,
+            source: error,
+        }),
     }
 }
 
@@ -253,7 +255,10 @@ mod tests {
             }
         }
         for format in Format::ALL {
-            assert!(matches!(decompress(format, Failing), Err(Error::Read(_))), "{format}");
+            assert!(
+                matches!(decompress(format, Failing), Err(Error::Read(_))),
+                "{format}"
+            );
         }
     }
 }

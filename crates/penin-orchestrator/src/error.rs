@@ -166,14 +166,16 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Compressed { .. } => ErrorKind::CompressionDamaged,
-            Error::Corrupt { source, .. } | Error::CorruptDecompressed { source, .. } => match source {
-                penin_codec::Error::Empty => ErrorKind::Empty,
-                penin_codec::Error::Truncated { .. } => ErrorKind::Truncated,
-                penin_codec::Error::InvalidUtf8 { .. } => ErrorKind::InvalidUtf8,
-                penin_codec::Error::Shape { .. } => ErrorKind::WrongShape,
-                penin_codec::Error::Io(_) => ErrorKind::Io,
-                _ => ErrorKind::InvalidJson,
-            },
+            Error::Corrupt { source, .. } | Error::CorruptDecompressed { source, .. } => {
+                match source {
+                    penin_codec::Error::Empty => ErrorKind::Empty,
+                    penin_codec::Error::Truncated { .. } => ErrorKind::Truncated,
+                    penin_codec::Error::InvalidUtf8 { .. } => ErrorKind::InvalidUtf8,
+                    penin_codec::Error::Shape { .. } => ErrorKind::WrongShape,
+                    penin_codec::Error::Io(_) => ErrorKind::Io,
+                    _ => ErrorKind::InvalidJson,
+                }
+            }
             Error::Store(e) => ErrorKind::of_store(e),
             Error::Journal(e) => match e {
                 penin_history::journal::Error::NewerVersion { .. } => ErrorKind::NewerVersion,

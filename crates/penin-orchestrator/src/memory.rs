@@ -269,8 +269,9 @@ impl<F: Fs + Clone> Memory<F> {
         memory.extends = scan.as_ref().map(|scan| scan.header);
         memory.snapshot = loaded.snapshot;
         memory.snapshot_len = snapshot_len;
-        memory.format = loaded.format.unwrap_or_default();
-        memory.snapshot_format = loaded.format;
+        if let Some(format) = loaded.format {
+            memory.snapshot_in(format);
+        }
         if let Some(scan) = &scan
             && memory.catch_up(scan)?
         {
@@ -448,6 +449,13 @@ impl<F: Fs + Clone> Memory<F> {
     /// snapshot in place keeps its format until then).
     pub fn set_format(&mut self, format: Format) {
         self.format = format;
+    }
+
+    /// The snapshot on disk is in `format`, and the next compaction writes it in that
+    /// format too.
+    fn snapshot_in(&mut self, format: Format) {
+        self.format = format;
+        self.snapshot_format = Some(format);
     }
 
     /// The snapshot's path.

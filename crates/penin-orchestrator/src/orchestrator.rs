@@ -135,15 +135,21 @@ impl Orchestrator {
 
     /// Writes the state to `writer` in `format` (compressed through [`Encoder`], the stream
     /// ended) and returns the writer.
-    pub fn write_as<W: Write>(&self, writer: W, format: Format) -> io::Result<W> {
+    pub fn write_as<W: Write>(&self, mut writer: W, format: Format) -> io::Result<W> {
+        // The encoder fails only through its writer.
+        let io_error = |e| match e {
+            penin_codec::Error::Io(io) => io,
+            other => io::Error::other(other),
+        };
+        if format == Format::Json {
+            // Straight into the writer, as the seed JSON always was.
+            penin_codec::to_writer(&mut writer, &self.state).map_err(io_error)?;
+            return Ok(writer);
+        }
         // The encoder's many small writes are gathered first, so the compressor sees chunks
         // of a megabyte.
         let mut buffered = io::BufWriter::with_capacity(1 << 20, Encoder::new(format, writer)?);
-        penin_codec::to_writer(&mut buffered, &self.state).map_err(|e| match e {
-            penin_codec::Error::Io(io) => io,
-            // The encoder fails only through its writer.
-            other => io::Error::other(other),
-        })?;
+        penin_codec::to_writer(&mut buffered, &self.state).map_err(io_error)?;
         buffered
             .into_inner()
             .map_err(io::IntoInnerError::into_error)?
@@ -190,15 +196,16 @@ impl Orchestrator {
                 },
             })?
         } else {
-            let json = penin_formats::decompress(format, At { file, offset: 0 }).map_err(
-                |source| match source {
-                    penin_formats::Error::Read(source) => read_error(path, source),
-                    source => Error::Compressed {
-                        path: path.to_owned(),
-                        source,
-                    },
-                },
-            )?;
+            let json =
+                penin_formats::decompress(format, At { file, offset: 0 }).map_err(|source| {
+                    match source {
+                        penin_formats::Error::Read(source) => read_error(path, source),
+                        source => Error::Compressed {
+                            path: path.to_owned(),
+                            source,
+                        },
+                    }
+                })?;
             Document::decode(&json, self.history_maxlen).map_err(|source| {
                 Error::CorruptDecompressed {
                     path: path.to_owned(),

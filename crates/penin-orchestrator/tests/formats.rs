@@ -18,7 +18,8 @@ fn sample() -> Orchestrator {
         metadata.insert("i", Value::from(i64::from(i)));
         o.add_knowledge(
             format!("k{i}"),
-            NumericVectorArtifact::new(vec![f64::from(i) * 0.1, -0.0, f64::NAN]).with_metadata(metadata),
+            NumericVectorArtifact::new(vec![f64::from(i) * 0.1, -0.0, f64::NAN])
+                .with_metadata(metadata),
         );
         o.add_score(Number::Float(f64::from(i) / 7.0));
     }
@@ -34,7 +35,10 @@ fn compress(format: Format, bytes: &[u8]) -> Vec<u8> {
 
 fn assert_same(a: &Orchestrator, b: &Orchestrator) {
     // Bit for bit: NaN and -0.0 compare through their encodings.
-    assert_eq!(penin_codec::to_vec(a.document()), penin_codec::to_vec(b.document()));
+    assert_eq!(
+        penin_codec::to_vec(a.document()),
+        penin_codec::to_vec(b.document())
+    );
 }
 
 #[test]
@@ -47,7 +51,11 @@ fn every_format_saves_and_loads_the_same_state() {
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(Format::detect(&bytes), format);
         let plain = penin_formats::decompress(format, &bytes[..]).unwrap();
-        assert_eq!(plain, state.to_bytes(), "{format}: the JSON inside is the seed's");
+        assert_eq!(
+            plain,
+            state.to_bytes(),
+            "{format}: the JSON inside is the seed's"
+        );
         let mut loaded = Orchestrator::with_history_maxlen(Some(3));
         assert_eq!(loaded.load_state_format(&path).unwrap(), Some(format));
         assert_same(&loaded, &state);
@@ -65,7 +73,10 @@ fn a_damaged_stream_is_refused_and_names_the_file() {
             std::fs::write(&path, &whole[..cut]).unwrap();
             let mut o = Orchestrator::new();
             let error = o.load_state(&path).unwrap_err();
-            assert!(matches!(error, Error::Compressed { .. }), "{format}: {error:?}");
+            assert!(
+                matches!(error, Error::Compressed { .. }),
+                "{format}: {error:?}"
+            );
             assert_eq!(error.kind(), ErrorKind::CompressionDamaged);
             let compression = format.compression().unwrap();
             assert_eq!(
@@ -140,7 +151,11 @@ fn a_loaded_state_keeps_its_format_through_compactions() {
         add_score(&mut memory, 0.5);
         memory.compact().unwrap();
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(Format::detect(&bytes), format, "the compaction kept {format}");
+        assert_eq!(
+            Format::detect(&bytes),
+            format,
+            "the compaction kept {format}"
+        );
         assert_journal_names_snapshot(&path);
         // A change journaled against the compressed snapshot replays onto it.
         add_score(&mut memory, 0.25);
@@ -162,7 +177,11 @@ fn set_format_converts_the_snapshot_at_the_next_compaction() {
     let mut before = Format::Json;
     for format in [Format::JsonZst, Format::JsonGz, Format::Json] {
         memory.set_format(format);
-        assert_eq!(memory.snapshot_format(), Some(before), "not before the compaction");
+        assert_eq!(
+            memory.snapshot_format(),
+            Some(before),
+            "not before the compaction"
+        );
         memory.compact().unwrap();
         before = format;
         assert_eq!(memory.snapshot_format(), Some(format));
@@ -178,8 +197,12 @@ fn set_format_converts_the_snapshot_at_the_next_compaction() {
 fn adopt_writes_the_format_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
-    let memory = Memory::adopt_in(penin_store::RealFs, &path, sample(), 0, Format::JsonZst).unwrap();
+    let memory =
+        Memory::adopt_in(penin_store::RealFs, &path, sample(), 0, Format::JsonZst).unwrap();
     assert_eq!(memory.snapshot_format(), Some(Format::JsonZst));
-    assert_eq!(Format::detect(&std::fs::read(&path).unwrap()), Format::JsonZst);
+    assert_eq!(
+        Format::detect(&std::fs::read(&path).unwrap()),
+        Format::JsonZst
+    );
     assert_journal_names_snapshot(&path);
 }

@@ -308,8 +308,7 @@ pub fn repair(
     let (state, format, kept, last_valid) = replayed(path, &journal_path, history_maxlen, scan)?;
     let mut memory = Memory::assemble(fs, path.to_owned(), state, last_valid, notices)?;
     memory.snapshot = true;
-    memory.format = format;
-    memory.snapshot_format = Some(format);
+    memory.snapshot_in(format);
     let named = memory.seq;
     if let Some((why, moved, digest)) = &ledger_restart {
         let mut fields = Map::new();
