@@ -1,7 +1,8 @@
 //! [`Memory`]: a state kept durable change by change. The snapshot `NAME` is the seed
-//! format; every change since it is a record of `NAME.journal`, written (and synced under the
-//! caller's policy) before the change is acknowledged; a compaction folds the journal into a
-//! new snapshot.
+//! format, plain or compressed ([`Memory::format`]: a loaded snapshot's format is kept by
+//! every compaction); every change since it is a record of `NAME.journal`, written (and
+//! synced under the caller's policy) before the change is acknowledged; a compaction folds
+//! the journal into a new snapshot.
 //!
 //! # Compaction, step by step
 //!
