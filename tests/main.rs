@@ -2,6 +2,8 @@
 //!
 //! * `roundtrip`: documents and values survive the writer and the reader bit for bit, in
 //!   both styles and through the orchestrator's save and load;
+//! * `formats`: the same state through every pair of formats (`json`, `json.gz`,
+//!   `json.zst`), for the fixtures and generated states;
 //! * `deque`: the bounded deque behaves as Python's `collections.deque`;
 //! * `fuzz`: mutated and random bytes into every reader and the loader;
 //! * `python`: Python's own loader and `json.dump` re-save penin's files byte for byte.
@@ -24,6 +26,7 @@ macro_rules! regressions {
 }
 
 mod deque;
+mod formats;
 mod fuzz;
 mod python;
 mod roundtrip;

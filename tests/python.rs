@@ -1,11 +1,13 @@
 //! Python's reference loader and `json.dump(indent=2)` (`python/seed_ref.py`) re-save the
-//! files penin writes byte for byte, and accept them as states.
+//! files penin writes byte for byte, and accept them as states; Python's `gzip` and the
+//! `zstandard` package read penin's compressed snapshots, and penin reads theirs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use penin_codec::{Document, NumericVectorArtifact};
-use penin_tests::{any_f64, python_document};
+use penin_orchestrator::{Format, Orchestrator};
+use penin_tests::{any_f64, assert_same_document, python_document};
 use proptest::collection::vec;
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -106,5 +108,121 @@ fn python_spells_floats_as_penin_does() {
     let mut runner = TestRunner::new(config);
     if let Err(e) = runner.run(&floats, |doc| check_case(&doc)) {
         panic!("{e}");
+    }
+}
+
+/// Runs `seed_ref.py ARGS` for a check of the zstandard package: `None` (after a skip, which
+/// fails under CI) when the package is missing, which the script says with exit code 3.
+#[track_caller]
+fn run_zstd(test: &str, args: &[&Path]) -> Option<Output> {
+    let output = run(args);
+    if output.status.code() == Some(3) {
+        penin_testkit::skip(
+            test,
+            &format!(
+                "{} (.ci/run installs it): penin's json.zst cannot be checked against Python",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        );
+        return None;
+    }
+    Some(output)
+}
+
+/// The fixtures as penin loads them, and penin's seed JSON of each (which is what Python
+/// re-saves them as: they are all `exact`).
+fn fixture_states() -> Vec<(String, Orchestrator, Vec<u8>)> {
+    crate::formats::fixtures()
+        .into_iter()
+        .map(|(name, path)| {
+            let mut state = Orchestrator::new();
+            assert!(state.load_state(&path).unwrap());
+            let json = state.to_bytes();
+            (name, state, json)
+        })
+        .collect()
+}
+
+/// Python's `gzip.open(path, 'rt')` and `json.load(object_hook=state_decoder)` read the
+/// json.gz penin writes (and zstandard the json.zst) as the state it is: its re-save in
+/// plain JSON is penin's JSON byte for byte.
+#[test]
+fn python_reads_penin_json_gz_and_json_zst() {
+    let test = "python::python_reads_penin_json_gz_and_json_zst";
+    if !python3_available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("python.json");
+    for (name, state, json) in fixture_states() {
+        for (format, command) in [(Format::JsonGz, "check-gz"), (Format::JsonZst, "check-zst")] {
+            let input = dir.path().join(format!("{name}.{format}"));
+            state.save_state_as(&input, format).unwrap();
+            let output = if format == Format::JsonZst {
+                match run_zstd(test, &[Path::new(command), &input, &out]) {
+                    Some(output) => output,
+                    None => continue,
+                }
+            } else {
+                run(&[Path::new(command), &input, &out])
+            };
+            assert!(
+                output.status.success(),
+                "{name} ({format}): Python cannot read penin's file: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            assert!(
+                std::fs::read(&out).unwrap() == json,
+                "{name} ({format}): Python's re-save differs from penin's JSON"
+            );
+        }
+    }
+}
+
+/// penin reads the gzip file Python writes in several members (`gzip.open(path, 'ab')`
+/// three times) and the zstd file it writes in two frames, as the state inside.
+#[test]
+fn penin_reads_gzip_and_zstd_that_python_wrote_in_several_parts() {
+    let test = "python::penin_reads_gzip_and_zstd_that_python_wrote_in_several_parts";
+    if !python3_available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (name, state, json) in fixture_states() {
+        let plain = dir.path().join(format!("{name}.json"));
+        std::fs::write(&plain, &json).unwrap();
+        for (format, command) in [(Format::JsonGz, "write-gz"), (Format::JsonZst, "write-zst")] {
+            let written = dir.path().join(format!("{name}.python.{format}"));
+            let output = if format == Format::JsonZst {
+                match run_zstd(test, &[Path::new(command), &plain, &written]) {
+                    Some(output) => output,
+                    None => continue,
+                }
+            } else {
+                run(&[Path::new(command), &plain, &written])
+            };
+            assert!(
+                output.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let bytes = std::fs::read(&written).unwrap();
+            if format == Format::JsonGz && json.len() >= 3 {
+                // Three members, each with its own header: the magic, CM=8 (deflate).
+                let members = bytes.windows(3).filter(|w| w == b"\x1f\x8b\x08").count();
+                assert!(
+                    members >= 3,
+                    "{name}: Python wrote {members} gzip member(s)"
+                );
+            }
+            let mut loaded = Orchestrator::new();
+            assert_eq!(
+                loaded.load_state_format(&written).unwrap(),
+                Some(format),
+                "{name}"
+            );
+            assert_same_document(loaded.document(), state.document());
+            assert!(loaded.to_bytes() == json, "{name} ({format})");
+        }
     }
 }

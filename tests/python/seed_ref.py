@@ -16,8 +16,17 @@ Commands:
                              otherwise exit 1 with a message on stderr.
   seed_ref.py write OUT      build the seed's demo state with the orchestrator and save it.
   seed_ref.py stats IN       orchestrator.load_state(IN); print get_statistics() as JSON.
+
+Compressed snapshots (json.gz with the standard library's gzip; json.zst with the
+zstandard package, which .ci/run installs: without it these exit 3):
+  seed_ref.py check-gz IN [OUT]   check IN, read with gzip.open(IN, 'rt') and json.load;
+  seed_ref.py check-zst IN [OUT]  the same, read through zstandard's stream reader. With OUT,
+                                  also dump the loaded state to OUT as plain JSON (indent=2).
+  seed_ref.py write-gz IN OUT     compress the bytes of IN into OUT in several gzip members
+                                  (gzip.open(OUT, 'ab') once for each third of IN).
+  seed_ref.py write-zst IN OUT    compress the bytes of IN into OUT in two zstd frames.
 """
-import json, os, sys
+import io, json, os, sys
 from collections import deque
 
 
@@ -101,14 +110,40 @@ class OmegaMetaOrchestrator:
                 "average_score": sum(scores) / len(scores) if scores else 0.0}
 
 
-def load(path):
-    with open(path) as f:
+def load(path, opener=open):
+    with opener(path) as f:
         return json.load(f, object_hook=state_decoder)
 
 
-def check(path):
+def gzip_opener(path):
+    import gzip
+    return gzip.open(path, "rt", encoding="utf-8")
+
+
+def zstandard():
     try:
-        st = load(path)
+        import zstandard
+    except ImportError:
+        print("the zstandard package is not installed (pip install zstandard)", file=sys.stderr)
+        sys.exit(3)
+    return zstandard
+
+
+def zstd_opener(path):
+    raw = open(path, "rb")
+    reader = zstandard().ZstdDecompressor().stream_reader(raw, read_across_frames=True,
+                                                          closefd=True)
+    return io.TextIOWrapper(reader, encoding="utf-8")
+
+
+def thirds(data):
+    n = len(data)
+    return [data[: n // 3], data[n // 3: 2 * n // 3], data[2 * n // 3:]]
+
+
+def check(path, opener=open):
+    try:
+        st = load(path, opener)
     except (OSError, ValueError) as e:
         return f"{path}: cannot load: {e}"
     if not isinstance(st, dict):
@@ -147,6 +182,30 @@ def main(argv):
         for s in (0.85, 0.87, 0.9):
             o.add_score(s)
         o.save_state(args[0])
+    elif cmd in ("check-gz", "check-zst") and len(args) in (1, 2):
+        opener = gzip_opener if cmd == "check-gz" else zstd_opener
+        err = check(args[0], opener)
+        if err:
+            print(err, file=sys.stderr)
+            return 1
+        if len(args) == 2:
+            with open(args[1], "w") as f:
+                json.dump(load(args[0], opener), f, cls=StateEncoder, indent=2)
+    elif cmd == "write-gz" and len(args) == 2:
+        import gzip
+        with open(args[0], "rb") as f:
+            data = f.read()
+        for part in thirds(data):
+            with gzip.open(args[1], "ab") as f:
+                f.write(part)
+    elif cmd == "write-zst" and len(args) == 2:
+        zstd = zstandard()
+        with open(args[0], "rb") as f:
+            data = f.read()
+        half = len(data) // 2
+        with open(args[1], "wb") as f:
+            for part in (data[:half], data[half:]):
+                f.write(zstd.ZstdCompressor().compress(part))
     elif cmd == "stats" and len(args) == 1:
         o = OmegaMetaOrchestrator()
         o.load_state(args[0])

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use penin_history::time::Timestamp;
+use penin_orchestrator::Format;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +41,11 @@ pub struct Args {
     /// Histories of a new state are unbounded.
     #[arg(long, global = true, conflicts_with = "history_maxlen")]
     pub unbounded: bool,
+
+    /// The format of the snapshot a new state, and the next compaction, writes: `json`,
+    /// `json.gz` or `json.zst` [default: a loaded state's own, else `json`]
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub format: Option<Format>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -82,12 +88,15 @@ pub enum Command {
         #[arg(allow_hyphen_values = true)]
         score: String,
     },
-    /// Load any state file and write it in the seed format.
+    /// Load any state file (any format) and write it in FORMAT.
     Convert {
         /// The state file to read.
         input: PathBuf,
         /// Where to write it.
         output: PathBuf,
+        /// The format to write: `json` (the seed format), `json.gz` or `json.zst`.
+        #[arg(long, value_name = "FORMAT", default_value_t = Format::Json)]
+        to: Format,
     },
     /// Check that a state loads (snapshot and journal) and that its ledger's chain is sound;
     /// print a summary.
@@ -264,7 +273,9 @@ Exit codes:
   85  the state file was replaced by another program while the journal held changes
       (see `penin recover`)
   86  the audit ledger's chain is broken
-  87  a checkpoint is damaged";
+  87  a checkpoint is damaged
+  88  the state file is compressed (json.gz, json.zst) and its compressed stream is
+      damaged or truncated";
 
 impl Default for RunArgs {
     /// What `penin run` without options does (and `penin` alone).

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use penin_orchestrator::memory::{self, Loaded, Memory};
-use penin_orchestrator::{Change, Map, Number, NumericVectorArtifact, Value};
+use penin_orchestrator::{Change, Format, Map, Number, NumericVectorArtifact, Value};
 use penin_store::RealFs;
 
 use crate::exit::{NotFound, Usage};
@@ -167,6 +167,7 @@ pub fn add_score(
 pub fn convert(
     input: &Path,
     output: &Path,
+    to: Format,
     maxlen: Option<usize>,
     wait: bool,
     out: &mut dyn Write,
@@ -184,14 +185,19 @@ pub fn convert(
         // journal) by one compaction, so that its journal never meets a foreign snapshot.
         let seq = memory::load(output, maxlen).map_or(0, |l| l.seq);
         progress::slow("Saving", output, || {
-            Memory::adopt_in(RealFs, output, loaded.state, seq)
+            Memory::adopt_in(RealFs, output, loaded.state, seq, to)
         })
         .with_context(|| format!("cannot save the state to {}", output.display()))?;
     } else {
-        progress::slow("Saving", output, || loaded.state.save_state(output))
+        progress::slow("Saving", output, || loaded.state.save_state_as(output, to))
             .with_context(|| format!("cannot save the state to {}", output.display()))?;
     }
-    writeln!(out, "Converted {} to {}", input.display(), output.display())?;
+    writeln!(
+        out,
+        "Converted {} to {} ({to})",
+        input.display(),
+        output.display()
+    )?;
     Ok(())
 }
 

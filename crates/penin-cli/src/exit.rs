@@ -35,6 +35,7 @@ pub const JOURNAL_DAMAGED: u8 = 84;
 pub const FOREIGN_SNAPSHOT: u8 = 85;
 pub const LEDGER_BROKEN: u8 = 86;
 pub const CHECKPOINT_DAMAGED: u8 = 87;
+pub const COMPRESSION_DAMAGED: u8 = 88;
 
 /// The documented exit code for an error: the first kind found along its chain decides.
 pub fn code(error: &anyhow::Error) -> u8 {
@@ -95,6 +96,7 @@ fn for_kind(kind: ErrorKind) -> u8 {
         ErrorKind::ForeignSnapshot => FOREIGN_SNAPSHOT,
         ErrorKind::LedgerBroken => LEDGER_BROKEN,
         ErrorKind::CheckpointDamaged => CHECKPOINT_DAMAGED,
+        ErrorKind::CompressionDamaged => COMPRESSION_DAMAGED,
         ErrorKind::NotFound => NOT_FOUND,
         ErrorKind::NothingToDo => OK,
         _ => IO_ERROR,

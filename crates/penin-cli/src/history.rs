@@ -10,17 +10,26 @@ use penin_history::checkpoint::{self, Meta, Reason, Selector};
 use penin_history::ledger;
 use penin_history::time::Timestamp;
 use penin_orchestrator::memory::{self, Memory, Recovery};
-use penin_orchestrator::{Map, Value};
+use penin_orchestrator::{Format, Map, Value};
 
 use crate::exit::Usage;
 use crate::lifecycle;
 use crate::progress;
 
 /// Opens the state for writing, under its lock, saying what the load dealt with.
-fn open(path: &Path, maxlen: Option<usize>, wait: bool) -> Result<(penin_store::Lock, Memory)> {
+/// `format`, when given, is the format of the snapshots written from then on.
+fn open(
+    path: &Path,
+    maxlen: Option<usize>,
+    format: Option<Format>,
+    wait: bool,
+) -> Result<(penin_store::Lock, Memory)> {
     let lock = lifecycle::one_shot_writer(path, wait)?;
     let mut memory = progress::slow("Loading", path, || Memory::open(path, maxlen))
         .with_context(|| format!("cannot open {}: it was left as it is", path.display()))?;
+    if let Some(format) = format {
+        memory.set_format(format);
+    }
     for notice in memory.take_notices() {
         eprintln!("penin: warning: {notice}");
     }
@@ -28,17 +37,24 @@ fn open(path: &Path, maxlen: Option<usize>, wait: bool) -> Result<(penin_store::
 }
 
 /// `penin compact`: folds the journal into a new snapshot.
-pub fn compact(path: &Path, maxlen: Option<usize>, wait: bool, out: &mut dyn Write) -> Result<()> {
-    let (_lock, mut memory) = open(path, maxlen, wait)?;
+pub fn compact(
+    path: &Path,
+    maxlen: Option<usize>,
+    format: Option<Format>,
+    wait: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (_lock, mut memory) = open(path, maxlen, format, wait)?;
     let changes = memory.journal_len();
     progress::slow("Saving", path, || memory.compact())
         .with_context(|| format!("cannot compact {}", path.display()))?;
     let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
     writeln!(
         out,
-        "Compacted {}: the snapshot ({bytes} bytes) holds every change up to change {}; the \
-         journal ({changes} bytes before) is empty",
+        "Compacted {}: the snapshot ({}, {bytes} bytes) holds every change up to change {}; \
+         the journal ({changes} bytes before) is empty",
         path.display(),
+        memory.format(),
         memory.seq()
     )?;
     Ok(())
@@ -52,7 +68,7 @@ pub fn checkpoint(
     tag: Option<&str>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let (_lock, mut memory) = open(path, maxlen, wait)?;
+    let (_lock, mut memory) = open(path, maxlen, None, wait)?;
     let meta = memory
         .checkpoint(tag)
         .with_context(|| format!("cannot write a checkpoint of {}", path.display()))?;
@@ -136,9 +152,11 @@ pub fn list(path: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
 }
 
 /// `penin restore ID|TAG|--at TIME`.
+#[allow(clippy::too_many_arguments)] // the global options and the command's own
 pub fn restore(
     path: &Path,
     maxlen: Option<usize>,
+    format: Option<Format>,
     wait: bool,
     which: Option<&str>,
     at: Option<Timestamp>,
@@ -158,7 +176,7 @@ pub fn restore(
         }
         (None, None) => Selector::Latest,
     };
-    let (_lock, mut memory) = open(path, maxlen, wait)?;
+    let (_lock, mut memory) = open(path, maxlen, format, wait)?;
     let restored = memory
         .restore(&selector)
         .with_context(|| format!("cannot restore {}: it was left as it is", path.display()))?;
@@ -193,7 +211,7 @@ pub fn prune(
         )
         .into());
     }
-    let (_lock, mut memory) = open(path, maxlen, wait)?;
+    let (_lock, mut memory) = open(path, maxlen, None, wait)?;
     let plan = memory.prune(keep_last, keep_within, tags_too, dry_run)?;
     let dir = penin_history::checkpoints_dir(path);
     if !dry_run {

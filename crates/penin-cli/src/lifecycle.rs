@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use penin_orchestrator::{
-    Change, ErrorKind, Map, Memory, Number, NumericVectorArtifact, Statistics, Value,
+    Change, ErrorKind, Format, Map, Memory, Number, NumericVectorArtifact, Statistics, Value,
 };
 use penin_store::Lock;
 
@@ -26,15 +26,18 @@ const TICK: Duration = Duration::from_millis(50);
 ///
 /// A missing state is a first run. A state that cannot be loaded stops the start, unless
 /// `fresh`: then its files are moved aside (never deleted) and the state starts empty.
+///
+/// `format`, when given, is the format the snapshot is written in from then on.
 pub fn start(
     path: &Path,
     maxlen: Option<usize>,
+    format: Option<Format>,
     fresh: bool,
     out: &mut dyn Write,
 ) -> Result<Memory> {
     let _ = writeln!(out, "🚀 Starting PENIN-Ω Orchestrator...");
     remove_temporaries(path, out)?;
-    let memory = match progress::slow("Loading", path, || Memory::open(path, maxlen)) {
+    let mut memory = match progress::slow("Loading", path, || Memory::open(path, maxlen)) {
         Ok(mut memory) => {
             for notice in memory.take_notices() {
                 let _ = writeln!(out, "⚠️  {notice}");
@@ -97,6 +100,9 @@ pub fn start(
             ));
         }
     };
+    if let Some(format) = format {
+        memory.set_format(format);
+    }
     Ok(memory)
 }
 
@@ -111,6 +117,7 @@ fn snapshot_unreadable(kind: ErrorKind) -> bool {
             | ErrorKind::InvalidUtf8
             | ErrorKind::InvalidJson
             | ErrorKind::WrongShape
+            | ErrorKind::CompressionDamaged
     )
 }
 
@@ -167,7 +174,8 @@ fn counts(out: &mut dyn Write, stats: &Statistics) {
 /// seed's line: after it, `NAME` alone is the state, for the Python tool too.
 pub fn save(memory: &mut Memory, out: &mut dyn Write) -> Result<()> {
     let path = memory.path().to_owned();
-    if !memory.is_compact() {
+    // A snapshot in another format than the one asked for is written again, changed or not.
+    if !memory.is_compact() || memory.snapshot_format() != Some(memory.format()) {
         progress::slow("Saving", &path, || memory.compact())
             .with_context(|| format!("cannot save the state to {}", path.display()))?;
     }
@@ -191,7 +199,12 @@ enum Input {
 const GROUP_LINES: usize = 4096;
 
 /// `penin run`.
-pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
+pub fn run(
+    path: &Path,
+    maxlen: Option<usize>,
+    format: Option<Format>,
+    args: &RunArgs,
+) -> Result<()> {
     let stderr = &mut io::stderr();
     let signalled = Arc::new(AtomicBool::new(false));
     {
@@ -201,7 +214,7 @@ pub fn run(path: &Path, maxlen: Option<usize>, args: &RunArgs) -> Result<()> {
         ctrlc::set_handler(move || signalled.store(true, Ordering::SeqCst))
             .context("cannot install the SIGINT/SIGTERM handler")?;
     }
-    let mut memory = start(path, maxlen, args.fresh, stderr)?;
+    let mut memory = start(path, maxlen, format, args.fresh, stderr)?;
     let policy = args.sync;
     let _ = writeln!(stderr, "🔒 Sync policy: {policy}: {}", policy.promise());
     if args.autosave_given() {
@@ -497,9 +510,9 @@ impl Session<'_> {
 const PERIODIC: Duration = Duration::from_secs(1);
 
 /// `penin demo`: the seed's `python -m penin`.
-pub fn demo(path: &Path, maxlen: Option<usize>) -> Result<()> {
+pub fn demo(path: &Path, maxlen: Option<usize>, format: Option<Format>) -> Result<()> {
     let out = &mut io::stdout();
-    let mut memory = start(path, maxlen, false, out)?;
+    let mut memory = start(path, maxlen, format, false, out)?;
     let mut changes = Vec::new();
     for (key, vector) in [
         ("embedding_1", vec![0.1, 0.2, 0.3]),

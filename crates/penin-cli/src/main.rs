@@ -41,18 +41,19 @@ fn run() -> Result<ExitCode> {
         (!args.unbounded).then(|| usize::try_from(args.history_maxlen).unwrap_or(usize::MAX));
     let out = &mut io::stdout().lock();
     let wait = args.wait;
+    let format = args.format;
     match args.command {
         None => {
             let _lock = lifecycle::writer(&path, wait)?;
-            lifecycle::run(&path, maxlen, &RunArgs::default())?;
+            lifecycle::run(&path, maxlen, format, &RunArgs::default())?;
         }
         Some(Command::Run(run)) => {
             let _lock = lifecycle::writer(&path, wait)?;
-            lifecycle::run(&path, maxlen, &run)?;
+            lifecycle::run(&path, maxlen, format, &run)?;
         }
         Some(Command::Demo) => {
             let _lock = lifecycle::writer(&path, wait)?;
-            lifecycle::demo(&path, maxlen)?;
+            lifecycle::demo(&path, maxlen, format)?;
         }
         Some(Command::Stats { json }) => commands::stats(&path, maxlen, json, out)?,
         Some(Command::AddKnowledge {
@@ -64,19 +65,19 @@ fn run() -> Result<ExitCode> {
         }
         Some(Command::AddTask { task }) => commands::add_task(&path, maxlen, wait, &task, out)?,
         Some(Command::AddScore { score }) => commands::add_score(&path, maxlen, wait, &score, out)?,
-        Some(Command::Convert { input, output }) => {
-            commands::convert(&input, &resolve_link(output), maxlen, wait, out)?;
+        Some(Command::Convert { input, output, to }) => {
+            commands::convert(&input, &resolve_link(output), to, maxlen, wait, out)?;
         }
         Some(Command::Verify { path: file, all }) => {
             commands::verify(file.as_deref().unwrap_or(&path), maxlen, all, out)?;
         }
-        Some(Command::Compact) => history::compact(&path, maxlen, wait, out)?,
+        Some(Command::Compact) => history::compact(&path, maxlen, format, wait, out)?,
         Some(Command::Checkpoint { tag }) => {
             history::checkpoint(&path, maxlen, wait, tag.as_deref(), out)?;
         }
         Some(Command::Checkpoints { json }) => history::list(&path, json, out)?,
         Some(Command::Restore { which, at }) => {
-            history::restore(&path, maxlen, wait, which.as_deref(), at, out)?;
+            history::restore(&path, maxlen, format, wait, which.as_deref(), at, out)?;
         }
         Some(Command::Prune {
             keep_last,

@@ -44,6 +44,7 @@ fn help_lists_the_commands_and_exit_codes() {
         ("81", "truncated"),
         ("82", "not UTF-8"),
         ("83", "wrong shape"),
+        ("88", "compressed stream"),
         ("1", "any other failure"),
     ] {
         assert!(

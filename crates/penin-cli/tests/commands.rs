@@ -278,7 +278,7 @@ fn convert_writes_the_seed_format_from_compact_and_crlf_files() {
         out.assert_ok();
         assert_eq!(
             out.stdout,
-            format!("Converted {name} to out/state.json\n"),
+            format!("Converted {name} to out/state.json (json)\n"),
             "{name}"
         );
         assert_eq!(

@@ -14,6 +14,31 @@ pub enum Error {
         #[source]
         source: penin_codec::Error,
     },
+    /// The file is compressed (`json.gz`, `json.zst`), and the JSON inside is not a valid
+    /// state. Line and column are in the decompressed JSON.
+    #[error(
+        "{} is not a valid state (in the decompressed {} content)",
+        path.display(),
+        format.compression().unwrap_or("json")
+    )]
+    CorruptDecompressed {
+        /// The state file.
+        path: PathBuf,
+        /// Its format.
+        format: penin_formats::Format,
+        /// What is wrong, and where in the decompressed JSON.
+        #[source]
+        source: penin_codec::Error,
+    },
+    /// The file is compressed, and its compressed stream is damaged or cut short.
+    #[error("{} cannot be decompressed", path.display())]
+    Compressed {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: penin_formats::Error,
+    },
     /// Reading, writing or locking the file failed.
     #[error(transparent)]
     Store(#[from] penin_store::Error),
@@ -114,6 +139,8 @@ pub enum ErrorKind {
     InvalidJson,
     /// The file is JSON, but not a state: a value has the wrong shape.
     WrongShape,
+    /// The file is compressed, and its compressed stream is damaged or cut short.
+    CompressionDamaged,
     /// Another process holds the state's lock.
     Locked,
     /// A file written by a newer penin (a newer format version).
@@ -138,14 +165,17 @@ impl Error {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Corrupt { source, .. } => match source {
-                penin_codec::Error::Empty => ErrorKind::Empty,
-                penin_codec::Error::Truncated { .. } => ErrorKind::Truncated,
-                penin_codec::Error::InvalidUtf8 { .. } => ErrorKind::InvalidUtf8,
-                penin_codec::Error::Shape { .. } => ErrorKind::WrongShape,
-                penin_codec::Error::Io(_) => ErrorKind::Io,
-                _ => ErrorKind::InvalidJson,
-            },
+            Error::Compressed { .. } => ErrorKind::CompressionDamaged,
+            Error::Corrupt { source, .. } | Error::CorruptDecompressed { source, .. } => {
+                match source {
+                    penin_codec::Error::Empty => ErrorKind::Empty,
+                    penin_codec::Error::Truncated { .. } => ErrorKind::Truncated,
+                    penin_codec::Error::InvalidUtf8 { .. } => ErrorKind::InvalidUtf8,
+                    penin_codec::Error::Shape { .. } => ErrorKind::WrongShape,
+                    penin_codec::Error::Io(_) => ErrorKind::Io,
+                    _ => ErrorKind::InvalidJson,
+                }
+            }
             Error::Store(e) => ErrorKind::of_store(e),
             Error::Journal(e) => match e {
                 penin_history::journal::Error::NewerVersion { .. } => ErrorKind::NewerVersion,

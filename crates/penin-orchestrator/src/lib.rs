@@ -44,6 +44,7 @@ pub use penin_artifacts::{
     Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Text, Value,
 };
 pub use penin_codec::{DEFAULT_HISTORY_MAXLEN, Document};
+pub use penin_formats::Format;
 
 pub mod change;
 mod error;

@@ -1,7 +1,8 @@
 //! [`Memory`]: a state kept durable change by change. The snapshot `NAME` is the seed
-//! format; every change since it is a record of `NAME.journal`, written (and synced under the
-//! caller's policy) before the change is acknowledged; a compaction folds the journal into a
-//! new snapshot.
+//! format, plain or compressed ([`Memory::format`]: a loaded snapshot's format is kept by
+//! every compaction); every change since it is a record of `NAME.journal`, written (and
+//! synced under the caller's policy) before the change is acknowledged; a compaction folds
+//! the journal into a new snapshot.
 //!
 //! # Compaction, step by step
 //!
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use penin_artifacts::{Map, Value};
+use penin_formats::{Encoder, Format};
 use penin_history::journal::{self, HashingWriter, Header, Identity, Match, Summary, Torn, Writer};
 use penin_history::ledger::{self, Event, Ledger};
 use penin_history::time::Timestamp;
@@ -183,6 +185,8 @@ pub struct Loaded {
     pub state: Orchestrator,
     /// Whether there is a snapshot file.
     pub snapshot: bool,
+    /// The snapshot's format (`None` without a snapshot).
+    pub format: Option<Format>,
     /// Sequence number of the last change the state holds.
     pub seq: u64,
     /// Changes replayed from the journal.
@@ -212,6 +216,11 @@ pub struct Memory<F: Fs + Clone = RealFs> {
     seq: u64,
     snapshot: bool,
     snapshot_len: u64,
+    /// The format every compaction writes the snapshot in: the loaded snapshot's, until
+    /// [`Memory::set_format`] changes it.
+    format: Format,
+    /// The format of the snapshot on disk (`None` without one).
+    snapshot_format: Option<Format>,
     notices: Vec<Notice>,
     /// A compaction failed after its new snapshot may have replaced the old one: the journal
     /// open for writing may no longer extend the snapshot on disk, and the next start
@@ -261,6 +270,9 @@ impl<F: Fs + Clone> Memory<F> {
         memory.extends = scan.as_ref().map(|scan| scan.header);
         memory.snapshot = loaded.snapshot;
         memory.snapshot_len = snapshot_len;
+        if let Some(format) = loaded.format {
+            memory.snapshot_in(format);
+        }
         if let Some(scan) = &scan
             && memory.catch_up(scan)?
         {
@@ -304,6 +316,8 @@ impl<F: Fs + Clone> Memory<F> {
             seq,
             snapshot: false,
             snapshot_len: 0,
+            format: Format::default(),
+            snapshot_format: None,
             notices,
             interrupted: false,
             extends: None,
@@ -383,9 +397,17 @@ impl<F: Fs + Clone> Memory<F> {
 
     /// Makes `state` the whole state at `path`, whatever was there (a journal that cannot be
     /// read or does not match included): a compaction writes it as the snapshot and starts an
-    /// empty journal whose first change is `seq + 1`. The caller holds the state's lock.
-    pub fn adopt_in(fs: F, path: impl AsRef<Path>, state: Orchestrator, seq: u64) -> Result<Self> {
+    /// empty journal whose first change is `seq + 1`, the snapshot in `format`. The caller
+    /// holds the state's lock.
+    pub fn adopt_in(
+        fs: F,
+        path: impl AsRef<Path>,
+        state: Orchestrator,
+        seq: u64,
+        format: Format,
+    ) -> Result<Self> {
         let mut memory = Self::assemble(fs, path.as_ref().to_owned(), state, seq, Vec::new())?;
+        memory.format = format;
         memory.compact()?;
         Ok(memory)
     }
@@ -411,6 +433,30 @@ impl<F: Fs + Clone> Memory<F> {
     /// The state.
     pub fn state(&self) -> &Orchestrator {
         &self.state
+    }
+
+    /// The format compactions write the snapshot in: the loaded snapshot's (JSON for a new
+    /// state) unless [`Memory::set_format`] changed it.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The format of the snapshot on disk, as loaded or last written (`None` without one).
+    pub fn snapshot_format(&self) -> Option<Format> {
+        self.snapshot_format
+    }
+
+    /// Sets the format of the snapshots written from now on (by the next compaction: the
+    /// snapshot in place keeps its format until then).
+    pub fn set_format(&mut self, format: Format) {
+        self.format = format;
+    }
+
+    /// The snapshot on disk is in `format`, and the next compaction writes it in that
+    /// format too.
+    fn snapshot_in(&mut self, format: Format) {
+        self.format = format;
+        self.snapshot_format = Some(format);
     }
 
     /// The snapshot's path.
@@ -637,6 +683,7 @@ impl<F: Fs + Clone> Memory<F> {
         self.extends = Some(header);
         self.snapshot = true;
         self.snapshot_len = header.identity.size;
+        self.snapshot_format = Some(self.format);
         // Synced with the next change or event: the journal's header records the line, and a
         // start after a power loss writes it again if it is missing.
         let ledger = self.ledger()?;
@@ -656,17 +703,24 @@ impl<F: Fs + Clone> Memory<F> {
             &self.path,
             Durability::Full,
             |w| {
-                // The encoder's many small writes are gathered first, so the hash (and the
-                // file) see chunks of a megabyte.
-                let mut hashing = io::BufWriter::with_capacity(1 << 20, HashingWriter::new(w));
-                penin_codec::to_writer(&mut hashing, self.state.document()).map_err(
+                // The snapshot's identity is the hash of its bytes on disk: the hashing writer
+                // sits between the compressor (if any) and the file. The encoder's many small
+                // writes are gathered first, so the compressor (or the hash, and the file)
+                // sees chunks of a megabyte.
+                let encoder = Encoder::new(self.format, HashingWriter::new(w))?;
+                let mut buffered = io::BufWriter::with_capacity(1 << 20, encoder);
+                penin_codec::to_writer(&mut buffered, self.state.document()).map_err(
                     |e| match e {
                         penin_codec::Error::Io(io) => io,
                         other => io::Error::other(other),
                     },
                 )?;
+                let mut hashing = buffered
+                    .into_inner()
+                    .map_err(io::IntoInnerError::into_error)?
+                    .finish()?;
                 hashing.flush()?;
-                digest.set(hashing.get_ref().digest());
+                digest.set(hashing.digest());
                 Ok(())
             },
             |temporary| {
@@ -932,9 +986,10 @@ fn load_pair(
 ) -> Result<(Loaded, Pair)> {
     let mut state = Orchestrator::with_history_maxlen(history_maxlen);
     let file = penin_store::open(path)?;
-    if let Some(file) = &file {
-        state.load_file(file, path)?;
-    }
+    let format = match &file {
+        Some(file) => Some(state.load_file(file, path)?),
+        None => None,
+    };
     let snapshot = file.is_some();
     // Replayed a chunk at a time; checked against the snapshot read once the journal's header
     // is known (a journal that does not match gives an error before the state is used).
@@ -960,6 +1015,7 @@ fn load_pair(
         let loaded = Loaded {
             state,
             snapshot,
+            format,
             seq: 0,
             replayed: 0,
             journal_len: 0,
@@ -982,6 +1038,7 @@ fn load_pair(
         let loaded = Loaded {
             state,
             snapshot,
+            format,
             seq: summary.header.base,
             replayed: 0,
             journal_len: 0,
@@ -1010,6 +1067,7 @@ fn load_pair(
     let loaded = Loaded {
         state,
         snapshot,
+        format,
         seq: summary.last_seq,
         replayed: usize::try_from(summary.records).unwrap_or(usize::MAX),
         journal_len: summary.len,

@@ -1,9 +1,10 @@
 use std::fs::File;
-use std::io;
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use penin_artifacts::{Deque, KnowledgeBase, Map, Number, NumericVectorArtifact, Value};
-use penin_codec::{DEFAULT_HISTORY_MAXLEN, Document};
+use penin_codec::{DEFAULT_HISTORY_MAXLEN, Document, Source};
+use penin_formats::{Encoder, Format, MAGIC_LEN};
 
 use crate::error::{Error, Result};
 use crate::statistics::Statistics;
@@ -117,53 +118,142 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Saves the state to `path`, replacing the file atomically and durably: creates missing
-    /// parent directories, writes a temporary file beside it, syncs it and renames it over
-    /// the old file. Returns only once the new state is on disk; on error the old file is
-    /// untouched.
+    /// Saves the state to `path` in the seed JSON: [`Orchestrator::save_state_as`] with
+    /// [`Format::Json`].
     pub fn save_state(&self, path: impl AsRef<Path>) -> Result<()> {
-        penin_store::write_atomic_with(path, |writer| {
-            penin_codec::to_writer(writer, &self.state).map_err(|e| match e {
-                penin_codec::Error::Io(io) => io,
-                // The encoder fails only through its writer.
-                other => io::Error::other(other),
-            })
-        })?;
+        self.save_state_as(path, Format::Json)
+    }
+
+    /// Saves the state to `path` in `format`, replacing the file atomically and durably:
+    /// creates missing parent directories, writes a temporary file beside it, syncs it and
+    /// renames it over the old file. Returns only once the new state is on disk; on error
+    /// the old file is untouched.
+    pub fn save_state_as(&self, path: impl AsRef<Path>, format: Format) -> Result<()> {
+        penin_store::write_atomic_with(path, |writer| self.write_as(writer, format).map(drop))?;
         Ok(())
     }
 
-    /// Loads the state saved at `path`.
+    /// Writes the state to `writer` in `format` (compressed through [`Encoder`], the stream
+    /// ended) and returns the writer.
+    pub fn write_as<W: Write>(&self, mut writer: W, format: Format) -> io::Result<W> {
+        // The encoder fails only through its writer.
+        let io_error = |e| match e {
+            penin_codec::Error::Io(io) => io,
+            other => io::Error::other(other),
+        };
+        if format == Format::Json {
+            // Straight into the writer, as the seed JSON always was.
+            penin_codec::to_writer(&mut writer, &self.state).map_err(io_error)?;
+            return Ok(writer);
+        }
+        // The encoder's many small writes are gathered first, so the compressor sees chunks
+        // of a megabyte.
+        let mut buffered = io::BufWriter::with_capacity(1 << 20, Encoder::new(format, writer)?);
+        penin_codec::to_writer(&mut buffered, &self.state).map_err(io_error)?;
+        buffered
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .finish()
+    }
+
+    /// Loads the state saved at `path`, in any format.
     ///
     /// * `Ok(false)`: there is no file (a first run); nothing changes.
     /// * `Ok(true)`: the state is now the file's; the file's history bounds win.
     /// * `Err`: the file exists but cannot be read or is not a valid state; nothing changes.
     pub fn load_state(&mut self, path: impl AsRef<Path>) -> Result<bool> {
+        Ok(self.load_state_format(path)?.is_some())
+    }
+
+    /// [`Orchestrator::load_state`], saying in which format the file was: `None` when there
+    /// is no file.
+    pub fn load_state_format(&mut self, path: impl AsRef<Path>) -> Result<Option<Format>> {
         let path = path.as_ref();
         let Some(file) = penin_store::open(path)? else {
-            return Ok(false);
+            return Ok(None);
         };
-        self.load_file(&file, path)?;
-        Ok(true)
+        self.load_file(&file, path).map(Some)
     }
 
     /// Replaces the state with the one read from `file`, open on the state file at `path`
-    /// (named in errors); on error nothing changes. A window at a time, so memory holds the
-    /// state, not the state and the file; the exact position of any error is read through
-    /// the same handle.
-    pub fn load_file(&mut self, file: &File, path: &Path) -> Result<()> {
-        self.state =
+    /// (named in errors), and returns the file's format, recognised by its first bytes; on
+    /// error nothing changes.
+    ///
+    /// Plain JSON is read a window at a time, so memory holds the state, not the state and
+    /// the file; the exact position of any error is read through the same handle. A
+    /// compressed file is decompressed into memory and decoded there; the positions of its
+    /// errors are in the decompressed JSON.
+    pub fn load_file(&mut self, file: &File, path: &Path) -> Result<Format> {
+        let mut head = [0; MAGIC_LEN];
+        let got = read_head(file, &mut head).map_err(|source| read_error(path, source))?;
+        let format = Format::detect(&head[..got]);
+        let decoded = if format == Format::Json {
             Document::read_from(file, self.history_maxlen).map_err(|source| match source {
-                penin_codec::Error::Io(source) => Error::Store(penin_store::Error::Io {
-                    step: penin_store::Step::Read,
-                    path: path.to_owned(),
-                    source,
-                }),
+                penin_codec::Error::Io(source) => read_error(path, source),
                 source => Error::Corrupt {
                     path: path.to_owned(),
                     source,
                 },
-            })?;
-        Ok(())
+            })?
+        } else {
+            let json =
+                penin_formats::decompress(format, At { file, offset: 0 }).map_err(|source| {
+                    match source {
+                        penin_formats::Error::Read(source) => read_error(path, source),
+                        source => Error::Compressed {
+                            path: path.to_owned(),
+                            source,
+                        },
+                    }
+                })?;
+            Document::decode(&json, self.history_maxlen).map_err(|source| {
+                Error::CorruptDecompressed {
+                    path: path.to_owned(),
+                    format,
+                    source,
+                }
+            })?
+        };
+        self.state = decoded;
+        Ok(format)
+    }
+}
+
+/// An I/O error reading the state file at `path`.
+fn read_error(path: &Path, source: io::Error) -> Error {
+    Error::Store(penin_store::Error::Io {
+        step: penin_store::Step::Read,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Fills `head` from the start of `file` as far as the file goes; returns how much.
+fn read_head(file: &File, head: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < head.len() {
+        match Source::read_at(file, &mut head[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// A file read from an offset on, with positioned reads: the handle's own position (which
+/// other readers of the same handle may share) is never used.
+struct At<'a> {
+    file: &'a File,
+    offset: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = Source::read_at(self.file, buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use penin_artifacts::{Map, Value};
+use penin_formats::Format;
 use penin_history::checkpoint::{self, Counts, Meta, NewCheckpoint, Plan, Selector};
 use penin_history::journal::{self, Match};
 use penin_history::ledger;
@@ -204,7 +205,8 @@ pub fn recover(
         });
     }
     let mut state = Orchestrator::with_history_maxlen(history_maxlen);
-    state.load_state(path)?;
+    // The state keeps the format of the snapshot it was read from.
+    let format = state.load_state_format(path)?.unwrap_or_default();
     let (applied, moved_to, changes, seq, kept) = match how {
         Recovery::KeepJournal => {
             let scan = parsed?;
@@ -225,6 +227,7 @@ pub fn recover(
         }
     };
     let mut memory = Memory::assemble(fs, path.to_owned(), state, seq, Vec::new())?;
+    memory.format = format;
     if let Some(scan) = &kept {
         // The changes applied get their ledger lines if a crash kept any from it.
         memory.catch_up(&scan.summary())?;
@@ -309,9 +312,10 @@ pub fn repair(
 
     // The state the valid records make, as it is before anything moves.
     let scan = salvaged.as_ref().map(|((scan, _), _)| scan);
-    let (state, kept, last_valid) = replayed(path, &journal_path, history_maxlen, scan)?;
+    let (state, format, kept, last_valid) = replayed(path, &journal_path, history_maxlen, scan)?;
     let mut memory = Memory::assemble(fs, path.to_owned(), state, last_valid, notices)?;
     memory.snapshot = true;
+    memory.snapshot_in(format);
     let named = memory.seq;
     if let Some((why, moved, digest)) = &ledger_restart {
         let mut fields = Map::new();
@@ -377,23 +381,23 @@ pub fn repair(
     Ok((repaired, notices))
 }
 
-/// The snapshot with the valid records of `scan` replayed: the state, how many records, and
-/// the last one's sequence number.
+/// The snapshot with the valid records of `scan` replayed: the state, the snapshot's format,
+/// how many records, and the last one's sequence number.
 fn replayed(
     path: &Path,
     journal_path: &Path,
     history_maxlen: Option<usize>,
     scan: Option<&journal::Scan>,
-) -> Result<(Orchestrator, u64, u64)> {
+) -> Result<(Orchestrator, Format, u64, u64)> {
     let mut state = Orchestrator::with_history_maxlen(history_maxlen);
-    state.load_state(path)?;
+    let format = state.load_state_format(path)?.unwrap_or_default();
     let Some(scan) = scan else {
-        return Ok((state, 0, 0));
+        return Ok((state, format, 0, 0));
     };
     for record in &scan.records {
         replay(journal_path, record, &scan.bytes, &mut state)?;
     }
-    Ok((state, scan.records.len() as u64, scan.last_seq()))
+    Ok((state, format, scan.records.len() as u64, scan.last_seq()))
 }
 
 /// The ledger, if its chain is broken: moved aside whole. Returns what was wrong, where it

@@ -1,0 +1,116 @@
+//! [`Format`]: which layout a state file has, recognised by its first bytes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::Error;
+
+/// How many first bytes [`Format::detect`] needs to tell every format apart.
+pub const MAGIC_LEN: usize = 4;
+
+/// The gzip magic number (RFC 1952).
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// The magic number of a zstd frame (RFC 8878), little-endian `0xFD2FB528`.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// A layout of a state file in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// The seed JSON, unchanged: what the Python tool reads and writes.
+    #[default]
+    Json,
+    /// The seed JSON, gzip-compressed.
+    JsonGz,
+    /// The seed JSON, zstd-compressed.
+    JsonZst,
+}
+
+impl Format {
+    /// Every format, in the order of their names in help texts.
+    pub const ALL: [Format; 3] = [Format::Json, Format::JsonGz, Format::JsonZst];
+
+    /// The format of a file that starts with `head` (its first [`MAGIC_LEN`] bytes, or the
+    /// whole file when it is shorter): by its magic number, else JSON.
+    pub fn detect(head: &[u8]) -> Format {
+        if head.starts_with(&GZIP_MAGIC) {
+            Format::JsonGz
+        } else if head.starts_with(&ZSTD_MAGIC) {
+            Format::JsonZst
+        } else {
+            Format::Json
+        }
+    }
+
+    /// Its name: `json`, `json.gz` or `json.zst`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::JsonGz => "json.gz",
+            Format::JsonZst => "json.zst",
+        }
+    }
+
+    /// The compression around the JSON (`gzip`, `zstd`), or `None` for plain JSON.
+    pub fn compression(self) -> Option<&'static str> {
+        match self {
+            Format::Json => None,
+            Format::JsonGz => Some("gzip"),
+            Format::JsonZst => Some("zstd"),
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|format| format.name() == text)
+            .ok_or_else(|| Error::UnknownFormat(text.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_by_magic_number() {
+        let rows: &[(&[u8], Format)] = &[
+            (b"", Format::Json),
+            (b"{", Format::Json),
+            (b"\n  {", Format::Json),
+            (b"\x1f", Format::Json),
+            (b"\x1f\x8b", Format::JsonGz),
+            (b"\x1f\x8b\x08\x00", Format::JsonGz),
+            (b"\x28\xb5\x2f", Format::Json),
+            (b"\x28\xb5\x2f\xfd", Format::JsonZst),
+            (b"\x28\xb5\x2f\xfc", Format::Json),
+            (b"\xef\xbb\xbf{", Format::Json),
+        ];
+        for (head, expected) in rows {
+            assert_eq!(Format::detect(head), *expected, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for format in Format::ALL {
+            assert_eq!(format.to_string().parse::<Format>().unwrap(), format);
+        }
+        assert_eq!("json.zst".parse::<Format>().unwrap(), Format::JsonZst);
+        let error = "gz".parse::<Format>().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            r#"unknown format "gz": expected json, json.gz or json.zst"#
+        );
+    }
+}

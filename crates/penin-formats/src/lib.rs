@@ -1,0 +1,39 @@
+//! The ways a penin state is laid out in bytes, beside the seed JSON itself.
+//!
+//! A state file is recognised by its first bytes, never by its name:
+//!
+//! | format | first bytes | what it is |
+//! |---|---|---|
+//! | [`Format::JsonGz`] | `1f 8b` (gzip) | the seed JSON, gzip-compressed (one member or several) |
+//! | [`Format::JsonZst`] | `28 b5 2f fd` (a zstd frame) | the seed JSON, zstd-compressed (one frame or several) |
+//! | [`Format::Json`] | anything else | the seed JSON, as Python's `json.dump` writes it |
+//!
+//! (A JSON document starts with whitespace or `{`, never with either magic number, so the
+//! three cannot be confused.)
+//!
+//! [`Encoder`] compresses what is written through it; [`decompress`] reads a whole
+//! compressed stream back. Both are plain byte streams: the JSON inside is `penin_codec`'s.
+//!
+//! ```
+//! use std::io::Write;
+//! use penin_formats::{Encoder, Format};
+//!
+//! let json = br#"{"knowledge_base": {}}"#;
+//! for format in Format::ALL {
+//!     let mut encoder = Encoder::new(format, Vec::new())?;
+//!     encoder.write_all(json)?;
+//!     let bytes = encoder.finish()?;
+//!     assert_eq!(Format::detect(&bytes), format);
+//!     assert_eq!(penin_formats::decompress(format, &bytes[..])?, json);
+//! }
+//! assert_eq!("json.gz".parse::<Format>()?, Format::JsonGz);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub use crate::compress::{Encoder, GZIP_LEVEL, ZSTD_LEVEL, decompress};
+pub use crate::error::{Error, Result};
+pub use crate::format::{Format, MAGIC_LEN};
+
+mod compress;
+mod error;
+mod format;
