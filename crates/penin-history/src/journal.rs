@@ -946,17 +946,7 @@ impl<F: Fs> Writer<F> {
         let file = fs.open_append(path).map_err(io_error("open", path))?;
         if let Some((header, next_seq, len)) = tail(&file, path)? {
             return Ok(Opened {
-                writer: Writer {
-                    fs,
-                    path: path.to_owned(),
-                    file,
-                    next_seq,
-                    len,
-                    pending: Vec::new(),
-                    written_seq: next_seq,
-                    unsynced: false,
-                    broken: None,
-                },
+                writer: Self::at(fs, path, file, next_seq, len),
                 header,
                 torn: None,
             });
@@ -991,7 +981,12 @@ impl<F: Fs> Writer<F> {
 
     fn resume_in(fs: F, path: &Path, next_seq: u64, len: u64) -> Result<Self> {
         let file = fs.open_append(path).map_err(io_error("open", path))?;
-        Ok(Writer {
+        Ok(Self::at(fs, path, file, next_seq, len))
+    }
+
+    /// A writer appending to `file`, `len` bytes long, whose next record is `next_seq`.
+    fn at(fs: F, path: &Path, file: File, next_seq: u64, len: u64) -> Self {
+        Writer {
             fs,
             path: path.to_owned(),
             file,
@@ -1001,7 +996,7 @@ impl<F: Fs> Writer<F> {
             written_seq: next_seq,
             unsynced: false,
             broken: None,
-        })
+        }
     }
 
     /// The sequence number the next record gets.
