@@ -69,11 +69,7 @@ impl Source for std::fs::File {
 /// Fills `buf` from `offset` of `source` as far as the source goes, and says how much: fewer
 /// bytes than `buf` holds only at the source's end. A short read is continued and a read
 /// interrupted by a signal is made again.
-pub(crate) fn read_full<S: Source + ?Sized>(
-    source: &S,
-    buf: &mut [u8],
-    offset: u64,
-) -> io::Result<usize> {
+pub fn read_full<S: Source + ?Sized>(source: &S, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match source.read_at(&mut buf[got..], offset + got as u64) {

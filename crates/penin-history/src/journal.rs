@@ -204,7 +204,7 @@ impl Identity {
         let metadata = file
             .metadata()
             .map_err(io_error("read metadata of", path))?;
-        let xxh3 = hash_file(file, path)?;
+        let xxh3 = hash_file(&file, metadata.len(), path)?;
         Ok(Self::from_parts(&metadata, xxh3))
     }
 
@@ -234,49 +234,20 @@ impl Identity {
         if mtime == self.mtime && inode == self.inode {
             return Ok(Match::Same);
         }
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        let mut buffer = vec![0; 1 << 20];
-        let mut offset = 0;
-        while offset < metadata.len() {
-            let want = buffer
-                .len()
-                .min(usize::try_from(metadata.len() - offset).unwrap_or(usize::MAX));
-            read_at(file, &mut buffer[..want], offset).map_err(io_error("read", path))?;
-            hasher.update(&buffer[..want]);
-            offset += want as u64;
-        }
-        Ok(if hasher.digest128() == self.xxh3 {
+        Ok(if hash_file(file, metadata.len(), path)? == self.xxh3 {
             Match::Same
         } else {
             Match::Foreign
         })
     }
 
-    /// Whether the file at `path` is this snapshot: the same size, modification time and inode
-    /// (no byte read), else the same bytes (read and hashed).
+    /// Whether the file at `path` is this snapshot, as [`Identity::check_file`] tells.
     pub fn check(&self, path: &Path) -> Result<Match> {
-        let metadata = match std::fs::metadata(path) {
-            Ok(metadata) => metadata,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Match::Missing),
-            Err(error) => return Err(io_error("read metadata of", path)(error)),
-        };
-        let (mtime, inode) = stamp(&metadata);
-        if metadata.len() != self.size {
-            return Ok(Match::Foreign);
+        match File::open(path) {
+            Ok(file) => self.check_file(&file, path),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Match::Missing),
+            Err(error) => Err(io_error("open", path)(error)),
         }
-        if mtime == self.mtime && inode == self.inode {
-            return Ok(Match::Same);
-        }
-        let file = match File::open(path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Match::Missing),
-            Err(error) => return Err(io_error("open", path)(error)),
-        };
-        Ok(if hash_file(file, path)? == self.xxh3 {
-            Match::Same
-        } else {
-            Match::Foreign
-        })
     }
 }
 
@@ -305,17 +276,21 @@ fn stamp(metadata: &std::fs::Metadata) -> (i64, u64) {
     }
 }
 
-fn hash_file(mut file: File, path: &Path) -> Result<u128> {
+/// The XXH3-128 of the first `len` bytes of `file`, read with positioned reads (the
+/// handle's own position is left alone).
+fn hash_file(file: &File, len: u64, path: &Path) -> Result<u128> {
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut buffer = vec![0; 1 << 20];
-    loop {
-        match file.read(&mut buffer) {
-            Ok(0) => return Ok(hasher.digest128()),
-            Ok(n) => hasher.update(&buffer[..n]),
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(io_error("read", path)(error)),
-        }
+    let mut offset = 0;
+    while offset < len {
+        let want = buffer
+            .len()
+            .min(usize::try_from(len - offset).unwrap_or(usize::MAX));
+        read_at(file, &mut buffer[..want], offset).map_err(io_error("read", path))?;
+        hasher.update(&buffer[..want]);
+        offset += want as u64;
     }
+    Ok(hasher.digest128())
 }
 
 /// A writer that hashes what it passes on, for the identity of a snapshot being written.
@@ -1203,17 +1178,12 @@ fn tail(file: &File, path: &Path) -> Result<Option<(Header, u64, u64)>> {
     Ok(Some((header, seq + 1, len)))
 }
 
+/// Fills `buf` from `offset` of `file`; the file ending first is an error.
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-    }
-    #[cfg(not(unix))]
-    {
-        use std::io::{Seek, SeekFrom};
-        let mut file = file.try_clone()?;
-        file.seek(SeekFrom::Start(offset))?;
-        file.read_exact(buf)
+    if penin_codec::read_full(file, buf, offset)? == buf.len() {
+        Ok(())
+    } else {
+        Err(io::Error::from(io::ErrorKind::UnexpectedEof))
     }
 }
 

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use penin_artifacts::{Map, Value};
-use penin_formats::{Encoder, Format};
+use penin_formats::Format;
 use penin_history::journal::{self, HashingWriter, Header, Identity, Match, Summary, Torn, Writer};
 use penin_history::ledger::{self, Event, Ledger};
 use penin_history::time::Timestamp;
@@ -704,21 +704,14 @@ impl<F: Fs + Clone> Memory<F> {
             Durability::Full,
             |w| {
                 // The snapshot's identity is the hash of its bytes on disk: the hashing writer
-                // sits between the compressor (if any) and the file. The encoder's many small
-                // writes are gathered first, so the compressor (or the hash, and the file)
-                // sees chunks of a megabyte.
-                let encoder = Encoder::new(self.format, HashingWriter::new(w))?;
-                let mut buffered = io::BufWriter::with_capacity(1 << 20, encoder);
-                penin_codec::to_writer(&mut buffered, self.state.document()).map_err(
-                    |e| match e {
-                        penin_codec::Error::Io(io) => io,
-                        other => io::Error::other(other),
-                    },
-                )?;
-                let mut hashing = buffered
+                // sits between the compressor (if any) and the file, behind a buffer, so that
+                // the hash sees chunks of a megabyte rather than the encoder's small writes.
+                let buffered = io::BufWriter::with_capacity(1 << 20, HashingWriter::new(w));
+                let mut hashing = self
+                    .state
+                    .write_as(buffered, self.format)?
                     .into_inner()
-                    .map_err(io::IntoInnerError::into_error)?
-                    .finish()?;
+                    .map_err(io::IntoInnerError::into_error)?;
                 hashing.flush()?;
                 digest.set(hashing.digest());
                 Ok(())
@@ -888,12 +881,8 @@ fn settle_compaction<F: Fs>(
     notices: &mut Vec<Notice>,
 ) -> Result<Option<PathBuf>> {
     let next = next_journal_path(path);
-    let bytes = match std::fs::read(&next) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
-            return Err(store_io(penin_store::Step::Read, &next)(error));
-        }
+    let Some(bytes) = penin_store::read(&next)? else {
+        return Ok(None);
     };
     // A prepared journal is written atomically, so a bad one is not ours to interpret.
     let header = Header::parse(&bytes, &next)?;

@@ -185,7 +185,8 @@ impl Orchestrator {
     /// errors are in the decompressed JSON.
     pub fn load_file(&mut self, file: &File, path: &Path) -> Result<Format> {
         let mut head = [0; MAGIC_LEN];
-        let got = read_head(file, &mut head).map_err(|source| read_error(path, source))?;
+        let got = penin_codec::read_full(file, &mut head, 0)
+            .map_err(|source| read_error(path, source))?;
         let format = Format::detect(&head[..got]);
         let decoded = if format == Format::Json {
             Document::read_from(file, self.history_maxlen).map_err(|source| match source {
@@ -226,20 +227,6 @@ fn read_error(path: &Path, source: io::Error) -> Error {
         path: path.to_owned(),
         source,
     })
-}
-
-/// Fills `head` from the start of `file` as far as the file goes; returns how much.
-fn read_head(file: &File, head: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < head.len() {
-        match Source::read_at(file, &mut head[got..], got as u64) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// A file read from an offset on, with positioned reads: the handle's own position (which

@@ -992,4 +992,7 @@ fn a_power_loss_at_any_call_of_a_restore_leaves_the_old_state_or_the_restored_on
     }
     assert!(images > calls, "{images} images for {calls} calls");
     assert!(old > 0 && new > 0, "{old} old, {new} restored of {images}");
+    println!(
+        "power loss during a restore: {calls} calls, {images} images ({old} the state before, {new} the restored one)"
+    );
 }

@@ -187,7 +187,7 @@ pub fn recover(
     let mut notices = Vec::new();
     settle_compaction(Some(&fs), path, &mut notices)?;
     let journal_path = penin_history::journal_path(path);
-    let Some(bytes) = read_if_exists(&journal_path)? else {
+    let Some(bytes) = penin_store::read(&journal_path)? else {
         return Err(Error::NothingToRecover {
             journal: journal_path,
             why: "there is no journal",
@@ -404,7 +404,7 @@ fn replayed(
 /// went and the hash of its bytes.
 fn set_broken_ledger_aside(fs: RealFs, path: &Path) -> Result<Option<(String, PathBuf, [u8; 32])>> {
     let ledger_path = penin_history::ledger_path(path);
-    if let Some(bytes) = read_if_exists(&ledger_path)?
+    if let Some(bytes) = penin_store::read(&ledger_path)?
         && let Err(error @ ledger::Error::Damaged { .. }) = ledger::verify(&ledger_path)
     {
         let moved = set_aside(&fs, &ledger_path, "damaged")?;
@@ -419,7 +419,7 @@ type Salvaged = (Option<((journal::Scan, Option<journal::Error>), u64)>, bool);
 
 /// The journal's valid records before any damage, its header rebuilt if it is damaged.
 fn salvage_journal(path: &Path, journal_path: &Path) -> Result<Salvaged> {
-    let Some(bytes) = read_if_exists(journal_path)? else {
+    let Some(bytes) = penin_store::read(journal_path)? else {
         return Ok((None, false));
     };
     let mut rebuilt = false;
@@ -464,14 +464,6 @@ fn replay(
         })?;
     change.apply(state);
     Ok(())
-}
-
-fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(store_io(penin_store::Step::Read, path)(error)),
-    }
 }
 
 /// Writes `bytes` (the file at `path`) to `path.<why>-<UTC time>`, durably.
