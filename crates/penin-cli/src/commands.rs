@@ -9,6 +9,7 @@ use penin_orchestrator::{Change, Format, Map, Number, NumericVectorArtifact, Val
 use penin_store::RealFs;
 
 use crate::exit::{NotFound, Usage};
+use crate::globals::Globals;
 use crate::history;
 use crate::lifecycle;
 use crate::progress;
@@ -33,9 +34,10 @@ fn load_existing(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
 }
 
 /// Appends one change to the state's journal and syncs it, under the state's lock.
-fn append(path: &Path, maxlen: Option<usize>, wait: bool, change: Change) -> Result<u64> {
-    let _lock = lifecycle::one_shot_writer(path, wait)?;
-    let appended = memory::append(path, maxlen, change)
+fn append(ctx: &Globals, change: Change) -> Result<u64> {
+    let path = &ctx.path;
+    let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
+    let appended = memory::append(path, ctx.maxlen, change)
         .with_context(|| format!("cannot update {}: it was left as it is", path.display()))?;
     for notice in &appended.notices {
         eprintln!("penin: warning: {notice}");
@@ -43,8 +45,9 @@ fn append(path: &Path, maxlen: Option<usize>, wait: bool, change: Change) -> Res
     Ok(appended.seq)
 }
 
-pub fn stats(path: &Path, maxlen: Option<usize>, json: bool, out: &mut dyn Write) -> Result<()> {
-    let loaded = load(path, maxlen)?;
+pub fn stats(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
+    let path = &ctx.path;
+    let loaded = load(path, ctx.maxlen)?;
     let found = loaded.exists();
     let stats = loaded.state.statistics();
     if json {
@@ -66,9 +69,7 @@ pub fn stats(path: &Path, maxlen: Option<usize>, json: bool, out: &mut dyn Write
 }
 
 pub fn add_knowledge(
-    path: &Path,
-    maxlen: Option<usize>,
-    wait: bool,
+    ctx: &Globals,
     key: &str,
     vector: &str,
     metadata: Option<&str>,
@@ -95,11 +96,11 @@ pub fn add_knowledge(
         key: key.to_owned(),
         artifact: NumericVectorArtifact::new(vector).with_metadata(metadata),
     };
-    let seq = append(path, maxlen, wait, change)?;
+    let seq = append(ctx, change)?;
     writeln!(
         out,
         "Added {key:?} ({dimensions} dimensions) to {}: change {seq}, on disk",
-        path.display()
+        ctx.path.display()
     )?;
     Ok(())
 }
@@ -122,30 +123,18 @@ fn parse_vector(text: &str) -> Result<Vec<f64>> {
         .collect()
 }
 
-pub fn add_task(
-    path: &Path,
-    maxlen: Option<usize>,
-    wait: bool,
-    task: &str,
-    out: &mut dyn Write,
-) -> Result<()> {
+pub fn add_task(ctx: &Globals, task: &str, out: &mut dyn Write) -> Result<()> {
     let task: Value = penin_codec::from_str(task).context(Usage("invalid task JSON".to_owned()))?;
-    let seq = append(path, maxlen, wait, Change::AddTask(task))?;
+    let seq = append(ctx, Change::AddTask(task))?;
     writeln!(
         out,
         "Added a task to {}: change {seq}, on disk",
-        path.display()
+        ctx.path.display()
     )?;
     Ok(())
 }
 
-pub fn add_score(
-    path: &Path,
-    maxlen: Option<usize>,
-    wait: bool,
-    score: &str,
-    out: &mut dyn Write,
-) -> Result<()> {
+pub fn add_score(ctx: &Globals, score: &str, out: &mut dyn Write) -> Result<()> {
     let score = match penin_codec::from_str::<Value>(score) {
         Ok(Value::Number(n)) => n,
         _ => Number::Float(
@@ -155,26 +144,26 @@ pub fn add_score(
                 .with_context(|| Usage(format!("invalid score {score:?}: expected a number")))?,
         ),
     };
-    let seq = append(path, maxlen, wait, Change::AddScore(score))?;
+    let seq = append(ctx, Change::AddScore(score))?;
     writeln!(
         out,
         "Added a score to {}: change {seq}, on disk",
-        path.display()
+        ctx.path.display()
     )?;
     Ok(())
 }
 
 pub fn convert(
+    ctx: &Globals,
     input: &Path,
     output: &Path,
     to: Format,
-    maxlen: Option<usize>,
-    wait: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let maxlen = ctx.maxlen;
     // The output's lock first: when the input is the same state, nothing can change it
     // between this read and the write.
-    let _lock = lifecycle::one_shot_writer(output, wait)?;
+    let _lock = lifecycle::one_shot_writer(output, ctx.wait)?;
     let loaded = load_existing(input, maxlen)?;
     let journaled = penin_history::journal_path(output)
         .symlink_metadata()
@@ -203,8 +192,8 @@ pub fn convert(
 
 /// `penin verify [PATH] [--all]`: the state loads (snapshot and journal); its ledger's chain
 /// is sound; with `--all`, every checkpoint's checksum matches.
-pub fn verify(path: &Path, maxlen: Option<usize>, all: bool, out: &mut dyn Write) -> Result<()> {
-    let loaded = load_existing(path, maxlen)?;
+pub fn verify(ctx: &Globals, path: &Path, all: bool, out: &mut dyn Write) -> Result<()> {
+    let loaded = load_existing(path, ctx.maxlen)?;
     let state = &loaded.state;
     let figures = state.statistics();
     let bound =

@@ -10,24 +10,21 @@ use penin_history::checkpoint::{self, Meta, Reason, Selector};
 use penin_history::ledger;
 use penin_history::time::Timestamp;
 use penin_orchestrator::memory::{self, Memory, Recovery};
-use penin_orchestrator::{Format, Map, Value};
+use penin_orchestrator::{Map, Value};
 
 use crate::exit::Usage;
+use crate::globals::Globals;
 use crate::lifecycle;
 use crate::progress;
 
-/// Opens the state for writing, under its lock, saying what the load dealt with.
-/// `format`, when given, is the format of the snapshots written from then on.
-fn open(
-    path: &Path,
-    maxlen: Option<usize>,
-    format: Option<Format>,
-    wait: bool,
-) -> Result<(penin_store::Lock, Memory)> {
-    let lock = lifecycle::one_shot_writer(path, wait)?;
-    let mut memory = progress::slow("Loading", path, || Memory::open(path, maxlen))
+/// Opens the state for writing, under its lock, saying what the load dealt with. `--format`,
+/// when given, is the format of the snapshots written from then on.
+fn open(ctx: &Globals) -> Result<(penin_store::Lock, Memory)> {
+    let path = &ctx.path;
+    let lock = lifecycle::one_shot_writer(path, ctx.wait)?;
+    let mut memory = progress::slow("Loading", path, || Memory::open(path, ctx.maxlen))
         .with_context(|| format!("cannot open {}: it was left as it is", path.display()))?;
-    if let Some(format) = format {
+    if let Some(format) = ctx.format {
         memory.set_format(format);
     }
     for notice in memory.take_notices() {
@@ -37,14 +34,9 @@ fn open(
 }
 
 /// `penin compact`: folds the journal into a new snapshot.
-pub fn compact(
-    path: &Path,
-    maxlen: Option<usize>,
-    format: Option<Format>,
-    wait: bool,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let (_lock, mut memory) = open(path, maxlen, format, wait)?;
+pub fn compact(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
+    let path = &ctx.path;
+    let (_lock, mut memory) = open(ctx)?;
     let changes = memory.journal_len();
     progress::slow("Saving", path, || memory.compact())
         .with_context(|| format!("cannot compact {}", path.display()))?;
@@ -61,14 +53,9 @@ pub fn compact(
 }
 
 /// `penin checkpoint [--tag NAME]`.
-pub fn checkpoint(
-    path: &Path,
-    maxlen: Option<usize>,
-    wait: bool,
-    tag: Option<&str>,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let (_lock, mut memory) = open(path, maxlen, None, wait)?;
+pub fn checkpoint(ctx: &Globals, tag: Option<&str>, out: &mut dyn Write) -> Result<()> {
+    let path = &ctx.path;
+    let (_lock, mut memory) = open(ctx)?;
     let meta = memory
         .checkpoint(tag)
         .with_context(|| format!("cannot write a checkpoint of {}", path.display()))?;
@@ -110,7 +97,8 @@ fn number(n: u64) -> Value {
 }
 
 /// `penin checkpoints [--json]`: every checkpoint, oldest first.
-pub fn list(path: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn list(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
+    let path = &ctx.path;
     let dir = penin_history::checkpoints_dir(path);
     let listing = checkpoint::list(&dir)?;
     for unfinished in &listing.unfinished {
@@ -152,16 +140,13 @@ pub fn list(path: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
 }
 
 /// `penin restore ID|TAG|--at TIME`.
-#[allow(clippy::too_many_arguments)] // the global options and the command's own
 pub fn restore(
-    path: &Path,
-    maxlen: Option<usize>,
-    format: Option<Format>,
-    wait: bool,
+    ctx: &Globals,
     which: Option<&str>,
     at: Option<Timestamp>,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let path = &ctx.path;
     let dir = penin_history::checkpoints_dir(path);
     let selector = match (which, at) {
         (_, Some(at)) => Selector::At(at),
@@ -176,7 +161,7 @@ pub fn restore(
         }
         (None, None) => Selector::Latest,
     };
-    let (_lock, mut memory) = open(path, maxlen, format, wait)?;
+    let (_lock, mut memory) = open(ctx)?;
     let restored = memory
         .restore(&selector)
         .with_context(|| format!("cannot restore {}: it was left as it is", path.display()))?;
@@ -192,11 +177,9 @@ pub fn restore(
 }
 
 /// `penin prune --keep-last N --keep-within DURATION [--tags-too] [--dry-run]`.
-#[allow(clippy::fn_params_excessive_bools, clippy::too_many_arguments)] // the command's flags
+#[allow(clippy::fn_params_excessive_bools)] // the command's flags
 pub fn prune(
-    path: &Path,
-    maxlen: Option<usize>,
-    wait: bool,
+    ctx: &Globals,
     keep_last: Option<usize>,
     keep_within: Option<Duration>,
     tags_too: bool,
@@ -211,7 +194,8 @@ pub fn prune(
         )
         .into());
     }
-    let (_lock, mut memory) = open(path, maxlen, None, wait)?;
+    let path = &ctx.path;
+    let (_lock, mut memory) = open(ctx)?;
     let plan = memory.prune(keep_last, keep_within, tags_too, dry_run)?;
     let dir = penin_history::checkpoints_dir(path);
     if !dry_run {
@@ -247,7 +231,8 @@ pub fn prune(
 }
 
 /// `penin log [--since TIME] [--json]`.
-pub fn log(path: &Path, since: Option<Timestamp>, json: bool, out: &mut dyn Write) -> Result<()> {
+pub fn log(ctx: &Globals, since: Option<Timestamp>, json: bool, out: &mut dyn Write) -> Result<()> {
+    let path = &ctx.path;
     let ledger_path = penin_history::ledger_path(path);
     if ledger_path.symlink_metadata().is_err() {
         if !json {
@@ -298,15 +283,10 @@ pub fn log(path: &Path, since: Option<Timestamp>, json: bool, out: &mut dyn Writ
 }
 
 /// `penin recover --keep-journal | --discard-journal`.
-pub fn recover(
-    path: &Path,
-    maxlen: Option<usize>,
-    wait: bool,
-    how: Recovery,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let _lock = lifecycle::one_shot_writer(path, wait)?;
-    let (recovered, notices) = match memory::recover(path, maxlen, how) {
+pub fn recover(ctx: &Globals, how: Recovery, out: &mut dyn Write) -> Result<()> {
+    let path = &ctx.path;
+    let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
+    let (recovered, notices) = match memory::recover(path, ctx.maxlen, how) {
         Err(e @ penin_orchestrator::Error::NothingToRecover { .. }) => {
             writeln!(out, "{e}")?;
             return Ok(());
@@ -334,9 +314,10 @@ pub fn recover(
 }
 
 /// `penin repair`.
-pub fn repair(path: &Path, maxlen: Option<usize>, wait: bool, out: &mut dyn Write) -> Result<()> {
-    let _lock = lifecycle::one_shot_writer(path, wait)?;
-    let (repaired, notices) = match memory::repair(path, maxlen) {
+pub fn repair(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
+    let path = &ctx.path;
+    let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
+    let (repaired, notices) = match memory::repair(path, ctx.maxlen) {
         Err(e @ penin_orchestrator::Error::NothingToRepair { .. }) => {
             writeln!(out, "{e}")?;
             return Ok(());

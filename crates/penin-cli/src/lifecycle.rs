@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use penin_orchestrator::{
-    Change, ErrorKind, Format, Map, Memory, Number, NumericVectorArtifact, Statistics, Value,
+    Change, ErrorKind, Map, Memory, Number, NumericVectorArtifact, Statistics, Value,
 };
 use penin_store::Lock;
 
 use crate::args::{RunArgs, SyncPolicy};
+use crate::globals::Globals;
 use crate::progress;
 use crate::protocol::{self, Request};
 
@@ -27,14 +28,9 @@ const TICK: Duration = Duration::from_millis(50);
 /// A missing state is a first run. A state that cannot be loaded stops the start, unless
 /// `fresh`: then its files are moved aside (never deleted) and the state starts empty.
 ///
-/// `format`, when given, is the format the snapshot is written in from then on.
-pub fn start(
-    path: &Path,
-    maxlen: Option<usize>,
-    format: Option<Format>,
-    fresh: bool,
-    out: &mut dyn Write,
-) -> Result<Memory> {
+/// `--format`, when given, is the format the snapshot is written in from then on.
+pub fn start(ctx: &Globals, fresh: bool, out: &mut dyn Write) -> Result<Memory> {
+    let (path, maxlen) = (ctx.path.as_path(), ctx.maxlen);
     let _ = writeln!(out, "🚀 Starting PENIN-Ω Orchestrator...");
     remove_temporaries(path, out)?;
     let mut memory = match progress::slow("Loading", path, || Memory::open(path, maxlen)) {
@@ -100,7 +96,7 @@ pub fn start(
             ));
         }
     };
-    if let Some(format) = format {
+    if let Some(format) = ctx.format {
         memory.set_format(format);
     }
     Ok(memory)
@@ -199,12 +195,8 @@ enum Input {
 const GROUP_LINES: usize = 4096;
 
 /// `penin run`.
-pub fn run(
-    path: &Path,
-    maxlen: Option<usize>,
-    format: Option<Format>,
-    args: &RunArgs,
-) -> Result<()> {
+pub fn run(ctx: &Globals, args: &RunArgs) -> Result<()> {
+    let path = ctx.path.as_path();
     let stderr = &mut io::stderr();
     let signalled = Arc::new(AtomicBool::new(false));
     {
@@ -214,7 +206,7 @@ pub fn run(
         ctrlc::set_handler(move || signalled.store(true, Ordering::SeqCst))
             .context("cannot install the SIGINT/SIGTERM handler")?;
     }
-    let mut memory = start(path, maxlen, format, args.fresh, stderr)?;
+    let mut memory = start(ctx, args.fresh, stderr)?;
     let policy = args.sync;
     let _ = writeln!(stderr, "🔒 Sync policy: {policy}: {}", policy.promise());
     if args.autosave_given() {
@@ -510,9 +502,10 @@ impl Session<'_> {
 const PERIODIC: Duration = Duration::from_secs(1);
 
 /// `penin demo`: the seed's `python -m penin`.
-pub fn demo(path: &Path, maxlen: Option<usize>, format: Option<Format>) -> Result<()> {
+pub fn demo(ctx: &Globals) -> Result<()> {
     let out = &mut io::stdout();
-    let mut memory = start(path, maxlen, format, false, out)?;
+    let path = ctx.path.as_path();
+    let mut memory = start(ctx, false, out)?;
     let mut changes = Vec::new();
     for (key, vector) in [
         ("embedding_1", vec![0.1, 0.2, 0.3]),

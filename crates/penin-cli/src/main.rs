@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod exit;
+mod globals;
 mod history;
 mod lifecycle;
 mod progress;
@@ -18,6 +19,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use crate::args::{Args, Command, RunArgs};
+use crate::globals::Globals;
 
 /// The seed's default state file, shared with the Python tool.
 const DEFAULT_STATE: &str = ".penin_omega/state.json";
@@ -35,75 +37,65 @@ fn main() -> ExitCode {
 
 fn run() -> Result<ExitCode> {
     let args = Args::parse();
-    let path = resolve_link(state_path(&args)?);
-    // At most i64::MAX (clap checks), the largest bound Python reads.
-    let maxlen =
-        (!args.unbounded).then(|| usize::try_from(args.history_maxlen).unwrap_or(usize::MAX));
+    let ctx = Globals {
+        path: resolve_link(state_path(&args)?),
+        // At most i64::MAX (clap checks), the largest bound Python reads.
+        maxlen: (!args.unbounded)
+            .then(|| usize::try_from(args.history_maxlen).unwrap_or(usize::MAX)),
+        wait: args.wait,
+        format: args.format,
+    };
+    let ctx = &ctx;
     let out = &mut io::stdout().lock();
-    let wait = args.wait;
-    let format = args.format;
     match args.command {
         None => {
-            let _lock = lifecycle::writer(&path, wait)?;
-            lifecycle::run(&path, maxlen, format, &RunArgs::default())?;
+            let _lock = lifecycle::writer(&ctx.path, ctx.wait)?;
+            lifecycle::run(ctx, &RunArgs::default())?;
         }
         Some(Command::Run(run)) => {
-            let _lock = lifecycle::writer(&path, wait)?;
-            lifecycle::run(&path, maxlen, format, &run)?;
+            let _lock = lifecycle::writer(&ctx.path, ctx.wait)?;
+            lifecycle::run(ctx, &run)?;
         }
         Some(Command::Demo) => {
-            let _lock = lifecycle::writer(&path, wait)?;
-            lifecycle::demo(&path, maxlen, format)?;
+            let _lock = lifecycle::writer(&ctx.path, ctx.wait)?;
+            lifecycle::demo(ctx)?;
         }
-        Some(Command::Stats { json }) => commands::stats(&path, maxlen, json, out)?,
+        Some(Command::Stats { json }) => commands::stats(ctx, json, out)?,
         Some(Command::AddKnowledge {
             key,
             vector,
             metadata,
-        }) => {
-            commands::add_knowledge(&path, maxlen, wait, &key, &vector, metadata.as_deref(), out)?;
-        }
-        Some(Command::AddTask { task }) => commands::add_task(&path, maxlen, wait, &task, out)?,
-        Some(Command::AddScore { score }) => commands::add_score(&path, maxlen, wait, &score, out)?,
+        }) => commands::add_knowledge(ctx, &key, &vector, metadata.as_deref(), out)?,
+        Some(Command::AddTask { task }) => commands::add_task(ctx, &task, out)?,
+        Some(Command::AddScore { score }) => commands::add_score(ctx, &score, out)?,
         Some(Command::Convert { input, output, to }) => {
-            commands::convert(&input, &resolve_link(output), to, maxlen, wait, out)?;
+            commands::convert(ctx, &input, &resolve_link(output), to, out)?;
         }
-        Some(Command::Verify { path: file, all }) => {
-            commands::verify(file.as_deref().unwrap_or(&path), maxlen, all, out)?;
+        Some(Command::Verify { path, all }) => {
+            commands::verify(ctx, path.as_deref().unwrap_or(&ctx.path), all, out)?;
         }
-        Some(Command::Compact) => history::compact(&path, maxlen, format, wait, out)?,
-        Some(Command::Checkpoint { tag }) => {
-            history::checkpoint(&path, maxlen, wait, tag.as_deref(), out)?;
-        }
-        Some(Command::Checkpoints { json }) => history::list(&path, json, out)?,
+        Some(Command::Compact) => history::compact(ctx, out)?,
+        Some(Command::Checkpoint { tag }) => history::checkpoint(ctx, tag.as_deref(), out)?,
+        Some(Command::Checkpoints { json }) => history::list(ctx, json, out)?,
         Some(Command::Restore { which, at }) => {
-            history::restore(&path, maxlen, format, wait, which.as_deref(), at, out)?;
+            history::restore(ctx, which.as_deref(), at, out)?;
         }
         Some(Command::Prune {
             keep_last,
             keep_within,
             tags_too,
             dry_run,
-        }) => history::prune(
-            &path,
-            maxlen,
-            wait,
-            keep_last,
-            keep_within,
-            tags_too,
-            dry_run,
-            out,
-        )?,
-        Some(Command::Log { since, json }) => history::log(&path, since, json, out)?,
+        }) => history::prune(ctx, keep_last, keep_within, tags_too, dry_run, out)?,
+        Some(Command::Log { since, json }) => history::log(ctx, since, json, out)?,
         Some(Command::Recover { keep_journal, .. }) => {
             let how = if keep_journal {
                 penin_orchestrator::memory::Recovery::KeepJournal
             } else {
                 penin_orchestrator::memory::Recovery::DiscardJournal
             };
-            history::recover(&path, maxlen, wait, how, out)?;
+            history::recover(ctx, how, out)?;
         }
-        Some(Command::Repair) => history::repair(&path, maxlen, wait, out)?,
+        Some(Command::Repair) => history::repair(ctx, out)?,
     }
     out.flush()?;
     Ok(exit::from(exit::OK))

@@ -1,0 +1,19 @@
+//! The global options, resolved once and passed to every command, so that a new option
+//! never grows every command's signature.
+
+use std::path::PathBuf;
+
+use penin_orchestrator::Format;
+
+/// What every command may need from the global options.
+#[derive(Clone, Debug)]
+pub struct Globals {
+    /// The state file; a symbolic link stands for the file it points to.
+    pub path: PathBuf,
+    /// The bound of a new state's histories (`None`: unbounded); a loaded file keeps its own.
+    pub maxlen: Option<usize>,
+    /// Wait for another writer of the state instead of failing.
+    pub wait: bool,
+    /// The format of the snapshots written from now on, when `--format` gives one.
+    pub format: Option<Format>,
+}
