@@ -137,11 +137,21 @@ pub fn one_shot_writer(path: &Path, wait: bool) -> Result<Lock> {
     Ok(lock)
 }
 
-/// Removes the temporary files an interrupted save left beside the state; the caller holds
-/// the state's lock, so no save of another process is under way.
+/// Removes the temporary files an interrupted save left beside the state: of its snapshot,
+/// of a compaction's next journal and of a rebuilt journal or ledger. The caller holds the
+/// state's lock, so no save of another process is under way.
 pub fn remove_temporaries(path: &Path, out: &mut dyn Write) -> Result<()> {
-    let removed = penin_store::remove_stale_temporaries(path)
-        .with_context(|| format!("cannot clean up temporary files beside {}", path.display()))?;
+    let mut removed = 0;
+    for file in [
+        path.to_owned(),
+        penin_orchestrator::memory::next_journal_path(path),
+        penin_history::journal_path(path),
+        penin_history::ledger_path(path),
+    ] {
+        removed += penin_store::remove_stale_temporaries(&file).with_context(|| {
+            format!("cannot clean up temporary files beside {}", path.display())
+        })?;
+    }
     if removed > 0 {
         let _ = writeln!(
             out,

@@ -244,10 +244,14 @@ fn an_answered_change_is_on_disk_while_the_session_runs() {
 fn leftover_temporaries_are_removed_at_start_and_never_loaded() {
     let env = Env::new();
     env.write(DEFAULT_STATE, &fixture_bytes("seed_demo.json"));
-    env.write(
-        ".penin_omega/.state.json.penin-tmp.4242.0",
-        b"{ half a save",
-    );
+    // Those of a snapshot, of a compaction's next journal and of a rebuilt journal.
+    for name in [
+        ".state.json.penin-tmp.4242.0",
+        ".state.json.journal.next.penin-tmp.4242.1",
+        ".state.json.journal.penin-tmp.4242.2",
+    ] {
+        env.write(&format!(".penin_omega/{name}"), b"{ half a save");
+    }
     env.write(".penin_omega/notes.txt", b"mine");
     let out = env.run(&["run"]);
     out.assert_ok();
@@ -255,7 +259,7 @@ fn leftover_temporaries_are_removed_at_start_and_never_loaded() {
         &out.stderr_lines()[..3],
         [
             "🚀 Starting PENIN-Ω Orchestrator...",
-            "🧹 Removed 1 temporary file(s) of an interrupted save",
+            "🧹 Removed 3 temporary file(s) of an interrupted save",
             "✅ State loaded from .penin_omega/state.json",
         ]
     );
