@@ -2,8 +2,11 @@
 //! per measurement, so that its peak memory is its own.
 //!
 //! ```text
-//! cargo run --release -p penin-orchestrator --example bench_io -- OP FILE
+//! cargo run --release -p penin-orchestrator --example bench_io -- OP FILE [FORMAT]
 //! ```
+//!
+//! `FILE` may be in any format; the saves write `FORMAT` (`json` unless given: `json.gz`,
+//! `json.zst`, ...).
 //!
 //! `OP` is `load` (read and decode), `save` (load, then encode and write to `FILE.out`
 //! without fsync, like Python's `json.dump` to a file), `save-durable` (load, then
@@ -19,12 +22,14 @@ use std::io::Write;
 use std::time::Instant;
 
 use penin_artifacts::Value;
-use penin_orchestrator::Orchestrator;
+use penin_orchestrator::{Format, Orchestrator};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, op, file] = args.as_slice() else {
-        return Err("usage: bench_io load|save|save-durable|raw FILE".into());
+    let (op, file, format) = match args.as_slice() {
+        [_, op, file] => (op, file, Format::Json),
+        [_, op, file, format] => (op, file, format.parse()?),
+        _ => return Err("usage: bench_io load|save|save-durable|raw FILE [FORMAT]".into()),
     };
     let out = format!("{file}.out");
     let start = Instant::now();
@@ -41,16 +46,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &penin_store::RealFs,
                 &out,
                 penin_store::Durability::NoSync,
-                |w| {
-                    penin_codec::to_writer(w, orchestrator.document())
-                        .map_err(std::io::Error::other)
-                },
+                |w| orchestrator.write_as(w, format).map(drop),
             )?;
             start.elapsed().as_secs_f64()
         }
         "save-durable" => {
             let start = Instant::now();
-            orchestrator.save_state(&out)?;
+            orchestrator.save_state_as(&out, format)?;
             start.elapsed().as_secs_f64()
         }
         "raw" => {
