@@ -3,10 +3,13 @@
 //! * `roundtrip`: documents and values survive the writer and the reader bit for bit, in
 //!   both styles and through the orchestrator's save and load;
 //! * `formats`: the same state through every pair of formats (`json`, `json.gz`,
-//!   `json.zst`), for the fixtures and generated states;
+//!   `json.zst`, `arrow`), for the fixtures and generated states;
+//! * `golden`: files of each version of penin's own formats, committed once, still read as
+//!   the state they hold;
 //! * `deque`: the bounded deque behaves as Python's `collections.deque`;
 //! * `fuzz`: mutated and random bytes into every reader and the loader;
-//! * `python`: Python's own loader and `json.dump` re-save penin's files byte for byte.
+//! * `python`: Python's own loader and `json.dump` re-save penin's files byte for byte;
+//!   pyarrow reads penin's arrow snapshots.
 //!
 //! The strategies live in the `penin-tests` library (`src/lib.rs`). Failures proptest finds
 //! are kept in `proptest-regressions/MODULE.txt` (commit them), and each shrunk failure
@@ -28,5 +31,6 @@ macro_rules! regressions {
 mod deque;
 mod formats;
 mod fuzz;
+mod golden;
 mod python;
 mod roundtrip;

@@ -1,6 +1,7 @@
 //! Python's reference loader and `json.dump(indent=2)` (`python/seed_ref.py`) re-save the
 //! files penin writes byte for byte, and accept them as states; Python's `gzip` and the
-//! `zstandard` package read penin's compressed snapshots, and penin reads theirs.
+//! `zstandard` package read penin's compressed snapshots, and penin reads theirs; pyarrow
+//! (with the xxhash package) reads penin's arrow snapshots and checks their checksum.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -224,5 +225,59 @@ fn penin_reads_gzip_and_zstd_that_python_wrote_in_several_parts() {
             assert_same_document(loaded.document(), state.document());
             assert!(loaded.to_bytes() == json, "{name} ({format})");
         }
+    }
+}
+
+/// pyarrow opens the arrow snapshot penin writes of every fixture (and of a state whose
+/// vectors differ in length) without penin: `python/arrow_check.py` compares its columns
+/// with the seed JSON, float by float, reads `penin.format` and `penin.version` from the
+/// schema metadata, and recomputes the footer's XXH3-128 with the xxhash package.
+#[test]
+fn pyarrow_reads_penin_arrow_snapshots() {
+    let test = "python::pyarrow_reads_penin_arrow_snapshots";
+    if !python3_available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut states = fixture_states();
+    let mut ragged = Orchestrator::new();
+    ragged.add_knowledge("a", NumericVectorArtifact::new(vec![f64::NAN, -0.0, 1e300]));
+    ragged.add_knowledge("b", NumericVectorArtifact::new(vec![]));
+    ragged.add_knowledge("c", NumericVectorArtifact::new(vec![f64::NEG_INFINITY]));
+    let json = ragged.to_bytes();
+    states.push(("ragged".to_owned(), ragged, json));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/arrow_check.py");
+    for (name, state, json) in states {
+        let arrow = dir.path().join(format!("{name}.arrow"));
+        let plain = dir.path().join(format!("{name}.json"));
+        state.save_state_as(&arrow, Format::Arrow).unwrap();
+        std::fs::write(&plain, &json).unwrap();
+        let output = Command::new("python3")
+            .arg(&script)
+            .arg(&arrow)
+            .arg(&plain)
+            .output()
+            .expect("python3 runs");
+        if output.status.code() == Some(3) {
+            penin_testkit::skip(
+                test,
+                &format!(
+                    "{} (.ci/run installs it): penin's arrow snapshot cannot be checked with pyarrow",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            );
+            return;
+        }
+        assert!(
+            output.status.success(),
+            "{name}: pyarrow does not read penin's arrow file as the state: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let summary = String::from_utf8_lossy(&output.stdout);
+        let artifacts = state.knowledge_base().len();
+        assert!(
+            summary.contains(&format!("\"artifacts\": {artifacts},")),
+            "{name}: {summary}"
+        );
     }
 }

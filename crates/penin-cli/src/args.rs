@@ -43,7 +43,7 @@ pub struct Args {
     pub unbounded: bool,
 
     /// The format of the snapshot a new state, and the next compaction, writes: `json`,
-    /// `json.gz` or `json.zst` [default: a loaded state's own, else `json`]
+    /// `json.gz`, `json.zst` or `arrow` [default: a loaded state's own, else `json`]
     #[arg(long, global = true, value_name = "FORMAT")]
     pub format: Option<Format>,
 
@@ -94,7 +94,8 @@ pub enum Command {
         input: PathBuf,
         /// Where to write it.
         output: PathBuf,
-        /// The format to write: `json` (the seed format), `json.gz` or `json.zst`.
+        /// The format to write: `json` (the seed format), `json.gz`, `json.zst` or `arrow`
+        /// (an Arrow IPC file).
         #[arg(long, value_name = "FORMAT", default_value_t = Format::Json)]
         to: Format,
     },
@@ -258,7 +259,7 @@ Exit codes:
   0   success
   1   any other failure
   2   usage error
-  65  the state file is not JSON
+  65  the state file is not JSON, or is a damaged arrow snapshot (checksum, footer)
   66  the file to read (or the checkpoint asked for) does not exist
   69  a file written by a newer penin (a newer format version)
   74  an I/O error

@@ -88,7 +88,8 @@ fn for_kind(kind: ErrorKind) -> u8 {
         ErrorKind::Empty => EMPTY,
         ErrorKind::Truncated => TRUNCATED,
         ErrorKind::InvalidUtf8 => INVALID_UTF8,
-        ErrorKind::InvalidJson => INVALID_JSON,
+        // A damaged arrow snapshot is an invalid state, as a file that is not JSON is.
+        ErrorKind::InvalidJson | ErrorKind::SnapshotDamaged => INVALID_JSON,
         ErrorKind::WrongShape => WRONG_SHAPE,
         ErrorKind::Locked => LOCKED,
         ErrorKind::NewerVersion => NEWER_VERSION,

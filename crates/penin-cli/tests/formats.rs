@@ -1,5 +1,5 @@
-//! Compressed snapshots from the command line: `--format`, `convert --to`, and the exit
-//! code of a damaged stream.
+//! Compressed and arrow snapshots from the command line: `--format`, `convert --to`, and the
+//! exit codes of a damaged stream, a damaged arrow file and a newer one.
 
 mod common;
 
@@ -12,6 +12,15 @@ const STATE: &str = ".penin_omega/state.json";
 
 fn format_of(env: &Env, rel: &str) -> Format {
     Format::detect(&env.read(rel))
+}
+
+/// The seed JSON a file of any format holds.
+fn seed_json(format: Format, bytes: &[u8]) -> Vec<u8> {
+    if format == Format::Arrow {
+        penin_codec::to_vec(&penin_formats::arrow::from_slice(bytes, None).unwrap())
+    } else {
+        penin_formats::decompress(format, bytes).unwrap()
+    }
 }
 
 fn compress(format: Format, bytes: &[u8]) -> Vec<u8> {
@@ -83,7 +92,7 @@ fn convert_writes_every_format_from_every_format() {
             out.assert_ok();
             assert_eq!(out.stdout, format!("Converted from to to ({to})\n"));
             assert_eq!(format_of(&env, "to"), to);
-            let plain = penin_formats::decompress(to, &env.read("to")[..]).unwrap();
+            let plain = seed_json(to, &env.read("to"));
             assert!(
                 plain == expected,
                 "{from} -> {to}: not the seed's bytes inside"
@@ -93,7 +102,8 @@ fn convert_writes_every_format_from_every_format() {
     let out = env.run(&["convert", "in.json", "x", "--to", "gz"]);
     assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
-        out.stderr.contains("expected json, json.gz or json.zst"),
+        out.stderr
+            .contains("expected json, json.gz, json.zst or arrow"),
         "{}",
         out.stderr
     );
@@ -141,6 +151,84 @@ fn a_damaged_compressed_state_exits_88_and_is_left_alone() {
             out.stderr
                 .contains(&format!("(in the decompressed {compression} content)")),
             "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn an_arrow_state_keeps_its_format_through_changes_and_compactions() {
+    let env = Env::new();
+    env.write(STATE, &fixture_bytes("seed_demo.json"));
+    env.run(&["--format", "arrow", "compact"]).assert_ok();
+    assert_eq!(format_of(&env, STATE), Format::Arrow);
+    env.run(&["add-score", "0.5"]).assert_ok();
+    env.run(&["compact"]).assert_ok();
+    assert_eq!(format_of(&env, STATE), Format::Arrow);
+    env.run(&["verify"]).assert_ok();
+    assert_eq!(env.stats_json()["score_history_size"], 4);
+    env.run(&["convert", STATE, "back.json", "--to", "json"])
+        .assert_ok();
+    assert_eq!(
+        seed_json(Format::Arrow, &env.read(STATE)),
+        env.read("back.json")
+    );
+}
+
+#[test]
+fn a_damaged_arrow_state_exits_65_and_is_left_alone() {
+    let env = Env::new();
+    env.write("in.json", &fixture_bytes("seed_demo.json"));
+    env.run(&["convert", "in.json", STATE, "--to", "arrow"])
+        .assert_ok();
+    let mut bytes = env.read(STATE);
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    env.write(STATE, &bytes);
+    for args in [&["stats"][..], &["run"][..], &["verify"][..]] {
+        let out = env.run(args);
+        assert_eq!(out.code, Some(65), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "{STATE} cannot be loaded: the arrow snapshot is damaged: checksum mismatch: expected "
+            )),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(env.read(STATE), bytes, "the file was changed");
+    // Cut short: refused the same way.
+    env.write(STATE, &bytes[..bytes.len() - 1]);
+    let out = env.run(&["stats"]);
+    assert_eq!(out.code, Some(65), "{}", out.stderr);
+}
+
+/// The first `penin.version` value `1` of a penin arrow file made `2`: the file a newer penin
+/// would write (its checksum no longer matches, and the version is read before it).
+fn newer(mut bytes: Vec<u8>) -> Vec<u8> {
+    // A flatbuffer string: its length (u32), its bytes, a NUL.
+    let at = bytes
+        .windows(6)
+        .position(|w| w == b"\x01\x00\x00\x001\x00")
+        .expect("the version string");
+    bytes[at + 4] = b'2';
+    bytes
+}
+
+#[test]
+fn a_newer_arrow_state_exits_69_naming_both_versions() {
+    let env = Env::new();
+    env.write("in.json", &fixture_bytes("seed_demo.json"));
+    env.run(&["convert", "in.json", "state.arrow", "--to", "arrow"])
+        .assert_ok();
+    env.write(STATE, &newer(env.read("state.arrow")));
+    for args in [&["stats"][..], &["verify"][..], &["run"][..]] {
+        let out = env.run(args);
+        assert_eq!(out.code, Some(69), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("the arrow snapshot is of version 2; this penin reads up to version 1"),
+            "{args:?}: {}",
             out.stderr
         );
     }

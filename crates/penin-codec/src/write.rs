@@ -45,8 +45,8 @@ pub struct Encoder<'w> {
 
 /// A value the writer knows how to encode.
 ///
-/// Implemented for [`Value`], [`NumericVectorArtifact`], [`Deque<Value>`] and the whole
-/// [`crate::Document`]; sealed.
+/// Implemented for [`Value`], an object's [`Map`](penin_artifacts::Map),
+/// [`NumericVectorArtifact`], [`Deque<Value>`] and the whole [`crate::Document`]; sealed.
 pub trait Encode: sealed::Sealed {
     #[doc(hidden)]
     fn encode(&self, encoder: &mut Encoder<'_>, level: usize);
@@ -55,6 +55,7 @@ pub trait Encode: sealed::Sealed {
 mod sealed {
     pub trait Sealed {}
     impl Sealed for penin_artifacts::Value {}
+    impl Sealed for penin_artifacts::Map {}
     impl Sealed for penin_artifacts::NumericVectorArtifact {}
     impl Sealed for penin_artifacts::Deque<penin_artifacts::Value> {}
     impl Sealed for crate::Document {}
@@ -440,6 +441,13 @@ impl<'w> Encoder<'w> {
 impl Encode for Value {
     fn encode(&self, encoder: &mut Encoder<'_>, level: usize) {
         encoder.value(self, level);
+    }
+}
+
+impl Encode for penin_artifacts::Map {
+    /// As the object it is: what [`Value::Object`] of it writes, without building the value.
+    fn encode(&self, encoder: &mut Encoder<'_>, level: usize) {
+        encoder.object(self.iter(), level);
     }
 }
 

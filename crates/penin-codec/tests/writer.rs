@@ -694,3 +694,24 @@ fn a_large_knowledge_base_encodes_the_same_on_two_threads() {
         assert_eq!(penin_codec::from_slice::<Document>(&bytes).unwrap(), doc);
     }
 }
+
+/// A bare `Map` writes what the object value of it writes, in both styles.
+#[test]
+fn a_map_writes_as_its_object() {
+    let rows: Vec<Map> = vec![
+        Map::new(),
+        map(vec![("a", int(1)), ("b", float(-0.0))]),
+        map(vec![
+            ("nested", obj(vec![("x", arr(vec![s("é"), Value::Null]))])),
+            ("t", Value::Artifact(Box::new(artifact(vec![0.5], vec![])))),
+        ]),
+    ];
+    for row in rows {
+        let value = Value::Object(Box::new(row.clone()));
+        assert_eq!(penin_codec::to_vec(&row), penin_codec::to_vec(&value));
+        assert_eq!(
+            penin_codec::to_vec_compact(&row),
+            penin_codec::to_vec_compact(&value)
+        );
+    }
+}

@@ -6,12 +6,14 @@ use std::str::FromStr;
 use crate::error::Error;
 
 /// How many first bytes [`Format::detect`] needs to tell every format apart.
-pub const MAGIC_LEN: usize = 4;
+pub const MAGIC_LEN: usize = 6;
 
 /// The gzip magic number (RFC 1952).
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// The magic number of a zstd frame (RFC 8878), little-endian `0xFD2FB528`.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// The magic number of an Arrow IPC file.
+const ARROW_MAGIC: &[u8; 6] = crate::arrow::MAGIC;
 
 /// A layout of a state file in bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -24,11 +26,14 @@ pub enum Format {
     JsonGz,
     /// The seed JSON, zstd-compressed.
     JsonZst,
+    /// An Arrow IPC file: the knowledge base as columns, the rest in its schema metadata
+    /// (see [`crate::arrow`]).
+    Arrow,
 }
 
 impl Format {
     /// Every format, in the order of their names in help texts.
-    pub const ALL: [Format; 3] = [Format::Json, Format::JsonGz, Format::JsonZst];
+    pub const ALL: [Format; 4] = [Format::Json, Format::JsonGz, Format::JsonZst, Format::Arrow];
 
     /// The format of a file that starts with `head` (its first [`MAGIC_LEN`] bytes, or the
     /// whole file when it is shorter): by its magic number, else JSON.
@@ -37,27 +42,37 @@ impl Format {
             Format::JsonGz
         } else if head.starts_with(&ZSTD_MAGIC) {
             Format::JsonZst
+        } else if head.starts_with(ARROW_MAGIC) {
+            Format::Arrow
         } else {
             Format::Json
         }
     }
 
-    /// Its name: `json`, `json.gz` or `json.zst`.
+    /// Its name: `json`, `json.gz`, `json.zst` or `arrow`.
     pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",
             Format::JsonGz => "json.gz",
             Format::JsonZst => "json.zst",
+            Format::Arrow => "arrow",
         }
     }
 
-    /// The compression around the JSON (`gzip`, `zstd`), or `None` for plain JSON.
+    /// The compression around the JSON (`gzip`, `zstd`), or `None` for plain JSON and for
+    /// formats that are not JSON.
     pub fn compression(self) -> Option<&'static str> {
         match self {
-            Format::Json => None,
+            Format::Json | Format::Arrow => None,
             Format::JsonGz => Some("gzip"),
             Format::JsonZst => Some("zstd"),
         }
+    }
+
+    /// Whether the format is the seed JSON, plain or compressed ([`crate::Encoder`] and
+    /// [`crate::decompress`] handle it).
+    pub fn is_json(self) -> bool {
+        matches!(self, Format::Json | Format::JsonGz | Format::JsonZst)
     }
 }
 
@@ -95,6 +110,11 @@ mod tests {
             (b"\x28\xb5\x2f\xfd", Format::JsonZst),
             (b"\x28\xb5\x2f\xfc", Format::Json),
             (b"\xef\xbb\xbf{", Format::Json),
+            (b"ARROW1", Format::Arrow),
+            (b"ARROW1\0\0\xff\xff", Format::Arrow),
+            (b"ARROW", Format::Json),
+            (b"ARROW2", Format::Json),
+            (b"arrow1", Format::Json),
         ];
         for (head, expected) in rows {
             assert_eq!(Format::detect(head), *expected, "{head:?}");
@@ -110,7 +130,7 @@ mod tests {
         let error = "gz".parse::<Format>().unwrap_err();
         assert_eq!(
             error.to_string(),
-            r#"unknown format "gz": expected json, json.gz or json.zst"#
+            r#"unknown format "gz": expected json, json.gz, json.zst or arrow"#
         );
     }
 }

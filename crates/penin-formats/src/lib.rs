@@ -6,20 +6,22 @@
 //! |---|---|---|
 //! | [`Format::JsonGz`] | `1f 8b` (gzip) | the seed JSON, gzip-compressed (one member or several) |
 //! | [`Format::JsonZst`] | `28 b5 2f fd` (a zstd frame) | the seed JSON, zstd-compressed (one frame or several) |
+//! | [`Format::Arrow`] | `ARROW1` | an Arrow IPC file: the knowledge base as columns, the rest of the state in its schema metadata, checksummed ([`arrow`]) |
 //! | [`Format::Json`] | anything else | the seed JSON, as Python's `json.dump` writes it |
 //!
-//! (A JSON document starts with whitespace or `{`, never with either magic number, so the
-//! three cannot be confused.)
+//! (A JSON document starts with whitespace or `{`, never with any of these magic numbers, so
+//! the formats cannot be confused.)
 //!
 //! [`Encoder`] compresses what is written through it; [`decompress`] reads a whole
 //! compressed stream back. Both are plain byte streams: the JSON inside is `penin_codec`'s.
+//! [`arrow::write`] and [`arrow::read`] write and read a whole state as an arrow snapshot.
 //!
 //! ```
 //! use std::io::Write;
 //! use penin_formats::{Encoder, Format};
 //!
 //! let json = br#"{"knowledge_base": {}}"#;
-//! for format in Format::ALL {
+//! for format in Format::ALL.into_iter().filter(|f| f.is_json()) {
 //!     let mut encoder = Encoder::new(format, Vec::new())?;
 //!     encoder.write_all(json)?;
 //!     let bytes = encoder.finish()?;
@@ -34,6 +36,7 @@ pub use crate::compress::{Encoder, GZIP_LEVEL, ZSTD_LEVEL, decompress};
 pub use crate::error::{Error, Result};
 pub use crate::format::{Format, MAGIC_LEN};
 
+pub mod arrow;
 mod compress;
 mod error;
 mod format;

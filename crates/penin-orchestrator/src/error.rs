@@ -39,6 +39,16 @@ pub enum Error {
         #[source]
         source: penin_formats::Error,
     },
+    /// The file is an arrow snapshot that is damaged (a checksum or footer that does not
+    /// match, bytes missing) or of a newer version than this penin reads.
+    #[error("{} cannot be loaded", path.display())]
+    Arrow {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: penin_formats::Error,
+    },
     /// Reading, writing or locking the file failed.
     #[error(transparent)]
     Store(#[from] penin_store::Error),
@@ -141,6 +151,9 @@ pub enum ErrorKind {
     WrongShape,
     /// The file is compressed, and its compressed stream is damaged or cut short.
     CompressionDamaged,
+    /// The file is an arrow snapshot, and it is damaged: its checksum or footer does not
+    /// match its contents, or it is cut short.
+    SnapshotDamaged,
     /// Another process holds the state's lock.
     Locked,
     /// A file written by a newer penin (a newer format version).
@@ -166,6 +179,11 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Compressed { .. } => ErrorKind::CompressionDamaged,
+            Error::Arrow { source, .. } => match source {
+                penin_formats::Error::NewerVersion { .. } => ErrorKind::NewerVersion,
+                penin_formats::Error::Read(_) => ErrorKind::Io,
+                _ => ErrorKind::SnapshotDamaged,
+            },
             Error::Corrupt { source, .. } | Error::CorruptDecompressed { source, .. } => {
                 match source {
                     penin_codec::Error::Empty => ErrorKind::Empty,

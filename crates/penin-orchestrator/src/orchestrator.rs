@@ -134,13 +134,17 @@ impl Orchestrator {
     }
 
     /// Writes the state to `writer` in `format` (compressed through [`Encoder`], the stream
-    /// ended) and returns the writer.
+    /// ended; an arrow snapshot through [`penin_formats::arrow::write`]) and returns the
+    /// writer.
     pub fn write_as<W: Write>(&self, mut writer: W, format: Format) -> io::Result<W> {
         // The encoder fails only through its writer.
         let io_error = |e| match e {
             penin_codec::Error::Io(io) => io,
             other => io::Error::other(other),
         };
+        if format == Format::Arrow {
+            return penin_formats::arrow::write(&self.state, writer);
+        }
         if format == Format::Json {
             // Straight into the writer, as the seed JSON always was.
             penin_codec::to_writer(&mut writer, &self.state).map_err(io_error)?;
@@ -182,39 +186,56 @@ impl Orchestrator {
     /// Plain JSON is read a window at a time, so memory holds the state, not the state and
     /// the file; the exact position of any error is read through the same handle. A
     /// compressed file is decompressed into memory and decoded there; the positions of its
-    /// errors are in the decompressed JSON.
+    /// errors are in the decompressed JSON. An arrow snapshot is read whole into one aligned
+    /// buffer, checked (version, checksum, footer) and decoded from it.
     pub fn load_file(&mut self, file: &File, path: &Path) -> Result<Format> {
         let mut head = [0; MAGIC_LEN];
         let got = penin_codec::read_full(file, &mut head, 0)
             .map_err(|source| read_error(path, source))?;
         let format = Format::detect(&head[..got]);
-        let decoded = if format == Format::Json {
-            Document::read_from(file, self.history_maxlen).map_err(|source| match source {
-                penin_codec::Error::Io(source) => read_error(path, source),
-                source => Error::Corrupt {
-                    path: path.to_owned(),
-                    source,
-                },
-            })?
-        } else {
-            let json =
-                penin_formats::decompress(format, At { file, offset: 0 }).map_err(|source| {
-                    match source {
+        let decoded =
+            if format == Format::Json {
+                Document::read_from(file, self.history_maxlen).map_err(|source| match source {
+                    penin_codec::Error::Io(source) => read_error(path, source),
+                    source => Error::Corrupt {
+                        path: path.to_owned(),
+                        source,
+                    },
+                })?
+            } else if format == Format::Arrow {
+                // The file's length, so that its buffer is allocated once; a file that grows
+                // meanwhile is read to its end all the same.
+                let size = file
+                    .metadata()
+                    .map_err(|source| read_error(path, source))?
+                    .len();
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                penin_formats::arrow::read(At { file, offset: 0 }, size, self.history_maxlen)
+                    .map_err(|source| match source {
+                        penin_formats::Error::Read(source) => read_error(path, source),
+                        source => Error::Arrow {
+                            path: path.to_owned(),
+                            source,
+                        },
+                    })?
+            } else {
+                let json = penin_formats::decompress(format, At { file, offset: 0 }).map_err(
+                    |source| match source {
                         penin_formats::Error::Read(source) => read_error(path, source),
                         source => Error::Compressed {
                             path: path.to_owned(),
                             source,
                         },
+                    },
+                )?;
+                Document::decode(&json, self.history_maxlen).map_err(|source| {
+                    Error::CorruptDecompressed {
+                        path: path.to_owned(),
+                        format,
+                        source,
                     }
-                })?;
-            Document::decode(&json, self.history_maxlen).map_err(|source| {
-                Error::CorruptDecompressed {
-                    path: path.to_owned(),
-                    format,
-                    source,
-                }
-            })?
-        };
+                })?
+            };
         self.state = decoded;
         Ok(format)
     }

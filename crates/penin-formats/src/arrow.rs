@@ -1,0 +1,1045 @@
+//! The arrow snapshot: a state as an Arrow IPC **file** (the "Feather v2" file format), which
+//! pyarrow, polars and `DuckDB` open without penin, with the knowledge base as columns and
+//! everything else kept bit for bit in the schema metadata.
+//!
+//! # Layout
+//!
+//! The file is what arrow-rs's `arrow_ipc::writer::FileWriter` writes with its default
+//! options (metadata version V5, buffers aligned to 64 bytes, no compression, no
+//! dictionaries). All integers are little-endian. With `F` the offset of the footer and `N`
+//! its length:
+//!
+//! | offset | bytes | what |
+//! |---|---|---|
+//! | 0 | 6 | `ARROW1` |
+//! | 6 | 58 | zero (the writer aligns what follows to 64 bytes) |
+//! | 64 | | the schema message: `ff ff ff ff`, its flatbuffer's padded length (`i32`), the `Message` flatbuffer (a `Schema`, with the schema metadata below), zero padding; no body |
+//! | | | one record-batch message per batch: `ff ff ff ff`, padded length (`i32`), the `Message` flatbuffer (a `RecordBatch`), padding, then the body: the batch's buffers, each padded to 64 bytes |
+//! | `F - 8` | 8 | end of stream: `ff ff ff ff 00 00 00 00` |
+//! | `F` | `N` | the footer, a `Footer` flatbuffer: version V5, the schema again, no dictionaries, one `Block` (offset, metadata length, body length) per record batch, and the custom metadata `penin.xxh3_128` |
+//! | `F + N` | 4 | `N` (`i32`) |
+//! | `F + N + 4` | 6 | `ARROW1` |
+//!
+//! ## Columns: the knowledge base
+//!
+//! One row per artifact, in the knowledge base's order, in batches of at most
+//! [`ROWS_PER_BATCH`] rows (fewer when a batch's text would pass 1 GiB or its floats 2^27,
+//! so no 32-bit offset overflows):
+//!
+//! | column | type | what |
+//! |---|---|---|
+//! | `key` | `Utf8`, not null | the artifact's key |
+//! | `vector` | `FixedSizeList<item: Float64 not null, D>`, not null, when every vector has the same length `D ≥ 1`; else (vectors of different lengths, all empty, or an empty knowledge base) `List<item: Float64 not null>` | the vector, every float bit for bit (NaN payloads, `-0.0`, infinities) |
+//! | `metadata` | `Utf8`, not null | the artifact's metadata object in the seed JSON, compact (`penin_codec::to_vec_compact`: `{"source":"docs","n":1}`) |
+//! | `extra` | `Utf8`, nullable | the artifact's keys beyond `__type__`, `vector` and `metadata` as one compact seed-JSON object; null when it has none |
+//!
+//! ## Schema metadata: the rest of the state, and the version
+//!
+//! | key | value |
+//! |---|---|
+//! | `penin.format` | `penin-state` |
+//! | `penin.version` | `1` ([`VERSION`]), decimal |
+//! | `penin.state` | the compact seed JSON of the state without its knowledge base: `{"knowledge_base":{},"task_history":{"__type__":"deque","items":[...],"maxlen":1000},"score_history":{...},...}`, the extra top-level keys after, in order. Histories, their bounds (`null`: unbounded), their extra keys and the extra top-level keys are read back from it exactly |
+//!
+//! ## Footer custom metadata: the checksum
+//!
+//! `penin.xxh3_128`: the XXH3-128 of every byte of the file before the footer (offsets
+//! `0..F`, the end-of-stream marker included), as 32 lowercase hex digits (what Python's
+//! `xxhash.xxh3_128_hexdigest` prints).
+//!
+//! # Reading
+//!
+//! In this order, each step refusing the file before the next:
+//!
+//! 1. `ARROW1` at the start; the schema message, whose `penin.version` is checked before
+//!    anything else: a newer version is [`Error::NewerVersion`] (every later version keeps
+//!    `penin.version` in the first message's schema metadata); then `penin.format`.
+//! 2. `ARROW1` at the end, the footer length, the end-of-stream marker before the footer.
+//! 3. The checksum of `0..F` against the footer's `penin.xxh3_128`.
+//! 4. The messages of `0..F`, walked by their lengths, must be the schema, record batches
+//!    and the end-of-stream marker, ending exactly at `F`; from them and the checksum the
+//!    footer is rebuilt as the writer makes it and compared byte for byte with the file's.
+//!    The checksum does not cover the footer; this does, so a changed bit anywhere in the
+//!    file is refused ([`Error::Corrupt`]), never read as other data.
+//! 5. The batches are decoded in place from one 64-byte-aligned buffer holding the file (no
+//!    copy of the floats before they become the vectors), on two threads for a large
+//!    knowledge base.
+//!
+//! ```
+//! use penin_codec::{Document, NumericVectorArtifact};
+//!
+//! let mut doc = Document::default();
+//! doc.knowledge_base.insert("e1".to_owned(), NumericVectorArtifact::new(vec![0.5, -0.0]));
+//! doc.score_history.push_back(0.85.into());
+//! let bytes = penin_formats::arrow::write(&doc, Vec::new())?;
+//! assert!(bytes.starts_with(b"ARROW1"));
+//! let back = penin_formats::arrow::from_slice(&bytes, None)?;
+//! assert_eq!(penin_codec::to_vec(&back), penin_codec::to_vec(&doc));
+//!
+//! let mut bad = bytes.clone();
+//! bad[bytes.len() / 2] ^= 1;
+//! assert!(penin_formats::arrow::from_slice(&bad, None).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io::{self, BufWriter, Read, Write};
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow_array::builder::StringBuilder;
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
+use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float64Array, ListArray, RecordBatch};
+use arrow_buffer::{Buffer, MutableBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_ipc::convert::{IpcSchemaEncoder, metadata_to_fb, try_fb_to_schema};
+use arrow_ipc::reader::FileDecoder;
+use arrow_ipc::writer::{DictionaryTracker, FileWriter};
+use arrow_ipc::{Block, FooterBuilder, MessageHeader, MetadataVersion};
+use arrow_schema::{ArrowError, DataType, Field, FieldRef, Metadata, Schema, SchemaRef};
+use penin_codec::{Document, KnowledgeBase, Map, NumericVectorArtifact, Value};
+use xxhash_rust::xxh3::{Xxh3, xxh3_128};
+
+use crate::error::{Error, Result};
+
+/// The magic number at both ends of an Arrow IPC file.
+pub const MAGIC: &[u8; 6] = b"ARROW1";
+
+/// The version of the arrow snapshot this penin writes, and the newest it reads.
+pub const VERSION: u64 = 1;
+
+/// The most rows in one record batch.
+pub const ROWS_PER_BATCH: usize = 8192;
+
+/// Schema metadata: what the file is.
+const FORMAT_KEY: &str = "penin.format";
+const FORMAT_TAG: &str = "penin-state";
+/// Schema metadata: [`VERSION`].
+const VERSION_KEY: &str = "penin.version";
+/// Schema metadata: the state without its knowledge base.
+const STATE_KEY: &str = "penin.state";
+/// Footer custom metadata: the checksum of the bytes before the footer.
+const CHECKSUM_KEY: &str = "penin.xxh3_128";
+
+/// The end-of-stream marker: a continuation marker and a zero length.
+const EOS: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+/// Where the schema message starts: after the magic number, padded to 64 bytes.
+const HEADER_LEN: usize = 64;
+/// The continuation marker before each message's length.
+const CONTINUATION: [u8; 4] = [0xff; 4];
+/// The metadata version arrow-rs writes by default.
+const IPC_VERSION: MetadataVersion = MetadataVersion::V5;
+
+/// A batch is cut before its text (keys, metadata, extras: each column apart) passes this
+/// many bytes, or its floats this many: 32-bit offsets never overflow.
+const TEXT_LIMIT: usize = 1 << 30;
+const FLOAT_LIMIT: usize = 1 << 27;
+
+/// Below this many artifacts the rows are built on one thread.
+const PARALLEL_MIN_ROWS: usize = 2048;
+
+/// Writes `doc` into `writer` as an arrow snapshot (through a buffer of its own), flushes it
+/// and returns it.
+pub fn write<W: Write>(doc: &Document, writer: W) -> io::Result<W> {
+    let schema = Arc::new(schema_of(doc));
+    let hashing = Hashing {
+        inner: BufWriter::with_capacity(1 << 20, writer),
+        hasher: Xxh3::new(),
+    };
+    let mut file = FileWriter::try_new(hashing, &schema).map_err(arrow_io)?;
+    let mut rows = Rows::new(&schema);
+    for (key, artifact) in &doc.knowledge_base {
+        if rows.full_for(key, artifact) {
+            file.write(&rows.take()?).map_err(arrow_io)?;
+        }
+        rows.push(key, artifact)?;
+    }
+    if rows.len > 0 {
+        file.write(&rows.take()?).map_err(arrow_io)?;
+    }
+    // `finish` writes the end-of-stream marker and then the footer: the checksum covers the
+    // marker too, every byte before the footer.
+    let mut prefix = file.get_ref().hasher.clone();
+    prefix.update(&EOS);
+    file.write_metadata(CHECKSUM_KEY, format!("{:032x}", prefix.digest128()));
+    file.finish().map_err(arrow_io)?;
+    let hashing = file.into_inner().map_err(arrow_io)?;
+    hashing
+        .inner
+        .into_inner()
+        .map_err(io::IntoInnerError::into_error)
+}
+
+/// Reads an arrow snapshot from `reader` to its end, into one aligned buffer (`size_hint`:
+/// the file's length, if known, so that the buffer is allocated once), and decodes it. A
+/// failure of `reader` is [`Error::Read`].
+///
+/// `history_maxlen` is [`Document::decode`]'s: penin's files carry their histories' bounds,
+/// which win.
+pub fn read<R: Read>(
+    reader: R,
+    size_hint: usize,
+    history_maxlen: Option<usize>,
+) -> Result<Document> {
+    let buffer = read_aligned(reader, size_hint)?;
+    decode(&buffer, history_maxlen)
+}
+
+/// [`read`] from bytes in memory (copied once into an aligned buffer).
+pub fn from_slice(bytes: &[u8], history_maxlen: Option<usize>) -> Result<Document> {
+    read(bytes, bytes.len(), history_maxlen)
+}
+
+/// The file's bytes in a buffer aligned for every arrow type (64 bytes), read without
+/// zeroing more than the allocator gives zeroed.
+fn read_aligned<R: Read>(mut reader: R, size_hint: usize) -> Result<Buffer> {
+    // One byte more than the hint, so that the end is seen without growing.
+    let mut buffer = MutableBuffer::from_len_zeroed(size_hint.saturating_add(1));
+    let mut filled = 0;
+    loop {
+        if filled == buffer.len() {
+            let grow = buffer.len().max(1 << 16);
+            buffer.resize(filled + grow, 0);
+        }
+        match reader.read(&mut buffer.as_slice_mut()[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::Read(e)),
+        }
+    }
+    buffer.truncate(filled);
+    Ok(buffer.into())
+}
+
+/// The schema of `doc`'s snapshot: the columns and the schema metadata.
+fn schema_of(doc: &Document) -> Schema {
+    let mut lengths = doc.knowledge_base.values().map(|a| a.vector.len());
+    let width = lengths
+        .next()
+        .and_then(|d| i32::try_from(d).ok())
+        .filter(|&d| d > 0);
+    let vector = match width {
+        Some(d) if lengths.all(|l| l == d.unsigned_abs() as usize) => {
+            DataType::FixedSizeList(item(), d)
+        }
+        _ => DataType::List(item()),
+    };
+    let rest = Document {
+        knowledge_base: KnowledgeBase::new(),
+        task_history: doc.task_history.clone(),
+        score_history: doc.score_history.clone(),
+        extra: doc.extra.clone(),
+    };
+    let state = String::from_utf8(penin_codec::to_vec_compact(&rest))
+        // The seed writer escapes every character beyond `~`: its output is ASCII.
+        .unwrap_or_default();
+    let mut metadata = Metadata::default();
+    metadata.insert(FORMAT_KEY, FORMAT_TAG);
+    metadata.insert(VERSION_KEY, VERSION.to_string());
+    metadata.insert(STATE_KEY, state);
+    Schema::new(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("vector", vector, false),
+        Field::new("metadata", DataType::Utf8, false),
+        Field::new("extra", DataType::Utf8, true),
+    ])
+    .with_metadata(metadata)
+}
+
+/// The field of a vector's elements.
+fn item() -> FieldRef {
+    Arc::new(Field::new_list_field(DataType::Float64, false))
+}
+
+/// The rows of the batch being built.
+struct Rows {
+    schema: SchemaRef,
+    /// `Some(D)` for `FixedSizeList<_, D>`.
+    width: Option<i32>,
+    keys: StringBuilder,
+    metadata: StringBuilder,
+    extra: StringBuilder,
+    floats: Vec<f64>,
+    offsets: Vec<i32>,
+    len: usize,
+    /// Bytes of text in the three columns, each apart.
+    text: [usize; 3],
+}
+
+impl Rows {
+    fn new(schema: &SchemaRef) -> Self {
+        let width = match schema.field(1).data_type() {
+            DataType::FixedSizeList(_, d) => Some(*d),
+            _ => None,
+        };
+        Rows {
+            schema: schema.clone(),
+            width,
+            keys: StringBuilder::new(),
+            metadata: StringBuilder::new(),
+            extra: StringBuilder::new(),
+            floats: Vec::new(),
+            offsets: vec![0],
+            len: 0,
+            text: [0; 3],
+        }
+    }
+
+    /// Whether `artifact` must start a new batch: this one has its rows, or would pass a
+    /// limit with it (an empty batch takes any artifact, and [`Rows::push`] checks it alone).
+    fn full_for(&self, key: &str, artifact: &NumericVectorArtifact) -> bool {
+        self.len > 0
+            && (self.len >= ROWS_PER_BATCH
+                || self.floats.len() + artifact.vector.len() > FLOAT_LIMIT
+                || self.text[0] + key.len() > TEXT_LIMIT
+                // The metadata's JSON is at least as long as its keys; this is a guess that
+                // errs on the side of cutting early, checked exactly in `push`.
+                || self.text[1] + self.text[1] / self.len.max(1) * 2 > TEXT_LIMIT
+                || self.text[2] + self.text[2] / self.len.max(1) * 2 > TEXT_LIMIT)
+    }
+
+    fn push(&mut self, key: &str, artifact: &NumericVectorArtifact) -> io::Result<()> {
+        let metadata = penin_codec::to_vec_compact(&artifact.metadata);
+        let extra =
+            (!artifact.extra().is_empty()).then(|| penin_codec::to_vec_compact(artifact.extra()));
+        let extra_len = extra.as_ref().map_or(0, Vec::len);
+        let too_long = |what: &str, len: usize| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the artifact {key:?} is too large for an arrow snapshot: its {what} has {len} elements"
+                ),
+            )
+        };
+        for (what, len, limit) in [
+            ("key", key.len(), TEXT_LIMIT),
+            ("metadata", metadata.len(), TEXT_LIMIT),
+            ("extra keys", extra_len, TEXT_LIMIT),
+            ("vector", artifact.vector.len(), FLOAT_LIMIT),
+        ] {
+            if len > limit {
+                return Err(too_long(what, len));
+            }
+        }
+        self.keys.append_value(key);
+        self.metadata.append_value(ascii(&metadata));
+        match &extra {
+            Some(extra) => self.extra.append_value(ascii(extra)),
+            None => self.extra.append_null(),
+        }
+        self.floats.extend_from_slice(&artifact.vector);
+        // The limits keep the count within `i32`.
+        self.offsets
+            .push(i32::try_from(self.floats.len()).unwrap_or(i32::MAX));
+        self.len += 1;
+        self.text[0] += key.len();
+        self.text[1] += metadata.len();
+        self.text[2] += extra_len;
+        Ok(())
+    }
+
+    /// The batch of the rows so far; the builder is empty again.
+    fn take(&mut self) -> io::Result<RecordBatch> {
+        let values = Arc::new(Float64Array::from(std::mem::take(&mut self.floats)));
+        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        let vectors: ArrayRef = match self.width {
+            Some(width) => Arc::new(
+                FixedSizeListArray::try_new(item(), width, values, None).map_err(arrow_io)?,
+            ),
+            None => Arc::new(
+                ListArray::try_new(
+                    item(),
+                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                    values,
+                    None,
+                )
+                .map_err(arrow_io)?,
+            ),
+        };
+        self.len = 0;
+        self.text = [0; 3];
+        RecordBatch::try_new(
+            self.schema.clone(),
+            vec![
+                Arc::new(self.keys.finish()),
+                vectors,
+                Arc::new(self.metadata.finish()),
+                Arc::new(self.extra.finish()),
+            ],
+        )
+        .map_err(arrow_io)
+    }
+}
+
+/// The seed writer's output as text: it escapes every character beyond `~`, so it is ASCII.
+fn ascii(json: &[u8]) -> &str {
+    std::str::from_utf8(json).unwrap_or_default()
+}
+
+/// An arrow error while writing, as the I/O error it wraps or one that says it.
+fn arrow_io(error: ArrowError) -> io::Error {
+    match error {
+        ArrowError::IoError(_, error) => error,
+        other => io::Error::other(other),
+    }
+}
+
+/// A writer that hashes what goes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: Xxh3,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A damaged file: what failed.
+fn corrupt(what: impl Into<String>) -> Error {
+    Error::Corrupt { what: what.into() }
+}
+
+/// Checks the whole file in `buffer` (see the module's overview, "Reading") and decodes it.
+fn decode(buffer: &Buffer, history_maxlen: Option<usize>) -> Result<Document> {
+    let bytes = buffer.as_slice();
+    if !bytes.starts_with(MAGIC) {
+        return Err(corrupt("the file does not start with ARROW1"));
+    }
+    // 1. The schema message, and the version in it.
+    let (schema_end, message) = message_at(bytes, HEADER_LEN)?
+        .ok_or_else(|| corrupt("the stream ends before its schema"))?;
+    let schema = message
+        .header_as_schema()
+        .ok_or_else(|| corrupt("the first message is not a schema"))
+        .and_then(|fb| {
+            try_fb_to_schema(fb).map_err(|e| corrupt(format!("the schema cannot be read: {e}")))
+        })?;
+    check_version(&schema)?;
+    if message.version() != IPC_VERSION {
+        return Err(corrupt(format!(
+            "the schema message is of IPC metadata version {:?}, not V5",
+            message.version()
+        )));
+    }
+
+    // 2. The end of the file: magic, footer length, end-of-stream marker.
+    let len = bytes.len();
+    if len < schema_end + EOS.len() + 10 {
+        return Err(corrupt(format!("the file is truncated ({len} bytes)")));
+    }
+    if &bytes[len - 6..] != MAGIC {
+        return Err(corrupt(
+            "the file does not end with ARROW1 (is it cut short?)",
+        ));
+    }
+    let footer_len = i32::from_le_bytes(bytes[len - 10..len - 6].try_into().unwrap_or_default());
+    let footer_start = usize::try_from(footer_len)
+        .ok()
+        .and_then(|n| (len - 10).checked_sub(n))
+        .filter(|&start| start >= schema_end + EOS.len())
+        .ok_or_else(|| {
+            corrupt(format!(
+                "the footer length {footer_len} does not fit the file"
+            ))
+        })?;
+    if bytes[footer_start - EOS.len()..footer_start] != EOS {
+        return Err(corrupt("no end-of-stream marker before the footer"));
+    }
+    let footer = &bytes[footer_start..len - 10];
+
+    // 3. The checksum of everything before the footer.
+    let found = xxh3_128(&bytes[..footer_start]);
+    let expected = written_checksum(footer)?;
+    if expected != found {
+        return Err(corrupt(format!(
+            "checksum mismatch: expected {expected:032x}, found {found:032x}"
+        )));
+    }
+
+    // 4. The messages, walked; the footer they make, compared.
+    let blocks = record_batches(bytes, schema_end, footer_start - EOS.len())?;
+    if canonical_footer(&schema, &blocks, found) != footer {
+        return Err(corrupt(
+            "the footer is not the one the file's contents make",
+        ));
+    }
+
+    // 5. The state.
+    check_columns(&schema)?;
+    let state = schema
+        .metadata()
+        .get(STATE_KEY)
+        .ok_or_else(|| corrupt(format!("the schema metadata has no {STATE_KEY}")))?;
+    let mut doc = Document::decode(state.as_bytes(), history_maxlen)
+        .map_err(|e| corrupt(format!("{STATE_KEY}: {e}")))?;
+    if !doc.knowledge_base.is_empty() {
+        return Err(corrupt(format!("{STATE_KEY} holds a knowledge base")));
+    }
+    let decoder = FileDecoder::new(Arc::new(schema), IPC_VERSION);
+    let mut batches = Vec::with_capacity(blocks.len());
+    for (index, block) in blocks.iter().enumerate() {
+        let at = |what: String| corrupt(format!("record batch {index}: {what}"));
+        // The walk checked that every block lies within the file.
+        let data = buffer.slice_with_length(
+            usize::try_from(block.offset()).unwrap_or(0),
+            block_len(block),
+        );
+        let batch = decoder
+            .read_record_batch(block, &data)
+            .map_err(|e| at(e.to_string()))?
+            .ok_or_else(|| at("no batch".to_owned()))?;
+        batches.push(Batch::of(&batch).map_err(at)?);
+    }
+    doc.knowledge_base = knowledge_base(&batches)?;
+    Ok(doc)
+}
+
+/// Refuses a file that is not a penin state of a version this penin reads.
+fn check_version(schema: &Schema) -> Result<()> {
+    let metadata = schema.metadata();
+    let Some(version) = metadata.get(VERSION_KEY) else {
+        return Err(corrupt(format!(
+            "not a penin snapshot: the schema metadata has no {VERSION_KEY}"
+        )));
+    };
+    let found = version
+        .parse::<u64>()
+        .ok()
+        .filter(|v| *v > 0 && !version.starts_with(['0', '+']))
+        .ok_or_else(|| corrupt(format!("{VERSION_KEY} is {version:?}, not a version")))?;
+    if found > VERSION {
+        return Err(Error::NewerVersion {
+            found,
+            supported: VERSION,
+        });
+    }
+    match metadata.get(FORMAT_KEY) {
+        Some(tag) if tag == FORMAT_TAG => Ok(()),
+        Some(tag) => Err(corrupt(format!(
+            "not a penin snapshot: {FORMAT_KEY} is {tag:?}, not {FORMAT_TAG:?}"
+        ))),
+        None => Err(corrupt(format!(
+            "not a penin snapshot: the schema metadata has no {FORMAT_KEY}"
+        ))),
+    }
+}
+
+/// The message at `offset`: where the next one starts and the message, or `None` for the
+/// end-of-stream marker.
+fn message_at(bytes: &[u8], offset: usize) -> Result<Option<(usize, arrow_ipc::Message<'_>)>> {
+    let at = |what: &str| corrupt(format!("the message at byte {offset}: {what}"));
+    let head = bytes
+        .get(offset..offset + 8)
+        .ok_or_else(|| at("cut short"))?;
+    if head[..4] != CONTINUATION {
+        return Err(at("no continuation marker"));
+    }
+    let meta_len = i32::from_le_bytes(head[4..].try_into().unwrap_or_default());
+    if meta_len == 0 {
+        return Ok(None);
+    }
+    let meta_len = usize::try_from(meta_len).map_err(|_| at("a negative length"))?;
+    let flatbuffer = bytes
+        .get(offset + 8..)
+        .and_then(|rest| rest.get(..meta_len))
+        .ok_or_else(|| at("its metadata runs past the end"))?;
+    let message =
+        arrow_ipc::root_as_message(flatbuffer).map_err(|e| at(&format!("not a message: {e}")))?;
+    let body = usize::try_from(message.bodyLength()).map_err(|_| at("a negative body length"))?;
+    let end = (offset + 8 + meta_len)
+        .checked_add(body)
+        .filter(|&end| end <= bytes.len())
+        .ok_or_else(|| at("its body runs past the end"))?;
+    Ok(Some((end, message)))
+}
+
+/// The blocks of the record batches from `start` to the end-of-stream marker at `end`.
+fn record_batches(bytes: &[u8], start: usize, end: usize) -> Result<Vec<Block>> {
+    let mut blocks = Vec::new();
+    let mut offset = start;
+    loop {
+        let message = message_at(&bytes[..end + EOS.len()], offset)?;
+        let Some((next, message)) = message else {
+            if offset != end {
+                return Err(corrupt(format!(
+                    "the stream ends at byte {offset}, not before the footer at {}",
+                    end + EOS.len()
+                )));
+            }
+            return Ok(blocks);
+        };
+        if message.header_type() != MessageHeader::RecordBatch {
+            return Err(corrupt(format!(
+                "the message at byte {offset} is a {:?}, not a record batch",
+                message.header_type()
+            )));
+        }
+        let body = message.bodyLength();
+        let meta = i32::from_le_bytes(bytes[offset + 4..offset + 8].try_into().unwrap_or_default());
+        // `message_at` bounded both by the file's length, which the offsets of an `i64` hold.
+        blocks.push(Block::new(
+            i64::try_from(offset).unwrap_or(i64::MAX),
+            meta.saturating_add(8),
+            body,
+        ));
+        offset = next;
+    }
+}
+
+/// A block's length in bytes: its metadata and body, both checked by the walk.
+fn block_len(block: &Block) -> usize {
+    usize::try_from(i64::from(block.metaDataLength()) + block.bodyLength()).unwrap_or(0)
+}
+
+/// The checksum the footer's custom metadata holds.
+fn written_checksum(footer: &[u8]) -> Result<u128> {
+    let footer = arrow_ipc::root_as_footer(footer)
+        .map_err(|e| corrupt(format!("the footer cannot be read: {e}")))?;
+    let hex = footer
+        .custom_metadata()
+        .into_iter()
+        .flatten()
+        .find(|kv| kv.key() == Some(CHECKSUM_KEY))
+        .and_then(|kv| kv.value())
+        .ok_or_else(|| corrupt(format!("the footer has no {CHECKSUM_KEY}")))?;
+    if hex.len() != 32 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(corrupt(format!("the footer's {CHECKSUM_KEY} is {hex:?}")));
+    }
+    u128::from_str_radix(hex, 16)
+        .map_err(|_| corrupt(format!("the footer's {CHECKSUM_KEY} is {hex:?}")))
+}
+
+/// The footer arrow-rs's `FileWriter::finish` writes for `schema`, `blocks` and the
+/// checksum, built the same way.
+fn canonical_footer(schema: &Schema, blocks: &[Block], checksum: u128) -> Vec<u8> {
+    let mut fbb = flatbuffers::FlatBufferBuilder::new();
+    let dictionaries = fbb.create_vector::<Block>(&[]);
+    let record_batches = fbb.create_vector(blocks);
+    let mut tracker = DictionaryTracker::new(true);
+    let fb_schema = IpcSchemaEncoder::new()
+        .with_dictionary_tracker(&mut tracker)
+        .schema_to_fb_offset(&mut fbb, schema);
+    let mut custom = Metadata::default();
+    custom.insert(CHECKSUM_KEY, format!("{checksum:032x}"));
+    let custom = metadata_to_fb(&mut fbb, &custom);
+    let mut footer = FooterBuilder::new(&mut fbb);
+    footer.add_version(IPC_VERSION);
+    footer.add_schema(fb_schema);
+    footer.add_dictionaries(dictionaries);
+    footer.add_recordBatches(record_batches);
+    footer.add_custom_metadata(custom);
+    let root = footer.finish();
+    fbb.finish(root, None);
+    fbb.finished_data().to_vec()
+}
+
+/// One batch's columns, typed.
+struct Batch {
+    keys: arrow_array::StringArray,
+    vectors: Vectors,
+    metadata: arrow_array::StringArray,
+    extra: arrow_array::StringArray,
+}
+
+/// The vector column: a fixed width, or offsets.
+enum Vectors {
+    Fixed(FixedSizeListArray),
+    Variable(ListArray),
+}
+
+/// Checks that the schema's columns are a penin knowledge base's.
+fn check_columns(schema: &Schema) -> Result<()> {
+    let utf8 = |i: usize, name: &str, nullable: bool| {
+        let field = schema.fields().get(i);
+        field.is_some_and(|f| {
+            f.name() == name && *f.data_type() == DataType::Utf8 && f.is_nullable() == nullable
+        })
+    };
+    let floats = |item: &FieldRef| *item.data_type() == DataType::Float64 && !item.is_nullable();
+    let vector = schema.fields().get(1).is_some_and(|f| {
+        f.name() == "vector"
+            && !f.is_nullable()
+            && match f.data_type() {
+                DataType::FixedSizeList(item, d) => *d > 0 && floats(item),
+                DataType::List(item) => floats(item),
+                _ => false,
+            }
+    });
+    if schema.fields().len() == 4
+        && utf8(0, "key", false)
+        && vector
+        && utf8(2, "metadata", false)
+        && utf8(3, "extra", true)
+    {
+        Ok(())
+    } else {
+        Err(corrupt(format!(
+            "the columns are not a penin knowledge base: {:?}",
+            schema.fields()
+        )))
+    }
+}
+
+impl Batch {
+    /// A decoded batch's columns (whose types the schema fixed), with nulls only where allowed.
+    fn of(batch: &RecordBatch) -> Result<Batch, String> {
+        let strings = |i: usize| batch.column(i).as_string_opt::<i32>().cloned();
+        let (Some(keys), Some(metadata), Some(extra)) = (strings(0), strings(2), strings(3)) else {
+            return Err("a text column is not text".to_owned());
+        };
+        let column = batch.column(1);
+        let vectors = match (column.as_fixed_size_list_opt(), column.as_list_opt::<i32>()) {
+            (Some(fixed), _) => Vectors::Fixed(fixed.clone()),
+            (None, Some(list)) => Vectors::Variable(list.clone()),
+            (None, None) => return Err("the vector column is not a list".to_owned()),
+        };
+        let values = match &vectors {
+            Vectors::Fixed(a) => a.values(),
+            Vectors::Variable(a) => a.values(),
+        };
+        if keys.null_count() > 0
+            || metadata.null_count() > 0
+            || batch.column(1).null_count() > 0
+            || values.null_count() > 0
+        {
+            return Err("a null where the layout has none".to_owned());
+        }
+        Ok(Batch {
+            keys,
+            vectors,
+            metadata,
+            extra,
+        })
+    }
+
+    /// The artifact of row `i`, and its key.
+    fn row(&self, i: usize) -> Result<(String, NumericVectorArtifact), String> {
+        let key = self.keys.value(i);
+        let at = |what: String| format!("the artifact {key:?}: {what}");
+        let range = match &self.vectors {
+            Vectors::Fixed(a) => {
+                let width = usize::try_from(a.value_length()).unwrap_or(0);
+                let start = a.value_offset_at(i);
+                start..start.saturating_add(width)
+            }
+            Vectors::Variable(a) => {
+                let offsets = a.value_offsets();
+                let bound = |j: usize| usize::try_from(offsets[j]).unwrap_or(usize::MAX);
+                bound(i)..bound(i + 1)
+            }
+        };
+        let vector = floats(&self.vectors)
+            .get(range)
+            .ok_or_else(|| at("its vector lies outside the floats".to_owned()))?
+            .to_vec();
+        let metadata = object(self.metadata.value(i)).map_err(|e| at(format!("metadata: {e}")))?;
+        let mut artifact = NumericVectorArtifact::new(vector).with_metadata(metadata);
+        if self.extra.is_valid(i) {
+            let extra = object(self.extra.value(i)).map_err(|e| at(format!("extra: {e}")))?;
+            if let Some(reserved) = ["__type__", "vector", "metadata"]
+                .into_iter()
+                .find(|k| extra.contains_key(k))
+            {
+                return Err(at(format!(
+                    "extra: the key {reserved:?} is not an extra key"
+                )));
+            }
+            *artifact.extra_mut() = extra;
+        }
+        Ok((key.to_owned(), artifact))
+    }
+}
+
+/// The floats of a vector column, from its first.
+fn floats(vectors: &Vectors) -> &[f64] {
+    let values = match vectors {
+        Vectors::Fixed(a) => a.values(),
+        Vectors::Variable(a) => a.values(),
+    };
+    values
+        .as_primitive_opt::<Float64Type>()
+        .map_or(&[], |a| a.values().as_ref())
+}
+
+/// A JSON object in the seed format.
+fn object(json: &str) -> Result<Map, String> {
+    match penin_codec::from_str::<Value>(json) {
+        Ok(Value::Object(map)) => Ok(*map),
+        Ok(other) => Err(format!("expected an object, found {}", other.kind())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The knowledge base of the decoded batches: the artifacts built on two threads when there
+/// are many, then put in order.
+fn knowledge_base(batches: &[Batch]) -> Result<KnowledgeBase> {
+    let total: usize = batches.iter().map(|b| b.keys.len()).sum();
+    let two = total >= PARALLEL_MIN_ROWS
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    let parts = if two {
+        let half = total / 2;
+        std::thread::scope(|scope| {
+            let second = scope.spawn(|| rows(batches, half..total));
+            let first = rows(batches, 0..half);
+            // A panic in the second thread is a bug of this module: pass it on.
+            let second = second
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            [first, second]
+        })
+    } else {
+        [rows(batches, 0..total), Ok(Vec::new())]
+    };
+    let mut kb = KnowledgeBase::with_capacity(total);
+    for part in parts {
+        for (key, artifact) in part? {
+            if kb.contains_key(&key) {
+                return Err(corrupt(format!("the key {key:?} appears twice")));
+            }
+            kb.insert(key, artifact);
+        }
+    }
+    Ok(kb)
+}
+
+/// The artifacts of rows `range` of the batches, counted across them.
+fn rows(batches: &[Batch], range: Range<usize>) -> Result<Vec<(String, NumericVectorArtifact)>> {
+    let mut out = Vec::with_capacity(range.len());
+    let mut first = 0;
+    for (index, batch) in batches.iter().enumerate() {
+        let n = batch.keys.len();
+        let from = range.start.max(first);
+        let to = range.end.min(first + n);
+        for row in from..to {
+            out.push(batch.row(row - first).map_err(|what| {
+                corrupt(format!("record batch {index}, row {}: {what}", row - first))
+            })?);
+        }
+        first += n;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use penin_codec::{Deque, Number};
+
+    /// A small state with every kind of thing the layout keeps.
+    fn sample(vectors: &[Vec<f64>]) -> Document {
+        let json = br#"{"knowledge_base": {}, "task_history": {"__type__": "deque",
+            "items": [{"task_id": 1, "big": 123456789012345678901234567890}], "maxlen": 7,
+            "note": "kept"}, "score_history": {"__type__": "deque", "items": [1, 0.5, NaN],
+            "maxlen": null}, "zeta": {"w": [1.0, -0.0]}, "alpha": null}"#;
+        let mut doc = Document::decode(json, Some(3)).unwrap();
+        for (i, vector) in vectors.iter().enumerate() {
+            let mut metadata = Map::new();
+            metadata.insert("i", Value::from(i64::try_from(i).unwrap()));
+            metadata.insert("text", Value::from("é\u{1F600}\"q\""));
+            let mut artifact = NumericVectorArtifact::new(vector.clone()).with_metadata(metadata);
+            if i % 2 == 1 {
+                artifact.extra_mut().insert("extra_key", Value::from(true));
+            }
+            doc.knowledge_base.insert(format!("k{i}"), artifact);
+        }
+        doc
+    }
+
+    fn same(a: &Document, b: &Document) {
+        assert!(penin_codec::to_vec(a) == penin_codec::to_vec(b));
+        assert_eq!(a.knowledge_base.len(), b.knowledge_base.len());
+        for ((ka, va), (kb, vb)) in a.knowledge_base.iter().zip(&b.knowledge_base) {
+            assert_eq!(ka, kb);
+            let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&va.vector), bits(&vb.vector), "{ka}");
+            assert_eq!(va.extra(), vb.extra());
+        }
+        assert_eq!(a.task_history.maxlen(), b.task_history.maxlen());
+        assert_eq!(a.score_history.maxlen(), b.score_history.maxlen());
+        assert_eq!(a.task_history.extra(), b.task_history.extra());
+    }
+
+    #[test]
+    fn round_trips_fixed_variable_and_empty_knowledge_bases() {
+        let odd = [
+            f64::NAN,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::from_bits(0x7ff8_0000_dead_beef),
+            5e-324,
+        ];
+        let rows: Vec<(Vec<Vec<f64>>, &str)> = vec![
+            (vec![], "List"),
+            (
+                vec![vec![1.0, 2.0], odd[..2].to_vec(), odd[2..4].to_vec()],
+                "FixedSizeList",
+            ),
+            (vec![odd.to_vec(), vec![], vec![0.25]], "List"),
+            (vec![vec![], vec![]], "List"),
+        ];
+        for (vectors, kind) in rows {
+            let doc = sample(&vectors);
+            let bytes = write(&doc, Vec::new()).unwrap();
+            let back = from_slice(&bytes, Some(1000)).unwrap();
+            same(&back, &doc);
+            let schema = schema_of(&doc);
+            assert!(
+                format!("{:?}", schema.field(1).data_type()).starts_with(kind),
+                "{vectors:?}: {:?}",
+                schema.field(1).data_type()
+            );
+            // Written twice, the same bytes.
+            assert_eq!(write(&back, Vec::new()).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn many_rows_make_several_batches_read_on_two_threads() {
+        let n = ROWS_PER_BATCH * 2 + 5;
+        let vectors: Vec<Vec<f64>> = (0..n)
+            .map(|i| vec![f64::from(u32::try_from(i).unwrap()); 3])
+            .collect();
+        let doc = sample(&vectors);
+        let bytes = write(&doc, Vec::new()).unwrap();
+        let buffer = read_aligned(&bytes[..], bytes.len()).unwrap();
+        let schema_end = message_at(&bytes, HEADER_LEN).unwrap().unwrap().0;
+        let footer_len = usize::try_from(i32::from_le_bytes(
+            bytes[bytes.len() - 10..bytes.len() - 6].try_into().unwrap(),
+        ))
+        .unwrap();
+        let blocks = record_batches(&bytes, schema_end, bytes.len() - 10 - footer_len - 8).unwrap();
+        assert_eq!(blocks.len(), 3);
+        same(&decode(&buffer, None).unwrap(), &doc);
+    }
+
+    #[test]
+    fn every_flipped_bit_is_refused() {
+        let doc = sample(&[vec![0.5, -1.5], vec![f64::NAN, 2.0]]);
+        let bytes = write(&doc, Vec::new()).unwrap();
+        let mut newer = 0;
+        for at in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut bad = bytes.clone();
+                bad[at] ^= 1 << bit;
+                match from_slice(&bad, None) {
+                    Ok(_) => panic!(
+                        "a flip of bit {bit} of byte {at} of {} was not detected",
+                        bytes.len()
+                    ),
+                    Err(Error::Corrupt { .. }) => {}
+                    // The version's digit itself, read before any checksum.
+                    Err(Error::NewerVersion { .. }) => newer += 1,
+                    Err(other) => panic!("byte {at} bit {bit}: {other:?}"),
+                }
+            }
+        }
+        assert!(newer <= 4, "{newer} flips read as a newer version");
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let doc = sample(&[vec![0.5, -1.5], vec![f64::NAN, 2.0]]);
+        let bytes = write(&doc, Vec::new()).unwrap();
+        for len in 0..bytes.len() {
+            assert!(
+                matches!(from_slice(&bytes[..len], None), Err(Error::Corrupt { .. })),
+                "cut at {len} of {}",
+                bytes.len()
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(from_slice(&longer, None).is_err());
+    }
+
+    /// The file with its schema metadata's `penin.version` spelled `version`, with a valid
+    /// checksum and footer: what a newer penin would write.
+    fn with_version(version: &str) -> Vec<u8> {
+        let doc = sample(&[vec![1.0]]);
+        let schema = schema_of(&doc);
+        let mut metadata = schema.metadata().clone();
+        metadata.insert(VERSION_KEY, version);
+        let schema = Arc::new(schema.with_metadata(metadata));
+        let mut file = FileWriter::try_new(Vec::new(), &schema).unwrap();
+        let mut rows = Rows::new(&schema);
+        for (key, artifact) in &doc.knowledge_base {
+            rows.push(key, artifact).unwrap();
+        }
+        file.write(&rows.take().unwrap()).unwrap();
+        let mut prefix = Xxh3::new();
+        prefix.update(file.get_ref());
+        prefix.update(&EOS);
+        file.write_metadata(CHECKSUM_KEY, format!("{:032x}", prefix.digest128()));
+        file.into_inner().unwrap()
+    }
+
+    #[test]
+    fn versions_are_checked_first() {
+        assert!(from_slice(&with_version("1"), None).is_ok());
+        let error = from_slice(&with_version("2"), None).unwrap_err();
+        assert!(matches!(
+            error,
+            Error::NewerVersion {
+                found: 2,
+                supported: 1
+            }
+        ));
+        assert_eq!(
+            error.to_string(),
+            "the arrow snapshot is of version 2; this penin reads up to version 1"
+        );
+        // Before the checksum: a newer file is refused as newer, whatever else it holds.
+        let mut newer = with_version("17");
+        let last = newer.len() - 20;
+        newer[last] ^= 0xff;
+        assert!(matches!(
+            from_slice(&newer, None),
+            Err(Error::NewerVersion { found: 17, .. })
+        ));
+        for bad in ["0", "01", "+1", "x", ""] {
+            let error = from_slice(&with_version(bad), None).unwrap_err();
+            assert!(matches!(error, Error::Corrupt { .. }), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn errors_say_what_failed() {
+        let doc = sample(&[vec![1.0]]);
+        let bytes = write(&doc, Vec::new()).unwrap();
+        let mut bad = bytes.clone();
+        let mid = bytes.len() / 3;
+        bad[mid] ^= 4;
+        let message = from_slice(&bad, None).unwrap_err().to_string();
+        assert!(
+            message.starts_with("the arrow snapshot is damaged: checksum mismatch: expected "),
+            "{message}"
+        );
+        let rows: &[(&[u8], &str)] = &[
+            (b"", "the file does not start with ARROW1"),
+            (b"ARROW1\0\0", "the message at byte 64: cut short"),
+        ];
+        for (input, expected) in rows {
+            assert_eq!(
+                from_slice(input, None).unwrap_err().to_string(),
+                format!("the arrow snapshot is damaged: {expected}")
+            );
+        }
+    }
+
+    #[test]
+    fn a_deque_of_numbers_keeps_its_kinds() {
+        let mut doc = Document::new(None);
+        doc.score_history = Deque::from_items([Number::Int(1), Number::Float(1.0)], Some(2));
+        let back = from_slice(&write(&doc, Vec::new()).unwrap(), Some(9)).unwrap();
+        assert_eq!(back.score_history, doc.score_history);
+    }
+}
