@@ -146,16 +146,7 @@ pub fn write<W: Write>(doc: &Document, writer: W) -> io::Result<W> {
         hasher: Xxh3::new(),
     };
     let mut file = FileWriter::try_new(hashing, &schema).map_err(arrow_io)?;
-    let mut rows = Rows::new(&schema);
-    for (key, artifact) in &doc.knowledge_base {
-        if rows.full_for(key, artifact) {
-            file.write(&rows.take()?).map_err(arrow_io)?;
-        }
-        rows.push(key, artifact)?;
-    }
-    if rows.len > 0 {
-        file.write(&rows.take()?).map_err(arrow_io)?;
-    }
+    for_each_batch(doc, &schema, |batch| file.write(batch).map_err(arrow_io))?;
     // `finish` writes the end-of-stream marker and then the footer: the checksum covers the
     // marker too, every byte before the footer.
     let mut prefix = file.get_ref().hasher.clone();
@@ -167,6 +158,32 @@ pub fn write<W: Write>(doc: &Document, writer: W) -> io::Result<W> {
         .inner
         .into_inner()
         .map_err(io::IntoInnerError::into_error)
+}
+
+/// Builds the knowledge base's record batches of `schema` (the schema of `doc`, or the same
+/// columns) and hands each to `write`, in order.
+pub(crate) fn for_each_batch(
+    doc: &Document,
+    schema: &SchemaRef,
+    mut write: impl FnMut(&RecordBatch) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut rows = Rows::new(schema);
+    for (key, artifact) in &doc.knowledge_base {
+        if rows.full_for(key, artifact) {
+            write(&rows.take()?)?;
+        }
+        rows.push(key, artifact)?;
+    }
+    if rows.len > 0 {
+        write(&rows.take()?)?;
+    }
+    Ok(())
+}
+
+/// The columns of `doc`'s knowledge base, without the schema metadata that makes a snapshot
+/// (what an export writes).
+pub(crate) fn columns_of(doc: &Document) -> SchemaRef {
+    Arc::new(Schema::new(schema_of(doc).fields().clone()))
 }
 
 /// Reads an arrow snapshot from `reader` to its end, into one aligned buffer (`size_hint`:

@@ -39,4 +39,5 @@ pub use crate::format::{Format, MAGIC_LEN};
 pub mod arrow;
 mod compress;
 mod error;
+pub mod export;
 mod format;
