@@ -6,6 +6,8 @@
 //!   `json.zst`), for the fixtures and generated states;
 //! * `deque`: the bounded deque behaves as Python's `collections.deque`;
 //! * `fuzz`: mutated and random bytes into every reader and the loader;
+//! * `golden`: the committed files of each released version (`golden/`) still read as they
+//!   were written, and today's writers write the same bytes where that is deterministic;
 //! * `python`: Python's own loader and `json.dump` re-save penin's files byte for byte.
 //!
 //! The strategies live in the `penin-tests` library (`src/lib.rs`). Failures proptest finds
@@ -28,5 +30,6 @@ macro_rules! regressions {
 mod deque;
 mod formats;
 mod fuzz;
+mod golden;
 mod python;
 mod roundtrip;
