@@ -4,8 +4,8 @@
 //!   both styles and through the orchestrator's save and load;
 //! * `formats`: the same state through every pair of formats (`json`, `json.gz`,
 //!   `json.zst`, `arrow`), for the fixtures and generated states;
-//! * `golden`: files of each version of penin's own formats, committed once, still read as
-//!   the state they hold;
+//! * `golden`: the committed files of each released version (`golden/`) still read as they
+//!   were written, and today's writers write the same bytes where that is deterministic;
 //! * `deque`: the bounded deque behaves as Python's `collections.deque`;
 //! * `fuzz`: mutated and random bytes into every reader and the loader;
 //! * `python`: Python's own loader and `json.dump` re-save penin's files byte for byte;

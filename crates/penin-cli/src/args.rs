@@ -99,6 +99,30 @@ pub enum Command {
         #[arg(long, value_name = "FORMAT", default_value_t = Format::Json)]
         to: Format,
     },
+    /// Rewrite the state's snapshot in FORMAT, in place and atomically, after a checkpoint
+    /// (tagged `pre-migrate`) of the state as it is.
+    Migrate {
+        /// The format to migrate to: `json`, `json.gz` or `json.zst`.
+        #[arg(long, value_name = "FORMAT")]
+        to: Format,
+        /// Only say what would be done (formats, sizes, the checkpoint); change no file.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write the knowledge base as a file for other tools (not a state): its vectors, and
+    /// its keys in row order.
+    Export {
+        /// What to write: `npy` (NumPy, a float64 matrix of shape (keys, dimension); every
+        /// vector must have the same dimension) or `parquet` (the knowledge base's columns,
+        /// zstd level 1).
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        to: crate::formats::Export,
+        /// The file to write.
+        file: PathBuf,
+        /// npy: where the keys go, as a JSON array in row order [default: FILE.keys.json].
+        #[arg(long, value_name = "PATH")]
+        keys: Option<PathBuf>,
+    },
     /// Check that a state loads (snapshot and journal) and that its ledger's chain is sound;
     /// print a summary.
     Verify {

@@ -4,9 +4,8 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use penin_orchestrator::memory::{self, Loaded, Memory};
-use penin_orchestrator::{Change, Format, Map, Number, NumericVectorArtifact, Value};
-use penin_store::RealFs;
+use penin_orchestrator::memory::{self, Loaded};
+use penin_orchestrator::{Change, Map, Number, NumericVectorArtifact, Value};
 
 use crate::exit::{NotFound, Usage};
 use crate::globals::Globals;
@@ -16,7 +15,7 @@ use crate::progress;
 
 /// Loads a state (snapshot, then journal) for a command that only looks; what the load
 /// found and dealt with goes to stderr.
-fn load(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
+pub fn load(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
     let loaded = progress::slow("Loading", path, || memory::load(path, maxlen))?;
     for notice in &loaded.notices {
         eprintln!("penin: warning: {notice}");
@@ -25,7 +24,7 @@ fn load(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
 }
 
 /// Loads a state that must exist.
-fn load_existing(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
+pub fn load_existing(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
     let loaded = load(path, maxlen)?;
     if !loaded.exists() {
         return Err(NotFound(path.to_owned()).into());
@@ -33,11 +32,12 @@ fn load_existing(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
     Ok(loaded)
 }
 
-/// Appends one change to the state's journal and syncs it, under the state's lock.
+/// Appends one change to the state's journal and syncs it, under the state's lock. A new
+/// state's first snapshot is in `--format`.
 fn append(ctx: &Globals, change: Change) -> Result<u64> {
     let path = &ctx.path;
     let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
-    let appended = memory::append(path, ctx.maxlen, change)
+    let appended = memory::append_as(path, ctx.maxlen, change, ctx.format)
         .with_context(|| format!("cannot update {}: it was left as it is", path.display()))?;
     for notice in &appended.notices {
         eprintln!("penin: warning: {notice}");
@@ -149,43 +149,6 @@ pub fn add_score(ctx: &Globals, score: &str, out: &mut dyn Write) -> Result<()> 
         out,
         "Added a score to {}: change {seq}, on disk",
         ctx.path.display()
-    )?;
-    Ok(())
-}
-
-pub fn convert(
-    ctx: &Globals,
-    input: &Path,
-    output: &Path,
-    to: Format,
-    out: &mut dyn Write,
-) -> Result<()> {
-    let maxlen = ctx.maxlen;
-    // The output's lock first: when the input is the same state, nothing can change it
-    // between this read and the write.
-    let _lock = lifecycle::one_shot_writer(output, ctx.wait)?;
-    let loaded = load_existing(input, maxlen)?;
-    let journaled = penin_history::journal_path(output)
-        .symlink_metadata()
-        .is_ok()
-        || memory::next_journal_path(output).symlink_metadata().is_ok();
-    if journaled {
-        // The output is a state with a journal: replace the whole state (snapshot and
-        // journal) by one compaction, so that its journal never meets a foreign snapshot.
-        let seq = memory::load(output, maxlen).map_or(0, |l| l.seq);
-        progress::slow("Saving", output, || {
-            Memory::adopt_in(RealFs, output, loaded.state, seq, to)
-        })
-        .with_context(|| format!("cannot save the state to {}", output.display()))?;
-    } else {
-        progress::slow("Saving", output, || loaded.state.save_state_as(output, to))
-            .with_context(|| format!("cannot save the state to {}", output.display()))?;
-    }
-    writeln!(
-        out,
-        "Converted {} to {} ({to})",
-        input.display(),
-        output.display()
     )?;
     Ok(())
 }

@@ -63,6 +63,7 @@ pub fn code(error: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<penin_history::ledger::Error>() {
             return match e {
                 penin_history::ledger::Error::Damaged { .. } => LEDGER_BROKEN,
+                penin_history::ledger::Error::NewerVersion { .. } => NEWER_VERSION,
                 _ => IO_ERROR,
             };
         }

@@ -5,6 +5,7 @@
 mod args;
 mod commands;
 mod exit;
+mod formats;
 mod globals;
 mod history;
 mod lifecycle;
@@ -69,7 +70,11 @@ fn run() -> Result<ExitCode> {
         Some(Command::AddTask { task }) => commands::add_task(ctx, &task, out)?,
         Some(Command::AddScore { score }) => commands::add_score(ctx, &score, out)?,
         Some(Command::Convert { input, output, to }) => {
-            commands::convert(ctx, &input, &resolve_link(output), to, out)?;
+            formats::convert(ctx, &input, &resolve_link(output), to, out)?;
+        }
+        Some(Command::Migrate { to, dry_run }) => formats::migrate(ctx, to, dry_run, out)?,
+        Some(Command::Export { to, file, keys }) => {
+            formats::export(ctx, to, &file, keys.as_deref(), out)?;
         }
         Some(Command::Verify { path, all }) => {
             commands::verify(ctx, path.as_deref().unwrap_or(&ctx.path), all, out)?;

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use common::{Env, fixture_bytes};
@@ -231,5 +232,411 @@ fn a_newer_arrow_state_exits_69_naming_both_versions() {
             "{args:?}: {}",
             out.stderr
         );
+    }
+}
+
+/// Every file under the test's directory with its bytes and modification time.
+fn files(env: &Env) -> std::collections::BTreeMap<String, (Vec<u8>, std::time::SystemTime)> {
+    env.tree()
+        .into_iter()
+        .filter(|name| env.path(name).is_file())
+        .map(|name| {
+            let modified = std::fs::metadata(env.path(&name))
+                .unwrap()
+                .modified()
+                .unwrap();
+            let bytes = env.read(&name);
+            (name, (bytes, modified))
+        })
+        .collect()
+}
+
+#[test]
+fn migrate_rewrites_the_state_in_place_after_a_checkpoint() {
+    let env = Env::new();
+    env.run(&["demo"]).assert_ok();
+    env.run(&["add-score", "0.25"]).assert_ok();
+    let before = env.stats_json();
+    let plain = {
+        env.run(&["convert", STATE, "plain.json"]).assert_ok();
+        env.read("plain.json")
+    };
+
+    let snapshot = env.read(STATE).len();
+    let out = env.run(&["migrate", "--to", "json.zst"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.starts_with(&format!(
+            "Migrated {STATE} from json ({snapshot} bytes) to json.zst ({} bytes), up to change 8;",
+            env.read(STATE).len()
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("(pre-migrate)"), "{}", out.stdout);
+    assert_eq!(format_of(&env, STATE), Format::JsonZst);
+    let inside = penin_formats::decompress(Format::JsonZst, &env.read(STATE)[..]).unwrap();
+    assert!(inside == plain, "not the same state inside");
+    assert_eq!(env.stats_json(), before);
+    // The journal was folded in: the snapshot alone holds the state.
+    assert_eq!(env.read(&format!("{STATE}.journal")).len(), 96);
+
+    // The checkpoint holds the state as it was.
+    let list = env.run(&["checkpoints", "--json"]);
+    list.assert_ok();
+    let checkpoints: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(checkpoints[0]["tag"], "pre-migrate", "{}", list.stdout);
+    let id = checkpoints[0]["id"].as_str().unwrap();
+    assert_eq!(env.read(&format!("{STATE}.checkpoints/{id}.json")), plain);
+    env.run(&["verify", "--all"]).assert_ok();
+
+    // To the format it has: said, and nothing written.
+    let files_before = files(&env);
+    let out = env.run(&["migrate", "--to", "json.zst"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("is json.zst already") && out.stdout.contains("nothing to migrate"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(files(&env), files_before);
+
+    // And back.
+    env.run(&["migrate", "--to", "json"]).assert_ok();
+    assert_eq!(env.read(STATE), plain);
+}
+
+#[test]
+fn migrate_dry_run_says_what_it_would_do_and_changes_no_file() {
+    let env = Env::new();
+    env.run(&["demo"]).assert_ok();
+    env.run(&["add-score", "0.25"]).assert_ok();
+    // A stale temporary, which a writer would remove: a dry run leaves even that.
+    env.write(".penin_omega/.state.json.penin-tmp.1.0", b"stale");
+    let before = files(&env);
+    let snapshot = env.read(STATE).len();
+    let journal = env.read(&format!("{STATE}.journal")).len();
+    let out = env.run(&["migrate", "--to", "json.gz", "--dry-run"]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "Would migrate {STATE} from json ({snapshot} bytes, and a journal of {journal} bytes) \
+             to json.gz, up to change 8: first a checkpoint tagged pre-migrate in \
+             {STATE}.checkpoints, then the snapshot rewritten in json.gz in place (dry run: \
+             nothing was changed)\n"
+        )
+    );
+    assert_eq!(files(&env), before, "a dry run changed a file");
+
+    let out = env.run(&["migrate", "--to", "json", "--dry-run"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("is json already"), "{}", out.stdout);
+    assert_eq!(files(&env), before);
+}
+
+#[test]
+fn migrate_without_a_state_exits_66_and_creates_nothing() {
+    let env = Env::new();
+    for args in [
+        &["migrate", "--to", "json.gz"][..],
+        &["migrate", "--to", "json.gz", "--dry-run"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.code, Some(66), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
+        assert!(!env.state().exists(), "{args:?}");
+    }
+    let out = env.run(&["migrate", "--to", "gz"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+}
+
+#[test]
+fn a_one_shot_creating_a_state_writes_it_in_the_format_asked_for() {
+    for format in Format::ALL {
+        let env = Env::new();
+        for args in [
+            &["add-knowledge", "k", "--vector", "1,2"][..],
+            &["add-task", "{\"a\":1}"],
+            &["add-score", "0.5"],
+        ] {
+            let env = Env::new();
+            let mut args = args.to_vec();
+            args.splice(0..0, ["--format", format.name()]);
+            env.run(&args).assert_ok();
+            assert_eq!(format_of(&env, STATE), format, "{args:?}");
+        }
+        // Changes after it go to the journal; the snapshot keeps its format.
+        env.run(&["--format", format.name(), "add-score", "0.5"])
+            .assert_ok();
+        env.run(&["add-score", "0.75"]).assert_ok();
+        env.run(&["compact"]).assert_ok();
+        assert_eq!(format_of(&env, STATE), format);
+        assert_eq!(env.stats_json()["score_history_size"], 2);
+    }
+}
+
+/// Loads `NPY` with NumPy and writes its shape (`R C`) and C-order bytes to `OUT`; exit 3
+/// when NumPy is missing.
+const NUMPY_LOAD: &str = r#"
+import sys
+try:
+    import numpy as np
+except ImportError:
+    print("the Python package numpy is missing", file=sys.stderr)
+    sys.exit(3)
+m = np.load(sys.argv[1], allow_pickle=False)
+assert m.dtype == np.dtype("<f8"), m.dtype
+assert m.ndim == 2, m.shape
+with open(sys.argv[2], "wb") as out:
+    out.write(f"{m.shape[0]} {m.shape[1]}\n".encode())
+    out.write(np.ascontiguousarray(m).tobytes())
+"#;
+
+/// NumPy's view of the `.npy` file `npy`: its shape and its values' bytes (`None` after a
+/// skip, which fails under CI, when Python or NumPy is missing).
+#[track_caller]
+fn numpy_load(env: &Env, test: &str, npy: &str) -> Option<((u64, u64), Vec<u8>)> {
+    if !penin_testkit::python3(test, "NumPy cannot check penin's .npy files") {
+        return None;
+    }
+    let out = std::process::Command::new("python3")
+        .args(["-c", NUMPY_LOAD])
+        .arg(env.path(npy))
+        .arg(env.path("numpy.out"))
+        .output()
+        .unwrap();
+    if out.status.code() == Some(3) {
+        penin_testkit::skip(
+            test,
+            "the Python package numpy is missing (.ci/run installs it): NumPy cannot check \
+             penin's .npy files",
+        );
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "NumPy cannot load {npy}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = env.read("numpy.out");
+    let newline = bytes.iter().position(|&b| b == b'\n').unwrap();
+    let shape = std::str::from_utf8(&bytes[..newline]).unwrap();
+    let (rows, columns) = shape.split_once(' ').unwrap();
+    Some((
+        (rows.parse().unwrap(), columns.parse().unwrap()),
+        bytes[newline + 1..].to_vec(),
+    ))
+}
+
+/// A state of `rows` vectors of `columns` floats, odd ones among them (NaN, infinities,
+/// -0.0, subnormals, the extremes), and keys that need escaping.
+fn vectors_state(env: &Env, rows: usize, columns: usize) -> penin_orchestrator::Orchestrator {
+    let specials = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -0.0,
+        0.0,
+        f64::MIN_POSITIVE / 4.0,
+        f64::MAX,
+        f64::MIN,
+        f64::EPSILON,
+        0.1,
+    ];
+    let mut rng = common::Rng(7);
+    let mut state = penin_orchestrator::Orchestrator::new();
+    for row in 0..rows {
+        let vector = (0..columns)
+            .map(|column| match (row * columns + column) % 4 {
+                0 => specials[(row + column) % specials.len()],
+                _ => f64::from_bits(rng.next()),
+            })
+            .collect();
+        state.add_knowledge(
+            format!("key {row} \"é\" 😀"),
+            penin_orchestrator::NumericVectorArtifact::new(vector),
+        );
+    }
+    state.save_state(env.state()).unwrap();
+    // What penin reads back (a NaN's payload does not survive JSON): what export sees.
+    let mut loaded = penin_orchestrator::Orchestrator::new();
+    assert!(loaded.load_state(env.state()).unwrap());
+    loaded
+}
+
+#[test]
+fn export_npy_is_the_knowledge_base_bit_for_bit_as_numpy_reads_it() {
+    let test = "export_npy_is_the_knowledge_base_bit_for_bit_as_numpy_reads_it";
+    let env = Env::new();
+    let state = vectors_state(&env, 37, 5);
+    let out = env.run(&["export", "--to", "npy", "v.npy"]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "Exported 37 vectors of dimension 5 from {STATE} to v.npy (npy, float64, shape \
+             (37, 5)); their keys, in row order, to v.npy.keys.json\n"
+        )
+    );
+    let mut expected = Vec::new();
+    for artifact in state.knowledge_base().values() {
+        for value in &artifact.vector {
+            expected.extend_from_slice(&value.to_bits().to_le_bytes());
+        }
+    }
+    // The file itself: a 128-byte header, then the values as they are.
+    let npy = env.read("v.npy");
+    assert_eq!(&npy[..8], b"\x93NUMPY\x01\x00");
+    assert!(
+        npy[128..] == expected[..],
+        "the values are not the state's bits"
+    );
+    // The keys, in row order.
+    let keys: Vec<String> = serde_json::from_slice(&env.read("v.npy.keys.json")).unwrap();
+    let state_keys: Vec<&String> = state.knowledge_base().keys().collect();
+    assert_eq!(keys.iter().collect::<Vec<_>>(), state_keys);
+    // And NumPy reads the same matrix, bit for bit.
+    let Some((shape, bytes)) = numpy_load(&env, test, "v.npy") else {
+        return;
+    };
+    assert_eq!(shape, (37, 5));
+    assert!(bytes == expected, "NumPy reads other values");
+}
+
+#[test]
+fn export_npy_of_an_empty_knowledge_base_is_a_0_by_0_matrix() {
+    let test = "export_npy_of_an_empty_knowledge_base_is_a_0_by_0_matrix";
+    let env = Env::new();
+    env.run(&["add-score", "0.5"]).assert_ok();
+    env.run(&["export", "--to", "npy", "e.npy", "--keys", "e-keys.json"])
+        .assert_ok();
+    assert_eq!(env.read("e-keys.json"), b"[]\n");
+    assert!(!env.path("e.npy.keys.json").exists());
+    assert_eq!(env.read("e.npy").len(), 128);
+    let Some((shape, bytes)) = numpy_load(&env, test, "e.npy") else {
+        return;
+    };
+    assert_eq!(shape, (0, 0));
+    assert!(bytes.is_empty());
+}
+
+#[test]
+fn export_npy_refuses_vectors_of_several_dimensions_naming_two_keys() {
+    let env = Env::new();
+    env.run(&["add-knowledge", "a", "--vector", "1,2,3"])
+        .assert_ok();
+    env.run(&["add-knowledge", "b", "--vector", "4,5,6"])
+        .assert_ok();
+    env.run(&["add-knowledge", "c", "--vector", "7,8"])
+        .assert_ok();
+    let out = env.run(&["export", "--to", "npy", "v.npy"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "penin: the knowledge base's vectors are not all of one dimension, as a matrix needs: \
+         \"a\" has 3 values, \"c\" has 2\n"
+    );
+    assert!(!env.path("v.npy").exists());
+    assert!(!env.path("v.npy.keys.json").exists());
+
+    // Parquet has no such constraint; `--keys` is npy's alone.
+    env.run(&["export", "--to", "parquet", "v.parquet"])
+        .assert_ok();
+    let out = env.run(&["export", "--to", "parquet", "w.parquet", "--keys", "k.json"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(!env.path("w.parquet").exists() && !env.path("k.json").exists());
+    let out = env.run(&["--state", "missing.json", "export", "--to", "npy", "v.npy"]);
+    assert_eq!(out.code, Some(66), "{}", out.stderr);
+}
+
+/// Reads a Parquet export with pyarrow: per row, the key, the vector's floats as
+/// little-endian bits in hex, and the metadata, one JSON line each; and the compression of
+/// every column chunk. Exit 3 when pyarrow is missing.
+const PARQUET_READ: &str = r#"
+import json, struct, sys
+try:
+    import pyarrow.parquet as pq
+except ImportError:
+    sys.exit(3)
+f = pq.ParquetFile(sys.argv[1])
+codecs = sorted({f.metadata.row_group(g).column(c).compression
+                 for g in range(f.metadata.num_row_groups)
+                 for c in range(f.metadata.num_columns)})
+table = f.read()
+with open(sys.argv[2], "w") as out:
+    out.write(json.dumps({"codecs": codecs, "columns": table.column_names}) + "\n")
+    for key, vector, metadata in zip(*(table.column(n).to_pylist() for n in ("key", "vector", "metadata"))):
+        bits = "".join(struct.pack("<d", x).hex() for x in vector)
+        out.write(json.dumps([key, bits, metadata]) + "\n")
+"#;
+
+#[test]
+fn export_parquet_is_the_knowledge_base_as_pyarrow_reads_it() {
+    let test = "export_parquet_is_the_knowledge_base_as_pyarrow_reads_it";
+    let env = Env::new();
+    let mut state = vectors_state(&env, 40, 3);
+    // One vector of another dimension, and metadata: a Parquet export keeps both.
+    let mut metadata = penin_orchestrator::Map::new();
+    metadata.insert("source", penin_orchestrator::Value::from("docs"));
+    state.add_knowledge(
+        "odd",
+        penin_orchestrator::NumericVectorArtifact::new(vec![1.5]).with_metadata(metadata),
+    );
+    state.save_state(env.path(STATE)).unwrap();
+    let out = env.run(&["export", "--to", "parquet", "kb.parquet"]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "Exported 41 artifacts from {STATE} to kb.parquet (parquet, zstd level 1: key, \
+             vector, metadata, extra)\n"
+        )
+    );
+    assert!(env.read("kb.parquet").starts_with(b"PAR1"));
+    if !penin_testkit::python3(test, "pyarrow cannot check penin's Parquet export") {
+        return;
+    }
+    let run = std::process::Command::new("python3")
+        .args(["-c", PARQUET_READ])
+        .arg(env.path("kb.parquet"))
+        .arg(env.path("rows.jsonl"))
+        .output()
+        .unwrap();
+    if run.status.code() == Some(3) {
+        penin_testkit::skip(
+            test,
+            "the Python package pyarrow is missing (.ci/run installs it): pyarrow cannot check \
+             penin's Parquet export",
+        );
+        return;
+    }
+    assert!(
+        run.status.success(),
+        "pyarrow cannot read the export: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let read = String::from_utf8(env.read("rows.jsonl")).unwrap();
+    let mut lines = read.lines();
+    let head: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(head["codecs"], serde_json::json!(["ZSTD"]));
+    assert_eq!(
+        head["columns"],
+        serde_json::json!(["key", "vector", "metadata", "extra"])
+    );
+    let rows: Vec<serde_json::Value> = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), state.knowledge_base().len());
+    for (row, (key, artifact)) in rows.iter().zip(state.knowledge_base()) {
+        let mut bits = String::new();
+        for byte in artifact.vector.iter().flat_map(|f| f.to_bits().to_le_bytes()) {
+            write!(bits, "{byte:02x}").unwrap();
+        }
+        assert_eq!(row[0], serde_json::json!(key));
+        assert_eq!(row[1], serde_json::json!(bits), "{key}");
+        let metadata = String::from_utf8(penin_codec::to_vec_compact(
+            &penin_orchestrator::Value::from(artifact.metadata.clone()),
+        ))
+        .unwrap();
+        assert_eq!(row[2], serde_json::json!(metadata), "{key}");
     }
 }

@@ -16,6 +16,9 @@
 //! compressed stream back. Both are plain byte streams: the JSON inside is `penin_codec`'s.
 //! [`arrow::write`] and [`arrow::read`] write and read a whole state as an arrow snapshot.
 //!
+//! Exports, which are not states (nothing reads them back as one): [`write_npy`] writes a
+//! matrix of `f64` as a NumPy `.npy` file ([`npy_header`] gives its header).
+//!
 //! ```
 //! use std::io::Write;
 //! use penin_formats::{Encoder, Format};
@@ -29,15 +32,21 @@
 //!     assert_eq!(penin_formats::decompress(format, &bytes[..])?, json);
 //! }
 //! assert_eq!("json.gz".parse::<Format>()?, Format::JsonGz);
+//!
+//! // A 2 × 3 matrix as NumPy's `.npy`: a 128-byte header, then 48 bytes of values.
+//! let npy = penin_formats::write_npy(Vec::new(), 2, 3, [&[1.0, 2.0, 3.0][..], &[4.0, 5.0, 6.0]])?;
+//! assert_eq!((&npy[..6], npy.len()), (&b"\x93NUMPY"[..], 128 + 48));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub use crate::compress::{Encoder, GZIP_LEVEL, ZSTD_LEVEL, decompress};
 pub use crate::error::{Error, Result};
 pub use crate::format::{Format, MAGIC_LEN};
+pub use crate::npy::{NPY_MAGIC, npy_header, write_npy};
 
 pub mod arrow;
 mod compress;
 mod error;
 pub mod export;
 mod format;
+mod npy;

@@ -14,7 +14,7 @@
 //! * `time`: a string the caller formats (UTC, RFC 3339), which the ledger does not read;
 //! * `event`: the kind of event, a string;
 //! * `F…`: the event's own fields in the caller's order, none of them named `seq`, `time`,
-//!   `event`, `digest`, `prev`, `hash` or `__type__`; the ledger does not interpret them;
+//!   `event`, `digest`, `prev`, `hash`, `__type__` or `v`; the ledger does not interpret them;
 //! * `digest`: lowercase hex of the BLAKE2b-256 of the bytes of the change the event records;
 //! * `prev`: the previous line's `hash`; 64 zeros (`GENESIS`) on the first line;
 //! * `hash`: lowercase hex of the BLAKE2b-256 (unkeyed, 32-byte digest) of the line's bytes
@@ -24,6 +24,16 @@
 //! which is Python's `json.dumps(v, separators=(",", ":"))`: no spaces, non-ASCII as
 //! `\uXXXX`), so a line holds no raw newline. The hash is always the last 64 characters before
 //! the closing `"}`: a reader finds the hashed bytes by position, never by re-encoding.
+//!
+//! # Version
+//!
+//! This layout is version 1 ([`VERSION`]), and a version-1 line carries its version by what
+//! it lacks: it starts with `{"seq":`. A line of a later version starts with `{"v":N,` (`v`
+//! is reserved, so no event field takes the name): every reader checks a line's first bytes
+//! for it before anything else — parsing, hash, chain — and refuses a version above
+//! [`VERSION`] as [`Error::NewerVersion`], naming both. Every ledger penin has written is
+//! version 1, and stays readable as it is; a ledger whose later lines are of a newer version
+//! (appended by a newer penin) is refused at its first such line.
 //!
 //! A crash during an append can leave a *torn* tail: bytes after the last `\n`. It was never
 //! synced, so never acknowledged; [`Ledger::open`] cuts it off and says so, and [`verify`]
@@ -81,8 +91,18 @@ use penin_store::{Fs, RealFs};
 pub const GENESIS: [u8; 32] = [0; 32];
 
 /// The names the ledger writes itself (and `__type__`, which would make the line a tagged
-/// object to penin's reader): an event's fields may not use them.
-pub const RESERVED: [&str; 7] = ["seq", "time", "event", "digest", "prev", "hash", "__type__"];
+/// object to penin's reader, and `v`, the version key of later layouts): an event's fields
+/// may not use them.
+pub const RESERVED: [&str; 8] = [
+    "seq", "time", "event", "digest", "prev", "hash", "__type__", "v",
+];
+
+/// The version of the lines this module writes, and the newest it reads (see the
+/// [module documentation](self)).
+pub const VERSION: u64 = 1;
+
+/// How a line of a version after 1 starts: `{"v":` and the version's digits.
+const VERSION_PREFIX: &[u8] = b"{\"v\":";
 
 /// What comes between the hashed bytes and the hash.
 const HASH_KEY: &[u8] = b",\"hash\":\"";
@@ -127,6 +147,23 @@ pub enum Error {
         #[source]
         fault: Box<Fault>,
     },
+    /// A line was written by a newer penin, in a version this one cannot read: nothing
+    /// after its first bytes was looked at.
+    #[error(
+        "{}: the line at byte {offset} is of ledger version {found}, newer than version \
+         {supported} that this penin reads",
+        path.display()
+    )]
+    NewerVersion {
+        /// The ledger.
+        path: PathBuf,
+        /// The byte offset of the line's first byte.
+        offset: u64,
+        /// Its version.
+        found: u64,
+        /// The newest version this penin reads, [`VERSION`].
+        supported: u64,
+    },
     /// An event's field has a name the ledger writes itself ([`RESERVED`]).
     #[error("the event field {key:?} is reserved by the ledger")]
     Reserved {
@@ -155,6 +192,7 @@ impl Error {
         match self {
             Self::Io { path, .. }
             | Self::Damaged { path, .. }
+            | Self::NewerVersion { path, .. }
             | Self::Poisoned { path }
             | Self::Full { path } => Some(path),
             Self::Reserved { .. } => None,
@@ -337,6 +375,7 @@ impl<F: Fs> Ledger<F> {
                     .map_err(io_error("read", path))?
                     .map_or(0, |previous| previous + 1);
                 let bytes = read_range(&file, start, newline).map_err(io_error("read", path))?;
+                check_version(&bytes, path, start)?;
                 let line = parse_line(&bytes, start).map_err(|fault| Error::Damaged {
                     path: path.to_path_buf(),
                     seq: None,
@@ -682,6 +721,35 @@ fn parse_line(bytes: &[u8], offset: u64) -> Result<Line, Fault> {
     })
 }
 
+/// The version a line of a later layout starts with (`{"v":N`), read from its first bytes
+/// alone; `None` for a version-1 line (or anything else, which parsing then judges). A
+/// version too large for a `u64` is `u64::MAX`: newer than any.
+fn leading_version(line: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(VERSION_PREFIX)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let number = rest[..digits].iter().try_fold(0_u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    });
+    Some(number.unwrap_or(u64::MAX))
+}
+
+/// [`Error::NewerVersion`] if the line starting at byte `offset` of `path` is of a version
+/// newer than [`VERSION`]. Checked before anything else about the line.
+fn check_version(line: &[u8], path: &Path, offset: u64) -> Result<()> {
+    match leading_version(line) {
+        Some(found) if found > VERSION => Err(Error::NewerVersion {
+            path: path.to_path_buf(),
+            offset,
+            found,
+            supported: VERSION,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Checks that the line's hash is the hash of its bytes before `,"hash":"`.
 fn check_hash(bytes: &[u8], line: &Line) -> Result<(), Fault> {
     let Some((hashed, _)) = split_hash(bytes) else {
@@ -725,6 +793,7 @@ fn scan(
             return Ok((lines, offset, torn));
         };
         lines += 1;
+        check_version(line, path, offset)?;
         each(line, lines, offset).map_err(|fault| Error::Damaged {
             path: path.to_path_buf(),
             seq: Some(lines),
@@ -889,6 +958,50 @@ mod tests {
             let fault = parse_line(line.as_bytes(), 0).unwrap_err();
             assert_eq!(fault.to_string(), expected, "{line}");
         }
+    }
+
+    #[test]
+    fn the_version_comes_first() {
+        // (line, version found): what follows the version is never looked at.
+        let rows: [(&[u8], Option<u64>); 7] = [
+            (b"{\"v\":2,\"seq\":1}", Some(2)),
+            (b"{\"v\":2} not json at all", Some(2)),
+            (b"{\"v\":99999999999999999999999,", Some(u64::MAX)),
+            (b"{\"v\":1,", Some(1)),
+            (b"{\"v\": 2,", None),
+            (b"{\"seq\":1,\"v\":2", None),
+            (b"{\"v\":", None),
+        ];
+        for (line, found) in rows {
+            assert_eq!(leading_version(line), found, "{line:?}");
+        }
+        let error = check_version(b"{\"v\":2,garbage", Path::new("d/s.ledger"), 75).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::NewerVersion {
+                    offset: 75,
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "d/s.ledger: the line at byte 75 is of ledger version 2, newer than version 1 that \
+             this penin reads"
+        );
+        check_version(b"{\"v\":1,\"seq\":1}", Path::new("s"), 0).unwrap();
+        // A version-1 line written as version 1 lines are: no `v`, so not a line of a
+        // later layout; and `{"v":1,` is no version-1 line either (its first key is not seq).
+        assert_eq!(
+            parse_line(b"{\"v\":1,\"seq\":1}", 0)
+                .unwrap_err()
+                .to_string(),
+            KEYS_MESSAGE
+        );
     }
 
     const KEYS_MESSAGE: &str = "its keys are not seq, time, event, the event's fields, digest, prev and hash, in this order";

@@ -211,6 +211,7 @@ impl Error {
             Error::Foreign { .. } => ErrorKind::ForeignSnapshot,
             Error::Ledger(e) => match e {
                 penin_history::ledger::Error::Damaged { .. } => ErrorKind::LedgerBroken,
+                penin_history::ledger::Error::NewerVersion { .. } => ErrorKind::NewerVersion,
                 _ => ErrorKind::Io,
             },
             Error::Checkpoint(e) => match e {

@@ -31,11 +31,13 @@ use penin_history::time::Timestamp;
 use penin_store::{Durability, Fs, RealFs};
 
 pub use self::history::{Recovered, Recovery, Repaired, Restored, recover, repair};
+pub use self::migrate::{MIGRATE_TAG, Migrated, Migration, plan_migration};
 use crate::change::Change;
 use crate::error::{Error, Result};
 use crate::orchestrator::Orchestrator;
 
 mod history;
+mod migrate;
 
 /// The journal is folded into a new snapshot once it is larger than the snapshot and than
 /// this many bytes.
@@ -777,13 +779,25 @@ pub struct Appended {
 
 /// Appends one change to the journal of the state at `path` without reading its snapshot:
 /// the cost of the change, not of the state. The caller holds the state's lock. Returns once
-/// the change is durable.
+/// the change is durable. A new state's first snapshot is JSON: [`append_as`] chooses.
 pub fn append(
     path: impl AsRef<Path>,
     history_maxlen: Option<usize>,
     change: Change,
 ) -> Result<Appended> {
-    append_compacting_at(path, history_maxlen, change, COMPACT_AT_LEAST)
+    append_as(path, history_maxlen, change, None)
+}
+
+/// [`append`], with `format` (when given) the format of the snapshots written from now on:
+/// a new state's first snapshot, and that of a compaction the change calls for (as
+/// [`Memory::set_format`]). An existing snapshot is not rewritten for it.
+pub fn append_as(
+    path: impl AsRef<Path>,
+    history_maxlen: Option<usize>,
+    change: Change,
+    format: Option<Format>,
+) -> Result<Appended> {
+    append_with(path, history_maxlen, change, format, COMPACT_AT_LEAST)
 }
 
 /// [`append`], compacting once the journal's records outgrow the snapshot and
@@ -794,6 +808,25 @@ pub fn append_compacting_at(
     change: Change,
     compact_at_least: u64,
 ) -> Result<Appended> {
+    append_with(path, history_maxlen, change, None, compact_at_least)
+}
+
+fn append_with(
+    path: impl AsRef<Path>,
+    history_maxlen: Option<usize>,
+    change: Change,
+    format: Option<Format>,
+    compact_at_least: u64,
+) -> Result<Appended> {
+    // A memory opened to write, in `format` from now on when one is given.
+    let open = |fs: RealFs, path: &Path| {
+        Memory::open_in(fs, path, history_maxlen).map(|mut memory| {
+            if let Some(format) = format {
+                memory.set_format(format);
+            }
+            memory
+        })
+    };
     let path = path.as_ref();
     let fs = RealFs;
     let journal_path = penin_history::journal_path(path);
@@ -802,7 +835,7 @@ pub fn append_compacting_at(
     // Without a journal yet (or with an empty one whose snapshot was replaced since), the
     // usual way: load, start a journal (and a snapshot, if there is none), commit.
     let the_usual_way = |mut notices: Vec<Notice>, change: Change| -> Result<Appended> {
-        let mut memory = Memory::open_in(fs, path, history_maxlen)?;
+        let mut memory = open(fs, path)?;
         notices.extend(memory.take_notices());
         let seq = memory.commit(vec![change])?[0];
         memory.sync()?;
@@ -859,8 +892,7 @@ pub fn append_compacting_at(
     let records = writer.len() - journal::HEADER_LEN as u64;
     drop((writer, ledger));
     if records > compact_at_least.max(snapshot_len) {
-        let compacted =
-            Memory::open_in(fs, path, history_maxlen).and_then(|mut memory| memory.compact());
+        let compacted = open(fs, path).and_then(|mut memory| memory.compact());
         if let Err(error) = compacted {
             // The change is durable already; the next writer compacts.
             notices.push(Notice::CompactionFailed {
