@@ -104,10 +104,7 @@ impl<W: Write> std::fmt::Debug for Encoder<W> {
 /// followed by anything but further members or frames is [`Error::Damaged`]; a failure of
 /// `reader` itself is [`Error::Read`].
 pub fn decompress<R: Read>(format: Format, reader: R) -> Result<Vec<u8>> {
-    let mut source = Tracked {
-        inner: reader,
-        failed: false,
-    };
+    let mut source = Tracked::new(reader);
     let mut out = Vec::new();
     let result = match format {
         Format::Json => source.read_to_end(&mut out).map(drop),
@@ -130,9 +127,19 @@ pub fn decompress<R: Read>(format: Format, reader: R) -> Result<Vec<u8>> {
 
 /// A reader that remembers whether it failed, so that the decompressor's own errors (a
 /// damaged stream) are told apart from the file's (an I/O error).
-struct Tracked<R> {
+pub(crate) struct Tracked<R> {
     inner: R,
-    failed: bool,
+    /// Whether a read of the inner reader failed.
+    pub(crate) failed: bool,
+}
+
+impl<R> Tracked<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Tracked {
+            inner,
+            failed: false,
+        }
+    }
 }
 
 impl<R: Read> Read for Tracked<R> {

@@ -14,6 +14,13 @@
 //! [`Encoder`] compresses what is written through it; [`decompress`] reads a whole
 //! compressed stream back. Both are plain byte streams: the JSON inside is `penin_codec`'s.
 //!
+//! Any format may be encrypted: an age file (`age-encryption.org/v1`, recognised by
+//! [`is_encrypted`]) around it, which the age command and Python's `pyrage` decrypt. A save
+//! encodes, compresses, then encrypts through an [`Envelope`] to the recipients of its
+//! [`Keys`]; a load [`decrypt`]s first, then recognises the format inside. See the
+//! `envelope` module's documentation for the layout, and [`RECIPIENT_STANZA`] for how a file
+//! names its recipients.
+//!
 //! ```
 //! use std::io::Write;
 //! use penin_formats::{Encoder, Format};
@@ -27,13 +34,42 @@
 //!     assert_eq!(penin_formats::decompress(format, &bytes[..])?, json);
 //! }
 //! assert_eq!("json.gz".parse::<Format>()?, Format::JsonGz);
+//!
+//! // Encrypted: compressed first, then sealed to the identity's recipient.
+//! let (identity_file, recipient) = penin_formats::new_identity("2026-11-29T10:00:00Z");
+//! let keys = penin_formats::Keys::from_identities(
+//!     penin_formats::ExposeSecret::expose_secret(&identity_file),
+//!     std::path::Path::new("key.txt"),
+//! )?;
+//! let mut sealed = penin_formats::Envelope::new(&keys, Vec::new())?;
+//! let mut encoder = Encoder::new(Format::JsonZst, &mut sealed)?;
+//! encoder.write_all(json)?;
+//! encoder.finish()?;
+//! let bytes = sealed.finish()?;
+//! assert!(penin_formats::is_encrypted(&bytes));
+//! let opened = penin_formats::decrypt(&keys, &bytes[..])?;
+//! assert_eq!(opened.recipients, [recipient.clone()]);
+//! assert_eq!(Format::detect(&opened.bytes), Format::JsonZst);
+//! assert_eq!(penin_formats::decompress(Format::JsonZst, &opened.bytes[..])?, json);
+//!
+//! // Without the identity, the error names the recipient the file needs.
+//! let error = penin_formats::decrypt(&penin_formats::Keys::new(), &bytes[..]).unwrap_err();
+//! assert!(error.to_string().contains(&recipient));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub use crate::compress::{Encoder, GZIP_LEVEL, ZSTD_LEVEL, decompress};
+pub use crate::envelope::{
+    AGE_MAGIC, ARMOR_MAGIC, Decrypted, ENVELOPE_MAGIC_LEN, Envelope, decrypt, is_encrypted,
+};
 pub use crate::error::{Error, Result};
-pub use crate::format::{Format, MAGIC_LEN};
+pub use crate::format::{Format, Layout, MAGIC_LEN};
+pub use crate::keys::{Keys, RECIPIENT_STANZA, new_identity, parse_recipient, write_new_identity};
+pub use age::secrecy::{ExposeSecret, SecretString};
+pub use age::x25519::Recipient;
 
 mod compress;
+mod envelope;
 mod error;
 mod format;
+mod keys;
