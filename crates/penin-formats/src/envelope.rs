@@ -144,9 +144,20 @@ pub struct Decrypted {
 ///   identity's recipient but no stanza opens with it);
 /// * a failure of `reader` itself: [`Error::Read`].
 pub fn decrypt<R: Read>(keys: &Keys, reader: R) -> Result<Decrypted> {
+    open(keys, reader, true)
+}
+
+/// Whether the identities of `keys` open the age file `reader` (binary or armored): its
+/// header is read and its MAC checked, the payload is not. Errors as [`decrypt`]'s, but for
+/// damage in the payload, which this does not see.
+pub fn check_opens<R: Read>(keys: &Keys, reader: R) -> Result<()> {
+    open(keys, reader, false).map(drop)
+}
+
+fn open<R: Read>(keys: &Keys, reader: R, payload: bool) -> Result<Decrypted> {
     let mut source = Tracked::new(reader);
     let mut head = Vec::new();
-    let result = read_all(keys, &mut source, &mut head);
+    let result = read_all(keys, &mut source, &mut head, payload);
     let names = Names::parse(&head);
     match result {
         Ok(bytes) => Ok(Decrypted {
@@ -166,6 +177,7 @@ fn read_all<R: Read>(
     keys: &Keys,
     source: &mut Tracked<R>,
     head: &mut Vec<u8>,
+    payload: bool,
 ) -> Result<Vec<u8>, age::DecryptError> {
     let kept = Keeping {
         inner: ArmoredReader::new(source),
@@ -174,6 +186,9 @@ fn read_all<R: Read>(
     let decryptor = age::Decryptor::new_buffered(BufReader::with_capacity(1 << 16, kept))?;
     let mut reader = decryptor.decrypt(keys.identities())?;
     let mut bytes = Vec::new();
+    if !payload {
+        return Ok(bytes);
+    }
     reader
         .read_to_end(&mut bytes)
         .map_err(age::DecryptError::Io)?;

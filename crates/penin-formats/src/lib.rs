@@ -60,7 +60,8 @@
 
 pub use crate::compress::{Encoder, GZIP_LEVEL, ZSTD_LEVEL, decompress};
 pub use crate::envelope::{
-    AGE_MAGIC, ARMOR_MAGIC, Decrypted, ENVELOPE_MAGIC_LEN, Envelope, decrypt, is_encrypted,
+    AGE_MAGIC, ARMOR_MAGIC, Decrypted, ENVELOPE_MAGIC_LEN, Envelope, check_opens, decrypt,
+    is_encrypted,
 };
 pub use crate::error::{Error, Result};
 pub use crate::format::{Format, Layout, MAGIC_LEN};

@@ -39,6 +39,16 @@ pub enum Error {
         #[source]
         source: penin_formats::Error,
     },
+    /// The file is encrypted (age), and it cannot be decrypted: no identity, a wrong one,
+    /// or an envelope that was damaged or changed.
+    #[error("{} cannot be decrypted", path.display())]
+    Envelope {
+        /// The state file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: penin_formats::Error,
+    },
     /// Reading, writing or locking the file failed.
     #[error(transparent)]
     Store(#[from] penin_store::Error),
@@ -141,6 +151,10 @@ pub enum ErrorKind {
     WrongShape,
     /// The file is compressed, and its compressed stream is damaged or cut short.
     CompressionDamaged,
+    /// The file is encrypted, and no identity was given or none given opens it.
+    WrongIdentity,
+    /// The file is encrypted, and its envelope was damaged, cut short or changed.
+    EnvelopeDamaged,
     /// Another process holds the state's lock.
     Locked,
     /// A file written by a newer penin (a newer format version).
@@ -166,6 +180,12 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Compressed { .. } => ErrorKind::CompressionDamaged,
+            Error::Envelope { source, .. } => match source {
+                penin_formats::Error::NoIdentity { .. }
+                | penin_formats::Error::WrongIdentity { .. } => ErrorKind::WrongIdentity,
+                penin_formats::Error::Read(_) => ErrorKind::Io,
+                _ => ErrorKind::EnvelopeDamaged,
+            },
             Error::Corrupt { source, .. } | Error::CorruptDecompressed { source, .. } => {
                 match source {
                     penin_codec::Error::Empty => ErrorKind::Empty,
