@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use penin_orchestrator::memory::{self, Loaded, Memory};
-use penin_orchestrator::{Change, Format, Map, Number, NumericVectorArtifact, Value};
+use penin_orchestrator::{Change, Format, Layout, Map, Number, NumericVectorArtifact, Value};
 use penin_store::RealFs;
 
 use crate::exit::{NotFound, Usage};
@@ -16,8 +16,9 @@ use crate::progress;
 
 /// Loads a state (snapshot, then journal) for a command that only looks; what the load
 /// found and dealt with goes to stderr.
-fn load(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
-    let loaded = progress::slow("Loading", path, || memory::load(path, maxlen))?;
+fn load(ctx: &Globals, path: &Path) -> Result<Loaded> {
+    let options = ctx.options();
+    let loaded = progress::slow("Loading", path, || memory::load_with(path, &options))?;
     for notice in &loaded.notices {
         eprintln!("penin: warning: {notice}");
     }
@@ -25,8 +26,8 @@ fn load(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
 }
 
 /// Loads a state that must exist.
-fn load_existing(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
-    let loaded = load(path, maxlen)?;
+fn load_existing(ctx: &Globals, path: &Path) -> Result<Loaded> {
+    let loaded = load(ctx, path)?;
     if !loaded.exists() {
         return Err(NotFound(path.to_owned()).into());
     }
@@ -37,7 +38,7 @@ fn load_existing(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
 fn append(ctx: &Globals, change: Change) -> Result<u64> {
     let path = &ctx.path;
     let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
-    let appended = memory::append(path, ctx.maxlen, change)
+    let appended = memory::append_with(path, &ctx.options(), change)
         .with_context(|| format!("cannot update {}: it was left as it is", path.display()))?;
     for notice in &appended.notices {
         eprintln!("penin: warning: {notice}");
@@ -47,7 +48,7 @@ fn append(ctx: &Globals, change: Change) -> Result<u64> {
 
 pub fn stats(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
     let path = &ctx.path;
-    let loaded = load(path, ctx.maxlen)?;
+    let loaded = load(ctx, path)?;
     let found = loaded.exists();
     let stats = loaded.state.statistics();
     if json {
@@ -160,11 +161,10 @@ pub fn convert(
     to: Format,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let maxlen = ctx.maxlen;
     // The output's lock first: when the input is the same state, nothing can change it
     // between this read and the write.
     let _lock = lifecycle::one_shot_writer(output, ctx.wait)?;
-    let loaded = load_existing(input, maxlen)?;
+    let loaded = load_existing(ctx, input)?;
     let journaled = penin_history::journal_path(output)
         .symlink_metadata()
         .is_ok()
@@ -172,28 +172,44 @@ pub fn convert(
     if journaled {
         // The output is a state with a journal: replace the whole state (snapshot and
         // journal) by one compaction, so that its journal never meets a foreign snapshot.
-        let seq = memory::load(output, maxlen).map_or(0, |l| l.seq);
+        let seq = memory::load_with(output, &ctx.options()).map_or(0, |l| l.seq);
         progress::slow("Saving", output, || {
-            Memory::adopt_in(RealFs, output, loaded.state, seq, to)
+            Memory::adopt_with(RealFs, output, loaded.state, seq, to, &ctx.keys)
         })
         .with_context(|| format!("cannot save the state to {}", output.display()))?;
     } else {
-        progress::slow("Saving", output, || loaded.state.save_state_as(output, to))
-            .with_context(|| format!("cannot save the state to {}", output.display()))?;
+        progress::slow("Saving", output, || {
+            loaded.state.save_state_with(output, to, &ctx.keys)
+        })
+        .with_context(|| format!("cannot save the state to {}", output.display()))?;
     }
+    let layout = Layout {
+        format: to,
+        encrypted_to: ctx.keys.encrypts().then(|| ctx.keys.recipients()),
+    };
     writeln!(
         out,
-        "Converted {} to {} ({to})",
+        "Converted {} to {} ({layout})",
         input.display(),
         output.display()
     )?;
     Ok(())
 }
 
+/// `penin keygen FILE`: a new identity in FILE (mode 0600, never over an existing file);
+/// its recipient on stdout, as age-keygen prints it.
+pub fn keygen(file: &Path, out: &mut dyn Write) -> Result<()> {
+    let created = penin_history::time::Timestamp::now().rfc3339();
+    let recipient = penin_formats::write_new_identity(file, &created)?;
+    eprintln!("Public key: {recipient}");
+    writeln!(out, "{recipient}")?;
+    Ok(())
+}
+
 /// `penin verify [PATH] [--all]`: the state loads (snapshot and journal); its ledger's chain
 /// is sound; with `--all`, every checkpoint's checksum matches.
 pub fn verify(ctx: &Globals, path: &Path, all: bool, out: &mut dyn Write) -> Result<()> {
-    let loaded = load_existing(path, ctx.maxlen)?;
+    let loaded = load_existing(ctx, path)?;
     let state = &loaded.state;
     let figures = state.statistics();
     let bound =
