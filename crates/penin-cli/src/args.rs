@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 /// (`penin run`).
 #[derive(Debug, Parser)]
 #[command(name = "penin", version, about, long_about = None, after_help = EXIT_CODES)]
+#[allow(clippy::struct_excessive_bools)] // the command line's flags
 pub struct Args {
     /// The state file [default: `$PENIN_STATE`, else `.penin_omega/state.json`]
     #[arg(long, global = true, value_name = "PATH", conflicts_with = "user")]

@@ -308,7 +308,7 @@ impl<F: Fs + Clone> Memory<F> {
             0
         };
         let mut memory = Self::assemble(fs, path, loaded.state, loaded.seq, notices)?;
-        memory.keys = options.keys.clone();
+        memory.keys.clone_from(&options.keys);
         memory.journal = journal;
         memory.extends = scan.as_ref().map(|scan| scan.header);
         memory.snapshot = loaded.snapshot;
@@ -463,7 +463,7 @@ impl<F: Fs + Clone> Memory<F> {
         keys: &Keys,
     ) -> Result<Self> {
         let mut memory = Self::assemble(fs, path.as_ref().to_owned(), state, seq, Vec::new())?;
-        memory.keys = keys.clone();
+        memory.keys.clone_from(keys);
         memory.format = format;
         memory.compact()?;
         Ok(memory)

@@ -239,7 +239,7 @@ pub fn recover_with(
         }
     };
     let mut memory = Memory::assemble(fs, path.to_owned(), state, seq, Vec::new())?;
-    memory.keys = options.keys.clone();
+    memory.keys.clone_from(&options.keys);
     memory.format = format;
     if let Some(scan) = &kept {
         // The changes applied get their ledger lines if a crash kept any from it.
@@ -333,8 +333,7 @@ pub fn repair_with(path: impl AsRef<Path>, options: &Options) -> Result<(Repaire
     let scan = salvaged.as_ref().map(|((scan, _), _)| scan);
     let (state, layout, kept, last_valid) = replayed(path, &journal_path, options, scan)?;
     let mut memory = Memory::assemble(fs, path.to_owned(), state, last_valid, notices)?;
-    memory.keys = options.keys.clone();
-    memory.snapshot = true;
+    (memory.keys, memory.snapshot) = (options.keys.clone(), true);
     memory.snapshot_in(layout);
     let named = memory.seq;
     if let Some((why, moved, digest)) = &ledger_restart {
