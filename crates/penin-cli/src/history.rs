@@ -49,7 +49,7 @@ pub fn compact(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
         "Compacted {}: the snapshot ({}, {bytes} bytes) holds every change up to change {}; \
          the journal ({changes} bytes before) is empty",
         path.display(),
-        memory.format(),
+        memory.layout(),
         memory.seq()
     )?;
     Ok(())
