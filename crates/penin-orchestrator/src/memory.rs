@@ -1,6 +1,8 @@
 //! [`Memory`]: a state kept durable change by change. The snapshot `NAME` is the seed
 //! format, plain or compressed ([`Memory::format`]: a loaded snapshot's format is kept by
-//! every compaction); every change since it is a record of `NAME.journal`, written (and
+//! every compaction), and encrypted when the [`Options`]' keys have recipients (then
+//! checkpoints are too; the journal and the ledger are not); every change since it is a
+//! record of `NAME.journal`, written (and
 //! synced under the caller's policy) before the change is acknowledged; a compaction folds
 //! the journal into a new snapshot.
 //!
