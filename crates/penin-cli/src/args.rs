@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 /// (`penin run`).
 #[derive(Debug, Parser)]
 #[command(name = "penin", version, about, long_about = None, after_help = EXIT_CODES)]
+#[allow(clippy::struct_excessive_bools)] // the command line's flags
 pub struct Args {
     /// The state file [default: `$PENIN_STATE`, else `.penin_omega/state.json`]
     #[arg(long, global = true, value_name = "PATH", conflicts_with = "user")]
@@ -47,6 +48,19 @@ pub struct Args {
     #[arg(long, global = true, value_name = "FORMAT")]
     pub format: Option<Format>,
 
+    /// An age identity file (as `penin keygen` or `age-keygen` writes it): encrypted files
+    /// are decrypted with it, and every file penin writes is encrypted to it.
+    #[arg(long, global = true, value_name = "FILE", env = "PENIN_IDENTITY")]
+    pub identity: Option<PathBuf>,
+
+    /// Also encrypt every file written to this age recipient (`age1...`); repeatable.
+    #[arg(long = "recipient", global = true, value_name = "R", value_parser = recipient)]
+    pub recipients: Vec<String>,
+
+    /// Write files unencrypted, even with --identity (which still decrypts).
+    #[arg(long, global = true, conflicts_with = "recipients")]
+    pub plaintext: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -59,6 +73,12 @@ pub enum Command {
     Run(RunArgs),
     /// The seed's demo: load, add the demo knowledge, tasks and scores, save.
     Demo,
+    /// Write a new age identity to FILE (mode 0600; never over an existing file) and print
+    /// its recipient, as age-keygen does.
+    Keygen {
+        /// The identity file to create.
+        file: PathBuf,
+    },
     /// Print the state's statistics.
     Stats {
         /// As one JSON object.
@@ -264,6 +284,13 @@ impl std::fmt::Display for SyncPolicy {
     }
 }
 
+/// An `age1...` recipient, checked.
+fn recipient(text: &str) -> Result<String, String> {
+    penin_formats::parse_recipient(text)
+        .map(|r| r.to_string())
+        .map_err(|e| e.to_string())
+}
+
 /// A time as `Timestamp::parse` reads it.
 fn timestamp(text: &str) -> Result<Timestamp, String> {
     Timestamp::parse(text).map_err(|e| e.to_string())
@@ -299,8 +326,10 @@ Exit codes:
       (see `penin recover`)
   86  the audit ledger's chain is broken
   87  a checkpoint is damaged
-  88  the state file is compressed (json.gz, json.zst) and its compressed stream is
-      damaged or truncated";
+  88  the state file is compressed (json.gz, json.zst) or encrypted (age), and its stream
+      is damaged, truncated or was changed
+  89  the state file is encrypted (age), and no identity was given (--identity,
+      PENIN_IDENTITY) or none given opens it; the message names its recipients";
 
 impl Default for RunArgs {
     /// What `penin run` without options does (and `penin` alone).

@@ -15,8 +15,9 @@ use crate::progress;
 
 /// Loads a state (snapshot, then journal) for a command that only looks; what the load
 /// found and dealt with goes to stderr.
-pub fn load(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
-    let loaded = progress::slow("Loading", path, || memory::load(path, maxlen))?;
+pub fn load(ctx: &Globals, path: &Path) -> Result<Loaded> {
+    let options = ctx.options();
+    let loaded = progress::slow("Loading", path, || memory::load_with(path, &options))?;
     for notice in &loaded.notices {
         eprintln!("penin: warning: {notice}");
     }
@@ -24,8 +25,8 @@ pub fn load(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
 }
 
 /// Loads a state that must exist.
-pub fn load_existing(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
-    let loaded = load(path, maxlen)?;
+pub fn load_existing(ctx: &Globals, path: &Path) -> Result<Loaded> {
+    let loaded = load(ctx, path)?;
     if !loaded.exists() {
         return Err(NotFound(path.to_owned()).into());
     }
@@ -37,7 +38,7 @@ pub fn load_existing(path: &Path, maxlen: Option<usize>) -> Result<Loaded> {
 fn append(ctx: &Globals, change: Change) -> Result<u64> {
     let path = &ctx.path;
     let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
-    let appended = memory::append_as(path, ctx.maxlen, change, ctx.format)
+    let appended = memory::append_with(path, &ctx.options(), change)
         .with_context(|| format!("cannot update {}: it was left as it is", path.display()))?;
     for notice in &appended.notices {
         eprintln!("penin: warning: {notice}");
@@ -47,7 +48,7 @@ fn append(ctx: &Globals, change: Change) -> Result<u64> {
 
 pub fn stats(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
     let path = &ctx.path;
-    let loaded = load(path, ctx.maxlen)?;
+    let loaded = load(ctx, path)?;
     let found = loaded.exists();
     let stats = loaded.state.statistics();
     if json {
@@ -153,10 +154,20 @@ pub fn add_score(ctx: &Globals, score: &str, out: &mut dyn Write) -> Result<()> 
     Ok(())
 }
 
+/// `penin keygen FILE`: a new identity in FILE (mode 0600, never over an existing file);
+/// its recipient on stdout, as age-keygen prints it.
+pub fn keygen(file: &Path, out: &mut dyn Write) -> Result<()> {
+    let created = penin_history::time::Timestamp::now().rfc3339();
+    let recipient = penin_formats::write_new_identity(file, &created)?;
+    eprintln!("Public key: {recipient}");
+    writeln!(out, "{recipient}")?;
+    Ok(())
+}
+
 /// `penin verify [PATH] [--all]`: the state loads (snapshot and journal); its ledger's chain
 /// is sound; with `--all`, every checkpoint's checksum matches.
 pub fn verify(ctx: &Globals, path: &Path, all: bool, out: &mut dyn Write) -> Result<()> {
-    let loaded = load_existing(path, ctx.maxlen)?;
+    let loaded = load_existing(ctx, path)?;
     let state = &loaded.state;
     let figures = state.statistics();
     let bound =

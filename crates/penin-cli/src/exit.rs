@@ -36,6 +36,7 @@ pub const FOREIGN_SNAPSHOT: u8 = 85;
 pub const LEDGER_BROKEN: u8 = 86;
 pub const CHECKPOINT_DAMAGED: u8 = 87;
 pub const COMPRESSION_DAMAGED: u8 = 88;
+pub const WRONG_IDENTITY: u8 = 89;
 
 /// The documented exit code for an error: the first kind found along its chain decides.
 pub fn code(error: &anyhow::Error) -> u8 {
@@ -53,6 +54,16 @@ pub fn code(error: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<penin_store::Error>() {
             return for_kind(ErrorKind::of_store(e));
+        }
+        if let Some(e) = cause.downcast_ref::<penin_formats::Error>() {
+            return match e {
+                penin_formats::Error::IdentityFile { source, .. } => match source.kind() {
+                    io::ErrorKind::NotFound => NOT_FOUND,
+                    io::ErrorKind::PermissionDenied => PERMISSION_DENIED,
+                    _ => IO_ERROR,
+                },
+                _ => WRONG_IDENTITY,
+            };
         }
         if cause.is::<io::Error>() {
             return IO_ERROR;
@@ -98,7 +109,8 @@ fn for_kind(kind: ErrorKind) -> u8 {
         ErrorKind::ForeignSnapshot => FOREIGN_SNAPSHOT,
         ErrorKind::LedgerBroken => LEDGER_BROKEN,
         ErrorKind::CheckpointDamaged => CHECKPOINT_DAMAGED,
-        ErrorKind::CompressionDamaged => COMPRESSION_DAMAGED,
+        ErrorKind::CompressionDamaged | ErrorKind::EnvelopeDamaged => COMPRESSION_DAMAGED,
+        ErrorKind::WrongIdentity => WRONG_IDENTITY,
         ErrorKind::NotFound => NOT_FOUND,
         ErrorKind::NothingToDo => OK,
         _ => IO_ERROR,

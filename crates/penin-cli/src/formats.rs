@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use penin_orchestrator::memory::{self, Memory, Migration};
-use penin_orchestrator::{Format, KnowledgeBase, Value};
+use penin_orchestrator::{Format, KnowledgeBase, Layout, Value};
 use penin_store::RealFs;
 
 use crate::commands::load_existing;
@@ -46,11 +46,10 @@ pub fn convert(
     to: Format,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let maxlen = ctx.maxlen;
     // The output's lock first: when the input is the same state, nothing can change it
     // between this read and the write.
     let _lock = lifecycle::one_shot_writer(output, ctx.wait)?;
-    let loaded = load_existing(input, maxlen)?;
+    let loaded = load_existing(ctx, input)?;
     let journaled = penin_history::journal_path(output)
         .symlink_metadata()
         .is_ok()
@@ -58,18 +57,24 @@ pub fn convert(
     if journaled {
         // The output is a state with a journal: replace the whole state (snapshot and
         // journal) by one compaction, so that its journal never meets a foreign snapshot.
-        let seq = memory::load(output, maxlen).map_or(0, |l| l.seq);
+        let seq = memory::load_with(output, &ctx.options()).map_or(0, |l| l.seq);
         progress::slow("Saving", output, || {
-            Memory::adopt_in(RealFs, output, loaded.state, seq, to)
+            Memory::adopt_with(RealFs, output, loaded.state, seq, to, &ctx.keys)
         })
         .with_context(|| format!("cannot save the state to {}", output.display()))?;
     } else {
-        progress::slow("Saving", output, || loaded.state.save_state_as(output, to))
-            .with_context(|| format!("cannot save the state to {}", output.display()))?;
+        progress::slow("Saving", output, || {
+            loaded.state.save_state_with(output, to, &ctx.keys)
+        })
+        .with_context(|| format!("cannot save the state to {}", output.display()))?;
     }
+    let layout = Layout {
+        format: to,
+        encrypted_to: ctx.keys.encrypts().then(|| ctx.keys.recipients()),
+    };
     writeln!(
         out,
-        "Converted {} to {} ({to})",
+        "Converted {} to {} ({layout})",
         input.display(),
         output.display()
     )?;
@@ -83,7 +88,7 @@ pub fn migrate(ctx: &Globals, to: Format, dry_run: bool, out: &mut dyn Write) ->
     if dry_run {
         // Read as `stats` reads: no lock, no file touched (not even a stale temporary).
         let plan = progress::slow("Loading", path, || {
-            memory::plan_migration(path, ctx.maxlen, to)
+            memory::plan_migration(path, &ctx.options(), to)
         })?;
         if plan.from.is_none() && plan.journal_bytes == 0 {
             return Err(NotFound(path.clone()).into());
@@ -92,8 +97,10 @@ pub fn migrate(ctx: &Globals, to: Format, dry_run: bool, out: &mut dyn Write) ->
         return Ok(());
     }
     let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
-    let mut memory = progress::slow("Loading", path, || Memory::open(path, ctx.maxlen))
-        .with_context(|| format!("cannot open {}: it was left as it is", path.display()))?;
+    let mut memory = progress::slow("Loading", path, || {
+        Memory::open_with(RealFs, path, &ctx.options())
+    })
+    .with_context(|| format!("cannot open {}: it was left as it is", path.display()))?;
     for notice in memory.take_notices() {
         eprintln!("penin: warning: {notice}");
     }
@@ -170,7 +177,7 @@ pub fn export(
         )
         .into());
     }
-    let loaded = load_existing(&ctx.path, ctx.maxlen)?;
+    let loaded = load_existing(ctx, &ctx.path)?;
     let knowledge = loaded.state.knowledge_base();
     let keys = keys.map_or_else(|| keys_path(file), Path::to_owned);
     match to {

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use penin_orchestrator::Format;
+use penin_orchestrator::memory::Options;
+use penin_orchestrator::{Format, Keys};
 
 /// What every command may need from the global options.
 #[derive(Clone, Debug)]
@@ -16,4 +17,16 @@ pub struct Globals {
     pub wait: bool,
     /// The format of the snapshots written from now on, when `--format` gives one.
     pub format: Option<Format>,
+    /// The identities loads decrypt with (`--identity`) and the recipients every file
+    /// written is encrypted to (the identity's, and `--recipient`; none with `--plaintext`).
+    pub keys: Keys,
+}
+
+impl Globals {
+    /// What opening or loading the state needs: the history bound and the keys.
+    pub fn options(&self) -> Options {
+        Options::new(self.maxlen)
+            .with_keys(self.keys.clone())
+            .with_format(self.format)
+    }
 }

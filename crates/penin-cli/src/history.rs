@@ -22,8 +22,11 @@ use crate::progress;
 fn open(ctx: &Globals) -> Result<(penin_store::Lock, Memory)> {
     let path = &ctx.path;
     let lock = lifecycle::one_shot_writer(path, ctx.wait)?;
-    let mut memory = progress::slow("Loading", path, || Memory::open(path, ctx.maxlen))
-        .with_context(|| format!("cannot open {}: it was left as it is", path.display()))?;
+    let options = ctx.options();
+    let mut memory = progress::slow("Loading", path, || {
+        Memory::open_with(penin_store::RealFs, path, &options)
+    })
+    .with_context(|| format!("cannot open {}: it was left as it is", path.display()))?;
     if let Some(format) = ctx.format {
         memory.set_format(format);
     }
@@ -46,7 +49,7 @@ pub fn compact(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
         "Compacted {}: the snapshot ({}, {bytes} bytes) holds every change up to change {}; \
          the journal ({changes} bytes before) is empty",
         path.display(),
-        memory.format(),
+        memory.layout(),
         memory.seq()
     )?;
     Ok(())
@@ -286,7 +289,7 @@ pub fn log(ctx: &Globals, since: Option<Timestamp>, json: bool, out: &mut dyn Wr
 pub fn recover(ctx: &Globals, how: Recovery, out: &mut dyn Write) -> Result<()> {
     let path = &ctx.path;
     let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
-    let (recovered, notices) = match memory::recover(path, ctx.maxlen, how) {
+    let (recovered, notices) = match memory::recover_with(path, &ctx.options(), how) {
         Err(e @ penin_orchestrator::Error::NothingToRecover { .. }) => {
             writeln!(out, "{e}")?;
             return Ok(());
@@ -317,7 +320,7 @@ pub fn recover(ctx: &Globals, how: Recovery, out: &mut dyn Write) -> Result<()> 
 pub fn repair(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
     let path = &ctx.path;
     let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
-    let (repaired, notices) = match memory::repair(path, ctx.maxlen) {
+    let (repaired, notices) = match memory::repair_with(path, &ctx.options()) {
         Err(e @ penin_orchestrator::Error::NothingToRepair { .. }) => {
             writeln!(out, "{e}")?;
             return Ok(());

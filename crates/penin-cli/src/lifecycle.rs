@@ -30,10 +30,12 @@ const TICK: Duration = Duration::from_millis(50);
 ///
 /// `--format`, when given, is the format the snapshot is written in from then on.
 pub fn start(ctx: &Globals, fresh: bool, out: &mut dyn Write) -> Result<Memory> {
-    let (path, maxlen) = (ctx.path.as_path(), ctx.maxlen);
+    let path = ctx.path.as_path();
+    let options = ctx.options();
+    let open = || Memory::open_with(penin_store::RealFs, path, &options);
     let _ = writeln!(out, "🚀 Starting PENIN-Ω Orchestrator...");
     remove_temporaries(path, out)?;
-    let mut memory = match progress::slow("Loading", path, || Memory::open(path, maxlen)) {
+    let mut memory = match progress::slow("Loading", path, open) {
         Ok(mut memory) => {
             for notice in memory.take_notices() {
                 let _ = writeln!(out, "⚠️  {notice}");
@@ -74,8 +76,7 @@ pub fn start(ctx: &Globals, fresh: bool, out: &mut dyn Write) -> Result<Memory> 
                 "   Moved it to {} and starting with an empty state",
                 moved.join(" and ")
             );
-            Memory::open(path, maxlen)
-                .with_context(|| format!("cannot start afresh at {}", path.display()))?
+            open().with_context(|| format!("cannot start afresh at {}", path.display()))?
         }
         Err(error) => {
             let advice = match error.kind() {
@@ -180,8 +181,9 @@ fn counts(out: &mut dyn Write, stats: &Statistics) {
 /// seed's line: after it, `NAME` alone is the state, for the Python tool too.
 pub fn save(memory: &mut Memory, out: &mut dyn Write) -> Result<()> {
     let path = memory.path().to_owned();
-    // A snapshot in another format than the one asked for is written again, changed or not.
-    if !memory.is_compact() || memory.snapshot_format() != Some(memory.format()) {
+    // A snapshot in another format or envelope than the one asked for (encrypted or not, to
+    // other recipients) is written again, changed or not.
+    if !memory.is_compact() || memory.snapshot_layout() != Some(&memory.layout()) {
         progress::slow("Saving", &path, || memory.compact())
             .with_context(|| format!("cannot save the state to {}", path.display()))?;
     }

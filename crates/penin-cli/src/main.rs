@@ -38,7 +38,15 @@ fn main() -> ExitCode {
 
 fn run() -> Result<ExitCode> {
     let args = Args::parse();
+    let out = &mut io::stdout().lock();
+    let keygen = matches!(args.command, Some(Command::Keygen { .. }));
     let ctx = Globals {
+        // keygen makes an identity: it reads none.
+        keys: if keygen {
+            penin_orchestrator::Keys::new()
+        } else {
+            keys(&args)?
+        },
         path: resolve_link(state_path(&args)?),
         // At most i64::MAX (clap checks), the largest bound Python reads.
         maxlen: (!args.unbounded)
@@ -47,7 +55,6 @@ fn run() -> Result<ExitCode> {
         format: args.format,
     };
     let ctx = &ctx;
-    let out = &mut io::stdout().lock();
     match args.command {
         None => {
             let _lock = lifecycle::writer(&ctx.path, ctx.wait)?;
@@ -61,6 +68,7 @@ fn run() -> Result<ExitCode> {
             let _lock = lifecycle::writer(&ctx.path, ctx.wait)?;
             lifecycle::demo(ctx)?;
         }
+        Some(Command::Keygen { file }) => commands::keygen(&file, out)?,
         Some(Command::Stats { json }) => commands::stats(ctx, json, out)?,
         Some(Command::AddKnowledge {
             key,
@@ -104,6 +112,24 @@ fn run() -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(exit::from(exit::OK))
+}
+
+/// `--identity`'s identities and recipients, then `--recipient`'s, none with `--plaintext`.
+fn keys(args: &Args) -> Result<penin_orchestrator::Keys> {
+    let mut keys = match &args.identity {
+        Some(path) if !path.as_os_str().is_empty() => {
+            penin_orchestrator::Keys::from_identity_file(path)?
+        }
+        _ => penin_orchestrator::Keys::new(),
+    };
+    for recipient in &args.recipients {
+        keys = keys.with_recipient(recipient)?;
+    }
+    Ok(if args.plaintext {
+        keys.plaintext()
+    } else {
+        keys
+    })
 }
 
 /// `--state`, else `--user`'s data directory, else `$PENIN_STATE`, else the seed's default in

@@ -18,6 +18,7 @@ fn help_lists_the_commands_and_exit_codes() {
         "add-score",
         "convert",
         "verify",
+        "keygen",
     ] {
         assert!(
             out.stdout
@@ -44,7 +45,8 @@ fn help_lists_the_commands_and_exit_codes() {
         ("81", "truncated"),
         ("82", "not UTF-8"),
         ("83", "wrong shape"),
-        ("88", "compressed stream"),
+        ("88", "compressed (json.gz, json.zst) or encrypted (age)"),
+        ("89", "encrypted (age), and no identity"),
         ("1", "any other failure"),
     ] {
         assert!(

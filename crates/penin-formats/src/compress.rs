@@ -234,10 +234,7 @@ pub fn decompress<R: Read>(format: Format, reader: R) -> Result<Vec<u8>> {
     if !format.is_json() {
         return Err(Error::NotJson(format));
     }
-    let mut source = Tracked {
-        inner: reader,
-        failed: false,
-    };
+    let mut source = Tracked::new(reader);
     let mut out = Vec::new();
     let result = match format {
         Format::Json => source.read_to_end(&mut out).map(drop),
@@ -262,9 +259,19 @@ pub fn decompress<R: Read>(format: Format, reader: R) -> Result<Vec<u8>> {
 
 /// A reader that remembers whether it failed, so that the decompressor's own errors (a
 /// damaged stream) are told apart from the file's (an I/O error).
-struct Tracked<R> {
+pub(crate) struct Tracked<R> {
     inner: R,
-    failed: bool,
+    /// Whether a read of the inner reader failed.
+    pub(crate) failed: bool,
+}
+
+impl<R> Tracked<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Tracked {
+            inner,
+            failed: false,
+        }
+    }
 }
 
 impl<R: Read> Read for Tracked<R> {

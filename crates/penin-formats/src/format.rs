@@ -76,6 +76,42 @@ impl Format {
     }
 }
 
+/// How a state file is stored: its [`Format`], and the age envelope around it, if any.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Layout {
+    /// The format of the content (inside the envelope, when there is one).
+    pub format: Format,
+    /// For an encrypted file, the recipients it names (empty when another program
+    /// encrypted it); `None` for a plaintext file.
+    pub encrypted_to: Option<Vec<String>>,
+}
+
+impl Layout {
+    /// A plaintext file in `format`.
+    pub fn plain(format: Format) -> Self {
+        Layout {
+            format,
+            encrypted_to: None,
+        }
+    }
+
+    /// Whether the file is encrypted.
+    pub fn encrypted(&self) -> bool {
+        self.encrypted_to.is_some()
+    }
+}
+
+impl fmt::Display for Layout {
+    /// `json.zst`, or `json.zst, encrypted (age)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.format.name())?;
+        if self.encrypted() {
+            f.write_str(", encrypted (age)")?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -19,6 +19,13 @@
 //! Exports, which are not states (nothing reads them back as one): [`write_npy`] writes a
 //! matrix of `f64` as a NumPy `.npy` file ([`npy_header`] gives its header).
 //!
+//! Any format may be encrypted: an age file (`age-encryption.org/v1`, recognised by
+//! [`is_encrypted`]) around it, which the age command and Python's `pyrage` decrypt. A save
+//! encodes, compresses, then encrypts through an [`Envelope`] to the recipients of its
+//! [`Keys`]; a load [`decrypt`]s first, then recognises the format inside. See the
+//! `envelope` module's documentation for the layout, and [`RECIPIENT_STANZA`] for how a file
+//! names its recipients.
+//!
 //! ```
 //! use std::io::Write;
 //! use penin_formats::{Encoder, Format};
@@ -36,17 +43,47 @@
 //! // A 2 × 3 matrix as NumPy's `.npy`: a 128-byte header, then 48 bytes of values.
 //! let npy = penin_formats::write_npy(Vec::new(), 2, 3, [&[1.0, 2.0, 3.0][..], &[4.0, 5.0, 6.0]])?;
 //! assert_eq!((&npy[..6], npy.len()), (&b"\x93NUMPY"[..], 128 + 48));
+//!
+//! // Encrypted: compressed first, then sealed to the identity's recipient.
+//! let (identity_file, recipient) = penin_formats::new_identity("2026-11-29T10:00:00Z");
+//! let keys = penin_formats::Keys::from_identities(
+//!     penin_formats::ExposeSecret::expose_secret(&identity_file),
+//!     std::path::Path::new("key.txt"),
+//! )?;
+//! let mut sealed = penin_formats::Envelope::new(&keys, Vec::new())?;
+//! let mut encoder = Encoder::new(Format::JsonZst, &mut sealed)?;
+//! encoder.write_all(json)?;
+//! encoder.finish()?;
+//! let bytes = sealed.finish()?;
+//! assert!(penin_formats::is_encrypted(&bytes));
+//! let opened = penin_formats::decrypt(&keys, &bytes[..])?;
+//! assert_eq!(opened.recipients, [recipient.clone()]);
+//! assert_eq!(Format::detect(&opened.bytes), Format::JsonZst);
+//! assert_eq!(penin_formats::decompress(Format::JsonZst, &opened.bytes[..])?, json);
+//!
+//! // Without the identity, the error names the recipient the file needs.
+//! let error = penin_formats::decrypt(&penin_formats::Keys::new(), &bytes[..]).unwrap_err();
+//! assert!(error.to_string().contains(&recipient));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub use crate::compress::{Encoder, GZIP_LEVEL, ZSTD_LEVEL, decompress};
+pub use crate::envelope::{
+    AGE_MAGIC, ARMOR_MAGIC, Decrypted, ENVELOPE_MAGIC_LEN, Envelope, check_opens, decrypt,
+    is_encrypted,
+};
 pub use crate::error::{Error, Result};
-pub use crate::format::{Format, MAGIC_LEN};
+pub use crate::format::{Format, Layout, MAGIC_LEN};
+pub use crate::keys::{Keys, RECIPIENT_STANZA, new_identity, parse_recipient, write_new_identity};
 pub use crate::npy::{NPY_MAGIC, npy_header, write_npy};
+pub use age::secrecy::{ExposeSecret, SecretString};
+pub use age::x25519::Recipient;
 
 pub mod arrow;
 mod compress;
+mod envelope;
 mod error;
 pub mod export;
 mod format;
+mod keys;
 mod npy;

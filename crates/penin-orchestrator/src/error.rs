@@ -49,6 +49,16 @@ pub enum Error {
         #[source]
         source: penin_formats::Error,
     },
+    /// The file is encrypted (age), and it cannot be decrypted: no identity, a wrong one,
+    /// or an envelope that was damaged or changed.
+    #[error("{} cannot be decrypted", path.display())]
+    Envelope {
+        /// The state file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: penin_formats::Error,
+    },
     /// Reading, writing or locking the file failed.
     #[error(transparent)]
     Store(#[from] penin_store::Error),
@@ -154,6 +164,10 @@ pub enum ErrorKind {
     /// The file is an arrow snapshot, and it is damaged: its checksum or footer does not
     /// match its contents, or it is cut short.
     SnapshotDamaged,
+    /// The file is encrypted, and no identity was given or none given opens it.
+    WrongIdentity,
+    /// The file is encrypted, and its envelope was damaged, cut short or changed.
+    EnvelopeDamaged,
     /// Another process holds the state's lock.
     Locked,
     /// A file written by a newer penin (a newer format version).
@@ -183,6 +197,12 @@ impl Error {
                 penin_formats::Error::NewerVersion { .. } => ErrorKind::NewerVersion,
                 penin_formats::Error::Read(_) => ErrorKind::Io,
                 _ => ErrorKind::SnapshotDamaged,
+            },
+            Error::Envelope { source, .. } => match source {
+                penin_formats::Error::NoIdentity { .. }
+                | penin_formats::Error::WrongIdentity { .. } => ErrorKind::WrongIdentity,
+                penin_formats::Error::Read(_) => ErrorKind::Io,
+                _ => ErrorKind::EnvelopeDamaged,
             },
             Error::Corrupt { source, .. } | Error::CorruptDecompressed { source, .. } => {
                 match source {

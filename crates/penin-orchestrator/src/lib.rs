@@ -37,14 +37,14 @@
 
 pub use crate::change::Change;
 pub use crate::error::{Error, ErrorKind, Result};
-pub use crate::memory::{Appended, Loaded, Memory, Notice, append, load};
+pub use crate::memory::{Appended, Loaded, Memory, Notice, Options, append, load};
 pub use crate::orchestrator::Orchestrator;
 pub use crate::statistics::Statistics;
 pub use penin_artifacts::{
     Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Text, Value,
 };
 pub use penin_codec::{DEFAULT_HISTORY_MAXLEN, Document};
-pub use penin_formats::Format;
+pub use penin_formats::{Format, Keys, Layout};
 
 pub mod change;
 mod error;

@@ -1,6 +1,8 @@
 //! [`Memory`]: a state kept durable change by change. The snapshot `NAME` is the seed
 //! format, plain or compressed ([`Memory::format`]: a loaded snapshot's format is kept by
-//! every compaction); every change since it is a record of `NAME.journal`, written (and
+//! every compaction), and encrypted when the [`Options`]' keys have recipients (then
+//! checkpoints are too; the journal and the ledger are not); every change since it is a
+//! record of `NAME.journal`, written (and
 //! synced under the caller's policy) before the change is acknowledged; a compaction folds
 //! the journal into a new snapshot.
 //!
@@ -24,13 +26,15 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use penin_artifacts::{Map, Value};
-use penin_formats::Format;
+use penin_formats::{Format, Keys, Layout};
 use penin_history::journal::{self, HashingWriter, Header, Identity, Match, Summary, Torn, Writer};
 use penin_history::ledger::{self, Event, Ledger};
 use penin_history::time::Timestamp;
 use penin_store::{Durability, Fs, RealFs};
 
-pub use self::history::{Recovered, Recovery, Repaired, Restored, recover, repair};
+pub use self::history::{
+    Recovered, Recovery, Repaired, Restored, recover, recover_with, repair, repair_with,
+};
 pub use self::migrate::{MIGRATE_TAG, Migrated, Migration, plan_migration};
 use crate::change::Change;
 use crate::error::{Error, Result};
@@ -42,6 +46,47 @@ mod migrate;
 /// The journal is folded into a new snapshot once it is larger than the snapshot and than
 /// this many bytes.
 pub const COMPACT_AT_LEAST: u64 = 64 << 20;
+
+/// What opening or loading a state needs beside its path: the history bound of a new state
+/// and the keys its files are decrypted with and encrypted to.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Options {
+    /// The bound of a new state's histories (`None`: unbounded); a loaded file keeps its own.
+    pub history_maxlen: Option<usize>,
+    /// The identities loads decrypt with, and the recipients every snapshot and checkpoint
+    /// written is encrypted to (none: plaintext).
+    pub keys: Keys,
+    /// The format of the snapshots written from now on ([`Memory::set_format`]), when given:
+    /// used by [`append_with`] (a new state's first snapshot, and a compaction the change
+    /// calls for).
+    pub format: Option<Format>,
+}
+
+impl Options {
+    /// A history bound of `history_maxlen` and no keys: files are plaintext.
+    pub fn new(history_maxlen: Option<usize>) -> Self {
+        Options {
+            history_maxlen,
+            keys: Keys::new(),
+            format: None,
+        }
+    }
+
+    /// These options with `format` as the format of the snapshots written from now on.
+    #[must_use]
+    pub fn with_format(mut self, format: Option<Format>) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// These options with `keys`.
+    #[must_use]
+    pub fn with_keys(mut self, keys: Keys) -> Self {
+        self.keys = keys;
+        self
+    }
+}
 
 /// `NAME.journal.next`: the journal a compaction prepares for the snapshot it writes.
 pub fn next_journal_path(state: &Path) -> PathBuf {
@@ -189,6 +234,8 @@ pub struct Loaded {
     pub snapshot: bool,
     /// The snapshot's format (`None` without a snapshot).
     pub format: Option<Format>,
+    /// The snapshot's format and envelope (`None` without a snapshot).
+    pub layout: Option<Layout>,
     /// Sequence number of the last change the state holds.
     pub seq: u64,
     /// Changes replayed from the journal.
@@ -221,8 +268,11 @@ pub struct Memory<F: Fs + Clone = RealFs> {
     /// The format every compaction writes the snapshot in: the loaded snapshot's, until
     /// [`Memory::set_format`] changes it.
     format: Format,
-    /// The format of the snapshot on disk (`None` without one).
-    snapshot_format: Option<Format>,
+    /// The format and envelope of the snapshot on disk (`None` without one).
+    snapshot_layout: Option<Layout>,
+    /// The identities loads decrypt with and the recipients snapshots and checkpoints are
+    /// encrypted to.
+    keys: Keys,
     notices: Vec<Notice>,
     /// A compaction failed after its new snapshot may have replaced the old one: the journal
     /// open for writing may no longer extend the snapshot on disk, and the next start
@@ -235,7 +285,7 @@ pub struct Memory<F: Fs + Clone = RealFs> {
 impl Memory<RealFs> {
     /// [`Memory::open_in`] on the real file system.
     pub fn open(path: impl AsRef<Path>, history_maxlen: Option<usize>) -> Result<Self> {
-        Self::open_in(RealFs, path, history_maxlen)
+        Self::open_with(RealFs, path, &Options::new(history_maxlen))
     }
 }
 
@@ -244,11 +294,17 @@ impl<F: Fs + Clone> Memory<F> {
     /// lock. An interrupted compaction is finished or undone, a torn last record is cut off;
     /// a snapshot that is not the one the journal extends is refused ([`Error::Foreign`]).
     pub fn open_in(fs: F, path: impl AsRef<Path>, history_maxlen: Option<usize>) -> Result<Self> {
+        Self::open_with(fs, path, &Options::new(history_maxlen))
+    }
+
+    /// [`Memory::open_in`] with `options`: an encrypted snapshot is decrypted with its keys,
+    /// and every snapshot and checkpoint written is encrypted to their recipients.
+    pub fn open_with(fs: F, path: impl AsRef<Path>, options: &Options) -> Result<Self> {
         let path = path.as_ref().to_owned();
         let journal_path = penin_history::journal_path(&path);
         let mut notices = Vec::new();
         settle_compaction(Some(&fs), &path, &mut notices)?;
-        let (loaded, scan) = load_parts(&path, &journal_path, history_maxlen, &notices, false)?;
+        let (loaded, scan) = load_parts(&path, &journal_path, options, &notices, false)?;
         let mut notices = loaded.notices;
         let journal = match &scan {
             Some(scan) => {
@@ -268,12 +324,13 @@ impl<F: Fs + Clone> Memory<F> {
             0
         };
         let mut memory = Self::assemble(fs, path, loaded.state, loaded.seq, notices)?;
+        memory.keys.clone_from(&options.keys);
         memory.journal = journal;
         memory.extends = scan.as_ref().map(|scan| scan.header);
         memory.snapshot = loaded.snapshot;
         memory.snapshot_len = snapshot_len;
-        if let Some(format) = loaded.format {
-            memory.snapshot_in(format);
+        if let Some(layout) = loaded.layout {
+            memory.snapshot_in(layout);
         }
         if let Some(scan) = &scan
             && memory.catch_up(scan)?
@@ -319,7 +376,8 @@ impl<F: Fs + Clone> Memory<F> {
             snapshot: false,
             snapshot_len: 0,
             format: Format::default(),
-            snapshot_format: None,
+            snapshot_layout: None,
+            keys: Keys::new(),
             notices,
             interrupted: false,
             extends: None,
@@ -408,7 +466,20 @@ impl<F: Fs + Clone> Memory<F> {
         seq: u64,
         format: Format,
     ) -> Result<Self> {
+        Self::adopt_with(fs, path, state, seq, format, &Keys::new())
+    }
+
+    /// [`Memory::adopt_in`], the snapshot encrypted to the recipients of `keys`.
+    pub fn adopt_with(
+        fs: F,
+        path: impl AsRef<Path>,
+        state: Orchestrator,
+        seq: u64,
+        format: Format,
+        keys: &Keys,
+    ) -> Result<Self> {
         let mut memory = Self::assemble(fs, path.as_ref().to_owned(), state, seq, Vec::new())?;
+        memory.keys.clone_from(keys);
         memory.format = format;
         memory.compact()?;
         Ok(memory)
@@ -445,7 +516,28 @@ impl<F: Fs + Clone> Memory<F> {
 
     /// The format of the snapshot on disk, as loaded or last written (`None` without one).
     pub fn snapshot_format(&self) -> Option<Format> {
-        self.snapshot_format
+        self.snapshot_layout.as_ref().map(|layout| layout.format)
+    }
+
+    /// The format and envelope of the snapshot on disk, as loaded or last written (`None`
+    /// without one): whether it is encrypted, and to whom.
+    pub fn snapshot_layout(&self) -> Option<&Layout> {
+        self.snapshot_layout.as_ref()
+    }
+
+    /// The keys: the identities loads decrypt with, the recipients every snapshot and
+    /// checkpoint written is encrypted to.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The layout the next compaction writes: [`Memory::format`], encrypted to the keys'
+    /// recipients if there are any.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            format: self.format,
+            encrypted_to: self.keys.encrypts().then(|| self.keys.recipients()),
+        }
     }
 
     /// Sets the format of the snapshots written from now on (by the next compaction: the
@@ -454,11 +546,11 @@ impl<F: Fs + Clone> Memory<F> {
         self.format = format;
     }
 
-    /// The snapshot on disk is in `format`, and the next compaction writes it in that
-    /// format too.
-    fn snapshot_in(&mut self, format: Format) {
-        self.format = format;
-        self.snapshot_format = Some(format);
+    /// The snapshot on disk is laid out as `layout`, and the next compaction writes it in
+    /// that format too (encrypted or not as the keys say).
+    fn snapshot_in(&mut self, layout: Layout) {
+        self.format = layout.format;
+        self.snapshot_layout = Some(layout);
     }
 
     /// The snapshot's path.
@@ -685,7 +777,7 @@ impl<F: Fs + Clone> Memory<F> {
         self.extends = Some(header);
         self.snapshot = true;
         self.snapshot_len = header.identity.size;
-        self.snapshot_format = Some(self.format);
+        self.snapshot_layout = Some(self.layout());
         // Synced with the next change or event: the journal's header records the line, and a
         // start after a power loss writes it again if it is missing.
         let ledger = self.ledger()?;
@@ -711,7 +803,7 @@ impl<F: Fs + Clone> Memory<F> {
                 let buffered = io::BufWriter::with_capacity(1 << 20, HashingWriter::new(w));
                 let mut hashing = self
                     .state
-                    .write_as(buffered, self.format)?
+                    .write_with(buffered, self.format, &self.keys)?
                     .into_inner()
                     .map_err(io::IntoInnerError::into_error)?;
                 hashing.flush()?;
@@ -758,13 +850,18 @@ impl<F: Fs + Clone> Memory<F> {
 /// commands that only look. A torn last record is left out, an interrupted compaction is
 /// read as it will be settled; `Ok` with [`Loaded::exists`] false when there is nothing.
 pub fn load(path: impl AsRef<Path>, history_maxlen: Option<usize>) -> Result<Loaded> {
+    load_with(path, &Options::new(history_maxlen))
+}
+
+/// [`load`] with `options`: an encrypted snapshot is decrypted with its keys.
+pub fn load_with(path: impl AsRef<Path>, options: &Options) -> Result<Loaded> {
     let path = path.as_ref();
     let mut notices = Vec::new();
     let journal_path = match settle_compaction(None::<&RealFs>, path, &mut notices)? {
         Some(prepared) => prepared,
         None => penin_history::journal_path(path),
     };
-    let (loaded, _) = load_parts(path, &journal_path, history_maxlen, &notices, true)?;
+    let (loaded, _) = load_parts(path, &journal_path, options, &notices, true)?;
     Ok(loaded)
 }
 
@@ -797,7 +894,17 @@ pub fn append_as(
     change: Change,
     format: Option<Format>,
 ) -> Result<Appended> {
-    append_with(path, history_maxlen, change, format, COMPACT_AT_LEAST)
+    append_with(
+        path,
+        &Options::new(history_maxlen).with_format(format),
+        change,
+    )
+}
+
+/// [`append`] with `options`: a compaction the change calls for decrypts and encrypts with
+/// its keys.
+pub fn append_with(path: impl AsRef<Path>, options: &Options, change: Change) -> Result<Appended> {
+    append_inner(path.as_ref(), options, change, COMPACT_AT_LEAST)
 }
 
 /// [`append`], compacting once the journal's records outgrow the snapshot and
@@ -808,26 +915,29 @@ pub fn append_compacting_at(
     change: Change,
     compact_at_least: u64,
 ) -> Result<Appended> {
-    append_with(path, history_maxlen, change, None, compact_at_least)
+    append_inner(
+        path.as_ref(),
+        &Options::new(history_maxlen),
+        change,
+        compact_at_least,
+    )
 }
 
-fn append_with(
-    path: impl AsRef<Path>,
-    history_maxlen: Option<usize>,
+fn append_inner(
+    path: &Path,
+    options: &Options,
     change: Change,
-    format: Option<Format>,
     compact_at_least: u64,
 ) -> Result<Appended> {
-    // A memory opened to write, in `format` from now on when one is given.
+    // A memory opened to write, in `options.format` from now on when one is given.
     let open = |fs: RealFs, path: &Path| {
-        Memory::open_in(fs, path, history_maxlen).map(|mut memory| {
-            if let Some(format) = format {
+        Memory::open_with(fs, path, options).map(|mut memory| {
+            if let Some(format) = options.format {
                 memory.set_format(format);
             }
             memory
         })
     };
-    let path = path.as_ref();
     let fs = RealFs;
     let journal_path = penin_history::journal_path(path);
     let mut notices = Vec::new();
@@ -848,6 +958,11 @@ fn append_with(
         Some(header) if header.identity.check(path)? == Match::Same => header,
         _ => return the_usual_way(notices, change),
     };
+    // The change is journaled without reading the snapshot; an encrypted one is opened
+    // first (its header only), so that a change is never taken without the identity.
+    if let Some(file) = penin_store::open(path)? {
+        check_opens(&file, path, &options.keys)?;
+    }
     let mut payload = Vec::new();
     change.encode(&mut payload);
     journal::check_len(&payload)?;
@@ -966,13 +1081,13 @@ fn settle_compaction<F: Fs>(
 fn load_parts(
     path: &Path,
     journal_path: &Path,
-    history_maxlen: Option<usize>,
+    options: &Options,
     notices: &[Notice],
     reader: bool,
 ) -> Result<(Loaded, Option<Summary>)> {
     let mut attempt = 0;
     loop {
-        match load_pair(path, journal_path, history_maxlen, notices.to_vec()) {
+        match load_pair(path, journal_path, options, notices.to_vec()) {
             Err(Error::Foreign { .. }) | Ok((_, Pair::Replaced))
                 if reader && attempt < READ_AGAIN =>
             {
@@ -1002,15 +1117,16 @@ enum Pair {
 fn load_pair(
     path: &Path,
     journal_path: &Path,
-    history_maxlen: Option<usize>,
+    options: &Options,
     mut notices: Vec<Notice>,
 ) -> Result<(Loaded, Pair)> {
-    let mut state = Orchestrator::with_history_maxlen(history_maxlen);
+    let mut state = Orchestrator::with_history_maxlen(options.history_maxlen);
     let file = penin_store::open(path)?;
-    let format = match &file {
-        Some(file) => Some(state.load_file(file, path)?),
+    let layout = match &file {
+        Some(file) => Some(state.load_file_with(file, path, &options.keys)?),
         None => None,
     };
+    let format = layout.as_ref().map(|layout| layout.format);
     let snapshot = file.is_some();
     // Replayed a chunk at a time; checked against the snapshot read once the journal's header
     // is known (a journal that does not match gives an error before the state is used).
@@ -1037,6 +1153,7 @@ fn load_pair(
             state,
             snapshot,
             format,
+            layout,
             seq: 0,
             replayed: 0,
             journal_len: 0,
@@ -1060,6 +1177,7 @@ fn load_pair(
             state,
             snapshot,
             format,
+            layout,
             seq: summary.header.base,
             replayed: 0,
             journal_len: 0,
@@ -1089,12 +1207,33 @@ fn load_pair(
         state,
         snapshot,
         format,
+        layout,
         seq: summary.last_seq,
         replayed: usize::try_from(summary.records).unwrap_or(usize::MAX),
         journal_len: summary.len,
         notices,
     };
     Ok((loaded, Pair::Journal(summary)))
+}
+
+/// [`Error::Envelope`] unless the snapshot open as `file` is plaintext or its envelope
+/// opens with the identities of `keys` (its header only: the payload is not read).
+fn check_opens(file: &std::fs::File, path: &Path, keys: &Keys) -> Result<()> {
+    let mut head = [0; penin_formats::ENVELOPE_MAGIC_LEN];
+    let got = penin_codec::read_full(file, &mut head, 0)
+        .map_err(store_io(penin_store::Step::Read, path))?;
+    if !penin_formats::is_encrypted(&head[..got]) {
+        return Ok(());
+    }
+    let mut reader = std::io::BufReader::new(file);
+    std::io::Seek::rewind(&mut reader).map_err(store_io(penin_store::Step::Read, path))?;
+    penin_formats::check_opens(keys, reader).map_err(|source| match source {
+        penin_formats::Error::Read(source) => store_io(penin_store::Step::Read, path)(source),
+        source => Error::Envelope {
+            path: path.to_owned(),
+            source,
+        },
+    })
 }
 
 fn parent(path: &Path) -> &Path {

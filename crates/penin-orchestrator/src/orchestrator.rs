@@ -4,7 +4,7 @@ use std::path::Path;
 
 use penin_artifacts::{Deque, KnowledgeBase, Map, Number, NumericVectorArtifact, Value};
 use penin_codec::{DEFAULT_HISTORY_MAXLEN, Document, Source};
-use penin_formats::{Encoder, Format, MAGIC_LEN};
+use penin_formats::{ENVELOPE_MAGIC_LEN, Encoder, Envelope, Format, Keys, Layout};
 
 use crate::error::{Error, Result};
 use crate::statistics::Statistics;
@@ -129,34 +129,58 @@ impl Orchestrator {
     /// renames it over the old file. Returns only once the new state is on disk; on error
     /// the old file is untouched.
     pub fn save_state_as(&self, path: impl AsRef<Path>, format: Format) -> Result<()> {
-        penin_store::write_atomic_with(path, |writer| self.write_as(writer, format).map(drop))?;
+        self.save_state_with(path, format, &Keys::new())
+    }
+
+    /// [`Orchestrator::save_state_as`], encrypted to the recipients of `keys` (plaintext
+    /// when it has none).
+    pub fn save_state_with(
+        &self,
+        path: impl AsRef<Path>,
+        format: Format,
+        keys: &Keys,
+    ) -> Result<()> {
+        penin_store::write_atomic_with(path, |writer| {
+            self.write_with(writer, format, keys).map(drop)
+        })?;
         Ok(())
     }
 
     /// Writes the state to `writer` in `format` (compressed through [`Encoder`], the stream
     /// ended; an arrow snapshot through [`penin_formats::arrow::write`]) and returns the
     /// writer.
-    pub fn write_as<W: Write>(&self, mut writer: W, format: Format) -> io::Result<W> {
+    pub fn write_as<W: Write>(&self, writer: W, format: Format) -> io::Result<W> {
+        self.write_with(writer, format, &Keys::new())
+    }
+
+    /// Writes the state to `writer` in `format`, then encrypted to the recipients of `keys`
+    /// (through an [`Envelope`]; plaintext when it has none), and returns the writer: encode,
+    /// compress, encrypt, one stream, never a second copy of the state in memory.
+    pub fn write_with<W: Write>(&self, writer: W, format: Format, keys: &Keys) -> io::Result<W> {
         // The encoder fails only through its writer.
         let io_error = |e| match e {
             penin_codec::Error::Io(io) => io,
             other => io::Error::other(other),
         };
         if format == Format::Arrow {
-            return penin_formats::arrow::write(&self.state, writer);
+            let envelope = penin_formats::arrow::write(&self.state, Envelope::new(keys, writer)?)?;
+            return envelope.finish();
         }
-        if format == Format::Json {
+        if format == Format::Json && !keys.encrypts() {
             // Straight into the writer, as the seed JSON always was.
+            let mut writer = writer;
             penin_codec::to_writer(&mut writer, &self.state).map_err(io_error)?;
             return Ok(writer);
         }
-        // The encoder's many small writes are gathered first, so the compressor sees chunks
-        // of a megabyte.
-        let mut buffered = io::BufWriter::with_capacity(1 << 20, Encoder::new(format, writer)?);
+        let envelope = Envelope::new(keys, writer)?;
+        // The encoder's many small writes are gathered first, so the compressor (or the
+        // cipher) sees chunks of a megabyte.
+        let mut buffered = io::BufWriter::with_capacity(1 << 20, Encoder::new(format, envelope)?);
         penin_codec::to_writer(&mut buffered, &self.state).map_err(io_error)?;
         buffered
             .into_inner()
             .map_err(io::IntoInnerError::into_error)?
+            .finish()?
             .finish()
     }
 
@@ -172,11 +196,23 @@ impl Orchestrator {
     /// [`Orchestrator::load_state`], saying in which format the file was: `None` when there
     /// is no file.
     pub fn load_state_format(&mut self, path: impl AsRef<Path>) -> Result<Option<Format>> {
+        Ok(self
+            .load_state_with(path, &Keys::new())?
+            .map(|layout| layout.format))
+    }
+
+    /// [`Orchestrator::load_state`], decrypting with the identities of `keys`, and saying
+    /// how the file was laid out: `None` when there is no file.
+    pub fn load_state_with(
+        &mut self,
+        path: impl AsRef<Path>,
+        keys: &Keys,
+    ) -> Result<Option<Layout>> {
         let path = path.as_ref();
         let Some(file) = penin_store::open(path)? else {
             return Ok(None);
         };
-        self.load_file(&file, path).map(Some)
+        self.load_file_with(&file, path, keys).map(Some)
     }
 
     /// Replaces the state with the one read from `file`, open on the state file at `path`
@@ -189,12 +225,37 @@ impl Orchestrator {
     /// errors are in the decompressed JSON. An arrow snapshot is read whole into one aligned
     /// buffer, checked (version, checksum, footer) and decoded from it.
     pub fn load_file(&mut self, file: &File, path: &Path) -> Result<Format> {
-        let mut head = [0; MAGIC_LEN];
+        Ok(self.load_file_with(file, path, &Keys::new())?.format)
+    }
+
+    /// [`Orchestrator::load_file`], decrypting an encrypted file with the identities of
+    /// `keys` first (into memory; the format inside is recognised by its first bytes), and
+    /// saying how the file was laid out.
+    pub fn load_file_with(&mut self, file: &File, path: &Path, keys: &Keys) -> Result<Layout> {
+        let mut head = [0; ENVELOPE_MAGIC_LEN];
         let got = penin_codec::read_full(file, &mut head, 0)
             .map_err(|source| read_error(path, source))?;
-        let format = Format::detect(&head[..got]);
-        let decoded =
-            if format == Format::Json {
+        let head = &head[..got];
+        if penin_formats::is_encrypted(head) {
+            let opened = penin_formats::decrypt(keys, At { file, offset: 0 }).map_err(
+                |source| match source {
+                    penin_formats::Error::Read(source) => read_error(path, source),
+                    source => Error::Envelope {
+                        path: path.to_owned(),
+                        source,
+                    },
+                },
+            )?;
+            let format = Format::detect(&opened.bytes);
+            self.state = decode(format, &opened.bytes, path, self.history_maxlen)?;
+            return Ok(Layout {
+                format,
+                encrypted_to: Some(opened.recipients),
+            });
+        }
+        let format = Format::detect(head);
+        let decoded = match format {
+            Format::Json => {
                 Document::read_from(file, self.history_maxlen).map_err(|source| match source {
                     penin_codec::Error::Io(source) => read_error(path, source),
                     source => Error::Corrupt {
@@ -202,7 +263,8 @@ impl Orchestrator {
                         source,
                     },
                 })?
-            } else if format == Format::Arrow {
+            }
+            Format::Arrow => {
                 // The file's length, so that its buffer is allocated once; a file that grows
                 // meanwhile is read to its end all the same.
                 let size = file
@@ -218,7 +280,8 @@ impl Orchestrator {
                             source,
                         },
                     })?
-            } else {
+            }
+            _ => {
                 let json = penin_formats::decompress(format, At { file, offset: 0 }).map_err(
                     |source| match source {
                         penin_formats::Error::Read(source) => read_error(path, source),
@@ -235,10 +298,36 @@ impl Orchestrator {
                         source,
                     }
                 })?
-            };
+            }
+        };
         self.state = decoded;
-        Ok(format)
+        Ok(Layout::plain(format))
     }
+}
+
+/// The state held by `bytes`, laid out in `format` (`path` names the file in errors).
+fn decode(format: Format, bytes: &[u8], path: &Path, maxlen: Option<usize>) -> Result<Document> {
+    if format == Format::Arrow {
+        return penin_formats::arrow::from_slice(bytes, maxlen).map_err(|source| Error::Arrow {
+            path: path.to_owned(),
+            source,
+        });
+    }
+    if format == Format::Json {
+        return Document::decode(bytes, maxlen).map_err(|source| Error::Corrupt {
+            path: path.to_owned(),
+            source,
+        });
+    }
+    let json = penin_formats::decompress(format, bytes).map_err(|source| Error::Compressed {
+        path: path.to_owned(),
+        source,
+    })?;
+    Document::decode(&json, maxlen).map_err(|source| Error::CorruptDecompressed {
+        path: path.to_owned(),
+        format,
+        source,
+    })
 }
 
 /// An I/O error reading the state file at `path`.

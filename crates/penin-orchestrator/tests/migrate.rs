@@ -128,7 +128,7 @@ fn a_plan_changes_no_file_and_says_what_a_migration_does() {
     let path = state_in(&dir);
     state(&path, Format::Json);
     let before = tree(dir.path());
-    let plan = memory::plan_migration(&path, None, Format::JsonZst).unwrap();
+    let plan = memory::plan_migration(&path, &memory::Options::new(None), Format::JsonZst).unwrap();
     assert_eq!(tree(dir.path()), before, "a plan changed a file");
     assert_eq!(plan.from, Some(Format::Json));
     assert_eq!(plan.to, Format::JsonZst);

@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use penin_artifacts::{Map, Value};
-use penin_formats::Format;
+use penin_formats::Layout;
 use penin_history::checkpoint::{self, Counts, Meta, NewCheckpoint, Plan, Selector};
 use penin_history::journal::{self, Match};
 use penin_history::ledger;
 use penin_history::time::Timestamp;
 use penin_store::{Fs, RealFs};
 
-use super::{Memory, Notice, parent, seq_value, settle_compaction, store_io};
+use super::{Memory, Notice, Options, parent, seq_value, settle_compaction, store_io};
 use crate::change::Change;
 use crate::error::{Error, Result};
 use crate::orchestrator::Orchestrator;
@@ -88,12 +88,11 @@ impl<F: Fs + Clone> Memory<F> {
             ledger_head,
             counts,
         };
-        let document = self.state.document();
+        // In the snapshot's format, encrypted as the snapshot is: the checksum covers the
+        // bytes stored.
+        let (state, format, keys) = (&self.state, self.format, &self.keys);
         let meta = checkpoint::write(&self.fs, &dir, &new, |w| {
-            penin_codec::to_writer(w, document).map_err(|e| match e {
-                penin_codec::Error::Io(io) => io,
-                other => std::io::Error::other(other),
-            })
+            state.write_with(w, format, keys).map(drop)
         })?;
         let mut fields = Map::new();
         fields.insert("id", Value::from(meta.id.as_str()));
@@ -112,7 +111,7 @@ impl<F: Fs + Clone> Memory<F> {
         checkpoint::verify(&dir, &restored)?;
         let data = checkpoint::data_path(&dir, &restored);
         let mut state = Orchestrator::with_history_maxlen(self.state.history_maxlen());
-        state.load_state(&data)?;
+        state.load_state_with(&data, &self.keys)?;
         let saved = self.checkpoint(None)?;
         self.replace_state(state)?;
         let mut fields = Map::new();
@@ -182,6 +181,16 @@ pub fn recover(
     history_maxlen: Option<usize>,
     how: Recovery,
 ) -> Result<(Recovered, Vec<Notice>)> {
+    recover_with(path, &Options::new(history_maxlen), how)
+}
+
+/// [`recover`] with `options`: the snapshot is decrypted with its keys, and the new one
+/// encrypted to their recipients.
+pub fn recover_with(
+    path: impl AsRef<Path>,
+    options: &Options,
+    how: Recovery,
+) -> Result<(Recovered, Vec<Notice>)> {
     let path = path.as_ref();
     let fs = RealFs;
     let mut notices = Vec::new();
@@ -204,9 +213,12 @@ pub fn recover(
             why: "it extends the snapshot as it is",
         });
     }
-    let mut state = Orchestrator::with_history_maxlen(history_maxlen);
+    let mut state = Orchestrator::with_history_maxlen(options.history_maxlen);
     // The state keeps the format of the snapshot it was read from.
-    let format = state.load_state_format(path)?.unwrap_or_default();
+    let format = state
+        .load_state_with(path, &options.keys)?
+        .map(|layout| layout.format)
+        .unwrap_or_default();
     let (applied, moved_to, changes, seq, kept) = match how {
         Recovery::KeepJournal => {
             let scan = parsed?;
@@ -227,6 +239,7 @@ pub fn recover(
         }
     };
     let mut memory = Memory::assemble(fs, path.to_owned(), state, seq, Vec::new())?;
+    memory.keys.clone_from(&options.keys);
     memory.format = format;
     if let Some(scan) = &kept {
         // The changes applied get their ledger lines if a crash kept any from it.
@@ -269,6 +282,12 @@ pub fn repair(
     path: impl AsRef<Path>,
     history_maxlen: Option<usize>,
 ) -> Result<(Repaired, Vec<Notice>)> {
+    repair_with(path, &Options::new(history_maxlen))
+}
+
+/// [`repair`] with `options`: the snapshot is decrypted with its keys, and the checkpoint
+/// and new snapshot encrypted to their recipients.
+pub fn repair_with(path: impl AsRef<Path>, options: &Options) -> Result<(Repaired, Vec<Notice>)> {
     let path = path.as_ref();
     let fs = RealFs;
     let mut notices = Vec::new();
@@ -312,10 +331,10 @@ pub fn repair(
 
     // The state the valid records make, as it is before anything moves.
     let scan = salvaged.as_ref().map(|((scan, _), _)| scan);
-    let (state, format, kept, last_valid) = replayed(path, &journal_path, history_maxlen, scan)?;
+    let (state, layout, kept, last_valid) = replayed(path, &journal_path, options, scan)?;
     let mut memory = Memory::assemble(fs, path.to_owned(), state, last_valid, notices)?;
-    memory.snapshot = true;
-    memory.snapshot_in(format);
+    (memory.keys, memory.snapshot) = (options.keys.clone(), true);
+    memory.snapshot_in(layout);
     let named = memory.seq;
     if let Some((why, moved, digest)) = &ledger_restart {
         let mut fields = Map::new();
@@ -381,16 +400,18 @@ pub fn repair(
     Ok((repaired, notices))
 }
 
-/// The snapshot with the valid records of `scan` replayed: the state, the snapshot's format,
+/// The snapshot with the valid records of `scan` replayed: the state, the snapshot's layout,
 /// how many records, and the last one's sequence number.
 fn replayed(
     path: &Path,
     journal_path: &Path,
-    history_maxlen: Option<usize>,
+    options: &Options,
     scan: Option<&journal::Scan>,
-) -> Result<(Orchestrator, Format, u64, u64)> {
-    let mut state = Orchestrator::with_history_maxlen(history_maxlen);
-    let format = state.load_state_format(path)?.unwrap_or_default();
+) -> Result<(Orchestrator, Layout, u64, u64)> {
+    let mut state = Orchestrator::with_history_maxlen(options.history_maxlen);
+    let format = state
+        .load_state_with(path, &options.keys)?
+        .unwrap_or_default();
     let Some(scan) = scan else {
         return Ok((state, format, 0, 0));
     };

@@ -9,7 +9,7 @@ use penin_formats::Format;
 use penin_history::checkpoint::Meta;
 use penin_store::Fs;
 
-use super::{Memory, load};
+use super::{Memory, Options, load_with};
 use crate::error::Result;
 
 /// The tag of the checkpoint [`Memory::migrate`] writes before it changes anything.
@@ -59,13 +59,9 @@ pub struct Migrated {
 
 /// What migrating the state at `path` to `to` would do, read without changing any file
 /// (the state is read as [`load`] reads it: no lock needed, none taken).
-pub fn plan_migration(
-    path: impl AsRef<Path>,
-    history_maxlen: Option<usize>,
-    to: Format,
-) -> Result<Migration> {
+pub fn plan_migration(path: impl AsRef<Path>, options: &Options, to: Format) -> Result<Migration> {
     let path = path.as_ref();
-    let loaded = load(path, history_maxlen)?;
+    let loaded = load_with(path, options)?;
     let snapshot_bytes = if loaded.snapshot {
         std::fs::metadata(path).map_or(0, |m| m.len())
     } else {
@@ -88,7 +84,7 @@ impl<F: Fs + Clone> Memory<F> {
     pub fn migration(&self, to: Format) -> Migration {
         Migration {
             path: self.path.clone(),
-            from: self.snapshot_format,
+            from: self.snapshot_format(),
             to,
             snapshot_bytes: self.snapshot_len,
             journal_bytes: self.journal_len(),
@@ -107,7 +103,10 @@ impl<F: Fs + Clone> Memory<F> {
     /// the new snapshot was already in place, the next start finishes the compaction).
     pub fn migrate(&mut self, to: Format) -> Result<Migrated> {
         let migration = self.migration(to);
-        if migration.is_noop() {
+        // Already in `to`, and encrypted (or not) as the keys ask.
+        let encryption_kept =
+            self.snapshot_layout().map(|l| &l.encrypted_to) == Some(&self.layout().encrypted_to);
+        if migration.is_noop() && encryption_kept {
             return Ok(Migrated {
                 snapshot_bytes: migration.snapshot_bytes,
                 migration,
@@ -115,7 +114,7 @@ impl<F: Fs + Clone> Memory<F> {
             });
         }
         let checkpoint = self.checkpoint(Some(MIGRATE_TAG))?;
-        let kept = self.format;
+        let kept = self.format();
         self.set_format(to);
         if let Err(error) = self.compact() {
             // The snapshot on disk keeps its format, so do the compactions to come.
