@@ -628,7 +628,11 @@ fn export_parquet_is_the_knowledge_base_as_pyarrow_reads_it() {
     assert_eq!(rows.len(), state.knowledge_base().len());
     for (row, (key, artifact)) in rows.iter().zip(state.knowledge_base()) {
         let mut bits = String::new();
-        for byte in artifact.vector.iter().flat_map(|f| f.to_bits().to_le_bytes()) {
+        for byte in artifact
+            .vector
+            .iter()
+            .flat_map(|f| f.to_bits().to_le_bytes())
+        {
             write!(bits, "{byte:02x}").unwrap();
         }
         assert_eq!(row[0], serde_json::json!(key));
