@@ -6,7 +6,8 @@
 //! ```
 //!
 //! `FILE` may be in any format; the saves write `FORMAT` (`json` unless given: `json.gz`,
-//! `json.zst`, ...).
+//! `json.zst`, `arrow`). With `PENIN_IDENTITY` set to an identity file, an encrypted `FILE`
+//! is decrypted with it and the saves are encrypted to its recipient.
 //!
 //! `OP` is `load` (read and decode), `save` (load, then encode and write to `FILE.out`
 //! without fsync, like Python's `json.dump` to a file), `save-durable` (load, then
@@ -22,6 +23,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use penin_artifacts::Value;
+use penin_formats::Keys;
 use penin_orchestrator::{Format, Orchestrator};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,11 +34,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => return Err("usage: bench_io load|save|save-durable|raw FILE [FORMAT]".into()),
     };
     let out = format!("{file}.out");
+    let keys = match std::env::var_os("PENIN_IDENTITY") {
+        Some(identity) => Keys::from_identity_file(identity)?,
+        None => Keys::new(),
+    };
     let start = Instant::now();
     let mut orchestrator = Orchestrator::new();
-    if !orchestrator.load_state(file)? {
-        return Err(format!("{file}: no such file").into());
-    }
+    let handle = std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?;
+    orchestrator.load_file_with(&handle, std::path::Path::new(file), &keys)?;
     let loaded = start.elapsed();
     let seconds = match op.as_str() {
         "load" => loaded.as_secs_f64(),
@@ -46,13 +51,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &penin_store::RealFs,
                 &out,
                 penin_store::Durability::NoSync,
-                |w| orchestrator.write_as(w, format).map(drop),
+                |w| orchestrator.write_with(w, format, &keys).map(drop),
             )?;
             start.elapsed().as_secs_f64()
         }
         "save-durable" => {
             let start = Instant::now();
-            orchestrator.save_state_as(&out, format)?;
+            orchestrator.save_state_with(&out, format, &keys)?;
             start.elapsed().as_secs_f64()
         }
         "raw" => {

@@ -23,7 +23,7 @@
 use std::cell::Cell;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use penin_artifacts::{Map, Value};
 use penin_formats::{Format, Keys, Layout};
@@ -304,7 +304,7 @@ impl<F: Fs + Clone> Memory<F> {
         let journal_path = penin_history::journal_path(&path);
         let mut notices = Vec::new();
         settle_compaction(Some(&fs), &path, &mut notices)?;
-        let (loaded, scan) = load_parts(&path, &journal_path, options, &notices, false)?;
+        let (loaded, scan) = load_parts(&path, &journal_path, options, &notices)?;
         let mut notices = loaded.notices;
         let journal = match &scan {
             Some(scan) => {
@@ -849,20 +849,84 @@ impl<F: Fs + Clone> Memory<F> {
 /// Reads the state at `path` (snapshot, then journal) without changing any file: for
 /// commands that only look. A torn last record is left out, an interrupted compaction is
 /// read as it will be settled; `Ok` with [`Loaded::exists`] false when there is nothing.
+///
+/// A reader takes no lock: a compaction may move the snapshot and the journal while it
+/// reads them (see the module's documentation), so that it reads a snapshot from one side
+/// of the compaction and a journal from the other. Such a pair is read again, from the
+/// start (the journal to read chosen again: between steps 3 and 4 the prepared journal is
+/// the one that extends the snapshot in place), for as long as the files keep moving. A
+/// mismatch counts only once the files stood still between two reads that found it (or after
+/// [`READ_AGAIN_FOR`] of reads that kept finding it): the state read is always a whole one,
+/// and never older than one read before.
 pub fn load(path: impl AsRef<Path>, history_maxlen: Option<usize>) -> Result<Loaded> {
     load_with(path, &Options::new(history_maxlen))
 }
 
 /// [`load`] with `options`: an encrypted snapshot is decrypted with its keys.
 pub fn load_with(path: impl AsRef<Path>, options: &Options) -> Result<Loaded> {
-    let path = path.as_ref();
-    let mut notices = Vec::new();
-    let journal_path = match settle_compaction(None::<&RealFs>, path, &mut notices)? {
-        Some(prepared) => prepared,
-        None => penin_history::journal_path(path),
-    };
-    let (loaded, _) = load_parts(path, &journal_path, options, &notices, true)?;
-    Ok(loaded)
+    load_between(path.as_ref(), options, &mut |_| {})
+}
+
+/// How long a reader goes on reading a snapshot and a journal that do not match while they
+/// keep moving (compactions beside it) before the mismatch counts.
+pub const READ_AGAIN_FOR: Duration = Duration::from_secs(10);
+
+/// [`load`], calling `between` with the attempt's number (from 0) once each attempt has
+/// chosen its journal, before it opens the snapshot: where a test moves files under it.
+fn load_between(path: &Path, options: &Options, between: &mut dyn FnMut(u32)) -> Result<Loaded> {
+    let started = Instant::now();
+    let mut attempt = 0_u32;
+    let mut before = None;
+    loop {
+        let mut notices = Vec::new();
+        let prepared = settle_compaction(None::<&RealFs>, path, &mut notices)?;
+        let journal_path = prepared
+            .clone()
+            .unwrap_or_else(|| penin_history::journal_path(path));
+        between(attempt);
+        let read = load_pair(path, &journal_path, options, notices);
+        // A pair that may come from both sides of a compaction: a journal that does not
+        // extend the snapshot read, or a prepared journal renamed into place meanwhile.
+        let mixed = match &read {
+            Err(Error::Foreign { .. }) | Ok((_, Pair::Replaced)) => true,
+            Ok((_, Pair::Alone)) => prepared.is_some(),
+            Ok((_, Pair::Journal(_))) | Err(_) => false,
+        };
+        if !mixed {
+            return read.map(|(loaded, _)| loaded);
+        }
+        let now = Lineup::of(path);
+        if before.as_ref() == Some(&now) || started.elapsed() >= READ_AGAIN_FOR {
+            return read.map(|(loaded, _)| loaded);
+        }
+        before = Some(now);
+        attempt += 1;
+        std::thread::sleep(Duration::from_millis(1 << attempt.min(5)));
+    }
+}
+
+/// Where the files of a state stand: the snapshot's size, modification time and inode, and
+/// the headers of the journal and of the prepared journal. A compaction changes the headers
+/// (each names its snapshot and the time it was made), so two equal lineups with a
+/// compaction between them cannot be.
+#[derive(PartialEq)]
+struct Lineup {
+    snapshot: Option<Identity>,
+    journal: Option<Header>,
+    prepared: Option<Header>,
+}
+
+impl Lineup {
+    fn of(path: &Path) -> Self {
+        let header = |path: &Path| journal::read_header(path).ok().flatten();
+        Lineup {
+            snapshot: std::fs::metadata(path)
+                .ok()
+                .map(|metadata| Identity::from_parts(&metadata, 0)),
+            journal: header(&penin_history::journal_path(path)),
+            prepared: header(&next_journal_path(path)),
+        }
+    }
 }
 
 /// What [`append`] did.
@@ -1071,38 +1135,24 @@ fn settle_compaction<F: Fs>(
     }
 }
 
-/// Snapshot, then journal: the state, and the journal's scan.
+/// Snapshot, then journal: the state, and the journal's scan, for a writer (which holds
+/// the lock: no compaction runs beside it).
 ///
 /// The journal is checked against the very snapshot file that was read (through its handle),
-/// whatever was renamed over `path` since. A reader (no lock) may read a snapshot and a
-/// journal from either side of a compaction running beside it: for a `reader`, a pair that
-/// does not match is read again, a few times, before it counts. (A writer holds the lock: no
-/// compaction runs beside it.)
+/// whatever was renamed over `path` since.
 fn load_parts(
     path: &Path,
     journal_path: &Path,
     options: &Options,
     notices: &[Notice],
-    reader: bool,
 ) -> Result<(Loaded, Option<Summary>)> {
-    let mut attempt = 0;
-    loop {
-        match load_pair(path, journal_path, options, notices.to_vec()) {
-            Err(Error::Foreign { .. }) | Ok((_, Pair::Replaced))
-                if reader && attempt < READ_AGAIN =>
-            {
-                attempt += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
-            }
-            Ok((loaded, Pair::Journal(scan))) => return Ok((loaded, Some(scan))),
-            Ok((loaded, Pair::Replaced | Pair::Alone)) => return Ok((loaded, None)),
-            Err(error) => return Err(error),
-        }
-    }
+    let (loaded, pair) = load_pair(path, journal_path, options, notices.to_vec())?;
+    let scan = match pair {
+        Pair::Journal(scan) => Some(scan),
+        Pair::Replaced | Pair::Alone => None,
+    };
+    Ok((loaded, scan))
 }
-
-/// How many times a reader reads a snapshot and journal again when they do not match.
-const READ_AGAIN: u32 = 4;
 
 /// What a snapshot was read with.
 enum Pair {
@@ -1305,4 +1355,98 @@ pub(crate) fn now() -> i64 {
         .ok()
         .and_then(|d| i64::try_from(d.as_nanos()).ok())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use penin_store::testing::{Fault, FaultyFs, Op};
+
+    use super::*;
+
+    fn score(n: u32) -> Change {
+        Change::AddScore(penin_artifacts::Number::Float(f64::from(n)))
+    }
+
+    /// The window between steps 3 and 4 of a compaction, with a reader in it: the reader chose
+    /// the journal to read (the old one, which holds a change) before the new snapshot was
+    /// renamed into place, and opened the snapshot after. The pair does not match; it reads
+    /// again, choosing the journal again: the prepared one, which extends the new snapshot.
+    /// (Reading the old journal again, as it once did, found the same mismatch for as long as
+    /// the window lasted, and failed.)
+    #[test]
+    fn a_reader_that_chose_the_old_journal_before_step_3_reads_the_new_snapshot_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut memory = Memory::open(&path, None).unwrap();
+        memory.commit(vec![score(1)]).unwrap();
+        memory.compact().unwrap();
+        memory.commit(vec![score(2)]).unwrap();
+        memory.sync().unwrap();
+        drop(memory);
+        // The same state compacted beside it, up to step 3: the compaction's third rename
+        // (step 4: the prepared journal into place) fails.
+        let copy = tempfile::tempdir_in(dir.path()).unwrap();
+        let copied = copy.path().join("state.json");
+        for file in [
+            path.clone(),
+            penin_history::journal_path(&path),
+            penin_history::ledger_path(&path),
+        ] {
+            std::fs::copy(&file, copy.path().join(file.file_name().unwrap())).unwrap();
+        }
+        let fs = FaultyFs::failing_op(Op::Rename, 3, Fault::EIO);
+        let mut beside = Memory::open_in(&fs, &copied, None).unwrap();
+        beside.compact().unwrap_err();
+        drop(beside);
+        assert!(next_journal_path(&copied).exists());
+
+        let loaded = load_between(&path, &Options::new(None), &mut |attempt| {
+            if attempt == 0 {
+                // Steps 2 and 3, between the reader's choice of journal and its opening of
+                // the snapshot.
+                std::fs::rename(next_journal_path(&copied), next_journal_path(&path)).unwrap();
+                std::fs::rename(&copied, &path).unwrap();
+            }
+        })
+        .unwrap();
+        assert_eq!(loaded.state.score_history().len(), 2);
+        assert_eq!(loaded.seq, 2);
+        assert_eq!(loaded.replayed, 0, "the snapshot holds both changes");
+        // The old journal, holding change 2, is still in place: a reader that starts in the
+        // window reads the prepared journal at once.
+        let old = journal::read_header(&penin_history::journal_path(&path))
+            .unwrap()
+            .unwrap();
+        assert_eq!(old.base, 1);
+        let loaded = load(&path, None).unwrap();
+        assert_eq!(loaded.state.score_history().len(), 2);
+    }
+
+    /// A snapshot that is not the one the journal extends, with nothing moving: the mismatch
+    /// counts after one read again, not after the files stood still for long.
+    #[test]
+    fn a_reader_refuses_a_foreign_snapshot_that_stands_still_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut memory = Memory::open(&path, None).unwrap();
+        memory.commit(vec![score(1)]).unwrap();
+        memory.compact().unwrap();
+        memory.commit(vec![score(2)]).unwrap();
+        memory.sync().unwrap();
+        drop(memory);
+        std::fs::write(
+            &path,
+            b"{\n  \"knowledge_base\": {},\n  \"task_history\": [],\n  \"score_history\": [9]\n}",
+        )
+        .unwrap();
+        let started = Instant::now();
+        let mut attempts = 0;
+        let error = load_between(&path, &Options::new(None), &mut |_| attempts += 1).unwrap_err();
+        assert!(
+            matches!(error, Error::Foreign { changes: 1, .. }),
+            "{error}"
+        );
+        assert_eq!(attempts, 2);
+        assert!(started.elapsed() < READ_AGAIN_FOR);
+    }
 }
