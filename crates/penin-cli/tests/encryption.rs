@@ -32,10 +32,12 @@ fn open(env: &Env, rel: &str, key: &str) -> (Format, Vec<u8>) {
     let keys = Keys::from_identity_file(env.path(key)).unwrap();
     let inner = penin_formats::decrypt(&keys, &bytes[..]).unwrap().bytes;
     let format = Format::detect(&inner);
-    (
-        format,
-        penin_formats::decompress(format, &inner[..]).unwrap(),
-    )
+    let json = if format == Format::Arrow {
+        penin_codec::to_vec(&penin_formats::arrow::from_slice(&inner, None).unwrap())
+    } else {
+        penin_formats::decompress(format, &inner[..]).unwrap()
+    };
+    (format, json)
 }
 
 #[test]

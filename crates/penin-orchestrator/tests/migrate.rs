@@ -89,7 +89,11 @@ fn every_format_migrates_to_every_other_after_a_checkpoint() {
             let format = held
                 .load_state_format(checkpoint::data_path(&dir, meta))
                 .unwrap();
-            assert_eq!(format, Some(from), "{from} -> {to}: the checkpoint's format");
+            assert_eq!(
+                format,
+                Some(from),
+                "{from} -> {to}: the checkpoint's format"
+            );
             assert!(json(&held) == json(&before), "{from} -> {to}");
 
             // The ledger says what was done, after the checkpoint and the compaction.
