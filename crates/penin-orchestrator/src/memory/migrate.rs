@@ -58,7 +58,7 @@ pub struct Migrated {
 }
 
 /// What migrating the state at `path` to `to` would do, read without changing any file
-/// (the state is read as [`load`] reads it: no lock needed, none taken).
+/// (the state is read as [`load_with`] reads it: no lock needed, none taken).
 pub fn plan_migration(path: impl AsRef<Path>, options: &Options, to: Format) -> Result<Migration> {
     let path = path.as_ref();
     let loaded = load_with(path, options)?;
