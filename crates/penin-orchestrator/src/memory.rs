@@ -1114,7 +1114,7 @@ fn load_parts(
     options: &Options,
     notices: &[Notice],
     reader: bool,
-) -> Result<(Loaded, Option<(Summary, Option<Seal>)>)> {
+) -> Result<(Loaded, Option<Journaled>)> {
     let mut attempt = 0;
     loop {
         match load_pair(path, journal_path, options, notices.to_vec()) {
@@ -1126,12 +1126,15 @@ fn load_parts(
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
             }
-            Ok((loaded, Pair::Journal(scan, seal))) => return Ok((loaded, Some((scan, seal)))),
+            Ok((loaded, Pair::Journal(journaled))) => return Ok((loaded, Some(*journaled))),
             Ok((loaded, Pair::Replaced | Pair::Alone)) => return Ok((loaded, None)),
             Err(error) => return Err(error),
         }
     }
 }
+
+/// A journal's scan, and its seal if it is sealed.
+type Journaled = (Summary, Option<Seal>);
 
 /// How many times a reader reads a snapshot and journal again when they do not match.
 const READ_AGAIN: u32 = 4;
@@ -1143,7 +1146,7 @@ enum Pair {
     /// A journal holding no change, of a snapshot replaced since: the snapshot as it is.
     Replaced,
     /// Its journal, replayed, and its seal if it is sealed.
-    Journal(Summary, Option<Seal>),
+    Journal(Box<Journaled>),
 }
 
 fn load_pair(
@@ -1250,7 +1253,7 @@ fn load_pair(
         journal_len: summary.len,
         notices,
     };
-    Ok((loaded, Pair::Journal(summary, seal)))
+    Ok((loaded, Pair::Journal(Box::new((summary, seal)))))
 }
 
 /// [`Error::Envelope`] unless the snapshot open as `file` is plaintext or its envelope
