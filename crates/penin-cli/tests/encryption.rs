@@ -33,6 +33,7 @@ fn open(env: &Env, rel: &str, key: &str) -> (Format, Vec<u8>) {
     let inner = penin_formats::decrypt(&keys, &bytes[..]).unwrap().bytes;
     let format = Format::detect(&inner);
     let json = if format == Format::Arrow {
+        // An arrow snapshot is not JSON: the state it holds, as JSON.
         penin_codec::to_vec(&penin_formats::arrow::from_slice(&inner, None).unwrap())
     } else {
         penin_formats::decompress(format, &inner[..]).unwrap()
@@ -394,4 +395,202 @@ fn the_golden_encrypted_state_decrypts_to_its_json() {
     let out = env.run(&["--state", state.to_str().unwrap(), "stats"]);
     assert_eq!(out.code, Some(89));
     assert!(out.stderr.contains(recipient.trim()), "{}", out.stderr);
+}
+
+const JOURNAL: &str = ".penin_omega/state.json.journal";
+const LEDGER: &str = ".penin_omega/state.json.ledger";
+
+/// The format version in the header of the state's journal: 1 plaintext, 2 sealed.
+fn journal_version(env: &Env) -> u16 {
+    let bytes = env.read(JOURNAL);
+    assert_eq!(&bytes[..8], b"\x89PENJNL\n", "not a journal");
+    u16::from_le_bytes([bytes[8], bytes[9]])
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+/// A line of `stats` output.
+fn stat(env: &Env, args: &[&str], what: &str) -> String {
+    let out = env.run(&[args, &["stats"]].concat());
+    out.assert_ok();
+    out.stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with(what))
+        .unwrap_or_else(|| panic!("no {what} in {}", out.stdout))
+        .trim()
+        .to_owned()
+}
+
+/// The count of a `stats` line ("Task history: 5 entries").
+fn entries(line: &str) -> usize {
+    line.split_whitespace()
+        .find_map(|word| word.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {line}"))
+}
+
+#[test]
+fn with_an_identity_the_journal_is_sealed_and_replays_with_it() {
+    let env = Env::new();
+    let recipient = keygen(&env, "key.txt");
+    let id = ["--identity", "key.txt"];
+    env.run(&[&id[..], &["demo"]].concat()).assert_ok();
+    assert_eq!(journal_version(&env), 2);
+    let demo_tasks = entries(&stat(&env, &id, "Task history"));
+    // `run` journals its change (and folds it in as it ends); the one-shots after it leave
+    // theirs in the journal.
+    env.run_with_input(
+        &[&id[..], &["run"]].concat(),
+        "{\"op\": \"add_task\", \"task\": {\"task\": \"zebra-pineapple-one\"}}\n",
+    )
+    .assert_ok();
+    assert_eq!(journal_version(&env), 2);
+    env.run(&[&id[..], &["add-task", r#"{"task":"zebra-pineapple-two"}"#]].concat())
+        .assert_ok();
+    env.run(&[&id[..], &["add-score", "0.125"]].concat())
+        .assert_ok();
+    // The changes are in the journal (no compaction folded them in), sealed.
+    let journal = env.read(JOURNAL);
+    assert_eq!(journal_version(&env), 2);
+    assert!(!holds(&journal, "zebra-pineapple"), "a change in plaintext");
+    assert!(!holds(&journal, "0.125"), "a change in plaintext");
+    let verified = env.run(&[&id[..], &["verify"]].concat());
+    verified.assert_ok();
+    assert!(
+        verified.stdout.contains("2 change(s) since the snapshot"),
+        "{}",
+        verified.stdout
+    );
+    // Reopened with the identity, the changes replay.
+    let tasks = stat(&env, &id, "Task history");
+    assert_eq!(entries(&tasks), demo_tasks + 2, "{tasks}");
+    assert_eq!(entries(&stat(&env, &id, "Score history")), 4);
+    // Without the identity: 89, never a state without its changes.
+    let out = env.run(&["stats"]);
+    assert_eq!(out.code, Some(89), "{}", out.stderr);
+    assert!(out.stderr.contains(&recipient), "{}", out.stderr);
+    env.run(&[&id[..], &["compact"]].concat()).assert_ok();
+    assert_eq!(stat(&env, &id, "Task history"), tasks);
+}
+
+#[test]
+fn a_sealed_journal_without_the_identity_exits_89_naming_the_journal() {
+    let env = Env::new();
+    keygen(&env, "key.txt");
+    // A plaintext snapshot, no journal: the first change with an identity starts a sealed
+    // journal (the snapshot is encrypted at the next compaction).
+    env.run(&["demo"]).assert_ok();
+    std::fs::remove_file(env.path(JOURNAL)).unwrap();
+    env.run(&[
+        "--identity",
+        "key.txt",
+        "add-task",
+        r#"{"task":"zebra-pineapple"}"#,
+    ])
+    .assert_ok();
+    assert!(!penin_formats::is_encrypted(&env.read(STATE)));
+    assert_eq!(journal_version(&env), 2);
+    assert!(!holds(&env.read(JOURNAL), "zebra-pineapple"));
+    for args in [&["stats"][..], &["add-score", "0.5"], &["verify"]] {
+        let out = env.run(args);
+        assert_eq!(out.code, Some(89), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("state.json.journal"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let wrong = keygen(&env, "wrong.txt");
+    let out = env.run(&["--identity", "wrong.txt", "stats"]);
+    assert_eq!(out.code, Some(89), "{wrong}: {}", out.stderr);
+    assert!(out.stderr.contains("state.json.journal"), "{}", out.stderr);
+    // Nothing was appended without the identity.
+    let before = stat(&env, &["--identity", "key.txt"], "Score history");
+    assert!(before.contains("3 entries"), "{before}");
+}
+
+#[test]
+fn plaintext_journals_come_and_go_at_compactions() {
+    let env = Env::new();
+    keygen(&env, "key.txt");
+    let id = ["--identity", "key.txt"];
+    let plain = ["--identity", "key.txt", "--plaintext"];
+    env.run(&[&id[..], &["demo"]].concat()).assert_ok();
+    env.run(&[&id[..], &["add-score", "0.5"]].concat())
+        .assert_ok();
+    // --plaintext appends to a sealed journal sealed, until the next compaction.
+    env.run(&[&plain[..], &["add-score", "0.625"]].concat())
+        .assert_ok();
+    assert_eq!(journal_version(&env), 2);
+    env.run(&[&plain[..], &["compact"]].concat()).assert_ok();
+    assert_eq!(journal_version(&env), 1);
+    assert!(!penin_formats::is_encrypted(&env.read(STATE)));
+    // With an identity, a plaintext journal stays plaintext until the next compaction.
+    env.run(&[&id[..], &["add-task", r#"{"task":"zebra-pineapple"}"#]].concat())
+        .assert_ok();
+    assert_eq!(journal_version(&env), 1);
+    assert!(holds(&env.read(JOURNAL), "zebra-pineapple"));
+    env.run(&[&id[..], &["compact"]].concat()).assert_ok();
+    assert_eq!(journal_version(&env), 2);
+    env.run(&[&id[..], &["add-score", "0.75"]].concat())
+        .assert_ok();
+    assert!(!holds(&env.read(JOURNAL), "0.75"));
+    assert_eq!(stat(&env, &id, "Score history"), "Score history: 6 entries");
+}
+
+#[test]
+fn a_torn_sealed_tail_is_cut_and_appends_go_on() {
+    let env = Env::new();
+    keygen(&env, "key.txt");
+    let id = ["--identity", "key.txt"];
+    env.run(&[&id[..], &["demo"]].concat()).assert_ok();
+    env.run(&[&id[..], &["add-score", "0.5"]].concat())
+        .assert_ok();
+    let whole = env.read(JOURNAL);
+    let ledger = env.read(LEDGER);
+    // A second change, torn by a crash: half of its record written, no ledger line.
+    env.run(&[&id[..], &["add-score", "0.625"]].concat())
+        .assert_ok();
+    let both = env.read(JOURNAL);
+    let torn_at = whole.len() + (both.len() - whole.len()) / 2;
+    env.write(JOURNAL, &both[..torn_at]);
+    env.write(LEDGER, &ledger);
+    assert_eq!(stat(&env, &id, "Score history"), "Score history: 4 entries");
+    env.run(&[&id[..], &["add-score", "0.75"]].concat())
+        .assert_ok();
+    assert_eq!(journal_version(&env), 2);
+    assert_eq!(stat(&env, &id, "Score history"), "Score history: 5 entries");
+    env.run(&[&id[..], &["verify"]].concat()).assert_ok();
+    let journal = env.read(JOURNAL);
+    assert!(journal.starts_with(&whole), "the sound record moved");
+    assert!(!holds(&journal, "0.75"));
+}
+
+#[test]
+fn repair_refuses_a_sealed_journal_whose_header_is_damaged() {
+    let env = Env::new();
+    keygen(&env, "key.txt");
+    let id = ["--identity", "key.txt"];
+    env.run(&[&id[..], &["demo"]].concat()).assert_ok();
+    env.run(&[&id[..], &["add-score", "0.5"]].concat())
+        .assert_ok();
+    let mut journal = env.read(JOURNAL);
+    journal[20] ^= 0x40; // the base: the header's CRC no longer matches
+    env.write(JOURNAL, &journal);
+    let out = env.run(&[&id[..], &["repair"]].concat());
+    assert_eq!(out.code, Some(84), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("sealed journal") && out.stderr.contains("state.json.journal"),
+        "{}",
+        out.stderr
+    );
+    // Untouched, and set aside by recover.
+    assert_eq!(env.read(JOURNAL), journal);
+    env.run(&[&id[..], &["recover", "--discard-journal"]].concat())
+        .assert_ok();
+    assert_eq!(journal_version(&env), 2);
+    assert_eq!(entries(&stat(&env, &id, "Score history")), 3);
 }

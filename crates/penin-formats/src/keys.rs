@@ -127,6 +127,18 @@ impl Keys {
             .collect()
     }
 
+    /// The X25519 identities loads decrypt with: what a sealed journal's key is unwrapped
+    /// with (`penin_history::journal::Seal::read`).
+    pub fn x25519_identities(&self) -> &[x25519::Identity] {
+        &self.identities
+    }
+
+    /// The X25519 recipients saves are encrypted to: what a new sealed journal's key is
+    /// wrapped for (`penin_history::journal::Seal::generate`). Empty: saves are plaintext.
+    pub fn x25519_recipients(&self) -> &[x25519::Recipient] {
+        &self.recipients
+    }
+
     /// The identities, for age's decryptor.
     pub(crate) fn identities(&self) -> impl Iterator<Item = &dyn age::Identity> {
         self.identities.iter().map(|i| i as &dyn age::Identity)

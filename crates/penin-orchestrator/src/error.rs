@@ -219,6 +219,9 @@ impl Error {
                 penin_history::journal::Error::NewerVersion { .. } => ErrorKind::NewerVersion,
                 penin_history::journal::Error::Damaged { .. }
                 | penin_history::journal::Error::NotAJournal { .. } => ErrorKind::JournalDamaged,
+                // A sealed journal read with no identity, or with none that opens it.
+                penin_history::journal::Error::Sealed { .. }
+                | penin_history::journal::Error::WrongIdentity { .. } => ErrorKind::WrongIdentity,
                 penin_history::journal::Error::Store(e) => ErrorKind::of_store(e),
                 penin_history::journal::Error::Io { source, .. }
                     if source.kind() == io::ErrorKind::PermissionDenied =>

@@ -1,8 +1,8 @@
 //! [`Memory`]: a state kept durable change by change. The snapshot `NAME` is the seed
 //! format, plain or compressed ([`Memory::format`]: a loaded snapshot's format is kept by
 //! every compaction), and encrypted when the [`Options`]' keys have recipients (then
-//! checkpoints are too; the journal and the ledger are not); every change since it is a
-//! record of `NAME.journal`, written (and
+//! checkpoints are too, and every journal started is sealed; the ledger is not); every
+//! change since it is a record of `NAME.journal`, written (and
 //! synced under the caller's policy) before the change is acknowledged; a compaction folds
 //! the journal into a new snapshot.
 //!
@@ -27,7 +27,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use penin_artifacts::{Map, Value};
 use penin_formats::{Format, Keys, Layout};
-use penin_history::journal::{self, HashingWriter, Header, Identity, Match, Summary, Torn, Writer};
+use penin_history::journal::{
+    self, HashingWriter, Header, Identity, Match, Seal, Summary, Torn, Writer,
+};
 use penin_history::ledger::{self, Event, Ledger};
 use penin_history::time::Timestamp;
 use penin_store::{Durability, Fs, RealFs};
@@ -298,7 +300,11 @@ impl<F: Fs + Clone> Memory<F> {
     }
 
     /// [`Memory::open_in`] with `options`: an encrypted snapshot is decrypted with its keys,
-    /// and every snapshot and checkpoint written is encrypted to their recipients.
+    /// and every snapshot and checkpoint written is encrypted to their recipients. A sealed
+    /// journal's key is unwrapped with their identities (none that opens it:
+    /// [`journal::Error::Sealed`] or [`journal::Error::WrongIdentity`], naming the journal);
+    /// the journal goes on as it is (sealed or plaintext) until the next compaction, which
+    /// starts a sealed journal when the keys have recipients, a plaintext one otherwise.
     pub fn open_with(fs: F, path: impl AsRef<Path>, options: &Options) -> Result<Self> {
         let path = path.as_ref().to_owned();
         let journal_path = penin_history::journal_path(&path);
@@ -306,9 +312,12 @@ impl<F: Fs + Clone> Memory<F> {
         settle_compaction(Some(&fs), &path, &mut notices)?;
         let (loaded, scan) = load_parts(&path, &journal_path, options, &notices)?;
         let mut notices = loaded.notices;
+        // A journal goes on as it is until the next compaction: a sealed one sealed (with the
+        // key its header wraps), a plaintext one plaintext, whatever the keys encrypt to.
         let journal = match &scan {
-            Some(scan) => {
-                let writer = Writer::after_scan_in(fs.clone(), &journal_path, scan)?;
+            Some((scan, seal)) => {
+                let writer =
+                    Writer::after_scan_with_in(fs.clone(), &journal_path, scan, seal.clone())?;
                 for notice in &mut notices {
                     if let Notice::TornJournal { cut, .. } = notice {
                         *cut = true;
@@ -326,14 +335,14 @@ impl<F: Fs + Clone> Memory<F> {
         let mut memory = Self::assemble(fs, path, loaded.state, loaded.seq, notices)?;
         memory.keys.clone_from(&options.keys);
         memory.journal = journal;
-        memory.extends = scan.as_ref().map(|scan| scan.header);
+        memory.extends = scan.as_ref().map(|(scan, _)| scan.header);
         memory.snapshot = loaded.snapshot;
         memory.snapshot_len = snapshot_len;
         if let Some(layout) = loaded.layout {
             memory.snapshot_in(layout);
         }
-        if let Some(scan) = &scan
-            && memory.catch_up(scan)?
+        if let Some((scan, seal)) = &scan
+            && memory.catch_up(scan, seal.as_ref())?
         {
             // The ledger names changes past the journal's end: a compaction starts a journal
             // whose numbers go on after them, so that none is given twice.
@@ -388,8 +397,9 @@ impl<F: Fs + Clone> Memory<F> {
     /// kept from it (the line of the compaction that started the journal, and those of its
     /// records after the last one the ledger names), or, when the ledger names changes the
     /// journal lost (written, never synced, so never acknowledged), a `lost` line saying so;
-    /// then true: the state's sequence number is past the journal's end.
-    fn catch_up(&mut self, scan: &Summary) -> Result<bool> {
+    /// then true: the state's sequence number is past the journal's end. `seal` opens the
+    /// records of a sealed journal.
+    pub(crate) fn catch_up(&mut self, scan: &Summary, seal: Option<&Seal>) -> Result<bool> {
         let mut events = Vec::new();
         let logged = self.ledger.as_ref().map_or(0, logged_seq);
         if logged > scan.last_seq {
@@ -429,15 +439,15 @@ impl<F: Fs + Clone> Memory<F> {
                 .iter()
                 .filter(|r| r.seq > logged && r.seq <= scan.last_seq)
             {
-                let payload = record.payload(&full.bytes);
+                let payload = record.open(&full.bytes, seal, &self.journal_path)?;
                 let change =
-                    Change::decode(record.kind, payload).map_err(|what| Error::Replay {
+                    Change::decode(record.kind, &payload).map_err(|what| Error::Replay {
                         journal: self.journal_path.clone(),
                         seq: record.seq,
                         offset: record.offset,
                         what,
                     })?;
-                let mut event = change_event(&change, record.seq, record.time, payload);
+                let mut event = change_event(&change, record.seq, record.time, &payload);
                 event.fields.insert("recovered", Value::Bool(true));
                 events.push(event);
             }
@@ -684,7 +694,7 @@ impl<F: Fs + Clone> Memory<F> {
         let records = self
             .journal
             .as_ref()
-            .map_or(0, |j| j.len() - journal::HEADER_LEN as u64);
+            .map_or(0, |j| j.len() - j.header_len());
         records > COMPACT_AT_LEAST.max(self.snapshot_len)
     }
 
@@ -766,14 +776,15 @@ impl<F: Fs + Clone> Memory<F> {
             }
         }
         let next = next_journal_path(&self.path);
-        let header = self.write_snapshot(&next)?;
+        let (header, seal) = self.write_snapshot(&next)?;
         // Not synced: if a power loss takes this rename back, the next start finds the
         // prepared journal naming the snapshot in place and makes it again (and the appends
         // made to it meanwhile went to the same file).
         self.fs
             .rename(&next, &self.journal_path)
             .map_err(store_io(penin_store::Step::Rename, &self.journal_path))?;
-        self.journal = Some(Writer::open_in(self.fs.clone(), &self.journal_path)?.writer);
+        self.journal =
+            Some(Writer::open_with_in(self.fs.clone(), &self.journal_path, seal)?.writer);
         self.extends = Some(header);
         self.snapshot = true;
         self.snapshot_len = header.identity.size;
@@ -786,8 +797,9 @@ impl<F: Fs + Clone> Memory<F> {
     }
 
     /// Steps 1 to 3 of a compaction: the new snapshot in place, its journal prepared at
-    /// `next`. Returns the prepared journal's header.
-    fn write_snapshot(&self, next: &Path) -> Result<Header> {
+    /// `next`, sealed when the keys encrypt. Returns the prepared journal's header and seal.
+    fn write_snapshot(&self, next: &Path) -> Result<(Header, Option<Seal>)> {
+        let seal = new_seal(&self.keys)?;
         let digest = Cell::new(0_u128);
         let header = Cell::new(None);
         let base = self.seq;
@@ -813,16 +825,20 @@ impl<F: Fs + Clone> Memory<F> {
             |temporary| {
                 let metadata = self.fs.metadata(temporary)?;
                 let identity = Identity::from_parts(&metadata, digest.get());
-                let prepared = Header::new(base, ledger_seq, now(), identity);
+                let mut prepared = Header::new(base, ledger_seq, now(), identity);
+                if let Some(seal) = &seal {
+                    prepared = prepared.with_seal(seal);
+                }
+                let bytes = prepared.to_vec(seal.as_ref());
                 penin_store::write_atomic_in(&self.fs, next, Durability::Full, |w| {
-                    w.write_all(&prepared.to_bytes())
+                    w.write_all(&bytes)
                 })
                 .map_err(io::Error::other)?;
                 header.set(Some(prepared));
                 Ok(())
             },
         )?;
-        header.get().ok_or(Error::NoJournal)
+        Ok((header.get().ok_or(Error::NoJournal)?, seal))
     }
 
     /// Starts a journal if there is none: extending the snapshot if there is one, else after
@@ -835,11 +851,16 @@ impl<F: Fs + Clone> Memory<F> {
             return self.compact();
         }
         let identity = Identity::of_file(&self.path)?;
-        let header = Header::new(self.seq, 0, now(), identity);
-        self.journal = Some(Writer::create_in(
+        let mut header = Header::new(self.seq, 0, now(), identity);
+        let seal = new_seal(&self.keys)?;
+        if let Some(seal) = &seal {
+            header = header.with_seal(seal);
+        }
+        self.journal = Some(Writer::create_with_in(
             self.fs.clone(),
             &self.journal_path,
             &header,
+            seal,
         )?);
         self.extends = Some(header);
         Ok(())
@@ -888,7 +909,9 @@ fn load_between(path: &Path, options: &Options, between: &mut dyn FnMut(u32)) ->
         // A pair that may come from both sides of a compaction: a journal that does not
         // extend the snapshot read, or a prepared journal renamed into place meanwhile.
         let mixed = match &read {
-            Err(Error::Foreign { .. }) | Ok((_, Pair::Replaced)) => true,
+            // (A sealed journal's key read before a compaction replaced the journal.)
+            Err(Error::Foreign { .. } | Error::Journal(journal::Error::SealMismatch { .. }))
+            | Ok((_, Pair::Replaced)) => true,
             Ok((_, Pair::Alone)) => prepared.is_some(),
             Ok((_, Pair::Journal(_))) | Err(_) => false,
         };
@@ -966,7 +989,9 @@ pub fn append_as(
 }
 
 /// [`append`] with `options`: a compaction the change calls for decrypts and encrypts with
-/// its keys.
+/// its keys. A sealed journal's key is unwrapped with their identities and the change is
+/// sealed; a plaintext journal gets a plaintext record even when the keys encrypt (the next
+/// compaction starts a sealed journal): a journal is never converted in place.
 pub fn append_with(path: impl AsRef<Path>, options: &Options, change: Change) -> Result<Appended> {
     append_inner(path.as_ref(), options, change, COMPACT_AT_LEAST)
 }
@@ -1030,7 +1055,14 @@ fn append_inner(
     let mut payload = Vec::new();
     change.encode(&mut payload);
     journal::check_len(&payload)?;
-    let opened = Writer::open_in(fs, &journal_path)?;
+    // A sealed journal's key, unwrapped with the identities (the one age operation of the
+    // append): its records are sealed. A plaintext journal stays plaintext until the next
+    // compaction, even when the keys encrypt (the compaction starts a sealed one).
+    let seal = match header.sealed {
+        Some(_) => read_seal(&journal_path, &options.keys)?,
+        None => None,
+    };
+    let opened = Writer::open_with_in(fs, &journal_path, seal)?;
     let mut writer = opened.writer;
     if let Some(torn) = opened.torn {
         notices.push(Notice::TornJournal {
@@ -1068,7 +1100,7 @@ fn append_inner(
     // A state fed by one-shot commands alone compacts too, once its journal outgrows the
     // snapshot (a relative threshold: the cost stays in proportion to the changes).
     let snapshot_len = fs.metadata(path).map_or(0, |m| m.len());
-    let records = writer.len() - journal::HEADER_LEN as u64;
+    let records = writer.len() - writer.header_len();
     drop((writer, ledger));
     if records > compact_at_least.max(snapshot_len) {
         let compacted = open(fs, path).and_then(|mut memory| memory.compact());
@@ -1145,14 +1177,17 @@ fn load_parts(
     journal_path: &Path,
     options: &Options,
     notices: &[Notice],
-) -> Result<(Loaded, Option<Summary>)> {
+) -> Result<(Loaded, Option<Journaled>)> {
     let (loaded, pair) = load_pair(path, journal_path, options, notices.to_vec())?;
-    let scan = match pair {
-        Pair::Journal(scan) => Some(scan),
+    let journaled = match pair {
+        Pair::Journal(journaled) => Some(*journaled),
         Pair::Replaced | Pair::Alone => None,
     };
-    Ok((loaded, scan))
+    Ok((loaded, journaled))
 }
+
+/// A journal's scan, and its seal if it is sealed.
+type Journaled = (Summary, Option<Seal>);
 
 /// What a snapshot was read with.
 enum Pair {
@@ -1160,8 +1195,8 @@ enum Pair {
     Alone,
     /// A journal holding no change, of a snapshot replaced since: the snapshot as it is.
     Replaced,
-    /// Its journal, replayed.
-    Journal(Summary),
+    /// Its journal, replayed, and its seal if it is sealed.
+    Journal(Box<Journaled>),
 }
 
 fn load_pair(
@@ -1180,24 +1215,29 @@ fn load_pair(
     let snapshot = file.is_some();
     // Replayed a chunk at a time; checked against the snapshot read once the journal's header
     // is known (a journal that does not match gives an error before the state is used).
+    // A sealed journal's key first, with the identities (none: the error names the journal).
+    let seal = read_seal(journal_path, &options.keys)?;
     let mut failed = None;
-    let replayed = journal::replay(journal_path, |record, payload| {
-        match Change::decode(record.kind, payload) {
-            Ok(change) => {
-                change.apply(&mut state);
-                true
-            }
-            Err(what) => {
-                failed = Some(Error::Replay {
-                    journal: journal_path.to_owned(),
-                    seq: record.seq,
-                    offset: record.offset,
-                    what,
-                });
-                false
-            }
-        }
-    })?;
+    let replayed =
+        journal::replay_with(
+            journal_path,
+            seal.as_ref(),
+            |record, payload| match Change::decode(record.kind, payload) {
+                Ok(change) => {
+                    change.apply(&mut state);
+                    true
+                }
+                Err(what) => {
+                    failed = Some(Error::Replay {
+                        journal: journal_path.to_owned(),
+                        seq: record.seq,
+                        offset: record.offset,
+                        what,
+                    });
+                    false
+                }
+            },
+        )?;
     let Some(summary) = replayed else {
         let loaded = Loaded {
             state,
@@ -1263,7 +1303,7 @@ fn load_pair(
         journal_len: summary.len,
         notices,
     };
-    Ok((loaded, Pair::Journal(summary)))
+    Ok((loaded, Pair::Journal(Box::new((summary, seal)))))
 }
 
 /// [`Error::Envelope`] unless the snapshot open as `file` is plaintext or its envelope
@@ -1284,6 +1324,22 @@ fn check_opens(file: &std::fs::File, path: &Path, keys: &Keys) -> Result<()> {
             source,
         },
     })
+}
+
+/// A new journal's seal when `keys` encrypt (a fresh data key wrapped for their
+/// recipients); `None` when they do not: the journal is plaintext.
+fn new_seal(keys: &Keys) -> Result<Option<Seal>> {
+    if !keys.encrypts() {
+        return Ok(None);
+    }
+    Ok(Some(Seal::generate(keys.x25519_recipients())?))
+}
+
+/// The seal of the journal at `path`, unwrapped with the identities of `keys`: `None` for a
+/// plaintext journal or none; [`journal::Error::Sealed`] (no identity) or
+/// [`journal::Error::WrongIdentity`] for a sealed one they do not open.
+pub(crate) fn read_seal(path: &Path, keys: &Keys) -> Result<Option<Seal>> {
+    Ok(Seal::read(path, keys.x25519_identities())?)
 }
 
 fn parent(path: &Path) -> &Path {

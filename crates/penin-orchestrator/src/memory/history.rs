@@ -222,12 +222,21 @@ pub fn recover_with(
     let (applied, moved_to, changes, seq, kept) = match how {
         Recovery::KeepJournal => {
             let scan = parsed?;
+            // A sealed journal's changes need its key, unwrapped with the identities.
+            let seal =
+                journal::Seal::open(&scan.bytes, &journal_path, options.keys.x25519_identities())?;
             for record in &scan.records {
-                replay(&journal_path, record, &scan.bytes, &mut state)?;
+                replay(
+                    &journal_path,
+                    record,
+                    &scan.bytes,
+                    seal.as_ref(),
+                    &mut state,
+                )?;
             }
             let n = scan.records.len() as u64;
             let seq = scan.last_seq();
-            (n, None, n, seq, Some(scan))
+            (n, None, n, seq, Some((scan, seal)))
         }
         Recovery::DiscardJournal => {
             let aside = set_aside(&fs, &journal_path, "discarded")?;
@@ -241,9 +250,9 @@ pub fn recover_with(
     let mut memory = Memory::assemble(fs, path.to_owned(), state, seq, Vec::new())?;
     memory.keys.clone_from(&options.keys);
     memory.format = format;
-    if let Some(scan) = &kept {
+    if let Some((scan, seal)) = &kept {
         // The changes applied get their ledger lines if a crash kept any from it.
-        memory.catch_up(&scan.summary())?;
+        memory.catch_up(&scan.summary(), seal.as_ref())?;
     }
     memory.compact()?;
     notices.extend(memory.take_notices());
@@ -331,7 +340,7 @@ pub fn repair_with(path: impl AsRef<Path>, options: &Options) -> Result<(Repaire
 
     // The state the valid records make, as it is before anything moves.
     let scan = salvaged.as_ref().map(|((scan, _), _)| scan);
-    let (state, layout, kept, last_valid) = replayed(path, &journal_path, options, scan)?;
+    let (state, layout, kept, last_valid, seal) = replayed(path, &journal_path, options, scan)?;
     let mut memory = Memory::assemble(fs, path.to_owned(), state, last_valid, notices)?;
     (memory.keys, memory.snapshot) = (options.keys.clone(), true);
     memory.snapshot_in(layout);
@@ -345,7 +354,7 @@ pub fn repair_with(path: impl AsRef<Path>, options: &Options) -> Result<(Repaire
     } else if let Some(((scan, _), _)) = salvaged.as_ref().filter(|_| !header_rebuilt) {
         // Ledger lines a crash kept from it, for the records kept (not behind a rebuilt
         // header, which the journal on disk lacks: the `repair` line says what was kept).
-        memory.catch_up(&scan.summary())?;
+        memory.catch_up(&scan.summary(), seal.as_ref())?;
     }
     // The checkpoint is labelled with the last change the state holds.
     memory.seq = last_valid;
@@ -401,24 +410,28 @@ pub fn repair_with(path: impl AsRef<Path>, options: &Options) -> Result<(Repaire
 }
 
 /// The snapshot with the valid records of `scan` replayed: the state, the snapshot's layout,
-/// how many records, and the last one's sequence number.
+/// how many records, the last one's sequence number, and the journal's seal (a sealed
+/// journal's records are opened with the key its header wraps, unwrapped with the keys'
+/// identities).
 fn replayed(
     path: &Path,
     journal_path: &Path,
     options: &Options,
     scan: Option<&journal::Scan>,
-) -> Result<(Orchestrator, Layout, u64, u64)> {
+) -> Result<(Orchestrator, Layout, u64, u64, Option<journal::Seal>)> {
     let mut state = Orchestrator::with_history_maxlen(options.history_maxlen);
     let format = state
         .load_state_with(path, &options.keys)?
         .unwrap_or_default();
     let Some(scan) = scan else {
-        return Ok((state, format, 0, 0));
+        return Ok((state, format, 0, 0, None));
     };
+    let seal = journal::Seal::open(&scan.bytes, journal_path, options.keys.x25519_identities())?;
     for record in &scan.records {
-        replay(journal_path, record, &scan.bytes, &mut state)?;
+        replay(journal_path, record, &scan.bytes, seal.as_ref(), &mut state)?;
     }
-    Ok((state, format, scan.records.len() as u64, scan.last_seq()))
+    let (kept, last) = (scan.records.len() as u64, scan.last_seq());
+    Ok((state, format, kept, last, seal))
 }
 
 /// The ledger, if its chain is broken: moved aside whole. Returns what was wrong, where it
@@ -446,6 +459,23 @@ fn salvage_journal(path: &Path, journal_path: &Path) -> Result<Salvaged> {
     let mut rebuilt = false;
     let bytes = match journal::Header::parse(&bytes, journal_path) {
         Ok(_) => bytes,
+        Err(journal::Error::Damaged { .. } | journal::Error::NotAJournal { .. })
+            if looks_sealed(&bytes) =>
+        {
+            // The data key is wrapped in the header: with the header, it is gone, and no
+            // record can be opened again. Rebuilding a plaintext header in front of sealed
+            // records would only make garbage of them.
+            return Err(journal::Error::Damaged {
+                path: journal_path.to_owned(),
+                seq: 0,
+                offset: 0,
+                what: "the header of this sealed journal is damaged, and the key that opens \
+                       its records went with it: no repair can read them; `penin recover \
+                       --discard-journal` sets the journal aside"
+                    .to_owned(),
+            }
+            .into());
+        }
         Err(journal::Error::Damaged { .. } | journal::Error::NotAJournal { .. }) => {
             rebuilt = true;
             rebuild_header(path, &bytes)?
@@ -457,6 +487,16 @@ fn salvage_journal(path: &Path, journal_path: &Path) -> Result<Salvaged> {
         Some((journal::salvage(bytes, journal_path)?, total)),
         rebuilt,
     ))
+}
+
+/// Whether a journal whose header does not parse was a sealed one: its version or its flags
+/// still say so.
+fn looks_sealed(bytes: &[u8]) -> bool {
+    let version = bytes.get(8..10).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let flags = bytes
+        .get(12..16)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    version == Some(journal::VERSION_SEALED) || flags == Some(journal::FLAG_SEALED)
 }
 
 /// A journal's bytes with a new header: its base from the first record (else 0), naming the
@@ -474,15 +514,16 @@ fn replay(
     journal_path: &Path,
     record: &journal::Record,
     bytes: &[u8],
+    seal: Option<&journal::Seal>,
     state: &mut Orchestrator,
 ) -> Result<()> {
-    let change =
-        Change::decode(record.kind, record.payload(bytes)).map_err(|what| Error::Replay {
-            journal: journal_path.to_owned(),
-            seq: record.seq,
-            offset: record.offset,
-            what,
-        })?;
+    let payload = record.open(bytes, seal, journal_path)?;
+    let change = Change::decode(record.kind, &payload).map_err(|what| Error::Replay {
+        journal: journal_path.to_owned(),
+        seq: record.seq,
+        offset: record.offset,
+        what,
+    })?;
     change.apply(state);
     Ok(())
 }
