@@ -179,7 +179,7 @@ def targets(n, figures):
         r = f["python gzip + json.dump"]["save"] / f["penin json.gz"]["save"]
         check("json.gz saves ≥ 5× faster than Python gzip + json.dump", r >= 5, f"{r:.1f}×")
     for name in f:
-        if name.endswith(" + age"):
+        if name.startswith("penin ") and name.endswith(" + age"):
             plain = name[: -len(" + age")]
             if plain in f:
                 r = f[name]["save"] / f[plain]["save"] - 1
@@ -223,8 +223,8 @@ def main():
             rows[name] = (path, {}, None)
         lines, figures = table(n, args.dim, rows, walls, inner, args.rounds)
         out += lines + [""]
-        target_rows += targets(n, figures)
         print("\n".join(lines), flush=True)
+        target_rows += targets(n, figures)
     out += ["| N | target | measured | |", "|---|---|---|---|", *target_rows]
     print("\n".join(out[-(len(target_rows) + 2):]))
     if args.markdown:
