@@ -1055,8 +1055,9 @@ fn append_inner(
     let mut payload = Vec::new();
     change.encode(&mut payload);
     journal::check_len(&payload)?;
-    // A sealed journal's key, unwrapped with the identities (the one age operation of the
-    // append): its records are sealed. A plaintext journal stays plaintext until the next
+    // A sealed journal's key, unwrapped with the identities (a second age operation when
+    // the snapshot is encrypted too; the snapshot's, above, is the one whose error names the
+    // recipients): its records are sealed. A plaintext journal stays plaintext until the next
     // compaction, even when the keys encrypt (the compaction starts a sealed one).
     let seal = match header.sealed {
         Some(_) => read_seal(&journal_path, &options.keys)?,
@@ -1423,6 +1424,17 @@ mod tests {
         Change::AddScore(penin_artifacts::Number::Float(f64::from(n)))
     }
 
+    /// A state in `dir` whose snapshot holds change 1 and whose journal holds change 2.
+    fn compacted_then_one_change(dir: &Path) -> PathBuf {
+        let path = dir.join("state.json");
+        let mut memory = Memory::open(&path, None).unwrap();
+        memory.commit(vec![score(1)]).unwrap();
+        memory.compact().unwrap();
+        memory.commit(vec![score(2)]).unwrap();
+        memory.sync().unwrap();
+        path
+    }
+
     /// The window between steps 3 and 4 of a compaction, with a reader in it: the reader chose
     /// the journal to read (the old one, which holds a change) before the new snapshot was
     /// renamed into place, and opened the snapshot after. The pair does not match; it reads
@@ -1432,13 +1444,7 @@ mod tests {
     #[test]
     fn a_reader_that_chose_the_old_journal_before_step_3_reads_the_new_snapshot_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        let mut memory = Memory::open(&path, None).unwrap();
-        memory.commit(vec![score(1)]).unwrap();
-        memory.compact().unwrap();
-        memory.commit(vec![score(2)]).unwrap();
-        memory.sync().unwrap();
-        drop(memory);
+        let path = compacted_then_one_change(dir.path());
         // The same state compacted beside it, up to step 3: the compaction's third rename
         // (step 4: the prepared journal into place) fails.
         let copy = tempfile::tempdir_in(dir.path()).unwrap();
@@ -1483,13 +1489,7 @@ mod tests {
     #[test]
     fn a_reader_refuses_a_foreign_snapshot_that_stands_still_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        let mut memory = Memory::open(&path, None).unwrap();
-        memory.commit(vec![score(1)]).unwrap();
-        memory.compact().unwrap();
-        memory.commit(vec![score(2)]).unwrap();
-        memory.sync().unwrap();
-        drop(memory);
+        let path = compacted_then_one_change(dir.path());
         std::fs::write(
             &path,
             b"{\n  \"knowledge_base\": {},\n  \"task_history\": [],\n  \"score_history\": [9]\n}",
