@@ -226,7 +226,7 @@ fn every_acknowledged_operation_survives_sigkill() {
                 }
             );
         }
-        ledger_verifies(&env, state);
+        ledger_verifies(&env, state, !acknowledged.is_empty());
     }
     println!(
         "kill loop: {rounds} SIGKILLs, {} operations sent, {} acknowledged, all of them found; \
@@ -426,15 +426,20 @@ fn sequence(
 }
 
 /// Checks that the ledger of `state` verifies: `penin verify` checks its whole chain (and
-/// fails with exit 86 at the first bad line).
-fn ledger_verifies(env: &Env, state: &str) {
+/// fails with exit 86 at the first bad line). A change is in the journal and the ledger
+/// before its answer, so once one was `acknowledged` the ledger exists; before that (a kill
+/// before the first change of the loop) there may be none to check.
+fn ledger_verifies(env: &Env, state: &str, acknowledged: bool) {
     let out = env.run(&["--state", state, "verify"]);
     out.assert_ok();
-    assert!(
-        out.stdout.contains("a sound chain"),
-        "verify did not check the ledger: {}",
-        out.stdout
-    );
+    let ledger = std::path::PathBuf::from(format!("{state}.ledger"));
+    if acknowledged || ledger.exists() {
+        assert!(
+            out.stdout.contains("a sound chain"),
+            "verify did not check the ledger: {}",
+            out.stdout
+        );
+    }
 }
 
 /// The state before the first round: `BASE_ARTIFACTS` random embeddings, with unbounded
