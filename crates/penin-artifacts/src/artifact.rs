@@ -1,6 +1,7 @@
 use crate::error::{Error, Result};
 use crate::map::Map;
 use crate::value::Value;
+use crate::vector::Vector;
 
 /// The `__type__` tag of an artifact in a state file.
 pub const ARTIFACT_TAG: &str = "NumericVectorArtifact";
@@ -11,8 +12,8 @@ pub const ARTIFACT_TAG: &str = "NumericVectorArtifact";
 /// [`Value`], tagged artifacts and deques included.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NumericVectorArtifact {
-    /// The vector.
-    pub vector: Vec<f64>,
+    /// The vector: owned, or a view into the buffer it was loaded from.
+    pub vector: Vector,
     /// Free-form metadata, in insertion order.
     pub metadata: Map,
     extra: Map,
@@ -21,9 +22,9 @@ pub struct NumericVectorArtifact {
 impl NumericVectorArtifact {
     /// An artifact with empty metadata.
     #[must_use]
-    pub fn new(vector: Vec<f64>) -> Self {
+    pub fn new(vector: impl Into<Vector>) -> Self {
         NumericVectorArtifact {
-            vector,
+            vector: vector.into(),
             metadata: Map::new(),
             extra: Map::new(),
         }
@@ -94,7 +95,7 @@ impl NumericVectorArtifact {
     /// Builds an artifact from a vector already read and the rest of its object: `metadata`
     /// (an object, `null` or missing for empty), `__type__` (dropped, not checked) and any
     /// other keys (kept as extras). A `vector` key left in `rest` is dropped.
-    pub fn from_parts(vector: Vec<f64>, mut rest: Map) -> Result<Self> {
+    pub fn from_parts(vector: impl Into<Vector>, mut rest: Map) -> Result<Self> {
         let metadata = match rest.shift_remove("metadata") {
             Some(Value::Object(map)) => *map,
             Some(Value::Null) | None => Map::new(),
@@ -103,7 +104,7 @@ impl NumericVectorArtifact {
         rest.shift_remove("__type__");
         rest.shift_remove("vector");
         Ok(NumericVectorArtifact {
-            vector,
+            vector: vector.into(),
             metadata,
             extra: rest,
         })

@@ -1,7 +1,8 @@
 //! Value types of penin, the long-term memory of an agent orchestrator.
 //!
-//! * [`NumericVectorArtifact`]: an embedding (a vector of `f64`) with insertion-ordered
-//!   metadata, as the seed's Python class of the same name.
+//! * [`NumericVectorArtifact`]: an embedding (a [`Vector`] of `f64`) with insertion-ordered
+//!   metadata, as the seed's Python class of the same name. A vector is owned or a view into
+//!   a shared buffer (how an arrow snapshot's vectors are loaded without a copy).
 //! * [`Deque`]: a bounded double-ended queue with the semantics of Python's
 //!   `collections.deque(items, maxlen)`: a push past `maxlen` drops the item at the other end.
 //! * [`Value`]: a JSON value that keeps everything a state file can hold: key order,
@@ -38,6 +39,7 @@ pub use crate::error::{Error, Result};
 pub use crate::map::{Key, Map, MapIter, MapIterMut};
 pub use crate::number::{BigInt, Number};
 pub use crate::value::{DEQUE_TAG, Text, Value};
+pub use crate::vector::Vector;
 
 /// The knowledge base: artifacts by key, in insertion order.
 pub type KnowledgeBase = indexmap::IndexMap<String, NumericVectorArtifact>;
@@ -48,3 +50,4 @@ mod error;
 mod map;
 mod number;
 mod value;
+mod vector;

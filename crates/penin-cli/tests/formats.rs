@@ -447,7 +447,7 @@ fn vectors_state(env: &Env, rows: usize, columns: usize) -> penin_orchestrator::
     let mut rng = common::Rng(7);
     let mut state = penin_orchestrator::Orchestrator::new();
     for row in 0..rows {
-        let vector = (0..columns)
+        let vector: Vec<f64> = (0..columns)
             .map(|column| match (row * columns + column) % 4 {
                 0 => specials[(row + column) % specials.len()],
                 _ => f64::from_bits(rng.next()),

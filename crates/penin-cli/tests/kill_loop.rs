@@ -447,7 +447,7 @@ fn ledger_verifies(env: &Env, state: &str, acknowledged: bool) {
 fn base_state(rng: &mut Rng) -> Orchestrator {
     let mut o = Orchestrator::with_history_maxlen(None);
     for i in 0..BASE_ARTIFACTS {
-        let vector = (0..DIMENSIONS).map(|_| rng.unit()).collect();
+        let vector: Vec<f64> = (0..DIMENSIONS).map(|_| rng.unit()).collect();
         o.add_knowledge(format!("base{i}"), NumericVectorArtifact::new(vector));
     }
     o

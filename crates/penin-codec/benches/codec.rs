@@ -38,7 +38,7 @@ fn float_heavy() -> Document {
         let mut metadata = Map::new();
         metadata.insert("source", Value::from("bench"));
         metadata.insert("index", Value::from(i));
-        let vector = (0..384).map(|_| rng.unit()).collect();
+        let vector: Vec<f64> = (0..384).map(|_| rng.unit()).collect();
         doc.knowledge_base.insert(
             format!("embedding_{i}"),
             NumericVectorArtifact::new(vector).with_metadata(metadata),

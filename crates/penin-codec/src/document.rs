@@ -371,7 +371,7 @@ mod tests {
     fn large(style: crate::Style) -> Vec<u8> {
         let mut doc = Document::default();
         for i in 0..3000_i32 {
-            let vector = (0..100).map(|j| f64::from(i * 100 + j) / 7.0).collect();
+            let vector: Vec<f64> = (0..100).map(|j| f64::from(i * 100 + j) / 7.0).collect();
             doc.knowledge_base
                 .insert(format!("k{i}"), NumericVectorArtifact::new(vector));
         }

@@ -50,7 +50,7 @@ pub use crate::reader::{DEFAULT_WINDOW, Reader};
 pub use crate::source::{Source, read_full};
 pub use crate::write::{Encode, Encoder, Style};
 pub use penin_artifacts::{
-    Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Text, Value,
+    Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Text, Value, Vector,
 };
 
 mod document;

@@ -868,7 +868,7 @@ fn large_knowledge_bases_read_the_same_on_two_threads() {
         let mut metadata = Map::new();
         metadata.insert("a", Value::from(inner));
         metadata.insert("c", Value::from("},\"k\": {"));
-        let vector = (0..100).map(|j| f64::from(i * 100 + j) / 3.0).collect();
+        let vector: Vec<f64> = (0..100).map(|j| f64::from(i * 100 + j) / 3.0).collect();
         // "dup" comes back near the end: it keeps its first place and takes the last value.
         let key = if i == 1 || i == 3900 {
             "dup".to_owned()

@@ -671,7 +671,7 @@ fn a_large_knowledge_base_encodes_the_same_on_two_threads() {
         for i in 0..artifacts {
             let mut metadata = Map::new();
             metadata.insert("i", Value::from(i64::from(i)));
-            let vector = (0..8).map(|j| f64::from(i * 8 + j) / 7.0).collect();
+            let vector: Vec<f64> = (0..8).map(|j| f64::from(i * 8 + j) / 7.0).collect();
             doc.knowledge_base.insert(
                 format!("k{i}"),
                 NumericVectorArtifact::new(vector).with_metadata(metadata),

@@ -98,7 +98,7 @@ impl Change {
                 let bytes = payload
                     .get(at..at + dimensions * 8)
                     .ok_or("the vector runs past the payload")?;
-                let vector = bytes
+                let vector: Vec<f64> = bytes
                     .chunks_exact(8)
                     .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
                     .collect();

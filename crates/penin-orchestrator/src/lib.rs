@@ -41,7 +41,7 @@ pub use crate::memory::{Appended, Loaded, Memory, Notice, Options, append, load}
 pub use crate::orchestrator::Orchestrator;
 pub use crate::statistics::Statistics;
 pub use penin_artifacts::{
-    Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Text, Value,
+    Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Text, Value, Vector,
 };
 pub use penin_codec::{DEFAULT_HISTORY_MAXLEN, Document};
 pub use penin_formats::{Format, Keys, Layout};

@@ -470,7 +470,7 @@ pub fn big_state(rng: &mut Rng, artifacts: usize) -> Orchestrator {
     for i in 0..artifacts {
         let mut metadata = Map::new();
         metadata.insert("index", Value::from(i64::try_from(i).unwrap()));
-        let vector = (0..384).map(|_| rng.unit()).collect();
+        let vector: Vec<f64> = (0..384).map(|_| rng.unit()).collect();
         o.add_knowledge(
             format!("embedding_{i}"),
             NumericVectorArtifact::new(vector).with_metadata(metadata),
