@@ -61,9 +61,11 @@
 //!    footer is rebuilt as the writer makes it and compared byte for byte with the file's.
 //!    The checksum does not cover the footer; this does, so a changed bit anywhere in the
 //!    file is refused ([`Error::Corrupt`]), never read as other data.
-//! 5. The batches are decoded in place from one 64-byte-aligned buffer holding the file (no
-//!    copy of the floats before they become the vectors), on two threads for a large
-//!    knowledge base.
+//! 5. The batches are decoded in place from one 8-byte-aligned buffer holding the file, and
+//!    the vectors are views into it ([`penin_codec::Vector`]): no float is copied after the
+//!    read. The checksum of step 3 is computed while the file is read, a chunk at a time
+//!    while it is in the cache. The artifacts are built on two threads for a large knowledge
+//!    base.
 //!
 //! ```
 //! use penin_codec::{Document, NumericVectorArtifact};
@@ -96,7 +98,7 @@ use arrow_ipc::reader::FileDecoder;
 use arrow_ipc::writer::{DictionaryTracker, FileWriter};
 use arrow_ipc::{Block, FooterBuilder, MessageHeader, MetadataVersion};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Metadata, Schema, SchemaRef};
-use penin_codec::{Document, KnowledgeBase, Map, NumericVectorArtifact, Value};
+use penin_codec::{Document, KnowledgeBase, Map, NumericVectorArtifact, Value, Vector};
 use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
 use crate::error::{Error, Result};
@@ -197,8 +199,8 @@ pub fn read<R: Read>(
     size_hint: usize,
     history_maxlen: Option<usize>,
 ) -> Result<Document> {
-    let buffer = read_aligned(reader, size_hint)?;
-    decode(&buffer, history_maxlen)
+    let (buffer, prefix) = read_aligned(reader, size_hint)?;
+    decode(&buffer, prefix, history_maxlen)
 }
 
 /// [`read`] from bytes in memory (copied once into an aligned buffer).
@@ -206,26 +208,141 @@ pub fn from_slice(bytes: &[u8], history_maxlen: Option<usize>) -> Result<Documen
     read(bytes, bytes.len(), history_maxlen)
 }
 
-/// The file's bytes in a buffer aligned for every arrow type (64 bytes), read without
-/// zeroing more than the allocator gives zeroed.
-fn read_aligned<R: Read>(mut reader: R, size_hint: usize) -> Result<Buffer> {
-    // One byte more than the hint, so that the end is seen without growing.
-    let mut buffer = MutableBuffer::from_len_zeroed(size_hint.saturating_add(1));
-    let mut filled = 0;
-    loop {
+/// The file's bytes in a buffer aligned for every type of the snapshot's columns (8 bytes),
+/// and the hash of its first bytes, computed as they arrive: on a second thread for a large
+/// file, while the first reads on.
+fn read_aligned<R: Read>(mut reader: R, size_hint: usize) -> Result<(Buffer, Prefix)> {
+    // 64-bit words, so that the buffer is aligned for floats and offsets; zeroed by the
+    // allocator's fresh pages (`calloc`) rather than by a pass over them. One byte more than
+    // the hint, so that the end is seen without growing.
+    let words = vec![0_u64; size_hint.saturating_add(1).div_ceil(8)];
+    let mut buffer = MutableBuffer::from(words);
+    let two = size_hint >= PARALLEL_HASH_MIN
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    let (mut filled, mut prefix, mut ended) = if two {
+        read_hashing_aside(&mut reader, buffer.as_slice_mut())?
+    } else {
+        (0, Prefix::default(), false)
+    };
+    // What the hint left: all of a small file, or the rest of one that grew.
+    while !ended {
         if filled == buffer.len() {
             let grow = buffer.len().max(1 << 16);
             buffer.resize(filled + grow, 0);
         }
-        match reader.read(&mut buffer.as_slice_mut()[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::Read(e)),
-        }
+        let end = buffer.len().min(filled + READ_CHUNK);
+        let n = read_some(&mut reader, &mut buffer.as_slice_mut()[filled..end])?;
+        prefix.update(&buffer.as_slice()[filled..filled + n]);
+        filled += n;
+        ended = n == 0;
     }
     buffer.truncate(filled);
-    Ok(buffer.into())
+    Ok((buffer.into(), prefix))
+}
+
+/// Reads `buffer` full (or to the end of `reader`) a chunk at a time, each chunk hashed on a
+/// second thread while the next is read. Gives the bytes read, their hash and whether the
+/// reader ended.
+fn read_hashing_aside<R: Read>(reader: &mut R, buffer: &mut [u8]) -> Result<(usize, Prefix, bool)> {
+    std::thread::scope(|scope| {
+        let (chunks, received) = std::sync::mpsc::sync_channel::<&[u8]>(16);
+        let hasher = scope.spawn(move || {
+            let mut prefix = Prefix::default();
+            for chunk in received {
+                prefix.update(chunk);
+            }
+            prefix
+        });
+        let mut rest = buffer;
+        let mut filled = 0;
+        let mut ended = false;
+        while !rest.is_empty() && !ended {
+            let (chunk, tail) = rest.split_at_mut(rest.len().min(READ_CHUNK));
+            let mut got = 0;
+            while got < chunk.len() {
+                let n = read_some(reader, &mut chunk[got..])?;
+                if n == 0 {
+                    ended = true;
+                    break;
+                }
+                got += n;
+            }
+            filled += got;
+            // The hashing thread only stops once this side has dropped its sender.
+            if chunks.send(&chunk[..got]).is_err() {
+                break;
+            }
+            rest = tail;
+        }
+        drop(chunks);
+        // A panic in the hashing thread is a bug of this module: pass it on.
+        let prefix = hasher
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok((filled, prefix, ended))
+    })
+}
+
+/// One `read`, retried when interrupted.
+fn read_some<R: Read>(reader: &mut R, into: &mut [u8]) -> Result<usize> {
+    loop {
+        match reader.read(into) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            result => return result.map_err(Error::Read),
+        }
+    }
+}
+
+/// Bytes read, and hashed, at a time.
+const READ_CHUNK: usize = 1 << 18;
+
+/// Files from this size on are hashed on a second thread while being read.
+const PARALLEL_HASH_MIN: usize = 4 << 20;
+
+/// How many of the last chunk boundaries a [`Prefix`] keeps its hash at: the checksum covers
+/// the bytes before the footer, which is only found at the end; a footer shorter than this
+/// many chunks costs no second pass.
+const PREFIX_STATES: usize = 8;
+
+/// The XXH3-128 of the bytes of a file read so far, with the hash's state at each of the
+/// last [`PREFIX_STATES`] chunk boundaries.
+#[derive(Default)]
+struct Prefix {
+    hasher: Xxh3,
+    len: usize,
+    /// `(offset, state after the bytes before offset)`, oldest first.
+    states: std::collections::VecDeque<(usize, Xxh3)>,
+}
+
+impl Prefix {
+    /// Hashes the next bytes of the file.
+    fn update(&mut self, chunk: &[u8]) {
+        if chunk.is_empty() {
+            return;
+        }
+        if self.states.len() == PREFIX_STATES {
+            self.states.pop_front();
+        }
+        self.states.push_back((self.len, self.hasher.clone()));
+        self.hasher.update(chunk);
+        self.len += chunk.len();
+    }
+
+    /// The XXH3-128 of `bytes[..end]`, `bytes` being the bytes hashed: from the last state
+    /// kept at or before `end`, or from the start if none is (a footer longer than the
+    /// states cover).
+    fn digest(self, bytes: &[u8], end: usize) -> u128 {
+        let from = std::iter::once((self.len, self.hasher))
+            .chain(self.states.into_iter().rev())
+            .find(|(offset, _)| *offset <= end);
+        match from {
+            Some((offset, mut hasher)) => {
+                hasher.update(&bytes[offset..end]);
+                hasher.digest128()
+            }
+            None => xxh3_128(&bytes[..end]),
+        }
+    }
 }
 
 /// The schema of `doc`'s snapshot: the columns and the schema metadata.
@@ -425,7 +542,7 @@ fn corrupt(what: impl Into<String>) -> Error {
 }
 
 /// Checks the whole file in `buffer` (see the module's overview, "Reading") and decodes it.
-fn decode(buffer: &Buffer, history_maxlen: Option<usize>) -> Result<Document> {
+fn decode(buffer: &Buffer, prefix: Prefix, history_maxlen: Option<usize>) -> Result<Document> {
     let bytes = buffer.as_slice();
     if !bytes.starts_with(MAGIC) {
         return Err(corrupt("the file does not start with ARROW1"));
@@ -473,7 +590,7 @@ fn decode(buffer: &Buffer, history_maxlen: Option<usize>) -> Result<Document> {
     let footer = &bytes[footer_start..len - 10];
 
     // 3. The checksum of everything before the footer.
-    let found = xxh3_128(&bytes[..footer_start]);
+    let found = prefix.digest(bytes, footer_start);
     let expected = written_checksum(footer)?;
     if expected != found {
         return Err(corrupt(format!(
@@ -662,6 +779,8 @@ fn canonical_footer(schema: &Schema, blocks: &[Block], checksum: u128) -> Vec<u8
 struct Batch {
     keys: arrow_array::StringArray,
     vectors: Vectors,
+    /// The vector column's floats, from its first: the vectors are views into them.
+    floats: ScalarBuffer<f64>,
     metadata: arrow_array::StringArray,
     extra: arrow_array::StringArray,
 }
@@ -729,9 +848,15 @@ impl Batch {
         {
             return Err("a null where the layout has none".to_owned());
         }
+        let floats = values
+            .as_primitive_opt::<Float64Type>()
+            .ok_or("the vectors' elements are not 64-bit floats")?
+            .values()
+            .clone();
         Ok(Batch {
             keys,
             vectors,
+            floats,
             metadata,
             extra,
         })
@@ -753,10 +878,9 @@ impl Batch {
                 bound(i)..bound(i + 1)
             }
         };
-        let vector = floats(&self.vectors)
-            .get(range)
-            .ok_or_else(|| at("its vector lies outside the floats".to_owned()))?
-            .to_vec();
+        // A view into the buffer the file was read into: no float is copied.
+        let vector = Vector::view(&self.floats, range.start, range.len())
+            .ok_or_else(|| at("its vector lies outside the floats".to_owned()))?;
         let metadata = object(self.metadata.value(i)).map_err(|e| at(format!("metadata: {e}")))?;
         let mut artifact = NumericVectorArtifact::new(vector).with_metadata(metadata);
         if self.extra.is_valid(i) {
@@ -775,19 +899,12 @@ impl Batch {
     }
 }
 
-/// The floats of a vector column, from its first.
-fn floats(vectors: &Vectors) -> &[f64] {
-    let values = match vectors {
-        Vectors::Fixed(a) => a.values(),
-        Vectors::Variable(a) => a.values(),
-    };
-    values
-        .as_primitive_opt::<Float64Type>()
-        .map_or(&[], |a| a.values().as_ref())
-}
-
 /// A JSON object in the seed format.
 fn object(json: &str) -> Result<Map, String> {
+    // Most artifacts have no metadata: no parser for them.
+    if json == "{}" {
+        return Ok(Map::new());
+    }
     match penin_codec::from_str::<Value>(json) {
         Ok(Value::Object(map)) => Ok(*map),
         Ok(other) => Err(format!("expected an object, found {}", other.kind())),
@@ -818,10 +935,14 @@ fn knowledge_base(batches: &[Batch]) -> Result<KnowledgeBase> {
     let mut kb = KnowledgeBase::with_capacity(total);
     for part in parts {
         for (key, artifact) in part? {
-            if kb.contains_key(&key) {
-                return Err(corrupt(format!("the key {key:?} appears twice")));
+            match kb.entry(key) {
+                indexmap::map::Entry::Vacant(entry) => {
+                    entry.insert(artifact);
+                }
+                indexmap::map::Entry::Occupied(entry) => {
+                    return Err(corrupt(format!("the key {:?} appears twice", entry.key())));
+                }
             }
-            kb.insert(key, artifact);
         }
     }
     Ok(kb)
@@ -927,7 +1048,7 @@ mod tests {
             .collect();
         let doc = sample(&vectors);
         let bytes = write(&doc, Vec::new()).unwrap();
-        let buffer = read_aligned(&bytes[..], bytes.len()).unwrap();
+        let (buffer, prefix) = read_aligned(&bytes[..], bytes.len()).unwrap();
         let schema_end = message_at(&bytes, HEADER_LEN).unwrap().unwrap().0;
         let footer_len = usize::try_from(i32::from_le_bytes(
             bytes[bytes.len() - 10..bytes.len() - 6].try_into().unwrap(),
@@ -935,7 +1056,85 @@ mod tests {
         .unwrap();
         let blocks = record_batches(&bytes, schema_end, bytes.len() - 10 - footer_len - 8).unwrap();
         assert_eq!(blocks.len(), 3);
-        same(&decode(&buffer, None).unwrap(), &doc);
+        same(&decode(&buffer, prefix, None).unwrap(), &doc);
+    }
+
+    /// A reader that hands out at most `chunk` bytes a call, as a pipe may.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        chunk: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.chunk).min(self.bytes.len());
+            buf[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn the_checksum_computed_while_reading_catches_a_flip_anywhere() {
+        // About 8 MiB: hashed on a second thread while being read.
+        let vectors: Vec<Vec<f64>> = (0..8192)
+            .map(|i| vec![f64::from(u32::try_from(i).unwrap()) / 3.0; 128])
+            .collect();
+        let doc = sample(&vectors);
+        let bytes = write(&doc, Vec::new()).unwrap();
+        assert!(bytes.len() > PARALLEL_HASH_MIN + PREFIX_STATES * READ_CHUNK);
+        // Whole, with a size hint that is right, none, too small (the rest is read and
+        // hashed after the second thread's part), too large, and in odd pieces.
+        same(&from_slice(&bytes, None).unwrap(), &doc);
+        for hint in [0, PARALLEL_HASH_MIN + 12_345, 2 * bytes.len()] {
+            same(&read(&bytes[..], hint, None).unwrap(), &doc);
+        }
+        let trickle = Trickle {
+            bytes: &bytes,
+            chunk: 99_991,
+        };
+        let loaded = read(trickle, bytes.len(), None).unwrap();
+        same(&loaded, &doc);
+        // The vectors are views into the buffer the file was read into, not copies.
+        assert!(loaded.knowledge_base.values().all(|a| a.vector.is_shared()));
+        // A flip in the part hashed early, and one in the part hashed at the end.
+        for at in [
+            HEADER_LEN + 4096,
+            bytes.len() / 2,
+            bytes.len() - READ_CHUNK / 2,
+        ] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x10;
+            let err = from_slice(&flipped, None).unwrap_err().to_string();
+            assert!(err.contains("checksum mismatch"), "byte {at}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_footer_longer_than_the_lag_is_checked_from_the_start() {
+        // A task history of about 3 MiB: the schema, and so the footer, repeats it.
+        let mut doc = sample(&[vec![1.0; 4]]);
+        let mut tasks = Vec::new();
+        for i in 0..30_000_i64 {
+            let mut task = Map::new();
+            task.insert("task_id", Value::from(i));
+            task.insert("notes", Value::from("x".repeat(90)));
+            tasks.push(Value::from(task));
+        }
+        doc.task_history = penin_codec::Deque::from_items(tasks, None);
+        let bytes = write(&doc, Vec::new()).unwrap();
+        let footer_len = usize::try_from(i32::from_le_bytes(
+            bytes[bytes.len() - 10..bytes.len() - 6].try_into().unwrap(),
+        ))
+        .unwrap();
+        assert!(
+            footer_len > PREFIX_STATES * READ_CHUNK,
+            "footer of {footer_len} bytes"
+        );
+        same(&from_slice(&bytes, None).unwrap(), &doc);
+        let mut flipped = bytes.clone();
+        flipped[HEADER_LEN + 100] ^= 1;
+        assert!(from_slice(&flipped, None).is_err());
     }
 
     #[test]
