@@ -1,0 +1,355 @@
+//! [`Remote`]: a bucket and prefix in S3-compatible object storage, reached through
+//! `object_store` on a small runtime of its own, so that its callers stay synchronous.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as Key;
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    RetryConfig,
+};
+
+use crate::error::{Error, Result};
+use crate::manifest::{self, MANIFESTS, Manifest};
+
+/// How long one request may take, from connecting to the end of its body, before it fails:
+/// a stuck server never hangs penin.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long connecting may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a request is retried (server errors, connections refused or reset) before its
+/// error is reported; errors the server gives as answers (access denied, no such bucket) are
+/// never retried.
+pub const RETRY_FOR: Duration = Duration::from_secs(15);
+
+/// A bucket and prefix, and the client that reaches them.
+#[derive(Clone)]
+pub struct Remote {
+    url: String,
+    bucket: String,
+    prefix: String,
+    store: Arc<dyn ObjectStore>,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("url", &self.url)
+            .field("store", &self.store.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether an environment variable's value means yes, as `object_store` reads its own.
+fn truthy(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
+}
+
+/// The bucket and prefix of `s3://BUCKET[/PREFIX]`; the prefix without its outer slashes.
+fn parse_url(url: &str) -> Result<(String, String)> {
+    let bad = |why: &str| Error::BadUrl {
+        url: url.to_owned(),
+        why: why.to_owned(),
+    };
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| bad("it does not start with s3://"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(bad("no bucket"));
+    }
+    let prefix = prefix.trim_matches('/');
+    if prefix
+        .split('/')
+        .any(|part| part.is_empty() && !prefix.is_empty())
+    {
+        return Err(bad("an empty part in the prefix"));
+    }
+    if prefix.split('/').any(|part| part == "." || part == "..") {
+        return Err(bad("`.` or `..` in the prefix"));
+    }
+    Ok((bucket.to_owned(), prefix.to_owned()))
+}
+
+impl Remote {
+    /// The remote `s3://BUCKET[/PREFIX]`, configured from the standard environment:
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (both required: penin never asks an
+    /// instance-metadata service), `AWS_REGION`, `AWS_ENDPOINT_URL` (another S3-compatible
+    /// service), `AWS_ALLOW_HTTP` (`true` for an endpoint without TLS) and `object_store`'s
+    /// other `AWS_*` settings. Requests time out after [`REQUEST_TIMEOUT`] and are retried
+    /// for at most [`RETRY_FOR`]. Nothing is sent until a request is made.
+    pub fn from_url(url: &str) -> Result<Remote> {
+        let (bucket, _) = parse_url(url)?;
+        let config = |source| Error::Config {
+            url: url.to_owned(),
+            source: Box::new(source),
+        };
+        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            if std::env::var_os(name).is_none_or(|v| v.is_empty()) {
+                return Err(config(object_store::Error::Generic {
+                    store: "S3",
+                    source: format!("{name} is not set").into(),
+                }));
+            }
+        }
+        // The client options replace those the environment set (AWS_ALLOW_HTTP among them),
+        // so that setting is read again here.
+        let mut client = ClientOptions::new()
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_connect_timeout(CONNECT_TIMEOUT);
+        if std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| truthy(&v)) {
+            client = client.with_allow_http(true);
+        }
+        let retry = RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: 3,
+            retry_timeout: RETRY_FOR,
+        };
+        let store = AmazonS3Builder::from_env()
+            .with_bucket_name(&bucket)
+            .with_client_options(client)
+            .with_retry(retry)
+            .build()
+            .map_err(config)?;
+        Remote::with_store(url, Arc::new(store))
+    }
+
+    /// The remote `url` (`s3://BUCKET[/PREFIX]`, which gives the prefix) held by `store`:
+    /// for tests, with `object_store::memory::InMemory`.
+    pub fn with_store(url: &str, store: Arc<dyn ObjectStore>) -> Result<Remote> {
+        let (bucket, prefix) = parse_url(url)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::Runtime)?;
+        Ok(Remote {
+            url: url.to_owned(),
+            bucket,
+            prefix,
+            store,
+            runtime: Arc::new(runtime),
+        })
+    }
+
+    /// The URL it was made from.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The object `name` (relative to the prefix) as a full key.
+    fn key(&self, name: &str) -> Key {
+        if self.prefix.is_empty() {
+            Key::from(name)
+        } else {
+            Key::from(format!("{}/{name}", self.prefix))
+        }
+    }
+
+    /// `name` as the URL names it, for messages.
+    fn shown(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}/{name}", self.bucket)
+        } else {
+            format!("s3://{}/{}/{name}", self.bucket, self.prefix)
+        }
+    }
+
+    /// The error of a request about `name`.
+    fn error(&self, what: &'static str, name: &str, source: object_store::Error) -> Error {
+        match source {
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => Error::Denied {
+                url: self.url.clone(),
+                key: self.shown(name),
+                source: Box::new(source),
+            },
+            object_store::Error::NotFound { .. } if what == "list" => Error::NoBucket {
+                url: self.url.clone(),
+                bucket: self.bucket.clone(),
+            },
+            source => Error::Request {
+                url: self.url.clone(),
+                what,
+                key: self.shown(name),
+                source: Box::new(source),
+            },
+        }
+    }
+
+    /// The names (relative to `dir`) of the objects directly under `dir`.
+    pub(crate) fn list(&self, dir: &str) -> Result<Vec<(String, u64)>> {
+        let key = self.key(dir);
+        let listed = self
+            .runtime
+            .block_on(self.store.list_with_delimiter(Some(&key)))
+            .map_err(|e| self.error("list", &format!("{dir}/"), e))?;
+        Ok(listed
+            .objects
+            .into_iter()
+            .filter_map(|meta| {
+                meta.location
+                    .filename()
+                    .map(|name| (name.to_owned(), meta.size))
+            })
+            .collect())
+    }
+
+    /// The object `name`'s bytes; `Ok(None)` if there is none.
+    pub(crate) fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let key = self.key(name);
+        let read = self.runtime.block_on(async {
+            let got = self.store.get(&key).await?;
+            got.bytes().await
+        });
+        match read {
+            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error("read", name, e)),
+        }
+    }
+
+    /// Writes the object `name` unless it exists: `Ok(false)` if it did (the conditional
+    /// put lost), `Ok(true)` once written.
+    pub(crate) fn put_new(&self, name: &str, bytes: Vec<u8>) -> Result<bool> {
+        let key = self.key(name);
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        let put =
+            self.runtime
+                .block_on(self.store.put_opts(&key, PutPayload::from(bytes), options));
+        match put {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(self.error("write", name, e)),
+        }
+    }
+
+    /// Overwrites the object `name`: for tests that damage a copy.
+    #[doc(hidden)]
+    pub fn overwrite(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let key = self.key(name);
+        self.runtime
+            .block_on(self.store.put(&key, PutPayload::from(bytes)))
+            .map(|_| ())
+            .map_err(|e| self.error("write", name, e))
+    }
+
+    /// The numbers of the manifests, in increasing order.
+    pub fn manifest_numbers(&self) -> Result<Vec<u64>> {
+        let mut numbers: Vec<u64> = self
+            .list(MANIFESTS)?
+            .into_iter()
+            .filter_map(|(name, _)| manifest::number_of(&name))
+            .collect();
+        numbers.sort_unstable();
+        Ok(numbers)
+    }
+
+    /// The manifest numbered `number`; a missing one is [`Error::NoManifest`].
+    pub fn manifest(&self, number: u64) -> Result<Manifest> {
+        let name = manifest::name(number);
+        let bytes = self.get(&name)?.ok_or_else(|| Error::NoManifest {
+            url: self.url.clone(),
+            why: format!("{} is gone", self.shown(&name)),
+        })?;
+        manifest::from_slice(&bytes, number).map_err(|e| match e {
+            manifest::Invalid::Newer(found) => Error::NewerVersion {
+                url: self.url.clone(),
+                key: self.shown(&name),
+                found,
+                supported: manifest::VERSION,
+            },
+            manifest::Invalid::Bad(why) => Error::Damaged {
+                url: self.url.clone(),
+                key: self.shown(&name),
+                why,
+            },
+        })
+    }
+
+    /// The current state of the remote: its highest manifest, if any.
+    pub fn latest(&self) -> Result<Option<Manifest>> {
+        match self.manifest_numbers()?.last() {
+            Some(&number) => self.manifest(number).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every manifest, oldest first.
+    pub fn manifests(&self) -> Result<Vec<Manifest>> {
+        self.manifest_numbers()?
+            .into_iter()
+            .map(|number| self.manifest(number))
+            .collect()
+    }
+
+    /// The object `name`'s bytes, checked against its size and XXH3-128.
+    pub(crate) fn get_checked(&self, object: &manifest::Object) -> Result<Vec<u8>> {
+        let damaged = |why: String| Error::Damaged {
+            url: self.url.clone(),
+            key: self.shown(&object.key),
+            why,
+        };
+        let bytes = self
+            .get(&object.key)?
+            .ok_or_else(|| damaged("it is missing".to_owned()))?;
+        if bytes.len() as u64 != object.size {
+            return Err(damaged(format!(
+                "{} bytes, where the manifest says {}",
+                bytes.len(),
+                object.size
+            )));
+        }
+        let found = manifest::checksum(&bytes);
+        if found != object.xxh3 {
+            return Err(damaged(format!(
+                "checksum mismatch: expected XXH3-128 {}, found {found}",
+                object.xxh3
+            )));
+        }
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let ok = [
+            ("s3://b", ("b", "")),
+            ("s3://b/", ("b", "")),
+            ("s3://b/p", ("b", "p")),
+            ("s3://b/p/q/", ("b", "p/q")),
+        ];
+        for (url, (bucket, prefix)) in ok {
+            assert_eq!(
+                parse_url(url).unwrap(),
+                (bucket.to_owned(), prefix.to_owned()),
+                "{url}"
+            );
+        }
+        let bad = [
+            ("b/p", "it does not start with s3://"),
+            ("s3://", "no bucket"),
+            ("s3:///p", "no bucket"),
+            ("s3://b/p//q", "an empty part in the prefix"),
+            ("s3://b/../q", "`.` or `..` in the prefix"),
+        ];
+        for (url, why) in bad {
+            let error = parse_url(url).unwrap_err().to_string();
+            assert!(error.contains(why), "{url}: {error}");
+        }
+    }
+}
