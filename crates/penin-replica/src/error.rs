@@ -28,17 +28,16 @@ pub enum Error {
     Runtime(#[source] std::io::Error),
     /// The server refused the credentials, or they may not do this.
     #[error(
-        "{url}: the server refused access to {key} (check AWS_ACCESS_KEY_ID and \
-         AWS_SECRET_ACCESS_KEY, and what they may do)"
+        "{url}: the server refused access to {key} ({reason}): check AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY, and what they may do"
     )]
     Denied {
         /// The remote's URL.
         url: String,
         /// The object or listing refused.
         key: String,
-        /// `object_store`'s error.
-        #[source]
-        source: Box<object_store::Error>,
+        /// The server's answer.
+        reason: String,
     },
     /// The bucket does not exist.
     #[error("{url}: the bucket {bucket} does not exist")]
@@ -49,7 +48,7 @@ pub enum Error {
         bucket: String,
     },
     /// Any other failure of a request (the server down, a timeout, an error answer).
-    #[error("{url}: cannot {what} {key}")]
+    #[error("{url}: cannot {what} {key}: {reason}")]
     Request {
         /// The remote's URL.
         url: String,
@@ -57,9 +56,9 @@ pub enum Error {
         what: &'static str,
         /// The object or prefix.
         key: String,
-        /// `object_store`'s error.
-        #[source]
-        source: Box<object_store::Error>,
+        /// The server's answer, or why there was none (`object_store`'s errors repeat their
+        /// sources in their own text, so the most precise one is kept, not the chain).
+        reason: String,
     },
     /// The remote holds no manifest (nothing was pushed), or none matches what was asked.
     #[error("{url}: {why}")]

@@ -103,12 +103,22 @@ impl Local {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Writer {
     epoch: Option<u64>,
+    expect: Option<u64>,
 }
 
 impl Writer {
     /// A writer that has not written yet: its first manifest takes the next epoch.
     pub fn new() -> Writer {
         Writer::default()
+    }
+
+    /// This writer, fenced unless manifest `number` is the latest when a round starts (0:
+    /// no manifest yet): a compare-and-swap on the remote, so that of writers that all
+    /// expect the same manifest exactly one goes on.
+    #[must_use]
+    pub fn expecting(mut self, number: u64) -> Writer {
+        self.expect = Some(number);
+        self
     }
 
     /// The epoch it took, once it wrote a manifest.
@@ -192,6 +202,17 @@ pub fn push_round(remote: &Remote, writer: &mut Writer, local: &Local) -> Result
                 latest.epoch, latest.number
             ),
         });
+    }
+    if let Some(expected) = writer.expect {
+        let found = latest.as_ref().map_or(0, |m| m.number);
+        if found != expected {
+            return Err(Error::Fenced {
+                url: remote.url().to_owned(),
+                how: format!(
+                    "wrote manifest {found} where manifest {expected} was expected to be the latest"
+                ),
+            });
+        }
     }
     let base = local.base()?;
     let mut new: Vec<(Object, &[u8])> = Vec::new();

@@ -45,6 +45,41 @@ impl std::fmt::Debug for Remote {
     }
 }
 
+/// The HTTP status of a failed request, if the server answered, and the most precise words
+/// on the failure: the server's status and S3 error code and message, or the innermost
+/// error (a refused connection, a timeout).
+fn describe(error: &object_store::Error) -> (Option<u16>, String) {
+    const STATUS: &str = "Server returned non-2xx status code: ";
+    let mut innermost = error.to_string();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if let Some(rest) = text.strip_prefix(STATUS) {
+            let status = rest.get(..3).and_then(|s| s.parse().ok());
+            let (line, body) = rest.split_once(": ").unwrap_or((rest, ""));
+            let code = between(body, "<Code>", "</Code>");
+            let message = between(body, "<Message>", "</Message>");
+            let reason = match (code, message) {
+                (Some(code), Some(message)) => {
+                    format!("the server answered {line}, {code}: {message}")
+                }
+                (Some(code), None) => format!("the server answered {line}, {code}"),
+                _ => format!("the server answered {line}"),
+            };
+            return (status, reason);
+        }
+        innermost = text;
+        current = e.source();
+    }
+    (None, innermost)
+}
+
+/// The text of `text` between `start` and `end`.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let (_, rest) = text.split_once(start)?;
+    rest.split_once(end).map(|(inside, _)| inside.trim())
+}
+
 /// Whether an environment variable's value means yes, as `object_store` reads its own.
 fn truthy(value: &str) -> bool {
     matches!(
@@ -163,24 +198,32 @@ impl Remote {
     }
 
     /// The error of a request about `name`.
-    fn error(&self, what: &'static str, name: &str, source: object_store::Error) -> Error {
-        match source {
+    fn error(&self, what: &'static str, name: &str, source: &object_store::Error) -> Error {
+        let (status, reason) = describe(source);
+        let denied = matches!(
+            source,
             object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => Error::Denied {
+                | object_store::Error::Unauthenticated { .. }
+        ) || matches!(status, Some(401 | 403));
+        let missing = matches!(source, object_store::Error::NotFound { .. }) || status == Some(404);
+        if denied {
+            Error::Denied {
                 url: self.url.clone(),
                 key: self.shown(name),
-                source: Box::new(source),
-            },
-            object_store::Error::NotFound { .. } if what == "list" => Error::NoBucket {
+                reason,
+            }
+        } else if missing && what == "list" {
+            Error::NoBucket {
                 url: self.url.clone(),
                 bucket: self.bucket.clone(),
-            },
-            source => Error::Request {
+            }
+        } else {
+            Error::Request {
                 url: self.url.clone(),
                 what,
                 key: self.shown(name),
-                source: Box::new(source),
-            },
+                reason,
+            }
         }
     }
 
@@ -190,7 +233,7 @@ impl Remote {
         let listed = self
             .runtime
             .block_on(self.store.list_with_delimiter(Some(&key)))
-            .map_err(|e| self.error("list", &format!("{dir}/"), e))?;
+            .map_err(|e| self.error("list", &format!("{dir}/"), &e))?;
         Ok(listed
             .objects
             .into_iter()
@@ -212,7 +255,7 @@ impl Remote {
         match read {
             Ok(bytes) => Ok(Some(bytes.to_vec())),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(self.error("read", name, e)),
+            Err(e) => Err(self.error("read", name, &e)),
         }
     }
 
@@ -230,7 +273,7 @@ impl Remote {
         match put {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(e) => Err(self.error("write", name, e)),
+            Err(e) => Err(self.error("write", name, &e)),
         }
     }
 
@@ -241,7 +284,7 @@ impl Remote {
         self.runtime
             .block_on(self.store.put(&key, PutPayload::from(bytes)))
             .map(|_| ())
-            .map_err(|e| self.error("write", name, e))
+            .map_err(|e| self.error("write", name, &e))
     }
 
     /// The numbers of the manifests, in increasing order.
