@@ -60,32 +60,38 @@ print(" ".join(str(s.getsockname()[1]) for s in sockets))
 EOF
 }
 
-# Waits until the S3 gateway answers and the bucket exists (the filer lists it).
+# Waits until the S3 gateway answers, the bucket exists (the filer lists it) and a file can
+# be written: the gateway answers before the volume server has registered its volumes, and
+# an S3 write made then hangs.
 wait_ready() {
     python3 - "$1" "$2" "$3" <<'EOF'
-import sys, time, urllib.request, urllib.error
+import os, sys, time, urllib.request, urllib.error
 s3, filer, pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
-import os
-deadline = time.monotonic() + 60
-def answers(url, accept=None):
-    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+deadline = time.monotonic() + 120
+def answers(url, accept=None, method="GET", data=None):
+    headers = {"Accept": accept} if accept else {}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=2) as response:
-            return response.status == 200
+            return 200 <= response.status < 300
     except (urllib.error.URLError, OSError):
         return False
+probe = f"http://127.0.0.1:{filer}/penin-ready/probe"
 while time.monotonic() < deadline:
     try:
         os.kill(pid, 0)
     except OSError:
         print("weed exited before it was ready", file=sys.stderr)
         sys.exit(1)
-    if answers(f"http://127.0.0.1:{s3}/healthz") and answers(
-        f"http://127.0.0.1:{filer}/buckets/penin/", "application/json"
+    if (
+        answers(f"http://127.0.0.1:{s3}/healthz")
+        and answers(f"http://127.0.0.1:{filer}/buckets/penin/", "application/json")
+        and answers(probe, method="PUT", data=b"ready")
     ):
+        answers(f"http://127.0.0.1:{filer}/penin-ready/?recursive=true", method="DELETE")
         sys.exit(0)
     time.sleep(0.2)
-print("weed did not answer within 60 s", file=sys.stderr)
+print("weed was not ready within 120 s", file=sys.stderr)
 sys.exit(1)
 EOF
 }
