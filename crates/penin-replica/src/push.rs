@@ -180,10 +180,11 @@ fn segments<'a>(
     kept
 }
 
-/// One round of pushing `local` to `remote` as `writer`: uploads the objects the latest
-/// manifest lacks (a snapshot not yet there, the journal's and the ledger's bytes past the
-/// segments already there), then creates the next manifest. Nothing is written when the
-/// latest manifest already holds the state.
+/// One round of pushing `local` to `remote` as `writer`: [`prepare`], then
+/// [`Prepared::commit`]. Uploads the objects the latest manifest lacks (a snapshot not yet
+/// there, the journal's and the ledger's bytes past the segments already there), then
+/// creates the next manifest. Nothing is written when the latest manifest already holds the
+/// state.
 ///
 /// A writer that wrote before is fenced ([`Error::Fenced`]) when the latest manifest is of
 /// another epoch; any writer is fenced when another created the manifest number it was
@@ -191,6 +192,56 @@ fn segments<'a>(
 /// names a missing object; objects of a round that fails are left for a later round (their
 /// names are their contents').
 pub fn push_round(remote: &Remote, writer: &mut Writer, local: &Local) -> Result<Pushed> {
+    prepare(remote, writer, local)?.commit(remote, writer)
+}
+
+/// A round whose objects are uploaded and whose manifest is not yet written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    /// The manifest to create; `None` when the remote already holds the state.
+    manifest: Option<Manifest>,
+    /// The latest manifest the round started from.
+    latest: Option<Manifest>,
+    uploaded: Vec<Object>,
+}
+
+impl Prepared {
+    /// The manifest the round will create, if any.
+    pub fn manifest(&self) -> Option<&Manifest> {
+        self.manifest.as_ref()
+    }
+
+    /// Creates the round's manifest, unless its number was taken meanwhile: then `writer` is
+    /// fenced ([`Error::Fenced`]).
+    pub fn commit(self, remote: &Remote, writer: &mut Writer) -> Result<Pushed> {
+        let Some(manifest) = self.manifest else {
+            return Ok(Pushed {
+                manifest: None,
+                current: self.latest,
+                uploaded: self.uploaded,
+            });
+        };
+        if !remote.put_new(
+            &manifest::name(manifest.number),
+            manifest::to_vec(&manifest),
+        )? {
+            return Err(Error::Fenced {
+                url: remote.url().to_owned(),
+                how: format!("created manifest {} first", manifest.number),
+            });
+        }
+        writer.epoch = Some(manifest.epoch);
+        Ok(Pushed {
+            manifest: Some(manifest),
+            current: None,
+            uploaded: self.uploaded,
+        })
+    }
+}
+
+/// The first half of [`push_round`]: reads the latest manifest, fences `writer` if another
+/// took over, uploads the objects it lacks and makes the next manifest, without writing it.
+pub fn prepare(remote: &Remote, writer: &Writer, local: &Local) -> Result<Prepared> {
     let latest = remote.latest()?;
     if let (Some(mine), Some(latest)) = (writer.epoch, &latest)
         && latest.epoch != mine
@@ -250,9 +301,9 @@ pub fn push_round(remote: &Remote, writer: &mut Writer, local: &Local) -> Result
             && m.seq == local.seq
     });
     if unchanged {
-        return Ok(Pushed {
+        return Ok(Prepared {
             manifest: None,
-            current: latest,
+            latest,
             uploaded: Vec::new(),
         });
     }
@@ -277,16 +328,9 @@ pub fn push_round(remote: &Remote, writer: &mut Writer, local: &Local) -> Result
         journal,
         ledger: ledger_segments,
     };
-    if !remote.put_new(&manifest::name(number), manifest::to_vec(&manifest))? {
-        return Err(Error::Fenced {
-            url: remote.url().to_owned(),
-            how: format!("created manifest {number} first"),
-        });
-    }
-    writer.epoch = Some(epoch);
-    Ok(Pushed {
+    Ok(Prepared {
         manifest: Some(manifest),
-        current: None,
+        latest,
         uploaded: new.into_iter().map(|(object, _)| object).collect(),
     })
 }
