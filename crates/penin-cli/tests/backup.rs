@@ -276,7 +276,9 @@ fn a_corrupted_object_fails_the_restore_and_changes_nothing() {
     assert_eq!(files(&target), before, "the local state is untouched");
 
     // The snapshot mended, a journal segment cut short is named too.
-    replica.overwrite(&snapshot.key, env.read(DEFAULT_STATE)).unwrap();
+    replica
+        .overwrite(&snapshot.key, env.read(DEFAULT_STATE))
+        .unwrap();
     let segment = &manifest.journal[0];
     replica.overwrite(&segment.key, Vec::new()).unwrap();
     let out = target.run(&["backup", "restore", &url, "--force"]);

@@ -368,6 +368,54 @@ impl Remote {
 mod tests {
     use super::*;
 
+    /// An error whose text is the given one, under `object_store`'s `Generic`.
+    #[derive(Debug)]
+    struct Text(&'static str);
+
+    impl std::fmt::Display for Text {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Text {}
+
+    #[test]
+    fn server_answers_are_described_by_status_and_code() {
+        let rows = [
+            (
+                "Server returned non-2xx status code: 403 Forbidden: <?xml version=\"1.0\"?>\n\
+                 <Error><Code>SignatureDoesNotMatch</Code><Message>The request signature \
+                 does not match.</Message></Error>",
+                Some(403),
+                "the server answered 403 Forbidden, SignatureDoesNotMatch: The request \
+                 signature does not match.",
+            ),
+            (
+                "Server returned non-2xx status code: 404 Not Found: <Error><Code>NoSuchBucket</Code></Error>",
+                Some(404),
+                "the server answered 404 Not Found, NoSuchBucket",
+            ),
+            (
+                "Server returned non-2xx status code: 500 Internal Server Error: ",
+                Some(500),
+                "the server answered 500 Internal Server Error",
+            ),
+            (
+                "Connection refused (os error 111)",
+                None,
+                "Connection refused (os error 111)",
+            ),
+        ];
+        for (text, status, reason) in rows {
+            let error = object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(Text(text)),
+            };
+            assert_eq!(describe(&error), (status, reason.to_owned()), "{text}");
+        }
+    }
+
     #[test]
     fn urls() {
         let ok = [
