@@ -343,3 +343,44 @@ fn of_sixteen_racing_pushes_exactly_one_wins() {
     check.run(&["backup", "restore", &url]).assert_ok();
     check.run(&["verify"]).assert_ok();
 }
+
+/// A server that accepts connections and never answers (as a stopped process would): every
+/// request times out, and penin stops with an error instead of hanging. No `SeaweedFS`
+/// needed: a stopped shared server would stop the other tests too.
+#[test]
+fn a_stuck_server_times_out() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Holds every connection open, unread, for as long as the test runs.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let env = Env::new();
+    env.run(&["add-score", "0.1"]).assert_ok();
+    let before = files(&env);
+    for args in [
+        &["backup", "push", "s3://penin/stuck"][..],
+        &["backup", "list", "s3://penin/stuck"],
+    ] {
+        let out = common::output(
+            env.command(args)
+                .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+                .env("AWS_ALLOW_HTTP", "true")
+                .env("AWS_ACCESS_KEY_ID", "penin")
+                .env("AWS_SECRET_ACCESS_KEY", "penin")
+                .env("AWS_REGION", "us-east-1")
+                .env("PENIN_S3_TIMEOUT", "1s"),
+        );
+        assert_eq!(out.code, Some(74), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("cannot list s3://penin/stuck/manifests/: operation timed out"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(files(&env), before);
+}

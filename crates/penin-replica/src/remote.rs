@@ -119,8 +119,9 @@ impl Remote {
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (both required: penin never asks an
     /// instance-metadata service), `AWS_REGION`, `AWS_ENDPOINT_URL` (another S3-compatible
     /// service), `AWS_ALLOW_HTTP` (`true` for an endpoint without TLS) and `object_store`'s
-    /// other `AWS_*` settings. Requests time out after [`REQUEST_TIMEOUT`] and are retried
-    /// for at most [`RETRY_FOR`]. Nothing is sent until a request is made.
+    /// other `AWS_*` settings. Requests time out after [`REQUEST_TIMEOUT`] (or
+    /// `PENIN_S3_TIMEOUT`, a duration such as `10s`) and are retried for at most
+    /// [`RETRY_FOR`]. Nothing is sent until a request is made.
     pub fn from_url(url: &str) -> Result<Remote> {
         let (bucket, _) = parse_url(url)?;
         let config = |source| Error::Config {
@@ -135,11 +136,26 @@ impl Remote {
                 }));
             }
         }
+        let timeout = match std::env::var("PENIN_S3_TIMEOUT") {
+            Ok(text) if !text.is_empty() => penin_history::time::parse_duration(&text)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    config(object_store::Error::Generic {
+                        store: "S3",
+                        source: format!(
+                            "PENIN_S3_TIMEOUT={text:?} is not a duration such as 30s or 2m"
+                        )
+                        .into(),
+                    })
+                })?,
+            _ => REQUEST_TIMEOUT,
+        };
         // The client options replace those the environment set (AWS_ALLOW_HTTP among them),
         // so that setting is read again here.
         let mut client = ClientOptions::new()
-            .with_timeout(REQUEST_TIMEOUT)
-            .with_connect_timeout(CONNECT_TIMEOUT);
+            .with_timeout(timeout)
+            .with_connect_timeout(CONNECT_TIMEOUT.min(timeout));
         if std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| truthy(&v)) {
             client = client.with_allow_http(true);
         }
