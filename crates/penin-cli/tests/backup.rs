@@ -121,8 +121,8 @@ fn push_list_restore_bit_for_bit() {
 }
 
 #[test]
-fn restore_an_earlier_point_by_seq_and_status() {
-    let Some(url) = remote("restore_an_earlier_point_by_seq_and_status") else {
+fn restore_an_earlier_point_by_seq_and_at_and_status() {
+    let Some(url) = remote("restore_an_earlier_point_by_seq_and_at_and_status") else {
         return;
     };
     let env = Env::new();
@@ -184,6 +184,25 @@ fn restore_an_earlier_point_by_seq_and_status() {
         "{}",
         out.stderr
     );
+
+    // --at the first manifest's time: the first manifest; before it: none.
+    let out = env.run(&["backup", "list", &url, "--json"]);
+    let list = json(&out.stdout);
+    let first_time = list[0]["time"].as_str().unwrap().to_owned();
+    assert!(list[1]["time"].as_str().unwrap() > first_time.as_str());
+    let out = earlier.run(&["backup", "restore", &url, "--at", &first_time, "--force"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("manifest 1 (written"), "{}", out.stdout);
+    assert_eq!(files(&earlier), at_two);
+    let out = earlier.run(&["backup", "restore", &url, "--at", "2000-01-01", "--force"]);
+    assert_eq!(out.code, Some(66), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("no manifest was written at or before 2000-01-01T00:00:00"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(files(&earlier), at_two);
 }
 
 #[test]
