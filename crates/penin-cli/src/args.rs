@@ -210,10 +210,66 @@ pub enum Command {
         #[arg(long)]
         discard_journal: bool,
     },
+    /// Off-machine copies in S3-compatible object storage (AWS S3, `SeaweedFS`, Ceph, R2,
+    /// `MinIO`): push, list, restore, status. The credentials and endpoint come from the
+    /// environment: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`.
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
     /// Keep the valid changes of a journal damaged before its end (or in its header), and set
     /// a ledger with a broken chain aside for a new one, after writing a checkpoint; what is
     /// damaged is kept aside.
     Repair,
+}
+
+/// The commands of `penin backup`.
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// One round: upload what the bucket lacks of the state (a new snapshot, the journal's
+    /// and the ledger's new bytes), then the next manifest. Another writer that took that
+    /// manifest first fences this one (exit 75).
+    Push {
+        /// Where: `s3://BUCKET` or `s3://BUCKET/PREFIX`.
+        url: String,
+        /// Push only if manifest N is the remote's latest (0: none yet); otherwise this
+        /// writer is fenced (exit 75). Of several pushes expecting the same N, one goes on.
+        #[arg(long, value_name = "N")]
+        if_latest: Option<u64>,
+    },
+    /// List the restore points (manifests), oldest first.
+    List {
+        /// Where: `s3://BUCKET` or `s3://BUCKET/PREFIX`.
+        url: String,
+        /// As a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a restore point the local state: every object is downloaded and its checksum
+    /// verified before any local file is replaced.
+    Restore {
+        /// Where: `s3://BUCKET` or `s3://BUCKET/PREFIX`.
+        url: String,
+        /// The newest restore point holding no change after N.
+        #[arg(long, value_name = "N", conflicts_with = "at")]
+        seq: Option<u64>,
+        /// The newest restore point written at or before TIME (RFC 3339, or a date).
+        #[arg(long, value_name = "TIME", value_parser = timestamp)]
+        at: Option<Timestamp>,
+        /// Replace the local state if there is one (its checkpoints are left as they are).
+        #[arg(long)]
+        force: bool,
+    },
+    /// How far behind the bucket is: the local state's last change against the latest
+    /// manifest's.
+    Status {
+        /// Where: `s3://BUCKET` or `s3://BUCKET/PREFIX`.
+        url: String,
+        /// As one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Options of `penin run`.
@@ -329,7 +385,13 @@ Exit codes:
   88  the state file is compressed (json.gz, json.zst) or encrypted (age), and its stream
       is damaged, truncated or was changed
   89  the state file is encrypted (age), and no identity was given (--identity,
-      PENIN_IDENTITY) or none given opens it; the message names its recipients";
+      PENIN_IDENTITY) or none given opens it; the message names its recipients
+  90  a remote copy is damaged: an object is missing, or its size or checksum does not
+      match its manifest (backup restore)
+
+  backup: 75 also when another writer took the remote's next manifest (fenced), 77 when
+  the server refuses the credentials, 66 when the bucket or a restore point does not
+  exist, 69 for a manifest of a newer version, 74 when the server cannot be reached";
 
 impl Default for RunArgs {
     /// What `penin run` without options does (and `penin` alone).

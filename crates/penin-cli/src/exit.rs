@@ -37,6 +37,7 @@ pub const LEDGER_BROKEN: u8 = 86;
 pub const CHECKPOINT_DAMAGED: u8 = 87;
 pub const COMPRESSION_DAMAGED: u8 = 88;
 pub const WRONG_IDENTITY: u8 = 89;
+pub const REMOTE_DAMAGED: u8 = 90;
 
 /// The documented exit code for an error: the first kind found along its chain decides.
 pub fn code(error: &anyhow::Error) -> u8 {
@@ -46,6 +47,9 @@ pub fn code(error: &anyhow::Error) -> u8 {
         return USAGE;
     }
     for cause in error.chain() {
+        if let Some(e) = cause.downcast_ref::<penin_replica::Error>() {
+            return for_replica(e);
+        }
         if cause.is::<NotFound>() {
             return NOT_FOUND;
         }
@@ -91,6 +95,22 @@ pub fn code(error: &anyhow::Error) -> u8 {
         }
     }
     FAILURE
+}
+
+/// The exit code of a replication error.
+fn for_replica(error: &penin_replica::Error) -> u8 {
+    use penin_replica::Error;
+    match error {
+        Error::BadUrl { .. } | Error::Config { .. } => USAGE,
+        Error::Denied { .. } => PERMISSION_DENIED,
+        Error::NoBucket { .. } | Error::NoManifest { .. } | Error::NoState(_) => NOT_FOUND,
+        Error::NewerVersion { .. } => NEWER_VERSION,
+        Error::Damaged { .. } => REMOTE_DAMAGED,
+        // Another writer holds the remote, as another process holds a locked state.
+        Error::Fenced { .. } => LOCKED,
+        Error::Exists(_) | Error::BadLocal { .. } => FAILURE,
+        _ => IO_ERROR,
+    }
 }
 
 fn for_kind(kind: ErrorKind) -> u8 {

@@ -19,7 +19,7 @@ use crate::progress;
 
 /// Opens the state for writing, under its lock, saying what the load dealt with. `--format`,
 /// when given, is the format of the snapshots written from then on.
-fn open(ctx: &Globals) -> Result<(penin_store::Lock, Memory)> {
+pub(crate) fn open(ctx: &Globals) -> Result<(penin_store::Lock, Memory)> {
     let path = &ctx.path;
     let lock = lifecycle::one_shot_writer(path, ctx.wait)?;
     let options = ctx.options();

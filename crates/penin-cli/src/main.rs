@@ -3,6 +3,7 @@
 //! See `penin --help`, and the repository's README for the line protocol and exit codes.
 
 mod args;
+mod backup;
 mod commands;
 mod exit;
 mod formats;
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use crate::args::{Args, Command, RunArgs};
+use crate::args::{Args, BackupCommand, Command, RunArgs};
 use crate::globals::Globals;
 
 /// The seed's default state file, shared with the Python tool.
@@ -109,6 +110,17 @@ fn run() -> Result<ExitCode> {
             history::recover(ctx, how, out)?;
         }
         Some(Command::Repair) => history::repair(ctx, out)?,
+        Some(Command::Backup { command }) => match command {
+            BackupCommand::Push { url, if_latest } => backup::push(ctx, &url, if_latest, out)?,
+            BackupCommand::List { url, json } => backup::list(&url, json, out)?,
+            BackupCommand::Restore {
+                url,
+                seq,
+                at,
+                force,
+            } => backup::restore(ctx, &url, seq, at, force, out)?,
+            BackupCommand::Status { url, json } => backup::status(ctx, &url, json, out)?,
+        },
     }
     out.flush()?;
     Ok(exit::from(exit::OK))

@@ -1,0 +1,177 @@
+//! The commands of off-machine copies: `backup push`, `list`, `restore` and `status`, each
+//! a thin layer over `penin_replica`.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use penin_history::time::Timestamp;
+use penin_orchestrator::memory;
+use penin_replica::{Local, Manifest, Pick, Remote, Writer};
+use serde_json::json;
+
+use crate::globals::Globals;
+use crate::history;
+use crate::lifecycle;
+
+/// `penin backup push s3://…`: one round: what the bucket lacks, then the next manifest.
+pub fn push(ctx: &Globals, url: &str, if_latest: Option<u64>, out: &mut dyn Write) -> Result<()> {
+    let remote = Remote::from_url(url)?;
+    let mut writer = Writer::new();
+    if let Some(number) = if_latest {
+        writer = writer.expecting(number);
+    }
+    let path = &ctx.path;
+    // Under the lock, once opening settled the files (a torn journal record cut off, an
+    // interrupted compaction finished or undone): they are those of one moment.
+    let (_lock, memory) = history::open(ctx)?;
+    let local = Local::capture(&memory)?;
+    let pushed = penin_replica::push_round(&remote, &mut writer, &local)
+        .with_context(|| format!("cannot push {}", path.display()))?;
+    match (&pushed.manifest, &pushed.current) {
+        (Some(manifest), _) => {
+            let bytes: u64 = pushed.uploaded.iter().map(|o| o.size).sum();
+            writeln!(
+                out,
+                "Pushed {} to {url}: manifest {} (epoch {}) holds change {}; uploaded {} \
+                 object(s), {bytes} bytes",
+                path.display(),
+                manifest.number,
+                manifest.epoch,
+                manifest.seq,
+                pushed.uploaded.len()
+            )?;
+        }
+        (None, Some(current)) => writeln!(
+            out,
+            "{url} is up to date: manifest {} holds change {} of {}",
+            current.number,
+            current.seq,
+            path.display()
+        )?,
+        (None, None) => writeln!(out, "{url} is up to date")?,
+    }
+    Ok(())
+}
+
+/// A manifest as a JSON object.
+fn manifest_json(manifest: &Manifest) -> serde_json::Value {
+    json!({
+        "number": manifest.number,
+        "epoch": manifest.epoch,
+        "time": manifest.time,
+        "seq": manifest.seq,
+        "ledger_seq": manifest.ledger_seq,
+        "ledger_head": manifest.ledger_head,
+        "objects": manifest.objects().count(),
+        "bytes": manifest.bytes(),
+    })
+}
+
+/// `penin backup list s3://… [--json]`: every restore point, oldest first.
+pub fn list(url: &str, json: bool, out: &mut dyn Write) -> Result<()> {
+    let remote = Remote::from_url(url)?;
+    let manifests = remote.manifests()?;
+    if json {
+        let all: Vec<_> = manifests.iter().map(manifest_json).collect();
+        writeln!(out, "{}", serde_json::Value::Array(all))?;
+        return Ok(());
+    }
+    if manifests.is_empty() {
+        writeln!(out, "No manifest in {url} yet")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:>8} {:>6} {:<27} {:>8} {:>8} {:>7} {:>12}",
+        "MANIFEST", "EPOCH", "TIME", "SEQ", "LEDGER", "OBJECTS", "BYTES"
+    )?;
+    for manifest in &manifests {
+        writeln!(
+            out,
+            "{:>8} {:>6} {:<27} {:>8} {:>8} {:>7} {:>12}",
+            manifest.number,
+            manifest.epoch,
+            manifest.time,
+            manifest.seq,
+            manifest.ledger_seq,
+            manifest.objects().count(),
+            manifest.bytes()
+        )?;
+    }
+    Ok(())
+}
+
+/// `penin backup restore s3://… [--seq N | --at TIME] [--force]`.
+pub fn restore(
+    ctx: &Globals,
+    url: &str,
+    seq: Option<u64>,
+    at: Option<Timestamp>,
+    force: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let remote = Remote::from_url(url)?;
+    let path = &ctx.path;
+    let pick = match (seq, at) {
+        (Some(seq), _) => Pick::Seq(seq),
+        (None, Some(at)) => Pick::At(at),
+        (None, None) => Pick::Latest,
+    };
+    let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
+    let manifest = penin_replica::restore(&remote, path, pick, force)
+        .with_context(|| format!("cannot restore {}: it was left as it is", path.display()))?;
+    writeln!(
+        out,
+        "Restored {} from {url}: manifest {} (written {}), change {}, {} object(s), {} bytes, \
+         every checksum verified",
+        path.display(),
+        manifest.number,
+        manifest.time,
+        manifest.seq,
+        manifest.objects().count(),
+        manifest.bytes()
+    )?;
+    Ok(())
+}
+
+/// `penin backup status s3://… [--json]`: how far behind the bucket is.
+pub fn status(ctx: &Globals, url: &str, json: bool, out: &mut dyn Write) -> Result<()> {
+    let remote = Remote::from_url(url)?;
+    let path = &ctx.path;
+    let loaded = memory::load_with(path, &ctx.options())
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let local = loaded.exists().then_some(loaded.seq);
+    let latest = remote.latest()?;
+    let remote_seq = latest.as_ref().map(|m| m.seq);
+    let behind = local.map(|l| l.saturating_sub(remote_seq.unwrap_or(0)));
+    if json {
+        let value = json!({
+            "local_seq": local,
+            "remote_seq": remote_seq,
+            "manifest": latest.as_ref().map(|m| m.number),
+            "time": latest.as_ref().map(|m| m.time.clone()),
+            "behind": behind,
+        });
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
+    let local_text = match local {
+        Some(seq) => format!("{} holds change {seq}", path.display()),
+        None => format!("{} does not exist", path.display()),
+    };
+    let remote_text = match &latest {
+        Some(m) => format!(
+            "{url} holds change {} (manifest {}, written {})",
+            m.seq, m.number, m.time
+        ),
+        None => format!("{url} holds no manifest yet"),
+    };
+    let verdict = match (behind, &latest) {
+        (_, None) => "nothing pushed yet".to_owned(),
+        (Some(0), Some(_)) => "up to date".to_owned(),
+        (Some(n), Some(_)) => format!("{n} change(s) behind"),
+        (None, Some(_)) => "nothing local to compare".to_owned(),
+    };
+    writeln!(out, "{local_text}; {remote_text}: {verdict}")?;
+    Ok(())
+}

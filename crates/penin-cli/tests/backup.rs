@@ -1,0 +1,405 @@
+//! `penin backup` against a real S3 server: `SeaweedFS`, which `tests/s3/seaweedfs.sh` starts
+//! around the tests (`.ci/run` does) and names in `PENIN_TEST_S3` and the `AWS_*` variables.
+//! Without it each test skips, which fails it under CI.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::{DEFAULT_STATE, Env, JOURNAL, LEDGER};
+
+/// A prefix of the test server's bucket for this test alone, or `None` (the test skipped)
+/// when no server is configured.
+fn remote(test: &str) -> Option<String> {
+    match std::env::var("PENIN_TEST_S3") {
+        Ok(bucket) if !bucket.is_empty() => {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            Some(format!(
+                "{}/{test}-{}-{nanos}",
+                bucket.trim_end_matches('/'),
+                std::process::id()
+            ))
+        }
+        _ => {
+            penin_testkit::skip(
+                test,
+                "no S3 server: PENIN_TEST_S3 is not set (run the tests under tests/s3/seaweedfs.sh, as .ci/run does)",
+            );
+            None
+        }
+    }
+}
+
+/// A state with a snapshot (two changes compacted), a journal (two more) and a ledger.
+fn make_state(env: &Env) {
+    env.run(&[
+        "add-knowledge",
+        "k1",
+        "--vector",
+        "0.1,0.2,0.3",
+        "--metadata",
+        r#"{"source":"docs"}"#,
+    ])
+    .assert_ok();
+    env.run(&["add-score", "0.5"]).assert_ok();
+    env.run(&["compact"]).assert_ok();
+    env.run(&["add-task", r#"{"task_id":1,"type":"evolution"}"#])
+        .assert_ok();
+    env.run(&["add-score", "0.75"]).assert_ok();
+}
+
+/// The bytes of the state's three files (`None` for a missing one).
+fn files(env: &Env) -> [Option<Vec<u8>>; 3] {
+    [DEFAULT_STATE, JOURNAL, LEDGER].map(|rel| std::fs::read(env.path(rel)).ok())
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn loaded(path: &Path) -> penin_orchestrator::memory::Loaded {
+    penin_orchestrator::memory::load(path, Some(1000)).unwrap()
+}
+
+#[test]
+fn push_list_restore_bit_for_bit() {
+    let Some(url) = remote("push_list_restore_bit_for_bit") else {
+        return;
+    };
+    let env = Env::new();
+    make_state(&env);
+    let out = env.run(&["backup", "push", &url]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains(&format!(
+            "to {url}: manifest 1 (epoch 1) holds change 4; uploaded 3 object(s)"
+        )),
+        "{}",
+        out.stdout
+    );
+    // Nothing new: no new manifest.
+    let out = env.run(&["backup", "push", &url]);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .contains("is up to date: manifest 1 holds change 4"),
+        "{}",
+        out.stdout
+    );
+
+    let out = env.run(&["backup", "list", &url, "--json"]);
+    out.assert_ok();
+    let list = json(&out.stdout);
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["number"], 1);
+    assert_eq!(list[0]["seq"], 4);
+    assert_eq!(list[0]["objects"], 3);
+    let total: u64 = files(&env).iter().flatten().map(|f| f.len() as u64).sum();
+    assert_eq!(list[0]["bytes"], total);
+
+    let elsewhere = Env::new();
+    let out = elsewhere.run(&["backup", "restore", &url]);
+    out.assert_ok();
+    assert!(out.stdout.contains("manifest 1"), "{}", out.stdout);
+    assert_eq!(files(&elsewhere), files(&env), "every file byte for byte");
+    let (original, restored) = (loaded(&env.state()), loaded(&elsewhere.state()));
+    assert_eq!(
+        (restored.seq, &restored.state),
+        (original.seq, &original.state)
+    );
+    elsewhere.run(&["verify"]).assert_ok();
+    assert_eq!(elsewhere.stats_json(), env.stats_json());
+    // The restored state goes on: a change on top of it, then the Python-readable snapshot.
+    elsewhere.run(&["add-score", "1.0"]).assert_ok();
+    elsewhere.run(&["compact"]).assert_ok();
+    assert_eq!(loaded(&elsewhere.state()).seq, 5);
+}
+
+#[test]
+fn restore_an_earlier_point_by_seq_and_at_and_status() {
+    let Some(url) = remote("restore_an_earlier_point_by_seq_and_at_and_status") else {
+        return;
+    };
+    let env = Env::new();
+    env.run(&["add-score", "0.1"]).assert_ok();
+    env.run(&["add-score", "0.2"]).assert_ok();
+    let out = env.run(&["backup", "status", &url, "--json"]);
+    out.assert_ok();
+    let status = json(&out.stdout);
+    assert_eq!(
+        (status["local_seq"].as_u64(), status["remote_seq"].as_u64()),
+        (Some(2), None)
+    );
+    env.run(&["backup", "push", &url]).assert_ok();
+    let at_two = files(&env);
+    env.run(&["add-score", "0.3"]).assert_ok();
+    env.run(&["compact"]).assert_ok();
+    env.run(&["add-score", "0.4"]).assert_ok();
+
+    let out = env.run(&["backup", "status", &url, "--json"]);
+    out.assert_ok();
+    let status = json(&out.stdout);
+    assert_eq!(status["local_seq"], 4);
+    assert_eq!(status["remote_seq"], 2);
+    assert_eq!(status["behind"], 2);
+    let out = env.run(&["backup", "status", &url]);
+    assert!(
+        out.stdout.ends_with(": 2 change(s) behind\n"),
+        "{}",
+        out.stdout
+    );
+
+    env.run(&["backup", "push", &url]).assert_ok();
+    let out = env.run(&["backup", "status", &url, "--json"]);
+    assert_eq!(json(&out.stdout)["behind"], 0);
+
+    // --seq 3: the newest manifest holding no change after 3 is the first, at change 2.
+    let earlier = Env::new();
+    let out = earlier.run(&["backup", "restore", &url, "--seq", "3"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("manifest 1"), "{}", out.stdout);
+    assert_eq!(files(&earlier), at_two);
+    assert_eq!(earlier.stats_json()["score_history_size"], 2);
+
+    // Over an existing state only with --force.
+    let out = earlier.run(&["backup", "restore", &url]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("asks for --force"), "{}", out.stderr);
+    assert_eq!(files(&earlier), at_two);
+    earlier
+        .run(&["backup", "restore", &url, "--force"])
+        .assert_ok();
+    assert_eq!(files(&earlier), files(&env));
+
+    let out = earlier.run(&["backup", "restore", &url, "--seq", "1", "--force"]);
+    assert_eq!(out.code, Some(66), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("no manifest holds only changes up to 1"),
+        "{}",
+        out.stderr
+    );
+
+    // --at the first manifest's time: the first manifest; before it: none.
+    let out = env.run(&["backup", "list", &url, "--json"]);
+    let list = json(&out.stdout);
+    let first_time = list[0]["time"].as_str().unwrap().to_owned();
+    assert!(list[1]["time"].as_str().unwrap() > first_time.as_str());
+    let out = earlier.run(&["backup", "restore", &url, "--at", &first_time, "--force"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("manifest 1 (written"), "{}", out.stdout);
+    assert_eq!(files(&earlier), at_two);
+    let out = earlier.run(&["backup", "restore", &url, "--at", "2000-01-01", "--force"]);
+    assert_eq!(out.code, Some(66), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("no manifest was written at or before 2000-01-01T00:00:00"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(files(&earlier), at_two);
+}
+
+#[test]
+fn a_wrong_secret_is_refused_clearly() {
+    let Some(url) = remote("a_wrong_secret_is_refused_clearly") else {
+        return;
+    };
+    let env = Env::new();
+    env.run(&["add-score", "0.1"]).assert_ok();
+    for args in [
+        &["backup", "push", url.as_str()][..],
+        &["backup", "list", url.as_str()],
+        &["backup", "restore", url.as_str(), "--force"],
+    ] {
+        let out = common::output(
+            env.command(args)
+                .env("AWS_SECRET_ACCESS_KEY", "not-the-secret"),
+        );
+        assert_eq!(out.code, Some(77), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("the server refused access to")
+                && out.stderr.contains("SignatureDoesNotMatch")
+                && out
+                    .stderr
+                    .contains("check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    // Nothing was written, locally or remotely.
+    let out = env.run(&["backup", "list", &url]);
+    out.assert_ok();
+    assert_eq!(out.stdout, format!("No manifest in {url} yet\n"));
+}
+
+#[test]
+fn a_missing_bucket_is_named() {
+    if remote("a_missing_bucket_is_named").is_none() {
+        return;
+    }
+    let env = Env::new();
+    env.run(&["add-score", "0.1"]).assert_ok();
+    for args in [
+        &["backup", "push", "s3://penin-no-such-bucket/p"][..],
+        &["backup", "list", "s3://penin-no-such-bucket/p"],
+        &["backup", "status", "s3://penin-no-such-bucket/p"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.code, Some(66), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(
+                "s3://penin-no-such-bucket/p: the bucket penin-no-such-bucket does not exist"
+            ),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn a_corrupted_object_fails_the_restore_and_changes_nothing() {
+    let Some(url) = remote("a_corrupted_object_fails_the_restore_and_changes_nothing") else {
+        return;
+    };
+    let env = Env::new();
+    make_state(&env);
+    env.run(&["backup", "push", &url]).assert_ok();
+    let target = Env::new();
+    target.run(&["add-score", "0.9"]).assert_ok();
+    let before = files(&target);
+
+    // One flipped byte in the snapshot object, written over it in the bucket.
+    let replica = penin_replica::Remote::from_url(&url).unwrap();
+    let manifest = replica.latest().unwrap().unwrap();
+    let snapshot = manifest.snapshot.clone().unwrap();
+    let mut bytes = env.read(DEFAULT_STATE);
+    bytes[10] ^= 0x20;
+    replica.overwrite(&snapshot.key, bytes).unwrap();
+
+    let out = target.run(&["backup", "restore", &url, "--force"]);
+    assert_eq!(out.code, Some(90), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "{url}/{} is damaged: checksum mismatch: expected XXH3-128 {}",
+            snapshot.key, snapshot.xxh3
+        )) && out.stderr.contains("it was left as it is"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(files(&target), before, "the local state is untouched");
+
+    // The snapshot mended, a journal segment cut short is named too.
+    replica
+        .overwrite(&snapshot.key, env.read(DEFAULT_STATE))
+        .unwrap();
+    let segment = &manifest.journal[0];
+    replica.overwrite(&segment.key, Vec::new()).unwrap();
+    let out = target.run(&["backup", "restore", &url, "--force"]);
+    assert_eq!(out.code, Some(90), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "{url}/{} is damaged: 0 bytes, where the manifest says {}",
+            segment.key, segment.size
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(files(&target), before);
+}
+
+#[test]
+fn of_sixteen_racing_pushes_exactly_one_wins() {
+    let Some(url) = remote("of_sixteen_racing_pushes_exactly_one_wins") else {
+        return;
+    };
+    let first = Env::new();
+    first.run(&["add-score", "0.0"]).assert_ok();
+    first.run(&["backup", "push", &url]).assert_ok();
+    // Sixteen writers of sixteen states, each pushing as the writer after manifest 1.
+    let envs: Vec<Env> = (0..16)
+        .map(|i| {
+            let env = Env::new();
+            env.run(&["add-score", &format!("{i}.5")]).assert_ok();
+            env
+        })
+        .collect();
+    let children: Vec<_> = envs
+        .iter()
+        .map(|env| {
+            env.command(&["backup", "push", &url, "--if-latest", "1"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn penin")
+        })
+        .collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|child| common::Out::from(child.wait_with_output().expect("wait for penin")))
+        .collect();
+    let winners: Vec<_> = outs.iter().filter(|o| o.code == Some(0)).collect();
+    assert_eq!(winners.len(), 1, "{outs:#?}");
+    assert!(
+        winners[0].stdout.contains("manifest 2 (epoch 2)"),
+        "{outs:#?}"
+    );
+    for out in outs.iter().filter(|o| o.code != Some(0)) {
+        assert_eq!(out.code, Some(75), "{out:#?}");
+        assert!(out.stderr.contains(": fenced: another writer "), "{out:#?}");
+    }
+    let out = first.run(&["backup", "list", &url, "--json"]);
+    let list = json(&out.stdout);
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+
+    // The restore point the winner wrote is whole.
+    let check = Env::new();
+    check.run(&["backup", "restore", &url]).assert_ok();
+    check.run(&["verify"]).assert_ok();
+}
+
+/// A server that accepts connections and never answers (as a stopped process would): every
+/// request times out, and penin stops with an error instead of hanging. No `SeaweedFS`
+/// needed: a stopped shared server would stop the other tests too.
+#[test]
+fn a_stuck_server_times_out() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Holds every connection open, unread, for as long as the test runs.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let env = Env::new();
+    env.run(&["add-score", "0.1"]).assert_ok();
+    let before = files(&env);
+    for args in [
+        &["backup", "push", "s3://penin/stuck"][..],
+        &["backup", "list", "s3://penin/stuck"],
+    ] {
+        let out = common::output(
+            env.command(args)
+                .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+                .env("AWS_ALLOW_HTTP", "true")
+                .env("AWS_ACCESS_KEY_ID", "penin")
+                .env("AWS_SECRET_ACCESS_KEY", "penin")
+                .env("AWS_REGION", "us-east-1")
+                .env("PENIN_S3_TIMEOUT", "1s"),
+        );
+        assert_eq!(out.code, Some(74), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("cannot list s3://penin/stuck/manifests/: operation timed out"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(files(&env), before);
+}
