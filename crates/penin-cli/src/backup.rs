@@ -13,9 +13,15 @@ use crate::globals::Globals;
 use crate::history;
 use crate::lifecycle;
 
+/// The remote `url`, with the keys of the global options: a push seals every object to the
+/// recipients (the identity's and `--recipient`s), and reading opens sealed ones.
+fn remote(ctx: &Globals, url: &str) -> Result<Remote> {
+    Ok(Remote::from_url(url)?.with_keys(ctx.keys.clone()))
+}
+
 /// `penin backup push s3://…`: one round: what the bucket lacks, then the next manifest.
 pub fn push(ctx: &Globals, url: &str, if_latest: Option<u64>, out: &mut dyn Write) -> Result<()> {
-    let remote = Remote::from_url(url)?;
+    let remote = remote(ctx, url)?;
     let mut writer = Writer::new();
     if let Some(number) = if_latest {
         writer = writer.expecting(number);
@@ -68,8 +74,8 @@ fn manifest_json(manifest: &Manifest) -> serde_json::Value {
 }
 
 /// `penin backup list s3://… [--json]`: every restore point, oldest first.
-pub fn list(url: &str, json: bool, out: &mut dyn Write) -> Result<()> {
-    let remote = Remote::from_url(url)?;
+pub fn list(ctx: &Globals, url: &str, json: bool, out: &mut dyn Write) -> Result<()> {
+    let remote = remote(ctx, url)?;
     let manifests = remote.manifests()?;
     if json {
         let all: Vec<_> = manifests.iter().map(manifest_json).collect();
@@ -110,7 +116,7 @@ pub fn restore(
     force: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let remote = Remote::from_url(url)?;
+    let remote = remote(ctx, url)?;
     let path = &ctx.path;
     let pick = match (seq, at) {
         (Some(seq), _) => Pick::Seq(seq),
@@ -136,7 +142,7 @@ pub fn restore(
 
 /// `penin backup status s3://… [--json]`: how far behind the bucket is.
 pub fn status(ctx: &Globals, url: &str, json: bool, out: &mut dyn Write) -> Result<()> {
-    let remote = Remote::from_url(url)?;
+    let remote = remote(ctx, url)?;
     let path = &ctx.path;
     let loaded = memory::load_with(path, &ctx.options())
         .with_context(|| format!("cannot read {}", path.display()))?;

@@ -109,6 +109,14 @@ fn for_replica(error: &penin_replica::Error) -> u8 {
         // Another writer holds the remote, as another process holds a locked state.
         Error::Fenced { .. } => LOCKED,
         Error::Exists(_) | Error::BadLocal { .. } => FAILURE,
+        // A sealed object no identity given opens; a damaged envelope is a damaged object.
+        Error::Sealed { source, .. } => match source {
+            penin_formats::Error::Tampered { .. } | penin_formats::Error::StanzaDamaged { .. } => {
+                REMOTE_DAMAGED
+            }
+            _ => WRONG_IDENTITY,
+        },
+        Error::Mixed { .. } => USAGE,
         _ => IO_ERROR,
     }
 }

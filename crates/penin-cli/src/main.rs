@@ -112,7 +112,7 @@ fn run() -> Result<ExitCode> {
         Some(Command::Repair) => history::repair(ctx, out)?,
         Some(Command::Backup { command }) => match command {
             BackupCommand::Push { url, if_latest } => backup::push(ctx, &url, if_latest, out)?,
-            BackupCommand::List { url, json } => backup::list(&url, json, out)?,
+            BackupCommand::List { url, json } => backup::list(ctx, &url, json, out)?,
             BackupCommand::Restore {
                 url,
                 seq,

@@ -403,3 +403,200 @@ fn a_stuck_server_times_out() {
     }
     assert_eq!(files(&env), before);
 }
+
+/// A new identity in the directory through `penin keygen`: its recipient.
+fn keygen(env: &Env, name: &str) -> String {
+    let out = env.run(&["keygen", name]);
+    out.assert_ok();
+    out.stdout.trim().to_owned()
+}
+
+/// A state whose files hold known words: an artifact key, a metadata string and (in the
+/// ledger) event names.
+fn make_marked_state(env: &Env) {
+    env.run(&[
+        "add-knowledge",
+        "knowledge-marker-key",
+        "--vector",
+        "0.1,0.2,0.3",
+        "--metadata",
+        r#"{"source":"metadata-marker-text"}"#,
+    ])
+    .assert_ok();
+    env.run(&["compact"]).assert_ok();
+    env.run(&["add-task", r#"{"task_id":1,"type":"task-marker-type"}"#])
+        .assert_ok();
+}
+
+/// The words no stored object may contain.
+const MARKERS: [&str; 5] = [
+    "knowledge-marker-key",
+    "metadata-marker-text",
+    "task-marker-type",
+    "add_knowledge",
+    "penin_manifest",
+];
+
+/// Every object under the remote's prefix, with its stored bytes.
+fn stored_objects(url: &str) -> Vec<(String, Vec<u8>)> {
+    let replica = penin_replica::Remote::from_url(url).unwrap();
+    replica
+        .objects()
+        .unwrap()
+        .into_iter()
+        .map(|(name, _)| {
+            let bytes = replica.stored(&name).unwrap().unwrap();
+            (name, bytes)
+        })
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn an_identity_seals_every_object_and_restores_bit_for_bit() {
+    let Some(url) = remote("an_identity_seals_every_object_and_restores_bit_for_bit") else {
+        return;
+    };
+    let env = Env::new();
+    let recipient = keygen(&env, "key.txt");
+    // The local state is plaintext: the bucket must not be.
+    make_marked_state(&env);
+    let local: Vec<u8> = files(&env).into_iter().flatten().flatten().collect();
+    for marker in MARKERS.iter().take(4) {
+        assert!(contains(&local, marker), "the local files hold {marker}");
+    }
+    env.run(&["--identity", "key.txt", "backup", "push", &url])
+        .assert_ok();
+    env.run(&["add-score", "0.25"]).assert_ok();
+    env.run(&["--identity", "key.txt", "backup", "push", &url])
+        .assert_ok();
+
+    // Every object in the bucket under the prefix: an age envelope, no known word inside.
+    let objects = stored_objects(&url);
+    let names: Vec<&str> = objects.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"manifests/00000000000000000002.json"),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("snapshots/")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().filter(|n| n.starts_with("journal/")).count() >= 2,
+        "{names:?}"
+    );
+    assert!(names.iter().any(|n| n.starts_with("ledger/")), "{names:?}");
+    for (name, bytes) in &objects {
+        assert!(
+            bytes.starts_with(b"age-encryption.org/v1\n"),
+            "{name} is not an age envelope"
+        );
+        for marker in MARKERS {
+            assert!(!contains(bytes, marker), "{name} holds {marker}");
+        }
+    }
+
+    // The age command opens any of them with the identity: a manifest, a journal segment.
+    let manifest = objects
+        .iter()
+        .find(|(n, _)| n == "manifests/00000000000000000002.json")
+        .unwrap();
+    let segment = objects
+        .iter()
+        .find(|(n, _)| n.starts_with("journal/"))
+        .unwrap();
+    for ((name, bytes), starts) in [
+        (manifest, &b"{\"penin_manifest\":1,"[..]),
+        (segment, b"\x89PENJNL\n"),
+    ] {
+        let file = env.write("object.age", bytes);
+        let out = std::process::Command::new("age")
+            .args(["-d", "-i"])
+            .arg(env.path("key.txt"))
+            .arg(&file)
+            .output()
+            .expect("the age command (.ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "age -d {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.starts_with(starts), "{name}");
+    }
+
+    // With the identity: list, status and a restore bit for bit.
+    let elsewhere = Env::new();
+    std::fs::copy(env.path("key.txt"), elsewhere.path("key.txt")).unwrap();
+    let out = elsewhere.run(&["--identity", "key.txt", "backup", "list", &url, "--json"]);
+    out.assert_ok();
+    assert_eq!(json(&out.stdout).as_array().map(Vec::len), Some(2));
+    env.run(&["--identity", "key.txt", "backup", "status", &url])
+        .assert_ok();
+    elsewhere
+        .run(&["--identity", "key.txt", "backup", "restore", &url])
+        .assert_ok();
+    assert_eq!(files(&elsewhere), files(&env), "every file byte for byte");
+    elsewhere.run(&["verify"]).assert_ok();
+
+    // Without an identity, or with another: exit 89, naming the recipient needed.
+    let other = Env::new();
+    keygen(&other, "other.txt");
+    for args in [
+        vec!["backup", "restore", &url],
+        vec!["--identity", "other.txt", "backup", "restore", &url],
+        vec!["backup", "list", &url],
+        vec!["--identity", "other.txt", "backup", "status", &url],
+    ] {
+        let out = other.run(&args);
+        assert_eq!(out.code, Some(89), "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(&recipient), "{args:?}: {}", out.stderr);
+        assert!(!other.state().exists(), "{args:?}");
+    }
+
+    // A plaintext push to the encrypted prefix is refused, and writes nothing.
+    env.run(&["add-score", "0.5"]).assert_ok();
+    let out = env.run(&[
+        "--identity",
+        "key.txt",
+        "--plaintext",
+        "backup",
+        "push",
+        &url,
+    ]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("is encrypted, and this push would be plaintext"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stored_objects(&url), objects, "nothing written");
+}
+
+#[test]
+fn an_encrypted_push_to_a_plaintext_prefix_is_refused() {
+    let Some(url) = remote("an_encrypted_push_to_a_plaintext_prefix_is_refused") else {
+        return;
+    };
+    let env = Env::new();
+    keygen(&env, "key.txt");
+    make_state(&env);
+    env.run(&["backup", "push", &url]).assert_ok();
+    let before = stored_objects(&url);
+    env.run(&["add-score", "0.5"]).assert_ok();
+    let out = env.run(&["--identity", "key.txt", "backup", "push", &url]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("is plaintext, and this push would be encrypted"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stored_objects(&url), before, "nothing written");
+}

@@ -115,6 +115,46 @@ pub enum Error {
         /// What is wrong.
         why: String,
     },
+    /// An object is sealed (an age envelope) and cannot be opened: no identity, a wrong
+    /// one (the message names the recipients it is sealed to), or a damaged envelope.
+    #[error("{url}: cannot decrypt {key}")]
+    Sealed {
+        /// The remote's URL.
+        url: String,
+        /// The object.
+        key: String,
+        /// Why.
+        #[source]
+        source: penin_formats::Error,
+    },
+    /// An object cannot be sealed.
+    #[error("{url}: cannot encrypt {key}")]
+    Seal {
+        /// The remote's URL.
+        url: String,
+        /// The object.
+        key: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A push would mix encrypted and plaintext restore points under one prefix.
+    #[error(
+        "{url}: its latest manifest ({key}) is {there}, and this push would be {here}: penin \
+         never mixes the two under one prefix; push to another prefix, or {how}"
+    )]
+    Mixed {
+        /// The remote's URL.
+        url: String,
+        /// The latest manifest.
+        key: String,
+        /// `encrypted` or `plaintext`.
+        there: &'static str,
+        /// The other.
+        here: &'static str,
+        /// What would make the push match.
+        how: &'static str,
+    },
     /// A local file cannot be read or written.
     #[error("cannot {what} {}", path.display())]
     Io {

@@ -70,3 +70,4 @@ pub mod manifest;
 mod push;
 mod remote;
 mod restore;
+mod seal;

@@ -38,6 +38,13 @@ pub struct Object {
     /// number (`first - 1` for a segment of the header alone). A ledger segment: its last
     /// line's `seq`.
     pub last: u64,
+    /// A sealed object (an age envelope, `docs/format.md`): the size of its plaintext;
+    /// absent for a plaintext object, whose `size` it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain_size: Option<u64>,
+    /// A sealed object: the XXH3-128 of its plaintext; absent for a plaintext object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain_xxh3: Option<String>,
 }
 
 impl Object {
@@ -49,7 +56,24 @@ impl Object {
             xxh3: checksum(bytes),
             first,
             last,
+            plain_size: None,
+            plain_xxh3: None,
         }
+    }
+
+    /// Whether it is stored as an age envelope of its contents.
+    pub fn is_sealed(&self) -> bool {
+        self.plain_xxh3.is_some()
+    }
+
+    /// The size of its contents (the plaintext's, for a sealed object).
+    pub fn content_size(&self) -> u64 {
+        self.plain_size.unwrap_or(self.size)
+    }
+
+    /// The XXH3-128 of its contents (the plaintext's, for a sealed object).
+    pub fn content_xxh3(&self) -> &str {
+        self.plain_xxh3.as_deref().unwrap_or(&self.xxh3)
     }
 }
 
@@ -80,6 +104,9 @@ pub struct Manifest {
     pub journal: Vec<Object>,
     /// `NAME.ledger`: its bytes are these segments' bytes, in order.
     pub ledger: Vec<Object>,
+    /// Whether the manifest was stored as an age envelope (not part of its JSON).
+    #[serde(skip)]
+    pub sealed: bool,
 }
 
 impl Manifest {
@@ -163,7 +190,8 @@ pub fn from_slice(bytes: &[u8], number: u64) -> Result<Manifest, Invalid> {
                 object.key
             )));
         }
-        if object.xxh3.len() != 32 || !object.xxh3.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let hex = |x: &str| x.len() == 32 && x.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex(&object.xxh3) || !object.plain_xxh3.as_deref().is_none_or(hex) {
             return Err(Invalid::Bad(format!(
                 "{}: {:?} is not an XXH3-128",
                 object.key, object.xxh3
@@ -208,6 +236,7 @@ mod tests {
             )),
             journal: vec![Object::new("journal/a".to_owned(), b"jj", 41, 42)],
             ledger: vec![],
+            sealed: false,
         }
     }
 

@@ -145,10 +145,10 @@ pub struct Pushed {
 fn kept_segments(previous: &[Object], bytes: &[u8]) -> Option<(Vec<Object>, usize)> {
     let mut offset = 0_usize;
     for segment in previous {
-        let size = usize::try_from(segment.size).ok()?;
+        let size = usize::try_from(segment.content_size()).ok()?;
         let end = offset.checked_add(size)?;
         let part = bytes.get(offset..end)?;
-        if manifest::checksum(part) != segment.xxh3 {
+        if manifest::checksum(part) != segment.content_xxh3() {
             return None;
         }
         offset = end;
@@ -223,7 +223,7 @@ impl Prepared {
         };
         if !remote.put_new(
             &manifest::name(manifest.number),
-            manifest::to_vec(&manifest),
+            remote.manifest_bytes(&manifest)?,
         )? {
             return Err(Error::Fenced {
                 url: remote.url().to_owned(),
@@ -265,12 +265,17 @@ pub fn prepare(remote: &Remote, writer: &Writer, local: &Local) -> Result<Prepar
             });
         }
     }
+    crate::seal::check_mixing(remote, latest.as_ref())?;
     let base = local.base()?;
     let mut new: Vec<(Object, &[u8])> = Vec::new();
     let snapshot = local.snapshot.as_deref().map(|bytes| {
         let xxh3 = manifest::checksum(bytes);
         match latest.as_ref().and_then(|m| m.snapshot.as_ref()) {
-            Some(there) if there.xxh3 == xxh3 && there.size == bytes.len() as u64 => there.clone(),
+            Some(there)
+                if there.content_xxh3() == xxh3 && there.content_size() == bytes.len() as u64 =>
+            {
+                there.clone()
+            }
             _ => {
                 let object = Object::new(format!("snapshots/{base:020}-{xxh3}"), bytes, base, base);
                 new.push((object.clone(), bytes));
@@ -307,10 +312,17 @@ pub fn prepare(remote: &Remote, writer: &Writer, local: &Local) -> Result<Prepar
             uploaded: Vec::new(),
         });
     }
+    // With recipients, each new object goes up sealed, named by its envelope's checksum.
+    let (new, [snapshot, journal, ledger_segments]) = crate::seal::seal_new(
+        remote,
+        new,
+        [snapshot.into_iter().collect(), journal, ledger_segments],
+    )?;
+    let snapshot = snapshot.into_iter().next();
     for (object, bytes) in &new {
         // A name taken already holds these bytes (a name is its contents' checksum): an
         // earlier round uploaded it and failed before its manifest.
-        remote.put_new(&object.key, bytes.to_vec())?;
+        remote.put_new(&object.key, bytes.clone())?;
     }
     let number = latest.as_ref().map_or(1, |m| m.number + 1);
     let epoch = writer
@@ -327,6 +339,7 @@ pub fn prepare(remote: &Remote, writer: &Writer, local: &Local) -> Result<Prepar
         snapshot,
         journal,
         ledger: ledger_segments,
+        sealed: remote.seals(),
     };
     Ok(Prepared {
         manifest: Some(manifest),

@@ -13,6 +13,8 @@ use object_store::{
 
 use crate::error::{Error, Result};
 use crate::manifest::{self, MANIFESTS, Manifest};
+use crate::seal;
+use penin_formats::Keys;
 
 /// How long one request may take, from connecting to the end of its body, before it fails:
 /// a stuck server never hangs penin.
@@ -34,6 +36,9 @@ pub struct Remote {
     prefix: String,
     store: Arc<dyn ObjectStore>,
     runtime: Arc<tokio::runtime::Runtime>,
+    /// The identities that open sealed objects, and the recipients a push seals to (none:
+    /// a push stores plaintext).
+    keys: Keys,
 }
 
 impl std::fmt::Debug for Remote {
@@ -187,7 +192,50 @@ impl Remote {
             prefix,
             store,
             runtime: Arc::new(runtime),
+            keys: Keys::new(),
         })
+    }
+
+    /// This remote with `keys`: a push seals every object and manifest to their recipients
+    /// (none: plaintext), and reading opens sealed ones with their identities.
+    #[must_use]
+    pub fn with_keys(mut self, keys: Keys) -> Remote {
+        self.keys = keys;
+        self
+    }
+
+    /// Whether a push seals what it stores.
+    pub fn seals(&self) -> bool {
+        self.keys.encrypts()
+    }
+
+    /// The keys it seals and opens with.
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The bytes of manifest `manifest` as stored: sealed when this remote seals.
+    pub(crate) fn manifest_bytes(&self, manifest: &Manifest) -> Result<Vec<u8>> {
+        let bytes = manifest::to_vec(manifest);
+        if !self.seals() {
+            return Ok(bytes);
+        }
+        seal::seal(&self.keys, &bytes).map_err(|source| Error::Seal {
+            url: self.url.clone(),
+            key: self.shown(&manifest::name(manifest.number)),
+            source,
+        })
+    }
+
+    /// The contents of the stored bytes of `name`, an age envelope.
+    fn open(&self, name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
+        penin_formats::decrypt(&self.keys, bytes)
+            .map(|opened| opened.bytes)
+            .map_err(|source| Error::Sealed {
+                url: self.url.clone(),
+                key: self.shown(name),
+                source,
+            })
     }
 
     /// The URL it was made from.
@@ -293,6 +341,52 @@ impl Remote {
         }
     }
 
+    /// Every object under the prefix, recursively: its name relative to the prefix, and its
+    /// size; sorted by name.
+    pub fn objects(&self) -> Result<Vec<(String, u64)>> {
+        let prefix = (!self.prefix.is_empty()).then(|| Key::from(self.prefix.as_str()));
+        let listed = self
+            .runtime
+            .block_on(async {
+                use futures::TryStreamExt;
+                self.store
+                    .list(prefix.as_ref())
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .map_err(|e| self.error("list", "", &e))?;
+        let strip = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        let mut objects: Vec<(String, u64)> = listed
+            .into_iter()
+            .filter_map(|meta| {
+                let key = meta.location.to_string();
+                key.strip_prefix(&strip)
+                    .map(|name| (name.to_owned(), meta.size))
+            })
+            .collect();
+        objects.sort();
+        Ok(objects)
+    }
+
+    /// The stored bytes of the object `name` (sealed ones as they are), `Ok(None)` if there
+    /// is none: for tests and for checks that look at what the bucket holds.
+    pub fn stored(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.get(name)
+    }
+
+    /// Deletes the object `name`; one already gone is no error.
+    pub(crate) fn delete(&self, name: &str) -> Result<()> {
+        let key = self.key(name);
+        match self.runtime.block_on(self.store.delete(&key)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error("delete", name, &e)),
+        }
+    }
+
     /// Overwrites the object `name`: for tests that damage a copy.
     #[doc(hidden)]
     pub fn overwrite(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
@@ -321,7 +415,13 @@ impl Remote {
             url: self.url.clone(),
             why: format!("{} is gone", self.shown(&name)),
         })?;
-        manifest::from_slice(&bytes, number).map_err(|e| match e {
+        let sealed = seal::is_sealed(&bytes);
+        let bytes = if sealed {
+            self.open(&name, &bytes)?
+        } else {
+            bytes
+        };
+        let mut manifest = manifest::from_slice(&bytes, number).map_err(|e| match e {
             manifest::Invalid::Newer(found) => Error::NewerVersion {
                 url: self.url.clone(),
                 key: self.shown(&name),
@@ -333,7 +433,9 @@ impl Remote {
                 key: self.shown(&name),
                 why,
             },
-        })
+        })?;
+        manifest.sealed = sealed;
+        Ok(manifest)
     }
 
     /// The current state of the remote: its highest manifest, if any.
@@ -352,7 +454,8 @@ impl Remote {
             .collect()
     }
 
-    /// The object `name`'s bytes, checked against its size and XXH3-128.
+    /// The contents of `object`: its stored bytes, checked against its size and XXH3-128,
+    /// then, for a sealed object, decrypted and checked against its plaintext's.
     pub(crate) fn get_checked(&self, object: &manifest::Object) -> Result<Vec<u8>> {
         let damaged = |why: String| Error::Damaged {
             url: self.url.clone(),
@@ -375,6 +478,17 @@ impl Remote {
                 "checksum mismatch: expected XXH3-128 {}, found {found}",
                 object.xxh3
             )));
+        }
+        if !object.is_sealed() {
+            return Ok(bytes);
+        }
+        let bytes = self.open(&object.key, &bytes)?;
+        if bytes.len() as u64 != object.content_size()
+            || manifest::checksum(&bytes) != object.content_xxh3()
+        {
+            return Err(damaged(
+                "its decrypted contents do not match the manifest's size and checksum".to_owned(),
+            ));
         }
         Ok(bytes)
     }
