@@ -261,6 +261,25 @@ pub enum BackupCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Delete the restore points no rule keeps, then the objects only they needed (the
+    /// latest is always kept, and every object a kept one names).
+    Prune {
+        /// Where: `s3://BUCKET` or `s3://BUCKET/PREFIX`.
+        url: String,
+        /// Keep the N latest restore points.
+        #[arg(long, value_name = "N")]
+        keep_last: Option<u64>,
+        /// Keep the restore points written within DURATION of the latest (`7d`, `12h`).
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        keep_within: Option<Duration>,
+        /// Never delete an object younger than DURATION, so that a push under way keeps the
+        /// objects it uploaded before its manifest [default: 1h].
+        #[arg(long, value_name = "DURATION", value_parser = grace)]
+        grace: Option<Duration>,
+        /// Only say what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// How far behind the bucket is: the local state's last change against the latest
     /// manifest's.
     Status {
@@ -353,6 +372,11 @@ fn timestamp(text: &str) -> Result<Timestamp, String> {
 }
 
 /// A duration as `parse_duration` reads it.
+/// A duration as `parse_duration` reads it, zero allowed.
+fn grace(text: &str) -> Result<Duration, String> {
+    penin_history::time::parse_duration(text).map_err(|e| e.to_string())
+}
+
 fn duration(text: &str) -> Result<Duration, String> {
     let duration = penin_history::time::parse_duration(text).map_err(|e| e.to_string())?;
     if duration.is_zero() {

@@ -2,13 +2,15 @@
 //! a thin layer over `penin_replica`.
 
 use std::io::Write;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use penin_history::time::Timestamp;
 use penin_orchestrator::memory;
-use penin_replica::{Local, Manifest, Pick, Remote, Writer};
+use penin_replica::{Local, Manifest, Pick, Remote, Retention, Writer};
 use serde_json::json;
 
+use crate::exit::Usage;
 use crate::globals::Globals;
 use crate::history;
 use crate::lifecycle;
@@ -179,5 +181,64 @@ pub fn status(ctx: &Globals, url: &str, json: bool, out: &mut dyn Write) -> Resu
         (None, Some(_)) => "nothing local to compare".to_owned(),
     };
     writeln!(out, "{local_text}; {remote_text}: {verdict}")?;
+    Ok(())
+}
+
+/// `penin backup prune s3://… --keep-last N --keep-within DURATION [--grace DURATION]
+/// [--dry-run]`.
+pub fn prune(
+    ctx: &Globals,
+    url: &str,
+    keep_last: Option<u64>,
+    keep_within: Option<Duration>,
+    grace: Option<Duration>,
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if keep_last.unwrap_or(0) == 0 && keep_within.is_none() {
+        return Err(Usage(
+            "backup prune needs a rule: --keep-last N (N > 0) or --keep-within DURATION".to_owned(),
+        )
+        .into());
+    }
+    let remote = remote(ctx, url)?;
+    let mut retention = Retention::new().keep_last(keep_last.unwrap_or(1));
+    if let Some(within) = keep_within {
+        retention = retention.keep_within(within);
+    }
+    if let Some(grace) = grace {
+        retention = retention.grace(grace);
+    }
+    let pruned = penin_replica::prune(&remote, &retention, Timestamp::now(), dry_run)
+        .with_context(|| format!("cannot prune {url}"))?;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    for number in &pruned.manifests {
+        writeln!(out, "{verb} manifest {number}")?;
+    }
+    for (name, size) in &pruned.objects {
+        writeln!(out, "{verb} {name} ({size} bytes)")?;
+    }
+    let kept: Vec<String> = pruned.kept.iter().map(|m| m.number.to_string()).collect();
+    let bytes: u64 = pruned.objects.iter().map(|(_, size)| size).sum();
+    writeln!(
+        out,
+        "{url}: {} {} manifest(s) and {} object(s), {bytes} bytes; kept manifest(s) {}{}",
+        if dry_run { "would delete" } else { "deleted" },
+        pruned.manifests.len(),
+        pruned.objects.len(),
+        if kept.is_empty() {
+            "none".to_owned()
+        } else {
+            kept.join(", ")
+        },
+        if pruned.young > 0 {
+            format!(
+                "; {} unnamed object(s) younger than the grace period left for a later prune",
+                pruned.young
+            )
+        } else {
+            String::new()
+        }
+    )?;
     Ok(())
 }

@@ -101,7 +101,8 @@ pub fn code(error: &anyhow::Error) -> u8 {
 fn for_replica(error: &penin_replica::Error) -> u8 {
     use penin_replica::Error;
     match error {
-        Error::BadUrl { .. } | Error::Config { .. } => USAGE,
+        // A push that would mix sealed and plaintext manifests is a matter of options.
+        Error::BadUrl { .. } | Error::Config { .. } | Error::Mixed { .. } => USAGE,
         Error::Denied { .. } => PERMISSION_DENIED,
         Error::NoBucket { .. } | Error::NoManifest { .. } | Error::NoState(_) => NOT_FOUND,
         Error::NewerVersion { .. } => NEWER_VERSION,
@@ -116,7 +117,6 @@ fn for_replica(error: &penin_replica::Error) -> u8 {
             }
             _ => WRONG_IDENTITY,
         },
-        Error::Mixed { .. } => USAGE,
         _ => IO_ERROR,
     }
 }

@@ -120,6 +120,13 @@ fn run() -> Result<ExitCode> {
                 force,
             } => backup::restore(ctx, &url, seq, at, force, out)?,
             BackupCommand::Status { url, json } => backup::status(ctx, &url, json, out)?,
+            BackupCommand::Prune {
+                url,
+                keep_last,
+                keep_within,
+                grace,
+                dry_run,
+            } => backup::prune(ctx, &url, keep_last, keep_within, grace, dry_run, out)?,
         },
     }
     out.flush()?;

@@ -457,6 +457,36 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
+/// The age command opens a sealed manifest and a sealed journal segment with `key.txt`.
+fn age_opens(env: &Env, objects: &[(String, Vec<u8>)]) {
+    let manifest = objects
+        .iter()
+        .find(|(n, _)| n == "manifests/00000000000000000002.json")
+        .unwrap();
+    let segment = objects
+        .iter()
+        .find(|(n, _)| n.starts_with("journal/"))
+        .unwrap();
+    for ((name, bytes), starts) in [
+        (manifest, &b"{\"penin_manifest\":1,"[..]),
+        (segment, b"\x89PENJNL\n"),
+    ] {
+        let file = env.write("object.age", bytes);
+        let out = std::process::Command::new("age")
+            .args(["-d", "-i"])
+            .arg(env.path("key.txt"))
+            .arg(&file)
+            .output()
+            .expect("the age command (.ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "age -d {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.starts_with(starts), "{name}");
+    }
+}
+
 #[test]
 fn an_identity_seals_every_object_and_restores_bit_for_bit() {
     let Some(url) = remote("an_identity_seals_every_object_and_restores_bit_for_bit") else {
@@ -502,33 +532,7 @@ fn an_identity_seals_every_object_and_restores_bit_for_bit() {
         }
     }
 
-    // The age command opens any of them with the identity: a manifest, a journal segment.
-    let manifest = objects
-        .iter()
-        .find(|(n, _)| n == "manifests/00000000000000000002.json")
-        .unwrap();
-    let segment = objects
-        .iter()
-        .find(|(n, _)| n.starts_with("journal/"))
-        .unwrap();
-    for ((name, bytes), starts) in [
-        (manifest, &b"{\"penin_manifest\":1,"[..]),
-        (segment, b"\x89PENJNL\n"),
-    ] {
-        let file = env.write("object.age", bytes);
-        let out = std::process::Command::new("age")
-            .args(["-d", "-i"])
-            .arg(env.path("key.txt"))
-            .arg(&file)
-            .output()
-            .expect("the age command (.ci/run installs it)");
-        assert!(
-            out.status.success(),
-            "age -d {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.stdout.starts_with(starts), "{name}");
-    }
+    age_opens(&env, &objects);
 
     // With the identity: list, status and a restore bit for bit.
     let elsewhere = Env::new();
@@ -599,4 +603,212 @@ fn an_encrypted_push_to_a_plaintext_prefix_is_refused() {
         out.stderr
     );
     assert_eq!(stored_objects(&url), before, "nothing written");
+}
+
+/// The files of the restore point holding change `seq`, restored into a new directory.
+fn restored_at(url: &str, seq: u64) -> [Option<Vec<u8>>; 3] {
+    let env = Env::new();
+    env.run(&["backup", "restore", url, "--seq", &seq.to_string()])
+        .assert_ok();
+    files(&env)
+}
+
+/// The (number, seq) of every manifest, oldest first.
+fn manifests(env: &Env, url: &str) -> Vec<(u64, u64)> {
+    let out = env.run(&["backup", "list", url, "--json"]);
+    out.assert_ok();
+    json(&out.stdout)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["number"].as_u64().unwrap(), m["seq"].as_u64().unwrap()))
+        .collect()
+}
+
+/// A prune without a rule is refused; a dry run says what would go and deletes nothing.
+fn dry_run_deletes_nothing(env: &Env, url: &str, listing: &[(String, Vec<u8>)]) {
+    // No rule: a usage error. A dry run says what would go, and deletes nothing.
+    let out = env.run(&["backup", "prune", url]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    let out = env.run(&[
+        "backup",
+        "prune",
+        url,
+        "--keep-last",
+        "2",
+        "--grace",
+        "0s",
+        "--dry-run",
+    ]);
+    out.assert_ok();
+    for number in 1..=3 {
+        assert!(
+            out.stdout
+                .contains(&format!("would delete manifest {number}\n")),
+            "{}",
+            out.stdout
+        );
+    }
+    assert!(
+        out.stdout.contains("would delete snapshots/"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("manifest 4\n"), "{}", out.stdout);
+    assert_eq!(stored_objects(url), listing, "a dry run deletes nothing");
+}
+
+#[test]
+fn prune_keeps_every_kept_point_restorable_and_a_dry_run_changes_nothing() {
+    let Some(url) = remote("prune_keeps_every_kept_point_restorable_and_a_dry_run_changes_nothing")
+    else {
+        return;
+    };
+    let env = Env::new();
+    make_state(&env);
+    env.run(&["backup", "push", &url]).assert_ok();
+    for step in ["add-score", "compact", "add-score", "add-score"] {
+        let args: &[&str] = if step == "compact" {
+            &["compact"]
+        } else {
+            &["add-score", "0.125"]
+        };
+        env.run(args).assert_ok();
+        env.run(&["backup", "push", &url]).assert_ok();
+    }
+    let points = manifests(&env, &url);
+    assert_eq!(points.len(), 5, "{points:?}");
+    let before: Vec<_> = points
+        .iter()
+        .map(|&(_, seq)| restored_at(&url, seq))
+        .collect();
+    let listing = stored_objects(&url);
+
+    dry_run_deletes_nothing(&env, &url, &listing);
+
+    // Within an hour of the latest: every point is kept.
+    let out = env.run(&[
+        "backup",
+        "prune",
+        &url,
+        "--keep-within",
+        "1h",
+        "--grace",
+        "0s",
+    ]);
+    out.assert_ok();
+    assert_eq!(stored_objects(&url), listing, "{}", out.stdout);
+
+    // The default grace period: the manifests go, every object (all younger than an hour)
+    // stays for a later prune.
+    // (Manifest 3 holds the compacted state, so manifests 1 and 2 name objects it does not.)
+    let out = env.run(&["backup", "prune", &url, "--keep-last", "3"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("deleted manifest 2\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("younger than the grace period"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        stored_objects(&url).len(),
+        listing.len() - 2,
+        "only manifests 1 and 2 went"
+    );
+
+    let out = env.run(&["backup", "prune", &url, "--keep-last", "2", "--grace", "0s"]);
+    out.assert_ok();
+    assert_eq!(
+        manifests(&env, &url),
+        points[3..].to_vec(),
+        "{}",
+        out.stdout
+    );
+    // What is left is exactly the kept manifests and the objects they name.
+    let replica = penin_replica::Remote::from_url(&url).unwrap();
+    let mut named: Vec<String> = replica
+        .manifests()
+        .unwrap()
+        .iter()
+        .flat_map(|m| {
+            m.objects()
+                .map(|o| o.key.clone())
+                .chain([format!("manifests/{:020}.json", m.number)])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    named.sort();
+    named.dedup();
+    let left: Vec<String> = stored_objects(&url).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(left, named);
+    assert!(
+        left.len() < listing.len() - 3,
+        "objects were deleted: {left:?}"
+    );
+    // Every kept point restores bit for bit, its journal from the first segment.
+    for (i, &(_, seq)) in points.iter().enumerate().skip(3) {
+        assert_eq!(
+            restored_at(&url, seq),
+            before[i],
+            "the point of change {seq}"
+        );
+    }
+    // A pruned point is no longer there.
+    let gone = Env::new();
+    let out = gone.run(&["backup", "restore", &url, "--seq", &points[0].1.to_string()]);
+    assert_eq!(out.code, Some(66), "{}", out.stderr);
+}
+
+#[test]
+fn a_restore_beside_a_prune_succeeds() {
+    let Some(url) = remote("a_restore_beside_a_prune_succeeds") else {
+        return;
+    };
+    let env = Env::new();
+    make_state(&env);
+    env.run(&["backup", "push", &url]).assert_ok();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (restores, rounds) = std::thread::scope(|scope| {
+        let restorers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let target = Env::new();
+                    let mut count = 0;
+                    // At least one restore, then as many as the pruning goes on.
+                    while count == 0 || !done.load(std::sync::atomic::Ordering::SeqCst) {
+                        let out = target.run(&["backup", "restore", &url, "--force"]);
+                        out.assert_ok();
+                        target.run(&["verify"]).assert_ok();
+                        count += 1;
+                    }
+                    count
+                })
+            })
+            .collect();
+        // New points, each pushed and then every older one pruned with its objects.
+        let mut rounds = 0;
+        for step in 0..12 {
+            if step % 4 == 3 {
+                env.run(&["compact"]).assert_ok();
+            } else {
+                env.run(&["add-score", "0.5"]).assert_ok();
+            }
+            env.run(&["backup", "push", &url]).assert_ok();
+            env.run(&["backup", "prune", &url, "--keep-last", "1", "--grace", "0s"])
+                .assert_ok();
+            rounds += 1;
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let total: usize = restorers.into_iter().map(|r| r.join().unwrap()).sum();
+        (total, rounds)
+    });
+    assert!(restores >= 2 && rounds == 12);
+    // The last point restores whole.
+    let last = Env::new();
+    last.run(&["backup", "restore", &url]).assert_ok();
+    assert_eq!(files(&last), files(&env));
 }

@@ -71,6 +71,11 @@ impl Object {
         self.plain_size.unwrap_or(self.size)
     }
 
+    /// Whether its contents are `size` bytes of XXH3-128 `xxh3`.
+    pub fn holds(&self, size: usize, xxh3: &str) -> bool {
+        self.content_size() == size as u64 && self.content_xxh3() == xxh3
+    }
+
     /// The XXH3-128 of its contents (the plaintext's, for a sealed object).
     pub fn content_xxh3(&self) -> &str {
         self.plain_xxh3.as_deref().unwrap_or(&self.xxh3)

@@ -271,11 +271,7 @@ pub fn prepare(remote: &Remote, writer: &Writer, local: &Local) -> Result<Prepar
     let snapshot = local.snapshot.as_deref().map(|bytes| {
         let xxh3 = manifest::checksum(bytes);
         match latest.as_ref().and_then(|m| m.snapshot.as_ref()) {
-            Some(there)
-                if there.content_xxh3() == xxh3 && there.content_size() == bytes.len() as u64 =>
-            {
-                there.clone()
-            }
+            Some(there) if there.holds(bytes.len(), &xxh3) => there.clone(),
             _ => {
                 let object = Object::new(format!("snapshots/{base:020}-{xxh3}"), bytes, base, base);
                 new.push((object.clone(), bytes));

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, MANIFESTS, Manifest};
 use crate::seal;
 use penin_formats::Keys;
+use penin_history::time::Timestamp;
 
 /// How long one request may take, from connecting to the end of its body, before it fails:
 /// a stuck server never hangs penin.
@@ -344,6 +345,16 @@ impl Remote {
     /// Every object under the prefix, recursively: its name relative to the prefix, and its
     /// size; sorted by name.
     pub fn objects(&self) -> Result<Vec<(String, u64)>> {
+        Ok(self
+            .listing()?
+            .into_iter()
+            .map(|(name, size, _)| (name, size))
+            .collect())
+    }
+
+    /// Every object under the prefix, recursively, with its size and when the server says it
+    /// was last modified; sorted by name.
+    pub(crate) fn listing(&self) -> Result<Vec<(String, u64, Timestamp)>> {
         let prefix = (!self.prefix.is_empty()).then(|| Key::from(self.prefix.as_str()));
         let listed = self
             .runtime
@@ -360,12 +371,16 @@ impl Remote {
         } else {
             format!("{}/", self.prefix)
         };
-        let mut objects: Vec<(String, u64)> = listed
+        let mut objects: Vec<(String, u64, Timestamp)> = listed
             .into_iter()
             .filter_map(|meta| {
                 let key = meta.location.to_string();
+                let modified = meta
+                    .last_modified
+                    .timestamp_nanos_opt()
+                    .map_or(Timestamp::MAX, Timestamp::from_unix_nanos);
                 key.strip_prefix(&strip)
-                    .map(|name| (name.to_owned(), meta.size))
+                    .map(|name| (name.to_owned(), meta.size, modified))
             })
             .collect();
         objects.sort();

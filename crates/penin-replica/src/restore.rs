@@ -214,8 +214,96 @@ pub fn restore(remote: &Remote, path: &Path, pick: Pick, replace: bool) -> Resul
     if !replace && exists(path) {
         return Err(Error::Exists(path.to_owned()));
     }
-    let manifest = find(remote, pick)?;
-    let fetched = fetch(remote, &manifest)?;
+    let fetched = download(remote, pick)?;
     install(path, &fetched, replace)?;
     Ok(fetched.manifest)
+}
+
+/// How many times [`download`] picks again after a prune deleted the manifest it picked.
+const PICKS: usize = 8;
+
+/// [`find`] and [`fetch`]: the files of the restore point `pick` names, downloaded and
+/// checked. A manifest a prune deleted meanwhile (an object missing, and the manifest gone
+/// too) is picked again, so that a restore beside a prune succeeds: the latest manifest is
+/// never pruned, and a kept one never loses an object.
+pub fn download(remote: &Remote, pick: Pick) -> Result<Fetched> {
+    download_with(remote, pick, &mut |_| {})
+}
+
+/// [`download`], calling `between` after each pick and before its fetch (tests use it to
+/// prune there).
+fn download_with(
+    remote: &Remote,
+    pick: Pick,
+    between: &mut dyn FnMut(&Manifest),
+) -> Result<Fetched> {
+    let mut picks = 1;
+    loop {
+        let manifest = find(remote, pick)?;
+        between(&manifest);
+        match fetch(remote, &manifest) {
+            Err(Error::Damaged { .. })
+                if picks < PICKS && !remote.manifest_numbers()?.contains(&manifest.number) =>
+            {
+                picks += 1;
+            }
+            fetched => return fetched,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{Local, Retention, Writer};
+
+    /// A restore that picked a manifest a prune then deleted with its objects picks again.
+    #[test]
+    fn a_pick_pruned_before_its_fetch_is_picked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let store = Arc::new(object_store::memory::InMemory::new());
+        let remote = Remote::with_store("s3://b/p", store).unwrap();
+        let mut writer = Writer::new();
+        let push = |writer: &mut Writer, bytes: &[u8], seq| {
+            fs::write(&path, bytes).unwrap();
+            let local = Local::read(&path, seq, 0, [0; 32]).unwrap();
+            crate::push_round(&remote, writer, &local).unwrap();
+        };
+        push(&mut writer, b"the first snapshot", 1);
+        let mut pruned = 0;
+        let fetched = download_with(&remote, Pick::Latest, &mut |picked| {
+            if pruned == 0 {
+                assert_eq!(picked.number, 1);
+                push(&mut writer, b"the second snapshot", 2);
+                let retention = Retention::new().grace(std::time::Duration::ZERO);
+                let done = crate::prune(&remote, &retention, Timestamp::now(), false).unwrap();
+                assert_eq!((done.manifests.len(), done.objects.len()), (1, 1));
+            }
+            pruned += 1;
+        })
+        .unwrap();
+        assert_eq!(pruned, 2, "picked twice");
+        assert_eq!(fetched.manifest.number, 2);
+        assert_eq!(
+            fetched.snapshot.as_deref(),
+            Some(&b"the second snapshot"[..])
+        );
+        // Without picking again, the first pick's fetch fails: its object is gone.
+        let mut stale = fetched.manifest.clone();
+        stale.number = 1;
+        stale.snapshot = Some(crate::Object::new(
+            format!(
+                "snapshots/{:020}-{}",
+                1,
+                crate::manifest::checksum(b"the first snapshot")
+            ),
+            b"the first snapshot",
+            1,
+            1,
+        ));
+        assert!(matches!(fetch(&remote, &stale), Err(Error::Damaged { .. })));
+    }
 }
