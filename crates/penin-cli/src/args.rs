@@ -84,6 +84,10 @@ pub enum Command {
         /// As one JSON object.
         #[arg(long)]
         json: bool,
+        /// Read the latest restore point of `s3://BUCKET[/PREFIX]` instead of the local
+        /// state (downloaded into a private temporary directory, removed after).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
     },
     /// Add (or replace) a knowledge artifact: one journal record, synced.
     AddKnowledge {
@@ -151,6 +155,11 @@ pub enum Command {
         /// Also check every checkpoint's checksum.
         #[arg(long)]
         all: bool,
+        /// Check the latest restore point of `s3://BUCKET[/PREFIX]`: every object's size
+        /// and checksum, then the state's own checks (downloaded into a private temporary
+        /// directory, removed after).
+        #[arg(long, value_name = "URL", conflicts_with_all = ["path", "all"])]
+        from: Option<String>,
     },
     /// Fold the journal into a new snapshot, so that the state file alone holds the state.
     Compact,
@@ -198,6 +207,10 @@ pub enum Command {
         /// One JSON object a line.
         #[arg(long)]
         json: bool,
+        /// Read the latest restore point of `s3://BUCKET[/PREFIX]` instead of the local
+        /// state (downloaded into a private temporary directory, removed after).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
     },
     /// After the state file was replaced by another program while the journal held changes:
     /// apply them to it, or set the journal aside.

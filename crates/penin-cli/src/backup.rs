@@ -10,10 +10,33 @@ use penin_orchestrator::memory;
 use penin_replica::{Local, Manifest, Pick, Remote, Retention, Writer};
 use serde_json::json;
 
+use crate::args::BackupCommand;
 use crate::exit::Usage;
 use crate::globals::Globals;
 use crate::history;
 use crate::lifecycle;
+
+/// Runs `penin backup COMMAND`.
+pub fn dispatch(ctx: &Globals, command: BackupCommand, out: &mut dyn Write) -> Result<()> {
+    match command {
+        BackupCommand::Push { url, if_latest } => push(ctx, &url, if_latest, out),
+        BackupCommand::List { url, json } => list(ctx, &url, json, out),
+        BackupCommand::Restore {
+            url,
+            seq,
+            at,
+            force,
+        } => restore(ctx, &url, seq, at, force, out),
+        BackupCommand::Status { url, json } => status(ctx, &url, json, out),
+        BackupCommand::Prune {
+            url,
+            keep_last,
+            keep_within,
+            grace,
+            dry_run,
+        } => prune(ctx, &url, keep_last, keep_within, grace, dry_run, out),
+    }
+}
 
 /// The remote `url`, with the keys of the global options: a push seals every object to the
 /// recipients (the identity's and `--recipient`s), and reading opens sealed ones.
@@ -239,6 +262,57 @@ pub fn prune(
         } else {
             String::new()
         }
+    )?;
+    Ok(())
+}
+
+/// Runs `command` on the local state, or with `from` (`--from s3://…`) on the latest restore
+/// point of that remote: every object downloaded and its size and checksum verified, the
+/// files put in a private temporary directory (0700), which is removed after. `command` gets
+/// the context naming that state, and the URL and manifest it came from.
+pub fn from(
+    ctx: &Globals,
+    from: Option<&str>,
+    command: impl FnOnce(&Globals, Option<(&str, &Manifest)>) -> Result<()>,
+) -> Result<()> {
+    let Some(url) = from else {
+        return command(ctx, None);
+    };
+    let remote = remote(ctx, url)?;
+    let fetched = penin_replica::download(&remote, Pick::Latest)
+        .with_context(|| format!("cannot read the latest restore point of {url}"))?;
+    let dir = tempfile::Builder::new()
+        .prefix("penin-from-")
+        .tempdir()
+        .context("cannot create a temporary directory for the downloaded state")?;
+    let name = ctx
+        .path
+        .file_name()
+        .map_or_else(|| "state.json".into(), std::ffi::OsStr::to_os_string);
+    let path = dir.path().join(name);
+    penin_replica::install(&path, &fetched, false)
+        .with_context(|| format!("cannot put the state of {url} in {}", dir.path().display()))?;
+    let here = Globals {
+        path,
+        ..ctx.clone()
+    };
+    let result = command(&here, Some((url, &fetched.manifest)));
+    dir.close()
+        .with_context(|| "cannot remove the temporary directory of the downloaded state")?;
+    result
+}
+
+/// The line `verify --from` starts with: what was downloaded and checked.
+pub fn verified(url: &str, manifest: &Manifest, out: &mut dyn Write) -> Result<()> {
+    writeln!(
+        out,
+        "{url}: ok: manifest {} (written {}) holds change {}; {} object(s), {} bytes, each \
+         one's size and XXH3-128 verified",
+        manifest.number,
+        manifest.time,
+        manifest.seq,
+        manifest.objects().count(),
+        manifest.bytes()
     )?;
     Ok(())
 }

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use crate::args::{Args, BackupCommand, Command, RunArgs};
+use crate::args::{Args, Command, RunArgs};
 use crate::globals::Globals;
 
 /// The seed's default state file, shared with the Python tool.
@@ -70,7 +70,11 @@ fn run() -> Result<ExitCode> {
             lifecycle::demo(ctx)?;
         }
         Some(Command::Keygen { file }) => commands::keygen(&file, out)?,
-        Some(Command::Stats { json }) => commands::stats(ctx, json, out)?,
+        Some(Command::Stats { json, from }) => {
+            backup::from(ctx, from.as_deref(), |ctx, _| {
+                commands::stats(ctx, json, out)
+            })?;
+        }
         Some(Command::AddKnowledge {
             key,
             vector,
@@ -85,8 +89,13 @@ fn run() -> Result<ExitCode> {
         Some(Command::Export { to, file, keys }) => {
             formats::export(ctx, to, &file, keys.as_deref(), out)?;
         }
-        Some(Command::Verify { path, all }) => {
-            commands::verify(ctx, path.as_deref().unwrap_or(&ctx.path), all, out)?;
+        Some(Command::Verify { path, all, from }) => {
+            backup::from(ctx, from.as_deref(), |ctx, fetched| {
+                if let Some((url, manifest)) = fetched {
+                    backup::verified(url, manifest, out)?;
+                }
+                commands::verify(ctx, path.as_deref().unwrap_or(&ctx.path), all, out)
+            })?;
         }
         Some(Command::Compact) => history::compact(ctx, out)?,
         Some(Command::Checkpoint { tag }) => history::checkpoint(ctx, tag.as_deref(), out)?,
@@ -100,7 +109,11 @@ fn run() -> Result<ExitCode> {
             tags_too,
             dry_run,
         }) => history::prune(ctx, keep_last, keep_within, tags_too, dry_run, out)?,
-        Some(Command::Log { since, json }) => history::log(ctx, since, json, out)?,
+        Some(Command::Log { since, json, from }) => {
+            backup::from(ctx, from.as_deref(), |ctx, _| {
+                history::log(ctx, since, json, out)
+            })?;
+        }
         Some(Command::Recover { keep_journal, .. }) => {
             let how = if keep_journal {
                 penin_orchestrator::memory::Recovery::KeepJournal
@@ -110,24 +123,7 @@ fn run() -> Result<ExitCode> {
             history::recover(ctx, how, out)?;
         }
         Some(Command::Repair) => history::repair(ctx, out)?,
-        Some(Command::Backup { command }) => match command {
-            BackupCommand::Push { url, if_latest } => backup::push(ctx, &url, if_latest, out)?,
-            BackupCommand::List { url, json } => backup::list(ctx, &url, json, out)?,
-            BackupCommand::Restore {
-                url,
-                seq,
-                at,
-                force,
-            } => backup::restore(ctx, &url, seq, at, force, out)?,
-            BackupCommand::Status { url, json } => backup::status(ctx, &url, json, out)?,
-            BackupCommand::Prune {
-                url,
-                keep_last,
-                keep_within,
-                grace,
-                dry_run,
-            } => backup::prune(ctx, &url, keep_last, keep_within, grace, dry_run, out)?,
-        },
+        Some(Command::Backup { command }) => backup::dispatch(ctx, command, out)?,
     }
     out.flush()?;
     Ok(exit::from(exit::OK))

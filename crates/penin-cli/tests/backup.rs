@@ -812,3 +812,57 @@ fn a_restore_beside_a_prune_succeeds() {
     last.run(&["backup", "restore", &url]).assert_ok();
     assert_eq!(files(&last), files(&env));
 }
+
+#[test]
+fn stats_verify_and_log_read_a_remote_with_from() {
+    let Some(url) = remote("stats_verify_and_log_read_a_remote_with_from") else {
+        return;
+    };
+    let env = Env::new();
+    make_state(&env);
+    env.run(&["backup", "push", &url]).assert_ok();
+    // Elsewhere, with no local state, and its temporary files in a folder of its own.
+    let elsewhere = Env::new();
+    let tmp = elsewhere.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let run = |args: &[&str]| {
+        let mut command = elsewhere.command(args);
+        command.env("TMPDIR", &tmp);
+        common::output(&mut command)
+    };
+
+    let out = run(&["stats", "--json", "--from", &url]);
+    out.assert_ok();
+    assert_eq!(json(&out.stdout), env.stats_json());
+    let out = run(&["log", "--from", &url]);
+    out.assert_ok();
+    let local = env.run(&["log"]);
+    assert_eq!(out.stdout, local.stdout);
+    let out = run(&["verify", "--from", &url]);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .starts_with(&format!("{url}: ok: manifest 1 (written "))
+            && out.stdout.contains("3 object(s)")
+            && out.stdout.contains("state.json.ledger: ok: "),
+        "{}",
+        out.stdout
+    );
+    assert!(!elsewhere.state().exists(), "nothing local was written");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the temporary directory is removed"
+    );
+
+    // A damaged object: verify --from fails (90), naming it.
+    let replica = penin_replica::Remote::from_url(&url).unwrap();
+    let segment = replica.latest().unwrap().unwrap().journal[0].clone();
+    replica
+        .overwrite(&segment.key, b"damaged".to_vec())
+        .unwrap();
+    let out = run(&["verify", "--from", &url]);
+    assert_eq!(out.code, Some(90), "{}", out.stderr);
+    assert!(out.stderr.contains(&segment.key), "{}", out.stderr);
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+}
