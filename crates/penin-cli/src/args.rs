@@ -428,7 +428,9 @@ Exit codes:
 
   backup: 75 also when another writer took the remote's next manifest (fenced), 77 when
   the server refuses the credentials, 66 when the bucket or a restore point does not
-  exist, 69 for a manifest of a newer version, 74 when the server cannot be reached";
+  exist, 69 for a manifest of a newer version, 74 when the server cannot be reached, 89
+  when the remote's objects are encrypted and no identity given opens them, 2 when a push
+  would mix encrypted and plaintext restore points under one prefix";
 
 impl Default for RunArgs {
     /// What `penin run` without options does (and `penin` alone).

@@ -556,12 +556,43 @@ fn an_identity_seals_every_object_and_restores_bit_for_bit() {
         vec!["--identity", "other.txt", "backup", "restore", &url],
         vec!["backup", "list", &url],
         vec!["--identity", "other.txt", "backup", "status", &url],
+        vec!["backup", "prune", &url, "--keep-last", "1"],
+        vec!["stats", "--from", &url],
     ] {
         let out = other.run(&args);
         assert_eq!(out.code, Some(89), "{args:?}: {}", out.stderr);
         assert!(out.stderr.contains(&recipient), "{args:?}: {}", out.stderr);
         assert!(!other.state().exists(), "{args:?}");
     }
+
+    // A sealed object damaged in the bucket: its stored checksum says so before any
+    // decryption (90), and nothing local is replaced.
+    let replica = penin_replica::Remote::from_url(&url).unwrap();
+    let (name, bytes) = objects
+        .iter()
+        .find(|(n, _)| n.starts_with("ledger/"))
+        .unwrap();
+    let mut damaged = bytes.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    replica.overwrite(name, damaged).unwrap();
+    let out = elsewhere.run(&[
+        "--identity",
+        "key.txt",
+        "backup",
+        "restore",
+        &url,
+        "--force",
+    ]);
+    assert_eq!(out.code, Some(90), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("{url}/{name} is damaged: checksum mismatch")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(files(&elsewhere), files(&env));
+    replica.overwrite(name, bytes.clone()).unwrap();
 
     // A plaintext push to the encrypted prefix is refused, and writes nothing.
     env.run(&["add-score", "0.5"]).assert_ok();

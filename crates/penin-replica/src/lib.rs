@@ -18,7 +18,10 @@
 //!
 //! [`push_round`] uploads what the remote lacks, then the next manifest; [`restore`] finds a
 //! manifest ([`Pick`]), downloads and checks every object it names, and only then puts the
-//! files in place. `docs/format.md` specifies the layout.
+//! files in place; [`prune`] deletes the restore points a [`Retention`] does not keep and the
+//! objects only they named. With recipients ([`Remote::with_keys`]) every object and
+//! manifest is stored as an age envelope, so the bucket never holds plaintext.
+//! `docs/format.md` specifies the layout.
 //!
 //! # Example
 //!

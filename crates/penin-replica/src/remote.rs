@@ -461,12 +461,18 @@ impl Remote {
         }
     }
 
-    /// Every manifest, oldest first.
+    /// Every manifest, oldest first. One listed, then deleted by a prune before it was read,
+    /// is left out.
     pub fn manifests(&self) -> Result<Vec<Manifest>> {
-        self.manifest_numbers()?
-            .into_iter()
-            .map(|number| self.manifest(number))
-            .collect()
+        let mut manifests = Vec::new();
+        for number in self.manifest_numbers()? {
+            match self.manifest(number) {
+                Ok(manifest) => manifests.push(manifest),
+                Err(Error::NoManifest { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(manifests)
     }
 
     /// The contents of `object`: its stored bytes, checked against its size and XXH3-128,

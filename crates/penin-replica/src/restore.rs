@@ -36,7 +36,12 @@ pub fn find(remote: &Remote, pick: Pick) -> Result<Manifest> {
     }
     // Newest first: the first that fits is the one.
     for &number in numbers.iter().rev() {
-        let manifest = remote.manifest(number)?;
+        let manifest = match remote.manifest(number) {
+            Ok(manifest) => manifest,
+            // Listed, then deleted by a prune: not a restore point any more.
+            Err(Error::NoManifest { .. }) => continue,
+            Err(e) => return Err(e),
+        };
         let fits = match pick {
             Pick::Latest => true,
             Pick::Seq(seq) => manifest.seq <= seq,
