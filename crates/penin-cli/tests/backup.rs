@@ -487,6 +487,35 @@ fn age_opens(env: &Env, objects: &[(String, Vec<u8>)]) {
     }
 }
 
+/// A sealed object damaged in the bucket: its stored checksum says so before any
+/// decryption (90), and nothing local is replaced; then it is mended.
+fn damaged_sealed_object_is_refused(
+    url: &str,
+    objects: &[(String, Vec<u8>)],
+    env: &Env,
+    elsewhere: &Env,
+) {
+    let replica = penin_replica::Remote::from_url(url).unwrap();
+    let (name, bytes) = objects
+        .iter()
+        .find(|(n, _)| n.starts_with("ledger/"))
+        .unwrap();
+    let mut damaged = bytes.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    replica.overwrite(name, damaged).unwrap();
+    let out = elsewhere.run(&["--identity", "key.txt", "backup", "restore", url, "--force"]);
+    assert_eq!(out.code, Some(90), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("{url}/{name} is damaged: checksum mismatch")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(files(elsewhere), files(env));
+    replica.overwrite(name, bytes.clone()).unwrap();
+}
+
 #[test]
 fn an_identity_seals_every_object_and_restores_bit_for_bit() {
     let Some(url) = remote("an_identity_seals_every_object_and_restores_bit_for_bit") else {
@@ -565,34 +594,7 @@ fn an_identity_seals_every_object_and_restores_bit_for_bit() {
         assert!(!other.state().exists(), "{args:?}");
     }
 
-    // A sealed object damaged in the bucket: its stored checksum says so before any
-    // decryption (90), and nothing local is replaced.
-    let replica = penin_replica::Remote::from_url(&url).unwrap();
-    let (name, bytes) = objects
-        .iter()
-        .find(|(n, _)| n.starts_with("ledger/"))
-        .unwrap();
-    let mut damaged = bytes.clone();
-    let last = damaged.len() - 1;
-    damaged[last] ^= 1;
-    replica.overwrite(name, damaged).unwrap();
-    let out = elsewhere.run(&[
-        "--identity",
-        "key.txt",
-        "backup",
-        "restore",
-        &url,
-        "--force",
-    ]);
-    assert_eq!(out.code, Some(90), "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains(&format!("{url}/{name} is damaged: checksum mismatch")),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(files(&elsewhere), files(&env));
-    replica.overwrite(name, bytes.clone()).unwrap();
+    damaged_sealed_object_is_refused(&url, &objects, &env, &elsewhere);
 
     // A plaintext push to the encrypted prefix is refused, and writes nothing.
     env.run(&["add-score", "0.5"]).assert_ok();
