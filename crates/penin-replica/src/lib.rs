@@ -67,7 +67,9 @@ pub use crate::manifest::{Manifest, Object};
 pub use crate::prune::{GRACE, Pruned, Retention, prune};
 pub use crate::push::{Local, Prepared, Pushed, Writer, prepare, push_round};
 pub use crate::remote::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, RETRY_FOR, Remote};
-pub use crate::restore::{Fetched, Pick, download, exists, fetch, find, install, restore};
+pub use crate::restore::{
+    Fetched, Pick, download, download_with, exists, fetch, find, install, restore,
+};
 
 mod error;
 pub mod manifest;

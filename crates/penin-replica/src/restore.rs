@@ -235,9 +235,10 @@ pub fn download(remote: &Remote, pick: Pick) -> Result<Fetched> {
     download_with(remote, pick, &mut |_| {})
 }
 
-/// [`download`], calling `between` after each pick and before its fetch (tests use it to
-/// prune there).
-fn download_with(
+/// [`download`], calling `between` after each pick and before its fetch: for tests, which
+/// prune there.
+#[doc(hidden)]
+pub fn download_with(
     remote: &Remote,
     pick: Pick,
     between: &mut dyn FnMut(&Manifest),
