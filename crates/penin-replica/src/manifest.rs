@@ -10,7 +10,9 @@
 //! ```
 //!
 //! and each object `{"key":"snapshots/…","size":B,"xxh3":"<32 hex>","first":F,"last":T}`,
-//! its key relative to the prefix. The layout is specified in `docs/format.md`.
+//! its key relative to the prefix; a sealed object (an age envelope) adds
+//! `"plain_size":P,"plain_xxh3":"<32 hex>"`, its plaintext's, while `size` and `xxh3` are the
+//! stored envelope's. The layout is specified in `docs/format.md`.
 
 use serde::{Deserialize, Serialize};
 
