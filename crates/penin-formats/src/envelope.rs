@@ -28,7 +28,6 @@
 use std::io::{self, BufReader, Read, Write};
 
 use age::armor::ArmoredReader;
-use age::stream::StreamWriter;
 
 use crate::compress::Tracked;
 use crate::error::{Error, Result};
@@ -58,14 +57,17 @@ pub fn is_encrypted(head: &[u8]) -> bool {
 /// keys, or passes it through when there are none. [`Envelope::finish`] writes the last
 /// chunk; dropping it without does not write a complete file.
 ///
-/// Streaming: it holds one 64 KiB chunk, never the file.
+/// Streaming: it holds a few chunks of 1 MiB, never the file. The encryption runs on a
+/// second thread, so that it overlaps with whatever produces the bytes (an encoder, a
+/// compressor); the ciphertext comes back to be written to `W` on the caller's thread, so
+/// `W` need not be sent anywhere.
 pub struct Envelope<W: Write> {
     inner: Inner<W>,
 }
 
 enum Inner<W: Write> {
     Plain(W),
-    Age(StreamWriter<W>),
+    Age(Aside<W>),
 }
 
 impl<W: Write> Envelope<W> {
@@ -73,7 +75,7 @@ impl<W: Write> Envelope<W> {
     /// recipients.
     pub fn new(keys: &Keys, writer: W) -> io::Result<Self> {
         let inner = match keys.encryptor()? {
-            Some(encryptor) => Inner::Age(encryptor.wrap_output(writer)?),
+            Some(encryptor) => Inner::Age(Aside::new(encryptor, writer)?),
             None => Inner::Plain(writer),
         };
         Ok(Envelope { inner })
@@ -88,8 +90,131 @@ impl<W: Write> Envelope<W> {
     pub fn finish(self) -> io::Result<W> {
         match self.inner {
             Inner::Plain(writer) => Ok(writer),
-            Inner::Age(writer) => writer.finish(),
+            Inner::Age(aside) => aside.finish(),
         }
+    }
+}
+
+/// Plaintext handed to the encrypting thread at a time.
+const ASIDE_CHUNK: usize = 1 << 20;
+
+/// Plaintext chunks that may wait for the encrypting thread.
+const ASIDE_QUEUE: usize = 4;
+
+/// Age encryption on a second thread: plaintext goes there in chunks of [`ASIDE_CHUNK`],
+/// ciphertext comes back and is written to `writer` here.
+struct Aside<W: Write> {
+    writer: W,
+    plain: Vec<u8>,
+    to_worker: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    /// Unbounded, but the worker only encrypts what it was sent: at most [`ASIDE_QUEUE`]
+    /// chunks and the one it holds are ever in flight.
+    from_worker: std::sync::mpsc::Receiver<Vec<u8>>,
+    worker: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+/// The encrypting thread's output: ciphertext sent back to the caller's thread.
+struct Ciphertext(std::sync::mpsc::Sender<Vec<u8>>);
+
+impl Write for Ciphertext {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .send(buf.to_vec())
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the envelope was dropped"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write> Aside<W> {
+    fn new(encryptor: age::Encryptor, writer: W) -> io::Result<Self> {
+        let (ciphertext, from_worker) = std::sync::mpsc::channel();
+        // The header is written here, before the thread starts.
+        let mut stream = encryptor.wrap_output(Ciphertext(ciphertext))?;
+        let (to_worker, plaintext) = std::sync::mpsc::sync_channel::<Vec<u8>>(ASIDE_QUEUE);
+        let worker = std::thread::Builder::new()
+            .name("penin-age".to_owned())
+            .spawn(move || {
+                for chunk in plaintext {
+                    stream.write_all(&chunk)?;
+                }
+                stream.finish().map(drop)
+            })?;
+        let mut aside = Aside {
+            writer,
+            plain: Vec::with_capacity(ASIDE_CHUNK),
+            to_worker: Some(to_worker),
+            from_worker,
+            worker: Some(worker),
+        };
+        aside.drain()?;
+        Ok(aside)
+    }
+
+    /// Writes the ciphertext the thread has made so far.
+    fn drain(&mut self) -> io::Result<()> {
+        while let Ok(chunk) = self.from_worker.try_recv() {
+            self.writer.write_all(&chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Hands the plaintext gathered to the thread.
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.plain, Vec::with_capacity(ASIDE_CHUNK));
+        let sent = self.to_worker.as_ref().map(|to| to.send(chunk));
+        if !matches!(sent, Some(Ok(()))) {
+            // The thread stopped: its error says why.
+            return Err(self.join().err().unwrap_or_else(|| {
+                io::Error::other("the encrypting thread stopped before the end")
+            }));
+        }
+        self.drain()
+    }
+
+    /// Waits for the thread and gives its result.
+    fn join(&mut self) -> io::Result<()> {
+        self.to_worker = None;
+        match self.worker.take() {
+            // A panic in the thread is a bug of this module: pass it on.
+            Some(worker) => worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => Ok(()),
+        }
+    }
+
+    fn finish(mut self) -> io::Result<W> {
+        if !self.plain.is_empty() {
+            self.send()?;
+        }
+        self.to_worker = None;
+        // Every chunk until the thread drops its sender, then its result.
+        while let Ok(chunk) = self.from_worker.recv() {
+            self.writer.write_all(&chunk)?;
+        }
+        self.join()?;
+        Ok(self.writer)
+    }
+}
+
+impl<W: Write> Write for Aside<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(ASIDE_CHUNK - self.plain.len());
+        self.plain.extend_from_slice(&buf[..n]);
+        if self.plain.len() == ASIDE_CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Age seals whole chunks: a partial one cannot go out before the end.
+        self.drain()?;
+        self.writer.flush()
     }
 }
 
@@ -295,6 +420,75 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         (0..40_000u32).flat_map(u32::to_le_bytes).collect()
+    }
+
+    /// A writer that takes `room` bytes, then fails.
+    struct Full {
+        room: usize,
+        taken: Vec<u8>,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left"));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.taken.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn many_chunks_encrypted_aside_round_trip_in_any_pieces() {
+        let (keys, _) = identity();
+        // Five chunks and an odd tail, written in pieces that straddle the chunk edges.
+        let data: Vec<u8> = (0..5 * ASIDE_CHUNK + 12_345)
+            .map(|i| u8::try_from(i * 7 % 251).unwrap())
+            .collect();
+        let mut envelope = Envelope::new(&keys, Vec::new()).unwrap();
+        for piece in data.chunks(333_333) {
+            envelope.write_all(piece).unwrap();
+            envelope.flush().unwrap();
+        }
+        let sealed = envelope.finish().unwrap();
+        assert!(sealed.starts_with(AGE_MAGIC));
+        assert_eq!(decrypt_slice(&keys, &sealed).unwrap().bytes, data);
+        // An exact number of chunks, and nothing at all.
+        assert_eq!(
+            decrypt_slice(&keys, &seal(&keys, &data[..2 * ASIDE_CHUNK]))
+                .unwrap()
+                .bytes,
+            &data[..2 * ASIDE_CHUNK]
+        );
+        assert_eq!(decrypt_slice(&keys, &seal(&keys, &[])).unwrap().bytes, b"");
+    }
+
+    #[test]
+    fn a_failing_writer_fails_the_envelope_without_hanging() {
+        let (keys, _) = identity();
+        let data = vec![7_u8; 3 * ASIDE_CHUNK];
+        for room in [0, 100, ASIDE_CHUNK + 5] {
+            let full = Full {
+                room,
+                taken: Vec::new(),
+            };
+            let result = Envelope::new(&keys, full).and_then(|mut envelope| {
+                envelope.write_all(&data)?;
+                envelope.finish()
+            });
+            let err = result.err().expect("a full disk must fail the envelope");
+            assert_eq!(err.kind(), io::ErrorKind::StorageFull, "room {room}: {err}");
+        }
+        // Dropped half-way: the thread ends, nothing waits for it.
+        let mut dropped = Envelope::new(&keys, Vec::new()).unwrap();
+        dropped.write_all(&data).unwrap();
+        drop(dropped);
     }
 
     #[test]
