@@ -417,7 +417,8 @@ Exit codes:
   90  a remote copy is damaged: an object is missing, or its size or checksum does not
       match its manifest (backup restore)
 
-  backup: 75 also when another writer took the remote's next manifest (fenced), 77 when
+  backup, run --replicate: 75 also when another writer took the remote's next manifest
+  (fenced; run saves locally first), 77 when
   the server refuses the credentials, 66 when the bucket or a restore point does not
   exist, 69 for a manifest of a newer version, 74 when the server cannot be reached";
 

@@ -430,3 +430,43 @@ pub fn prepare(remote: &Remote, writer: &Writer, local: &Local) -> Result<Prepar
         uploaded: new.into_iter().map(|(object, _)| object).collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use penin_orchestrator::{Change, Memory, Number};
+
+    use super::*;
+
+    fn score(x: f64) -> Vec<Change> {
+        vec![Change::AddScore(Number::Float(x))]
+    }
+
+    #[test]
+    fn read_durable_cuts_at_the_point_and_refuses_moved_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut memory = Memory::open(&path, Some(1000)).unwrap();
+        memory.commit(score(0.5)).unwrap();
+        memory.sync().unwrap();
+        let point = Durable::of(&memory);
+        // Written after the point: not read.
+        memory.commit(score(0.75)).unwrap();
+        let local = Local::read_durable(&path, &point).unwrap();
+        assert_eq!(local.seq(), point.seq);
+        assert_eq!(local.journal.len() as u64, point.journal_len);
+        assert_eq!(local.ledger.len() as u64, point.ledger_len);
+        assert!(memory.journal_len() > point.journal_len);
+
+        // A compaction replaces the journal the point names: read again at the next point.
+        memory.compact().unwrap();
+        let moved = Local::read_durable(&path, &point).unwrap_err();
+        assert!(matches!(moved, Error::Moved { .. }), "{moved}");
+        assert!(
+            moved.to_string().ends_with("another journal replaced it"),
+            "{moved}"
+        );
+        memory.sync().unwrap();
+        let local = Local::read_durable(&path, &Durable::of(&memory)).unwrap();
+        assert_eq!((local.seq(), local.base().unwrap()), (2, 2));
+    }
+}
