@@ -312,7 +312,7 @@ pub fn run(ctx: &Globals, args: &RunArgs) -> Result<()> {
     let _ = writeln!(stderr, "{reason}");
     save(&mut memory, stderr)?;
     match replicator {
-        Some(replicator) => finish_replication(replicator, fenced, &mut memory, stderr),
+        Some(replicator) => finish_replication(&replicator, fenced, &mut memory, stderr),
         None => Ok(()),
     }
 }
@@ -344,19 +344,23 @@ fn start_replication(
 /// The end of a replicated session, once the state is saved: the fencing error (exit 75),
 /// or one last push bounded by [`replicate::FINAL_TIMEOUT`].
 fn finish_replication(
-    replicator: Replicator,
+    replicator: &Replicator,
     fenced: Option<penin_replica::Error>,
     memory: &mut Memory,
     stderr: &mut dyn Write,
 ) -> Result<()> {
     let path = memory.path().to_owned();
-    if let Some(error) = fenced {
-        return Err(anyhow::Error::from(error)).context(format!(
+    let stopped = |error: penin_replica::Error| {
+        Err(anyhow::Error::from(error)).context(format!(
             "replication to {} stopped: every answered change is durable in {}, but changes \
              acknowledged from now on would never leave this machine",
             replicator.url(),
             path.display()
-        ));
+        ))
+    };
+    // Fenced while the session ended, before the loop saw it: the same exit.
+    if let Some(error) = fenced.or_else(|| replicator.fenced()) {
+        return stopped(error);
     }
     // The compaction's ledger line too, before the last round ships it.
     memory
@@ -366,6 +370,12 @@ fn finish_replication(
     match replicator.finish(Durable::of(memory)) {
         Last::Shipped(seq) => {
             let _ = writeln!(stderr, "☁️  {url} holds change {seq}");
+        }
+        Last::Failed(e @ penin_replica::Error::Fenced { .. }) => return stopped(e),
+        Last::Stopped => {
+            if let Some(error) = replicator.fenced() {
+                return stopped(error);
+            }
         }
         Last::Failed(e) => {
             let _ = writeln!(
@@ -383,7 +393,6 @@ fn finish_replication(
                 replicate::FINAL_TIMEOUT
             );
         }
-        Last::Stopped => {}
     }
     Ok(())
 }

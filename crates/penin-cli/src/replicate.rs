@@ -129,7 +129,7 @@ impl Replicator {
 
     /// Publishes the session's last point, asks for one last round and waits for it at most
     /// [`FINAL_TIMEOUT`].
-    pub fn finish(self, durable: Durable) -> Last {
+    pub fn finish(&self, durable: Durable) -> Last {
         {
             let mut state = self.shared.lock();
             state.durable = Some(durable);
