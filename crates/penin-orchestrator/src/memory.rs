@@ -664,6 +664,17 @@ impl<F: Fs + Clone> Memory<F> {
         })
     }
 
+    /// The ledger's length in bytes: where its next line will start (0 when there is none).
+    pub fn ledger_len(&self) -> u64 {
+        self.ledger.as_ref().map_or(0, Ledger::len)
+    }
+
+    /// The header of the journal open for writing (`None` before the first change): the
+    /// snapshot it extends, by size, time, inode and XXH3-128, and when it was started.
+    pub fn journal_header(&self) -> Option<Header> {
+        self.extends
+    }
+
     /// The ledger, opened (and created) if it is not yet.
     fn ledger(&mut self) -> Result<&mut Ledger<F>> {
         if self.ledger.is_none() {

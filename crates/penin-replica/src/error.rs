@@ -155,6 +155,15 @@ pub enum Error {
         /// What would make the push match.
         how: &'static str,
     },
+    /// The local files moved on while a running writer's durable point was being read (a
+    /// compaction replaced the snapshot and the journal): read again at its next point.
+    #[error("{}: {why}", path.display())]
+    Moved {
+        /// The file that was not as the durable point says.
+        path: PathBuf,
+        /// How it differs.
+        why: String,
+    },
     /// A local file cannot be read or written.
     #[error("cannot {what} {}", path.display())]
     Io {

@@ -72,6 +72,68 @@ impl Local {
         Ok(local)
     }
 
+    /// The files of the state at `path` as they were at `durable`, a point a running writer
+    /// published (it holds the state's lock and goes on writing meanwhile): the snapshot,
+    /// the journal and the ledger cut at the lengths the point gives. The journal must be
+    /// the one the point names (its header, read back from the file) and its header must name
+    /// the snapshot read (its XXH3-128); a compaction between the point and the reads makes
+    /// them differ, and [`Error::Moved`] says to read again at the writer's next point.
+    pub fn read_durable(path: &Path, durable: &Durable) -> Result<Local> {
+        let moved = |file: PathBuf, why: &str| Error::Moved {
+            path: file,
+            why: why.to_owned(),
+        };
+        let snapshot = read_file(path)?;
+        let journal_path = penin_history::journal_path(path);
+        let mut journal = read_file(&journal_path)?.unwrap_or_default();
+        let ledger_path = penin_history::ledger_path(path);
+        let mut ledger = read_file(&ledger_path)?.unwrap_or_default();
+        match &durable.journal {
+            None if !journal.is_empty() => {
+                return Err(moved(journal_path, "a journal was started since"));
+            }
+            None => {}
+            Some(expected) => {
+                let found = penin_history::journal::Header::parse(&journal, &journal_path)
+                    .map_err(|_| moved(journal_path.clone(), "its header is not yet in place"))?;
+                if found != *expected {
+                    return Err(moved(journal_path, "another journal replaced it"));
+                }
+                let bytes = snapshot.as_deref().unwrap_or_default();
+                if xxhash_rust::xxh3::xxh3_128(bytes) != found.identity.xxh3 {
+                    return Err(moved(
+                        path.to_owned(),
+                        "it is not the snapshot the journal extends",
+                    ));
+                }
+                let len = usize::try_from(durable.journal_len).unwrap_or(usize::MAX);
+                if journal.len() < len {
+                    return Err(moved(journal_path, "it is shorter than its durable length"));
+                }
+                journal.truncate(len);
+            }
+        }
+        let len = usize::try_from(durable.ledger_len).unwrap_or(usize::MAX);
+        if ledger.len() < len {
+            return Err(moved(ledger_path, "it is shorter than its durable length"));
+        }
+        ledger.truncate(len);
+        if snapshot.is_none() && journal.is_empty() {
+            return Err(Error::NoState(path.to_owned()));
+        }
+        let local = Local {
+            path: path.to_owned(),
+            snapshot,
+            journal,
+            ledger,
+            seq: durable.seq,
+            ledger_seq: durable.ledger_seq,
+            ledger_head: durable.ledger_head,
+        };
+        local.base()?;
+        Ok(local)
+    }
+
     /// The sequence number of the last change the snapshot holds: the journal's base.
     fn base(&self) -> Result<u64> {
         if self.journal.is_empty() {
@@ -96,6 +158,40 @@ impl Local {
     /// The sequence number of the last change the state holds.
     pub fn seq(&self) -> u64 {
         self.seq
+    }
+}
+
+/// How far a running writer's state is durable: what `penin run` publishes to its
+/// replication thread after each sync, so that the thread reads ([`Local::read_durable`])
+/// only bytes that are on disk, of one moment, while the writer goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Durable {
+    /// The last change durable.
+    pub seq: u64,
+    /// The header of the journal open for writing (`None`: no journal yet).
+    pub journal: Option<penin_history::journal::Header>,
+    /// The journal's durable length in bytes.
+    pub journal_len: u64,
+    /// The ledger's durable length in bytes.
+    pub ledger_len: u64,
+    /// The ledger's last line at that length.
+    pub ledger_seq: u64,
+    /// Its hash.
+    pub ledger_head: [u8; 32],
+}
+
+impl Durable {
+    /// The point `memory` is at: durable if the caller synced it (nothing unsynced).
+    pub fn of<F: Fs + Clone>(memory: &Memory<F>) -> Durable {
+        let (ledger_seq, ledger_head) = memory.ledger_head();
+        Durable {
+            seq: memory.seq(),
+            journal: memory.journal_header(),
+            journal_len: memory.journal_len(),
+            ledger_len: memory.ledger_len(),
+            ledger_seq,
+            ledger_head,
+        }
     }
 }
 
@@ -342,4 +438,44 @@ pub fn prepare(remote: &Remote, writer: &Writer, local: &Local) -> Result<Prepar
         latest,
         uploaded: new.into_iter().map(|(object, _)| object).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use penin_orchestrator::{Change, Memory, Number};
+
+    use super::*;
+
+    fn score(x: f64) -> Vec<Change> {
+        vec![Change::AddScore(Number::Float(x))]
+    }
+
+    #[test]
+    fn read_durable_cuts_at_the_point_and_refuses_moved_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut memory = Memory::open(&path, Some(1000)).unwrap();
+        memory.commit(score(0.5)).unwrap();
+        memory.sync().unwrap();
+        let point = Durable::of(&memory);
+        // Written after the point: not read.
+        memory.commit(score(0.75)).unwrap();
+        let local = Local::read_durable(&path, &point).unwrap();
+        assert_eq!(local.seq(), point.seq);
+        assert_eq!(local.journal.len() as u64, point.journal_len);
+        assert_eq!(local.ledger.len() as u64, point.ledger_len);
+        assert!(memory.journal_len() > point.journal_len);
+
+        // A compaction replaces the journal the point names: read again at the next point.
+        memory.compact().unwrap();
+        let moved = Local::read_durable(&path, &point).unwrap_err();
+        assert!(matches!(moved, Error::Moved { .. }), "{moved}");
+        assert!(
+            moved.to_string().ends_with("another journal replaced it"),
+            "{moved}"
+        );
+        memory.sync().unwrap();
+        let local = Local::read_durable(&path, &Durable::of(&memory)).unwrap();
+        assert_eq!((local.seq(), local.base().unwrap()), (2, 2));
+    }
 }

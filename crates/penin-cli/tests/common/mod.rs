@@ -247,7 +247,7 @@ pub struct Session {
 }
 
 impl Session {
-    fn spawn(mut command: Command) -> Self {
+    pub fn spawn(mut command: Command) -> Self {
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
