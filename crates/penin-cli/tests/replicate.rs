@@ -97,6 +97,13 @@ fn replicate(env: &Env, url: &str, vars: &[(String, String)]) -> Session {
     Session::spawn(command)
 }
 
+/// Runs `args` (a restore) in `env` with `vars` set, and requires it to succeed.
+fn restore(env: &Env, vars: &[(String, String)], args: &[&str]) {
+    let mut command = env.command(args);
+    command.envs(vars.iter().map(|(k, v)| (k, v)));
+    common::output(&mut command).assert_ok();
+}
+
 fn score(i: usize) -> String {
     format!(r#"{{"op":"add_score","score":{i}.5,"id":{i}}}"#)
 }
@@ -331,9 +338,7 @@ fn a_stopped_server_never_stalls_run_and_the_backlog_ships_after() {
         "{stderr}"
     );
     let elsewhere = Env::new();
-    let mut restore = elsewhere.command(&["backup", "restore", &url]);
-    restore.envs(server.vars.iter().map(|(k, v)| (k, v)));
-    common::output(&mut restore).assert_ok();
+    restore(&elsewhere, &server.vars, &["backup", "restore", &url]);
     assert_eq!(files(&elsewhere), files(&env), "every file byte for byte");
 }
 
@@ -387,14 +392,14 @@ fn a_server_killed_during_a_snapshot_upload_resumes_and_no_manifest_names_a_miss
     for manifest in &list {
         let elsewhere = Env::new();
         let seq = manifest["seq"].to_string();
-        let mut restore = elsewhere.command(&["backup", "restore", &url, "--seq", &seq]);
-        restore.envs(server.vars.iter().map(|(k, v)| (k, v)));
-        common::output(&mut restore).assert_ok();
+        restore(
+            &elsewhere,
+            &server.vars,
+            &["backup", "restore", &url, "--seq", &seq],
+        );
     }
     let elsewhere = Env::new();
-    let mut restore = elsewhere.command(&["backup", "restore", &url]);
-    restore.envs(server.vars.iter().map(|(k, v)| (k, v)));
-    common::output(&mut restore).assert_ok();
+    restore(&elsewhere, &server.vars, &["backup", "restore", &url]);
     assert_eq!(files(&elsewhere), files(&env), "every file byte for byte");
 }
 

@@ -52,10 +52,15 @@ pub struct Object {
 impl Object {
     /// The object holding `bytes` at `key`, covering `first..=last`.
     pub fn new(key: String, bytes: &[u8], first: u64, last: u64) -> Object {
+        Object::with_checksum(key, bytes.len(), checksum(bytes), first, last)
+    }
+
+    /// [`Object::new`] for bytes whose [`checksum`] is already known.
+    pub fn with_checksum(key: String, size: usize, xxh3: String, first: u64, last: u64) -> Object {
         Object {
             key,
-            size: bytes.len() as u64,
-            xxh3: checksum(bytes),
+            size: size as u64,
+            xxh3,
             first,
             last,
             plain_size: None,

@@ -20,6 +20,8 @@ const JOURNAL_MAGIC: &[u8; 8] = b"\x89PENJNL\n";
 pub struct Local {
     path: PathBuf,
     snapshot: Option<Vec<u8>>,
+    /// The snapshot's XXH3-128, computed once when it is read.
+    snapshot_xxh3: Option<u128>,
     journal: Vec<u8>,
     ledger: Vec<u8>,
     seq: u64,
@@ -53,23 +55,21 @@ impl Local {
     /// at line `ledger_seq` of hash `ledger_head`.
     pub fn read(path: &Path, seq: u64, ledger_seq: u64, ledger_head: [u8; 32]) -> Result<Local> {
         let snapshot = read_file(path)?;
+        let snapshot_xxh3 = snapshot.as_deref().map(xxhash_rust::xxh3::xxh3_128);
         let journal_path = penin_history::journal_path(path);
         let journal = read_file(&journal_path)?.unwrap_or_default();
         let ledger = read_file(&penin_history::ledger_path(path))?.unwrap_or_default();
-        if snapshot.is_none() && journal.is_empty() {
-            return Err(Error::NoState(path.to_owned()));
-        }
-        let local = Local {
+        Local {
             path: path.to_owned(),
             snapshot,
+            snapshot_xxh3,
             journal,
             ledger,
             seq,
             ledger_seq,
             ledger_head,
-        };
-        local.base()?;
-        Ok(local)
+        }
+        .checked()
     }
 
     /// The files of the state at `path` as they were at `durable`, a point a running writer
@@ -84,6 +84,7 @@ impl Local {
             why: why.to_owned(),
         };
         let snapshot = read_file(path)?;
+        let snapshot_xxh3 = snapshot.as_deref().map(xxhash_rust::xxh3::xxh3_128);
         let journal_path = penin_history::journal_path(path);
         let mut journal = read_file(&journal_path)?.unwrap_or_default();
         let ledger_path = penin_history::ledger_path(path);
@@ -99,8 +100,8 @@ impl Local {
                 if found != *expected {
                     return Err(moved(journal_path, "another journal replaced it"));
                 }
-                let bytes = snapshot.as_deref().unwrap_or_default();
-                if xxhash_rust::xxh3::xxh3_128(bytes) != found.identity.xxh3 {
+                let xxh3 = snapshot_xxh3.unwrap_or_else(|| xxhash_rust::xxh3::xxh3_128(&[]));
+                if xxh3 != found.identity.xxh3 {
                     return Err(moved(
                         path.to_owned(),
                         "it is not the snapshot the journal extends",
@@ -118,20 +119,35 @@ impl Local {
             return Err(moved(ledger_path, "it is shorter than its durable length"));
         }
         ledger.truncate(len);
-        if snapshot.is_none() && journal.is_empty() {
-            return Err(Error::NoState(path.to_owned()));
-        }
-        let local = Local {
+        Local {
             path: path.to_owned(),
             snapshot,
+            snapshot_xxh3,
             journal,
             ledger,
             seq: durable.seq,
             ledger_seq: durable.ledger_seq,
             ledger_head: durable.ledger_head,
-        };
-        local.base()?;
-        Ok(local)
+        }
+        .checked()
+    }
+
+    /// The snapshot's bytes and their [`manifest::checksum`], hashed once when read.
+    fn snapshot_parts(&self) -> Option<(&[u8], String)> {
+        let bytes = self.snapshot.as_deref()?;
+        let xxh3 = self
+            .snapshot_xxh3
+            .unwrap_or_else(|| xxhash_rust::xxh3::xxh3_128(bytes));
+        Some((bytes, format!("{xxh3:032x}")))
+    }
+
+    /// This state, if it is one: a snapshot or a journal, whose base can be found.
+    fn checked(self) -> Result<Local> {
+        if self.snapshot.is_none() && self.journal.is_empty() {
+            return Err(Error::NoState(self.path));
+        }
+        self.base()?;
+        Ok(self)
     }
 
     /// The sequence number of the last change the snapshot holds: the journal's base.
@@ -364,12 +380,12 @@ pub fn prepare(remote: &Remote, writer: &Writer, local: &Local) -> Result<Prepar
     crate::seal::check_mixing(remote, latest.as_ref())?;
     let base = local.base()?;
     let mut new: Vec<(Object, &[u8])> = Vec::new();
-    let snapshot = local.snapshot.as_deref().map(|bytes| {
-        let xxh3 = manifest::checksum(bytes);
+    let snapshot = local.snapshot_parts().map(|(bytes, xxh3)| {
         match latest.as_ref().and_then(|m| m.snapshot.as_ref()) {
             Some(there) if there.holds(bytes.len(), &xxh3) => there.clone(),
             _ => {
-                let object = Object::new(format!("snapshots/{base:020}-{xxh3}"), bytes, base, base);
+                let key = format!("snapshots/{base:020}-{xxh3}");
+                let object = Object::with_checksum(key, bytes.len(), xxh3, base, base);
                 new.push((object.clone(), bytes));
                 object
             }
