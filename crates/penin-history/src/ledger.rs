@@ -365,32 +365,7 @@ impl<F: Fs> Ledger<F> {
             .metadata()
             .map_err(io_error("read metadata of", path))?
             .len();
-        let len = last_newline(&file, size)
-            .map_err(io_error("read", path))?
-            .map_or(0, |newline| newline + 1);
-        let last = match len.checked_sub(1) {
-            None => None,
-            Some(newline) => {
-                let start = last_newline(&file, newline)
-                    .map_err(io_error("read", path))?
-                    .map_or(0, |previous| previous + 1);
-                let bytes = read_range(&file, start, newline).map_err(io_error("read", path))?;
-                check_version(&bytes, path, start)?;
-                let line = parse_line(&bytes, start).map_err(|fault| Error::Damaged {
-                    path: path.to_path_buf(),
-                    seq: None,
-                    offset: start,
-                    fault: Box::new(fault),
-                })?;
-                check_hash(&bytes, &line).map_err(|fault| Error::Damaged {
-                    path: path.to_path_buf(),
-                    seq: Some(line.seq),
-                    offset: start,
-                    fault: Box::new(fault),
-                })?;
-                Some(line)
-            }
-        };
+        let (len, last) = tail(&file, size, path)?;
         let next_seq = match &last {
             None => 1,
             Some(line) => line.seq.checked_add(1).ok_or_else(|| Error::Full {
@@ -582,6 +557,53 @@ pub fn verify(path: impl AsRef<Path>) -> Result<Summary> {
         len,
         torn,
     })
+}
+
+/// The last complete line of the ledger at `path`, checked as [`Ledger::open`] checks it
+/// (its version, its shape, its own hash), and the bytes of the complete lines; `None` for
+/// a missing or empty ledger. Reads only the end of the file, and changes nothing: a torn
+/// tail is left as it is (and is not a line).
+pub fn last(path: impl AsRef<Path>) -> Result<(u64, Option<Line>)> {
+    let path = path.as_ref();
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((0, None)),
+        Err(error) => return Err(io_error("open", path)(error)),
+    };
+    let size = file
+        .metadata()
+        .map_err(io_error("read metadata of", path))?
+        .len();
+    tail(&file, size, path)
+}
+
+/// The length of the complete lines among the first `size` bytes of `file`, and the last
+/// of them, checked.
+fn tail(file: &File, size: u64, path: &Path) -> Result<(u64, Option<Line>)> {
+    let len = last_newline(file, size)
+        .map_err(io_error("read", path))?
+        .map_or(0, |newline| newline + 1);
+    let Some(newline) = len.checked_sub(1) else {
+        return Ok((len, None));
+    };
+    let start = last_newline(file, newline)
+        .map_err(io_error("read", path))?
+        .map_or(0, |previous| previous + 1);
+    let bytes = read_range(file, start, newline).map_err(io_error("read", path))?;
+    check_version(&bytes, path, start)?;
+    let line = parse_line(&bytes, start).map_err(|fault| Error::Damaged {
+        path: path.to_path_buf(),
+        seq: None,
+        offset: start,
+        fault: Box::new(fault),
+    })?;
+    check_hash(&bytes, &line).map_err(|fault| Error::Damaged {
+        path: path.to_path_buf(),
+        seq: Some(line.seq),
+        offset: start,
+        fault: Box::new(fault),
+    })?;
+    Ok((len, Some(line)))
 }
 
 /// The BLAKE2b-256 (unkeyed, 32-byte digest) of `bytes`: a line's `hash`, and the `digest`

@@ -760,3 +760,34 @@ fn docs_show_the_python_check_as_it_is() {
         "docs/format.md shows tests/python/ledger_check.py from `import hashlib` on, verbatim"
     );
 }
+
+#[test]
+fn last_reads_the_head_without_changing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.json.ledger");
+    assert_eq!(ledger::last(&path).unwrap(), (0, None));
+    assert!(!path.exists(), "a read-only look creates nothing");
+
+    let lines = write_ledger(&path, 5);
+    let size = fs::metadata(&path).unwrap().len();
+    let (len, last) = ledger::last(&path).unwrap();
+    assert_eq!(len, size);
+    assert_eq!(last.as_ref(), lines.last());
+
+    // A torn tail is not a line, and is left where it is.
+    let mut bytes = fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"{\"v\":1,\"seq\":6");
+    fs::write(&path, &bytes).unwrap();
+    let (len, last) = ledger::last(&path).unwrap();
+    assert_eq!((len, last.as_ref()), (size, lines.last()));
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+
+    // A last line that does not match its hash is damage, named.
+    let mut bytes = fs::read(&path).unwrap();
+    bytes.truncate(usize::try_from(size).unwrap());
+    let at = bytes.len() - 10;
+    bytes[at] ^= 1;
+    fs::write(&path, &bytes).unwrap();
+    let error = ledger::last(&path).unwrap_err();
+    assert_eq!(damaged(&error).1, lines[4].offset, "{error}");
+}
