@@ -19,7 +19,20 @@ pub fn load(ctx: &Globals, path: &Path) -> Result<Loaded> {
     let options = ctx.options();
     let loaded = progress::slow("Loading", path, || memory::load_with(path, &options))?;
     for notice in &loaded.notices {
-        eprintln!("penin: warning: {notice}");
+        tracing::warn!("{notice}");
+    }
+    match &loaded.layout {
+        Some(layout) => tracing::info!(
+            "{}: a {layout} snapshot, then {} change(s) from the journal, up to change {}",
+            path.display(),
+            loaded.replayed,
+            loaded.seq
+        ),
+        None => tracing::info!(
+            "{}: no snapshot; {} change(s) from the journal",
+            path.display(),
+            loaded.replayed
+        ),
     }
     Ok(loaded)
 }
@@ -41,32 +54,14 @@ fn append(ctx: &Globals, change: Change) -> Result<u64> {
     let appended = memory::append_with(path, &ctx.options(), change)
         .with_context(|| format!("cannot update {}: it was left as it is", path.display()))?;
     for notice in &appended.notices {
-        eprintln!("penin: warning: {notice}");
+        tracing::warn!("{notice}");
     }
+    tracing::info!(
+        "change {} appended to the journal of {} and synced",
+        appended.seq,
+        path.display()
+    );
     Ok(appended.seq)
-}
-
-pub fn stats(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
-    let path = &ctx.path;
-    let loaded = load(ctx, path)?;
-    let found = loaded.exists();
-    let stats = loaded.state.statistics();
-    if json {
-        serde_json::to_writer(&mut *out, &stats)?;
-        writeln!(out)?;
-    } else {
-        if !found {
-            eprintln!(
-                "penin: no state at {} yet (first run): statistics of an empty state",
-                path.display()
-            );
-        }
-        writeln!(out, "Knowledge base: {} items", stats.knowledge_base_size)?;
-        writeln!(out, "Task history: {} entries", stats.task_history_size)?;
-        writeln!(out, "Score history: {} entries", stats.score_history_size)?;
-        writeln!(out, "Average score: {:?}", stats.average_score)?;
-    }
-    Ok(())
 }
 
 pub fn add_knowledge(

@@ -167,14 +167,24 @@ fn stats_prints_exactly() {
         "Knowledge base: 2 items\n\
          Task history: 2 entries\n\
          Score history: 3 entries\n\
-         Average score: 0.8733333333333334\n"
+         Average score: 0.8733333333333334\n\
+         Vector dimensions: 3 (2 items)\n\
+         Snapshot: .penin_omega/state.json, json, 755 bytes\n\
+         Journal: 0 bytes, 0 change(s) since the snapshot, up to change 0\n\
+         Ledger: none yet\n\
+         Last scores: ▁▄█ (the last 3, oldest first)\n"
     );
     assert_eq!(out.stderr, "");
     let out = env.run(&["stats", "--json"]);
     out.assert_ok();
     assert_eq!(
         out.stdout,
-        "{\"knowledge_base_size\":2,\"task_history_size\":2,\"score_history_size\":3,\"average_score\":0.8733333333333334}\n"
+        "{\"knowledge_base_size\":2,\"task_history_size\":2,\"score_history_size\":3,\
+         \"average_score\":0.8733333333333334,\"path\":\".penin_omega/state.json\",\
+         \"dimensions\":[{\"dimension\":3,\"count\":2}],\
+         \"snapshot\":{\"format\":\"json\",\"encrypted_to\":null,\"bytes\":755},\
+         \"journal\":{\"bytes\":0,\"changes\":0,\"seq\":0},\"ledger\":null,\
+         \"last_scores\":[0.85,0.87,0.9],\"sparkline\":\"▁▄█\"}\n"
     );
     assert_eq!(out.stderr, "");
     // Reading never writes.
@@ -184,11 +194,14 @@ fn stats_prints_exactly() {
 #[test]
 fn stats_of_a_missing_state_is_empty_and_creates_nothing() {
     let env = Env::new();
-    let out = env.run(&["stats", "--json"]);
-    out.assert_ok();
     assert_eq!(
-        out.stdout,
-        "{\"knowledge_base_size\":0,\"task_history_size\":0,\"score_history_size\":0,\"average_score\":0.0}\n"
+        env.stats_json(),
+        json!({
+            "knowledge_base_size": 0,
+            "task_history_size": 0,
+            "score_history_size": 0,
+            "average_score": 0.0
+        })
     );
     let out = env.run(&["stats"]);
     out.assert_ok();

@@ -334,7 +334,8 @@ fn load(env: &Env, state_file: &str) -> Result<(Value, Value), String> {
     if out.code != Some(0) {
         return Err(format!("stats failed: {}", out.stderr));
     }
-    let figures = serde_json::from_str(&out.stdout).expect("stats --json prints JSON");
+    let figures =
+        common::seed_figures(&serde_json::from_str(&out.stdout).expect("stats --json prints JSON"));
     let converted = env.path("converted.json");
     let out = env.run(&[
         "--state",

@@ -169,8 +169,23 @@ impl Env {
     pub fn stats_json(&self) -> serde_json::Value {
         let out = self.run(&["stats", "--json"]);
         assert_eq!(out.code, Some(0), "stats --json failed: {}", out.stderr);
-        serde_json::from_str(&out.stdout).expect("stats --json prints JSON")
+        seed_figures(&serde_json::from_str(&out.stdout).expect("stats --json prints JSON"))
     }
+}
+
+/// The seed's four figures of a `stats --json` object (which has more), in their order.
+pub fn seed_figures(stats: &serde_json::Value) -> serde_json::Value {
+    let mut figures = serde_json::Map::new();
+    for key in [
+        "knowledge_base_size",
+        "task_history_size",
+        "score_history_size",
+        "average_score",
+    ] {
+        let figure = stats.get(key).unwrap_or_else(|| panic!("stats --json lacks {key}"));
+        figures.insert(key.to_owned(), figure.clone());
+    }
+    serde_json::Value::Object(figures)
 }
 
 fn is_lock_file(name: &str) -> bool {
