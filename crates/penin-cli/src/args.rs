@@ -61,6 +61,16 @@ pub struct Args {
     #[arg(long, global = true, conflicts_with = "recipients")]
     pub plaintext: bool,
 
+    /// Say on stderr what penin does: -v loads, saves, compactions and replication rounds,
+    /// -vv and -vvv more detail.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr: no warnings, no progress indicator (the lifecycle's own
+    /// messages, the seed's, are unchanged).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -78,6 +88,20 @@ pub enum Command {
     Keygen {
         /// The identity file to create.
         file: PathBuf,
+    },
+    /// Print a completion script for SHELL to stdout (bash: `source <(penin completions
+    /// bash)`; zsh: write it as `_penin` in a directory of `$fpath`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print penin's manual page (roff) to stdout (`penin man | man -l -`), or write one page
+    /// per command into a directory.
+    Man {
+        /// Write `penin.1` and a `penin-COMMAND.1` for each command into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// Print the state's statistics.
     Stats {

@@ -102,7 +102,7 @@ pub fn migrate(ctx: &Globals, to: Format, dry_run: bool, out: &mut dyn Write) ->
     })
     .with_context(|| format!("cannot open {}: it was left as it is", path.display()))?;
     for notice in memory.take_notices() {
-        eprintln!("penin: warning: {notice}");
+        tracing::warn!("{notice}");
     }
     if !memory.found() {
         return Err(NotFound(path.clone()).into());

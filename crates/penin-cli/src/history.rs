@@ -31,7 +31,7 @@ pub(crate) fn open(ctx: &Globals) -> Result<(penin_store::Lock, Memory)> {
         memory.set_format(format);
     }
     for notice in memory.take_notices() {
-        eprintln!("penin: warning: {notice}");
+        tracing::warn!("{notice}");
     }
     Ok((lock, memory))
 }
@@ -105,8 +105,8 @@ pub fn list(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
     let dir = penin_history::checkpoints_dir(path);
     let listing = checkpoint::list(&dir)?;
     for unfinished in &listing.unfinished {
-        eprintln!(
-            "penin: warning: {} is an unfinished checkpoint (a crash during its write); `penin prune` removes it",
+        tracing::warn!(
+            "{} is an unfinished checkpoint (a crash during its write); `penin prune` removes it",
             unfinished.display()
         );
     }
@@ -297,7 +297,7 @@ pub fn recover(ctx: &Globals, how: Recovery, out: &mut dyn Write) -> Result<()> 
         other => other.with_context(|| format!("cannot recover {}", path.display()))?,
     };
     for notice in notices {
-        eprintln!("penin: warning: {notice}");
+        tracing::warn!("{notice}");
     }
     match &recovered.moved_to {
         Some(aside) => writeln!(
@@ -328,7 +328,7 @@ pub fn repair(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
         other => other.with_context(|| format!("cannot repair {}", path.display()))?,
     };
     for notice in notices {
-        eprintln!("penin: warning: {notice}");
+        tracing::warn!("{notice}");
     }
     if let Some((why, moved)) = &repaired.ledger {
         writeln!(

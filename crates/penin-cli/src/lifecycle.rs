@@ -483,10 +483,16 @@ impl Session<'_> {
                     anyhow::Error::from(e)
                 );
             }
-            Ok(()) if replicating => {
-                self.sync(stderr);
+            Ok(()) => {
+                tracing::info!(
+                    "compacted {}: the snapshot holds change {}",
+                    self.memory.path().display(),
+                    self.memory.seq()
+                );
+                if replicating {
+                    self.sync(stderr);
+                }
             }
-            Ok(()) => {}
         }
     }
 

@@ -10,9 +10,12 @@ mod formats;
 mod globals;
 mod history;
 mod lifecycle;
+mod log;
+mod manual;
 mod progress;
 mod protocol;
 mod replicate;
+mod stats;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -41,6 +44,19 @@ fn main() -> ExitCode {
 fn run() -> Result<ExitCode> {
     let args = Args::parse();
     let out = &mut io::stdout().lock();
+    log::init(log::level(args.verbose, args.quiet));
+    // These two describe the command line: they need no state and no keys.
+    match &args.command {
+        Some(Command::Completions { shell }) => manual::completions(*shell, out)?,
+        Some(Command::Man { dir }) => manual::man(dir.as_deref(), out)?,
+        _ => return command(args, out),
+    }
+    out.flush()?;
+    Ok(exit::from(exit::OK))
+}
+
+/// Runs a command on the state.
+fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
     let keygen = matches!(args.command, Some(Command::Keygen { .. }));
     let ctx = Globals {
         // keygen makes an identity: it reads none.
@@ -73,7 +89,7 @@ fn run() -> Result<ExitCode> {
         Some(Command::Keygen { file }) => commands::keygen(&file, out)?,
         Some(Command::Stats { json, from }) => {
             backup::from(ctx, from.as_deref(), |ctx, _| {
-                commands::stats(ctx, json, out)
+                stats::stats(ctx, json, out)
             })?;
         }
         Some(Command::AddKnowledge {
@@ -125,6 +141,7 @@ fn run() -> Result<ExitCode> {
         }
         Some(Command::Repair) => history::repair(ctx, out)?,
         Some(Command::Backup { command }) => backup::dispatch(ctx, command, out)?,
+        Some(Command::Completions { .. } | Command::Man { .. }) => {}
     }
     out.flush()?;
     Ok(exit::from(exit::OK))

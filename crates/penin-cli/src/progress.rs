@@ -16,7 +16,14 @@ const DELAY: Duration = Duration::from_secs(1);
 /// When stderr is a terminal and `op` is still running after a second, a spinner on stderr
 /// says what, on which file (with its size), and for how long; it is cleared at the end.
 pub fn slow<T>(doing: &str, path: &Path, op: impl FnOnce() -> T) -> T {
-    if !std::io::stderr().is_terminal() {
+    let started = std::time::Instant::now();
+    let result = indicate(doing, path, op);
+    tracing::info!("{doing} {} took {:.1?}", path.display(), started.elapsed());
+    result
+}
+
+fn indicate<T>(doing: &str, path: &Path, op: impl FnOnce() -> T) -> T {
+    if crate::log::quiet() || !std::io::stderr().is_terminal() {
         return op();
     }
     let size = std::fs::metadata(path).map(|m| m.len()).ok();

@@ -1,0 +1,271 @@
+//! What penin says about a state and about itself: `stats`' full report, `-v` and `-q`,
+//! colour only on a terminal, `completions` and `man`.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Env, JOURNAL, LEDGER, output};
+use serde_json::{Value, json};
+
+/// A state of two dimensions' vectors, three scores and a task, in its journal.
+fn small_state() -> Env {
+    let env = Env::new();
+    env.run(&["add-knowledge", "a", "--vector", "1,2,3"])
+        .assert_ok();
+    env.run(&["add-knowledge", "b", "--vector", "1,2"]).assert_ok();
+    env.run(&["add-knowledge", "c", "--vector", "4,5,6"])
+        .assert_ok();
+    for score in ["0.1", "0.9", "0.5"] {
+        env.run(&["add-score", score]).assert_ok();
+    }
+    env.run(&["add-task", r#"{"task_id":1}"#]).assert_ok();
+    env
+}
+
+fn stats(env: &Env, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["stats", "--json"]);
+    let out = env.run(&all);
+    out.assert_ok();
+    serde_json::from_str(&out.stdout).expect("stats --json prints JSON")
+}
+
+/// The `hash` of the ledger's last line, read from the file itself.
+fn ledger_head(env: &Env) -> String {
+    let text = String::from_utf8(env.read(LEDGER)).expect("the ledger is UTF-8");
+    let last: Value = serde_json::from_str(text.lines().last().expect("a line"))
+        .expect("a ledger line is JSON");
+    last["hash"].as_str().expect("a hash").to_owned()
+}
+
+#[test]
+fn stats_reports_dimensions_files_journal_ledger_and_scores() {
+    let env = small_state();
+    let report = stats(&env, &[]);
+    assert_eq!(
+        report["dimensions"],
+        json!([{"dimension": 2, "count": 1}, {"dimension": 3, "count": 2}])
+    );
+    let journal_bytes = env.read(JOURNAL).len();
+    assert_eq!(
+        report["journal"],
+        json!({"bytes": journal_bytes, "changes": 7, "seq": 7})
+    );
+    assert_eq!(report["snapshot"]["format"], "json");
+    assert_eq!(report["ledger"]["head"], ledger_head(&env));
+    assert_eq!(report["ledger"]["bytes"], env.read(LEDGER).len());
+    assert_eq!(report["last_scores"], json!([0.1, 0.9, 0.5]));
+    assert_eq!(report["sparkline"], "▁█▅");
+
+    let out = env.run(&["stats"]);
+    out.assert_ok();
+    let lines = out.stdout_lines();
+    assert_eq!(lines[4], "Vector dimensions: 2 (1 item), 3 (2 items)");
+    assert_eq!(
+        lines[6],
+        format!("Journal: {journal_bytes} bytes, 7 change(s) since the snapshot, up to change 7")
+    );
+    assert!(lines[7].ends_with(&format!("head {}", ledger_head(&env))), "{}", lines[7]);
+    assert_eq!(lines[8], "Last scores: ▁█▅ (the last 3, oldest first)");
+
+    // After a compaction into arrow, the snapshot says so, and the journal is empty.
+    env.run(&["--format", "arrow", "compact"]).assert_ok();
+    let report = stats(&env, &[]);
+    assert_eq!(report["snapshot"]["format"], "arrow");
+    assert_eq!(report["snapshot"]["encrypted_to"], Value::Null);
+    assert_eq!(report["journal"]["changes"], 0);
+    assert_eq!(report["ledger"]["head"], ledger_head(&env));
+}
+
+#[test]
+fn stats_names_the_recipients_of_an_encrypted_snapshot() {
+    let env = small_state();
+    let key = env.path("key.txt");
+    let key = key.to_str().expect("a UTF-8 path");
+    let out = env.run(&["keygen", key]);
+    out.assert_ok();
+    let recipient = out.stdout.trim().to_owned();
+    env.run(&["--identity", key, "compact"]).assert_ok();
+    let report = stats(&env, &["--identity", key]);
+    assert_eq!(report["snapshot"]["encrypted_to"], json!([recipient]));
+    let out = env.run(&["--identity", key, "stats"]);
+    assert!(
+        out.stdout
+            .contains(&format!(", json, encrypted (age) to {recipient}, ")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_damaged_ledger_head_is_reported_not_fatal() {
+    let env = small_state();
+    let mut ledger = env.read(LEDGER);
+    let at = ledger.len() - 5;
+    ledger[at] ^= 1;
+    env.write(LEDGER, &ledger);
+    let report = stats(&env, &[]);
+    assert_eq!(report["ledger"]["head"], Value::Null);
+    assert!(
+        report["ledger"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("state.json.ledger")),
+        "{report}"
+    );
+}
+
+#[test]
+fn quiet_silences_warnings_and_verbose_says_what_penin_does() {
+    let env = small_state();
+    // A torn record at the journal's end: a warning on every load.
+    let mut journal = env.read(JOURNAL);
+    journal.extend_from_slice(b"xx");
+    env.write(JOURNAL, &journal);
+
+    let out = env.run(&["stats"]);
+    out.assert_ok();
+    assert!(
+        out.stderr.starts_with("penin: warning: ")
+            && out.stderr.contains("ends in a torn record"),
+        "{}",
+        out.stderr
+    );
+    let out = env.run(&["-q", "stats"]);
+    out.assert_ok();
+    assert_eq!(out.stderr, "");
+
+    let out = env.run(&["-v", "stats"]);
+    out.assert_ok();
+    assert!(out.stderr.contains("penin: warning: "), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "penin: info: .penin_omega/state.json: a json snapshot, then 7 change(s) from the \
+             journal, up to change 7"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("penin: debug: "), "{}", out.stderr);
+
+    let out = env.run(&["-v", "add-score", "1"]);
+    out.assert_ok();
+    assert!(
+        out.stderr.contains(
+            "penin: info: change 8 appended to the journal of .penin_omega/state.json and synced"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = env.run(&["-q", "-v", "stats"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+}
+
+/// `penin ARGS` on a pseudo-terminal (util-linux `script`), with `NO_COLOR` as given: its
+/// output, or `None` when `script` cannot run here.
+fn on_a_terminal(env: &Env, args: &str, no_color: Option<&str>) -> Option<String> {
+    let penin = env!("CARGO_BIN_EXE_penin");
+    let mut command = Command::new("script");
+    command
+        .args(["-qec", &format!("{penin} {args}"), "/dev/null"])
+        .current_dir(env.dir())
+        .env_remove("NO_COLOR");
+    if let Some(value) = no_color {
+        command.env("NO_COLOR", value);
+    }
+    let out = output(&mut command);
+    (out.code == Some(0)).then_some(out.stdout)
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let env = small_state();
+    let Some(coloured) = on_a_terminal(&env, "stats", None) else {
+        penin_testkit::skip(
+            "colour_only_on_a_terminal_and_never_with_no_color",
+            "util-linux `script` (a pseudo-terminal) does not run here",
+        );
+        return;
+    };
+    assert!(coloured.contains("\x1b[1mKnowledge base:\x1b[0m 3 items"), "{coloured:?}");
+    assert!(coloured.contains("\x1b[36m▁█▅\x1b[0m"), "{coloured:?}");
+
+    let plain = on_a_terminal(&env, "stats", Some("1")).expect("script ran once");
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    assert!(plain.contains("Knowledge base: 3 items"), "{plain:?}");
+    // An empty NO_COLOR does not count (no-color.org).
+    let empty = on_a_terminal(&env, "stats", Some("")).expect("script ran once");
+    assert!(empty.contains('\x1b'), "{empty:?}");
+    // Not a terminal: no colour.
+    let piped = env.run(&["stats"]);
+    assert!(!piped.stdout.contains('\x1b'), "{:?}", piped.stdout);
+}
+
+/// Every command `penin --help` lists.
+fn commands() -> Vec<String> {
+    let env = Env::new();
+    let out = env.run(&["--help"]);
+    out.assert_ok();
+    let listing = out
+        .stdout
+        .split("Commands:\n")
+        .nth(1)
+        .expect("--help lists commands")
+        .split("\n\n")
+        .next()
+        .expect("the list");
+    let names: Vec<String> = listing
+        .lines()
+        .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
+        .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+        .collect();
+    assert!(names.len() > 20, "{names:?}");
+    names
+}
+
+#[test]
+fn completions_name_every_command_and_bash_reads_them() {
+    let env = Env::new();
+    let commands = commands();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = env.run(&["completions", shell]);
+        out.assert_ok();
+        for command in &commands {
+            assert!(out.stdout.contains(command.as_str()), "{shell} lacks {command}");
+        }
+    }
+    let script = env.write("penin.bash", env.run(&["completions", "bash"]).stdout.as_bytes());
+    let checked = output(Command::new("bash").arg("-n").arg(&script));
+    match checked.code {
+        Some(0) => {}
+        Some(127) | None => penin_testkit::skip(
+            "completions_name_every_command_and_bash_reads_them",
+            "bash does not run here",
+        ),
+        Some(_) => panic!("bash -n refuses the script: {}", checked.stderr),
+    }
+    let out = env.run(&["completions", "tcsh"]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+}
+
+#[test]
+fn man_pages_cover_every_command() {
+    let env = Env::new();
+    let out = env.run(&["man"]);
+    out.assert_ok();
+    assert!(out.stdout.contains(".TH penin 1"), "{}", &out.stdout[..200]);
+    let commands = commands();
+    for command in &commands {
+        let roff_name = command.replace('-', "\\-");
+        assert!(out.stdout.contains(&roff_name), "the page lacks {command}");
+    }
+    let out = env.run(&["man", "--dir", "pages"]);
+    out.assert_ok();
+    for command in commands.iter().filter(|c| *c != "help") {
+        let page = String::from_utf8(env.read(&format!("pages/penin-{command}.1")))
+            .expect("a page is UTF-8");
+        assert!(page.contains(&format!(".TH penin-{command} 1")), "{page}");
+    }
+    let page = String::from_utf8(env.read("pages/penin-backup-restore.1")).expect("UTF-8");
+    assert!(page.contains("\\-\\-seq"), "{page}");
+}
