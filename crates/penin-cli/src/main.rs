@@ -88,8 +88,8 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
         }
         Some(Command::Keygen { file }) => commands::keygen(&file, out)?,
         Some(Command::Stats { json, from }) => {
-            backup::from(ctx, from.as_deref(), |ctx, _| {
-                stats::stats(ctx, json, out)
+            backup::from(ctx, from.as_deref(), |ctx, fetched| {
+                stats::stats(ctx, json, fetched.map(|(url, _)| url), out)
             })?;
         }
         Some(Command::AddKnowledge {

@@ -80,8 +80,9 @@ pub struct Ledger {
     pub error: Option<String>,
 }
 
-/// `penin stats [--json]`.
-pub fn stats(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
+/// `penin stats [--json]`; `remote`: the URL the state was downloaded from (`--from`),
+/// which the report names instead of the private temporary file it was read in.
+pub fn stats(ctx: &Globals, json: bool, remote: Option<&str>, out: &mut dyn Write) -> Result<()> {
     let path = &ctx.path;
     let loaded = commands::load(ctx, path)?;
     if !loaded.exists() && !json && !crate::log::quiet() {
@@ -90,7 +91,10 @@ pub fn stats(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
             path.display()
         );
     }
-    let report = report(path, &loaded);
+    let mut report = report(path, &loaded);
+    if let Some(url) = remote {
+        url.clone_into(&mut report.path);
+    }
     if json {
         serde_json::to_writer(&mut *out, &report)?;
         writeln!(out)?;
