@@ -74,7 +74,7 @@ impl Part {
 
 /// What a replication thread shipped already, so that its next round reads only what
 /// changed ([`Local::read_durable_with`]): the identity of the snapshot it shipped
-/// ([`FileId`]: device, inode, size, modification and change times) with its size and
+/// (device, inode, size, modification and change times) with its size and
 /// checksum, so that an unchanged snapshot is neither read nor hashed again; and the file,
 /// length and segments of the journal and ledger it shipped, which are append-only between
 /// compactions, so that only their bytes past that length are read. A compaction (a new
@@ -358,6 +358,15 @@ impl Local {
         .checked()
     }
 
+    /// Whether `there`, the remote's snapshot, holds the local one.
+    fn snapshot_held(&self, there: Option<&Object>) -> bool {
+        match (&self.snapshot, there) {
+            (Some(snapshot), Some(there)) => usize::try_from(snapshot.len)
+                .is_ok_and(|len| there.holds(len, &format!("{:032x}", snapshot.xxh3))),
+            _ => false,
+        }
+    }
+
     /// The snapshot's bytes and their [`manifest::checksum`]: those read, or, if a cache
     /// said it was unchanged, read now and checked to be those it knew (else
     /// [`Error::Moved`]).
@@ -618,11 +627,10 @@ impl Prepared {
     }
 }
 
-/// The first half of [`push_round`]: reads the latest manifest, fences `writer` if another
-/// took over, uploads the objects it lacks and makes the next manifest, without writing it.
-pub fn prepare(remote: &Remote, writer: &Writer, local: &Local) -> Result<Prepared> {
-    let latest = remote.latest()?;
-    if let (Some(mine), Some(latest)) = (writer.epoch, &latest)
+/// Fences `writer` ([`Error::Fenced`]) if the latest manifest is another epoch's than the
+/// one it took, or not the one it expects.
+fn fence(remote: &Remote, writer: &Writer, latest: Option<&Manifest>) -> Result<()> {
+    if let (Some(mine), Some(latest)) = (writer.epoch, latest)
         && latest.epoch != mine
     {
         return Err(Error::Fenced {
@@ -634,7 +642,7 @@ pub fn prepare(remote: &Remote, writer: &Writer, local: &Local) -> Result<Prepar
         });
     }
     if let Some(expected) = writer.expect {
-        let found = latest.as_ref().map_or(0, |m| m.number);
+        let found = latest.map_or(0, |m| m.number);
         if found != expected {
             return Err(Error::Fenced {
                 url: remote.url().to_owned(),
@@ -644,25 +652,32 @@ pub fn prepare(remote: &Remote, writer: &Writer, local: &Local) -> Result<Prepar
             });
         }
     }
+    Ok(())
+}
+
+/// The first half of [`push_round`]: reads the latest manifest, fences `writer` if another
+/// took over, uploads the objects it lacks and makes the next manifest, without writing it.
+pub fn prepare(remote: &Remote, writer: &Writer, local: &Local) -> Result<Prepared> {
+    let latest = remote.latest()?;
+    fence(remote, writer, latest.as_ref())?;
     crate::seal::check_mixing(remote, latest.as_ref())?;
     let base = local.base()?;
     let there = latest.as_ref().and_then(|m| m.snapshot.as_ref());
-    let held = match (&local.snapshot, there) {
-        (Some(snapshot), Some(there)) => usize::try_from(snapshot.len)
-            .is_ok_and(|len| there.holds(len, &format!("{:032x}", snapshot.xxh3))),
-        _ => false,
-    };
     // The snapshot's bytes only if the remote lacks it: a cached one is read again then.
-    let snapshot_bytes = if held { None } else { local.snapshot_bytes()? };
+    let snapshot_bytes = if local.snapshot_held(there) {
+        None
+    } else {
+        local.snapshot_bytes()?
+    };
     let mut new: Vec<(Object, &[u8])> = Vec::new();
     let snapshot = match (there, &snapshot_bytes) {
-        (Some(there), _) if held => Some(there.clone()),
         (_, Some((bytes, xxh3))) => {
             let key = format!("snapshots/{base:020}-{xxh3}");
             let object = Object::with_checksum(key, bytes.len(), xxh3.clone(), base, base);
             new.push((object.clone(), bytes));
             Some(object)
         }
+        (Some(there), None) if local.snapshot.is_some() => Some(there.clone()),
         _ => None,
     };
     let journal = segments(

@@ -200,10 +200,25 @@ pub fn fetch(remote: &Remote, manifest: &Manifest, path: &Path) -> Result<Fetche
         }
         open.push((file, temp));
     }
+    download_into(remote, &pieces, &open)?;
+    for (file, temp) in &open {
+        file.sync_all().map_err(|source| Error::Io {
+            what: "sync",
+            path: temp.clone(),
+            source,
+        })?;
+    }
+    Ok(fetched)
+}
+
+/// Downloads `pieces` into the `open` files (each with its path): the chunks go through a
+/// bounded channel to a second thread that writes each at its offset, so that the
+/// download, the hashing and the writes overlap.
+fn download_into(remote: &Remote, pieces: &[Piece<'_>], open: &[(File, PathBuf)]) -> Result<()> {
     let (chunks, received) = mpsc::sync_channel::<(usize, u64, Bytes)>(CHUNKS);
     let writer_gone = Cell::new(false);
     let (downloaded, written) = std::thread::scope(|scope| {
-        let files = &open;
+        let files = open;
         let writer = scope.spawn(move || -> Result<()> {
             for (n, offset, bytes) in received {
                 let (file, temp) = &files[n];
@@ -216,7 +231,7 @@ pub fn fetch(remote: &Remote, manifest: &Manifest, path: &Path) -> Result<Fetche
             }
             Ok(())
         });
-        let downloaded = remote.fetch_into(&pieces, &|n, offset, bytes| {
+        let downloaded = remote.fetch_into(pieces, &|n, offset, bytes| {
             chunks.send((n, offset, bytes)).map_err(|_| {
                 writer_gone.set(true);
                 Error::Io {
@@ -230,7 +245,10 @@ pub fn fetch(remote: &Remote, manifest: &Manifest, path: &Path) -> Result<Fetche
         let written = writer.join().unwrap_or_else(|_| {
             Err(Error::Io {
                 what: "write",
-                path: fetched.dir.clone(),
+                path: open
+                    .first()
+                    .map(|(_, temp)| temp.clone())
+                    .unwrap_or_default(),
                 source: std::io::Error::other("the writer thread panicked"),
             })
         });
@@ -238,18 +256,10 @@ pub fn fetch(remote: &Remote, manifest: &Manifest, path: &Path) -> Result<Fetche
     });
     match (downloaded, written) {
         // The writer's error is the cause of the download's.
-        (Err(_), Err(e)) if writer_gone.get() => return Err(e),
-        (Err(e), _) | (Ok(()), Err(e)) => return Err(e),
-        (Ok(()), Ok(())) => {}
+        (Err(_), Err(e)) if writer_gone.get() => Err(e),
+        (Err(e), _) | (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
     }
-    for (file, temp) in &open {
-        file.sync_all().map_err(|source| Error::Io {
-            what: "sync",
-            path: temp.clone(),
-            source,
-        })?;
-    }
-    Ok(fetched)
 }
 
 /// Whether a state is at `path`: a snapshot or a journal.
