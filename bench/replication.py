@@ -4,6 +4,7 @@ SeaweedFS that this script starts itself (tests/s3/seaweedfs.sh --serve, stopped
 the end).
 
   bench/replication.py [--penin BIN] [--seconds S] [--rate OPS] [--rounds N] [--markdown FILE]
+                       [--only-restore] [--compare BIN]
 
 1. Replication lag under a steady RATE operations per second (add_score lines, paced) through
    `run --replicate` with the default interval: for each change, the time from its
@@ -13,7 +14,10 @@ the end).
 2. `run`'s answer latency (send to answer) under the same load, replication on vs off.
 3. Full restore of a 10,000 x 384 state in `arrow` (bench/pyref.py gen, then penin convert
    --to arrow, then backup push) against a plain GET of the same bytes (curl --aws-sigv4 of
-   the snapshot object to a file): medians of N rounds and their ratio.
+   the snapshot object to a file): medians of N rounds and their ratio. --compare BIN restores
+   with a second binary too (e.g. main's build), interleaved round by round with the others.
+
+--only-restore runs part 3 alone.
 """
 
 import argparse
@@ -152,7 +156,7 @@ def timed(args, env):
     return time.monotonic() - start
 
 
-def restore_bench(penin, env, work, rounds):
+def restore_bench(penin, env, work, rounds, compare=None):
     seed = os.path.join(work, "seed.json")
     subprocess.run([sys.executable, os.path.join(ROOT, "bench/pyref.py"), "gen", seed, "10000",
                     "384"], check=True, capture_output=True)
@@ -173,10 +177,14 @@ def restore_bench(penin, env, work, rounds):
                           f"{env['AWS_ENDPOINT_URL']}/{prefix}/manifests/{1:020}.json"],
                          check=True, capture_output=True, text=True)
     snapshot = json.loads(out.stdout)["snapshot"]["key"]
-    restores, gets = [], []
+    restores, gets, compared = [], [], []
     for r in range(rounds):
         target = os.path.join(work, f"restored-{r}", "state.arrow")
         restores.append(timed([penin, "--state", target, "backup", "restore", url], env))
+        if compare:
+            other = os.path.join(work, f"compared-{r}", "state.arrow")
+            compared.append(timed([compare, "--state", other, "backup", "restore", url], env))
+            shutil.rmtree(os.path.dirname(other))
         got = os.path.join(work, f"got-{r}")
         gets.append(timed(["curl", "-sf", "--aws-sigv4", f"aws:amz:{env['AWS_REGION']}:s3",
                            "--user", f"{env['AWS_ACCESS_KEY_ID']}:{env['AWS_SECRET_ACCESS_KEY']}",
@@ -185,7 +193,7 @@ def restore_bench(penin, env, work, rounds):
             sys.exit(f"the GET fetched {os.path.getsize(got)} bytes, not {size}")
         shutil.rmtree(os.path.dirname(target))
         os.remove(got)
-    return size, listed[-1]["bytes"], restores, gets
+    return size, listed[-1]["bytes"], restores, gets, compared
 
 
 def main():
@@ -196,6 +204,8 @@ def main():
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--markdown")
+    parser.add_argument("--only-restore", action="store_true")
+    parser.add_argument("--compare", help="a second penin binary whose restore is timed too")
     args = parser.parse_args()
     server = Server()
     work = tempfile.mkdtemp(prefix="penin-bench-replication.")
@@ -207,38 +217,41 @@ def main():
             print(line, flush=True)
             lines.append(line)
 
-        url = f"{server.env['PENIN_TEST_S3']}/lag-{os.getpid()}"
-        off_sent, off_acked, _, _ = steady_run(args.penin, env, os.path.join(work, "off", "s.json"),
-                                               args.seconds, args.rate)
-        # Latency with replication on, without the status poller (a process every few
-        # milliseconds on the same cores); then the lag, polled.
-        on_sent, on_acked, _, _ = steady_run(args.penin, env, os.path.join(work, "on", "s.json"),
-                                             args.seconds, args.rate, url + "-latency", False)
-        _, lag_acked, polls, stderr = steady_run(args.penin, env,
-                                                 os.path.join(work, "lag", "s.json"),
-                                                 args.seconds, args.rate, url)
-        lag = lags(lag_acked, polls)
-        poll_gaps = [b[0] - a[0] for a, b in zip(polls, polls[1:])]
-        off_lat = [a - s for s, a in zip(off_sent, off_acked)]
-        on_lat = [a - s for s, a in zip(on_sent, on_acked)]
+        stderr = ""
         ms = lambda s: f"{s * 1000:.2f} ms"
-        total = int(args.seconds * args.rate)
-        say(f"### Lag and answer latency: {total:,} add_score lines at {args.rate:,}/s, "
-            f"--sync always, default interval (1 s)")
-        say()
-        say("| figure | median | p99 |")
-        say("|---|---|---|")
-        say(f"| replication lag (answer → seq in the latest manifest; {len(lag):,} changes) | "
-            f"**{lag and ms(statistics.median(lag))}** | {lag and ms(pct(lag, 99))} |")
-        say(f"| answer latency, replication off | {ms(statistics.median(off_lat))} | "
-            f"{ms(pct(off_lat, 99))} |")
-        say(f"| answer latency, replication on (no status poller) | {ms(statistics.median(on_lat))} | "
-            f"{ms(pct(on_lat, 99))} |")
-        say(f"| on / off (median) | **{statistics.median(on_lat) / statistics.median(off_lat):.2f}×** | "
-            f"{pct(on_lat, 99) / pct(off_lat, 99):.2f}× |")
-        say()
-        say(f"Status polls: {len(polls)}, one every {ms(statistics.median(poll_gaps))} (median).")
-        size, listed_bytes, restores, gets = restore_bench(args.penin, env, work, args.rounds)
+        if not args.only_restore:
+            url = f"{server.env['PENIN_TEST_S3']}/lag-{os.getpid()}"
+            off_sent, off_acked, _, _ = steady_run(args.penin, env, os.path.join(work, "off", "s.json"),
+                                                   args.seconds, args.rate)
+            # Latency with replication on, without the status poller (a process every few
+            # milliseconds on the same cores); then the lag, polled.
+            on_sent, on_acked, _, _ = steady_run(args.penin, env, os.path.join(work, "on", "s.json"),
+                                                 args.seconds, args.rate, url + "-latency", False)
+            _, lag_acked, polls, stderr = steady_run(args.penin, env,
+                                                     os.path.join(work, "lag", "s.json"),
+                                                     args.seconds, args.rate, url)
+            lag = lags(lag_acked, polls)
+            poll_gaps = [b[0] - a[0] for a, b in zip(polls, polls[1:])]
+            off_lat = [a - s for s, a in zip(off_sent, off_acked)]
+            on_lat = [a - s for s, a in zip(on_sent, on_acked)]
+            total = int(args.seconds * args.rate)
+            say(f"### Lag and answer latency: {total:,} add_score lines at {args.rate:,}/s, "
+                f"--sync always, default interval (1 s)")
+            say()
+            say("| figure | median | p99 |")
+            say("|---|---|---|")
+            say(f"| replication lag (answer → seq in the latest manifest; {len(lag):,} changes) | "
+                f"**{lag and ms(statistics.median(lag))}** | {lag and ms(pct(lag, 99))} |")
+            say(f"| answer latency, replication off | {ms(statistics.median(off_lat))} | "
+                f"{ms(pct(off_lat, 99))} |")
+            say(f"| answer latency, replication on (no status poller) | {ms(statistics.median(on_lat))} | "
+                f"{ms(pct(on_lat, 99))} |")
+            say(f"| on / off (median) | **{statistics.median(on_lat) / statistics.median(off_lat):.2f}×** | "
+                f"{pct(on_lat, 99) / pct(off_lat, 99):.2f}× |")
+            say()
+            say(f"Status polls: {len(polls)}, one every {ms(statistics.median(poll_gaps))} (median).")
+        size, listed_bytes, restores, gets, compared = restore_bench(
+            args.penin, env, work, args.rounds, args.compare)
         say()
         say(f"### Full restore: 10,000 × 384 in arrow ({size / 1e6:.1f} MB snapshot; manifest "
             f"{listed_bytes / 1e6:.1f} MB), {args.rounds} rounds")
@@ -249,7 +262,13 @@ def main():
             f"{ms(statistics.median(restores))} | {ms(min(restores))} |")
         say(f"| plain GET of the snapshot (curl --aws-sigv4, to a file) | "
             f"{ms(statistics.median(gets))} | {ms(min(gets))} |")
+        if compared:
+            say(f"| `{args.compare} backup restore` (compared, interleaved) | "
+                f"{ms(statistics.median(compared))} | {ms(min(compared))} |")
         say(f"| restore / GET (medians) | **{statistics.median(restores) / statistics.median(gets):.2f}×** | |")
+        if compared:
+            say(f"| compared restore / GET (medians) | "
+                f"{statistics.median(compared) / statistics.median(gets):.2f}× | |")
         if args.markdown:
             with open(args.markdown, "w") as f:
                 f.write("\n".join(lines) + "\n")

@@ -279,8 +279,6 @@ pub fn from(
         return command(ctx, None);
     };
     let remote = remote(ctx, url)?;
-    let fetched = penin_replica::download(&remote, Pick::Latest)
-        .with_context(|| format!("cannot read the latest restore point of {url}"))?;
     let dir = tempfile::Builder::new()
         .prefix("penin-from-")
         .tempdir()
@@ -290,13 +288,15 @@ pub fn from(
         .file_name()
         .map_or_else(|| "state.json".into(), std::ffi::OsStr::to_os_string);
     let path = dir.path().join(name);
-    penin_replica::install(&path, &fetched, false)
+    let fetched = penin_replica::download(&remote, Pick::Latest, &path)
+        .with_context(|| format!("cannot read the latest restore point of {url}"))?;
+    let manifest = penin_replica::install(fetched, false)
         .with_context(|| format!("cannot put the state of {url} in {}", dir.path().display()))?;
     let here = Globals {
         path,
         ..ctx.clone()
     };
-    let result = command(&here, Some((url, &fetched.manifest)));
+    let result = command(&here, Some((url, &manifest)));
     dir.close()
         .with_context(|| "cannot remove the temporary directory of the downloaded state")?;
     result

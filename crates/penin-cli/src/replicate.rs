@@ -3,8 +3,10 @@
 //! The session never waits on the network. After each sync it only publishes its durable
 //! point ([`Durable`]: the last change, the journal's header and durable length, the
 //! ledger's); the thread wakes every interval, reads the files cut at the latest point
-//! ([`Local::read_durable`], read again if a compaction moved them meanwhile) and pushes one
-//! round. A failing server makes it retry with a growing delay (one line on stderr when it
+//! ([`Local::read_durable_with`], read again if a compaction moved them meanwhile) and pushes
+//! one round. A [`Cache`] of what the remote holds keeps a round's reading to what changed:
+//! an unchanged snapshot is neither read nor hashed again, and the journal and the ledger
+//! are read past the length already shipped. A failing server makes it retry with a growing delay (one line on stderr when it
 //! starts failing, one when it recovers) while the session goes on answering. Another writer
 //! taking the prefix stops it for good: the session sees [`Replicator::fenced`] and stops.
 
@@ -15,7 +17,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use penin_replica::{Durable, Error, Local, Remote, Writer};
+use penin_replica::{Cache, Durable, Error, Local, Remote, Writer};
 
 /// The longest delay between two attempts while the server fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -99,6 +101,7 @@ impl Replicator {
             shared: Arc::clone(&shared),
             shipped: None,
             failing: false,
+            cache: Cache::new(),
         };
         thread::Builder::new()
             .name("replicate".to_owned())
@@ -155,6 +158,8 @@ struct Thread {
     shipped: Option<Durable>,
     /// Whether the last round failed (and that was said).
     failing: bool,
+    /// What the remote holds of the files, so that a round reads only what changed.
+    cache: Cache,
 }
 
 /// What one round did.
@@ -256,9 +261,12 @@ impl Thread {
         if self.shipped == Some(durable) {
             return Round::Shipped;
         }
-        let local = match Local::read_durable(&self.path, &durable) {
+        let local = match Local::read_durable_with(&self.path, &durable, &self.cache) {
             Ok(local) => local,
-            Err(Error::Moved { .. }) => return Round::Moved,
+            Err(Error::Moved { .. }) => {
+                self.cache = Cache::new();
+                return Round::Moved;
+            }
             // Nothing written yet: nothing to ship.
             Err(Error::NoState(_)) => {
                 self.shipped = Some(durable);
@@ -267,9 +275,18 @@ impl Thread {
             Err(error) => return Round::Failed(error),
         };
         match penin_replica::push_round(&self.remote, &mut self.writer, &local) {
-            Ok(_) => {
+            Ok(pushed) => {
+                match pushed.manifest.as_ref().or(pushed.current.as_ref()) {
+                    Some(manifest) => self.cache.shipped(&local, manifest),
+                    None => self.cache = Cache::new(),
+                }
                 self.shipped = Some(durable);
                 Round::Shipped
+            }
+            // The remote does not continue what the cache says was shipped: read it whole.
+            Err(Error::Moved { .. }) => {
+                self.cache = Cache::new();
+                Round::Moved
             }
             Err(error @ Error::Fenced { .. }) => Round::Fenced(error),
             Err(error) => Round::Failed(error),

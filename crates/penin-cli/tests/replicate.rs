@@ -148,6 +148,63 @@ fn replicated_changes_reach_a_manifest_and_restore_bit_for_bit() {
     elsewhere.run(&["verify"]).assert_ok();
 }
 
+/// How many bytes the process `pid` has read (`rchar`: files, pipes and sockets).
+fn rchar(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines()
+        .find_map(|line| line.strip_prefix("rchar: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn replication_rounds_read_only_what_changed() {
+    let Some(url) = remote("replication_rounds_read_only_what_changed") else {
+        return;
+    };
+    let env = Env::new();
+    let mut run = replicate(&env, &url, &[]);
+    // A snapshot of a few megabytes, and its round shipped.
+    let vector: Vec<String> = (0..384).map(|i| format!("{}.25", i % 7)).collect();
+    let vector = vector.join(",");
+    for key in 0..1000 {
+        run.send(&format!(
+            r#"{{"op":"add_knowledge","key":"k{key}","vector":[{vector}]}}"#
+        ));
+    }
+    for _ in 0..1000 {
+        assert_ok_answer(&run.recv());
+    }
+    assert_ok_answer(&run.ask(r#"{"op":"save"}"#));
+    assert_ok_answer(&run.ask(&score(1001)));
+    wait_manifests(&env, &url, &[], "change 1001 replicated", |l| {
+        last_seq(l) == Some(1001)
+    });
+    let snapshot = std::fs::metadata(env.path(DEFAULT_STATE)).unwrap().len();
+    assert!(snapshot > 1_000_000, "{snapshot}");
+    // Five rounds, each shipping one more change: together they read less than the
+    // snapshot once (a round that read the files whole would read it each time).
+    let before = rchar(run.pid());
+    assert!(before > snapshot, "rchar is not counted here: {before}");
+    for seq in 1002..=1006 {
+        assert_ok_answer(&run.ask(&score(seq)));
+        wait_manifests(&env, &url, &[], "the change replicated", |l| {
+            last_seq(l) == Some(seq as u64)
+        });
+    }
+    let read = rchar(run.pid()) - before;
+    assert!(
+        read < snapshot,
+        "5 rounds read {read} bytes; the snapshot is {snapshot}"
+    );
+    run.close_stdin();
+    let (status, _, stderr) = run.finish();
+    assert!(status.success(), "{stderr}");
+    let elsewhere = Env::new();
+    elsewhere.run(&["backup", "restore", &url]).assert_ok();
+    assert_eq!(files(&elsewhere), files(&env), "every file byte for byte");
+}
+
 #[test]
 fn a_second_writer_fences_the_first_which_exits_75() {
     let Some(url) = remote("a_second_writer_fences_the_first_which_exits_75") else {

@@ -65,7 +65,7 @@
 pub use crate::error::{Error, Result};
 pub use crate::manifest::{Manifest, Object};
 pub use crate::prune::{GRACE, Pruned, Retention, prune};
-pub use crate::push::{Durable, Local, Prepared, Pushed, Writer, prepare, push_round};
+pub use crate::push::{Cache, Durable, Local, Prepared, Pushed, Writer, prepare, push_round};
 pub use crate::remote::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, RETRY_FOR, Remote};
 pub use crate::restore::{
     Fetched, Pick, download, download_with, exists, fetch, find, install, restore,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as Key;
 use object_store::{
@@ -28,6 +29,21 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// error is reported; errors the server gives as answers (access denied, no such bucket) are
 /// never retried.
 pub const RETRY_FOR: Duration = Duration::from_secs(15);
+
+/// How many objects [`Remote::fetch_into`] downloads at once.
+pub(crate) const FETCHES: usize = 4;
+
+/// An object to fetch, and where its contents go: a file (a number the caller chose) and
+/// the offset of its first byte there.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Piece<'a> {
+    /// The object.
+    pub object: &'a manifest::Object,
+    /// The file.
+    pub file: usize,
+    /// Where in the file.
+    pub offset: u64,
+}
 
 /// A bucket and prefix, and the client that reaches them.
 #[derive(Clone)]
@@ -475,43 +491,108 @@ impl Remote {
         Ok(manifests)
     }
 
-    /// The contents of `object`: its stored bytes, checked against its size and XXH3-128,
-    /// then, for a sealed object, decrypted and checked against its plaintext's.
-    pub(crate) fn get_checked(&self, object: &manifest::Object) -> Result<Vec<u8>> {
+    /// Downloads the objects of `pieces`, [`FETCHES`] at a time, and hands each one's
+    /// contents to `sink` as they arrive: `(file, offset, bytes)`, where `file` and the
+    /// object's first offset are the piece's. A plaintext object is streamed, hashed on the
+    /// way; a sealed one is gathered, checked, decrypted and handed over whole. What `sink`
+    /// got is checked only when this returns `Ok`: a missing or damaged object (its size or
+    /// XXH3-128, stored or decrypted, not the manifest's) is [`Error::Damaged`], naming it,
+    /// and the other downloads are dropped.
+    pub(crate) fn fetch_into(
+        &self,
+        pieces: &[Piece<'_>],
+        sink: &dyn Fn(usize, u64, Bytes) -> Result<()>,
+    ) -> Result<()> {
+        use futures::{StreamExt, TryStreamExt};
+        self.runtime.block_on(
+            futures::stream::iter(pieces)
+                .map(|piece| self.fetch_one(piece, sink))
+                .buffer_unordered(FETCHES)
+                .try_for_each(|()| std::future::ready(Ok(()))),
+        )
+    }
+
+    /// One piece of [`Remote::fetch_into`].
+    async fn fetch_one(
+        &self,
+        piece: &Piece<'_>,
+        sink: &dyn Fn(usize, u64, Bytes) -> Result<()>,
+    ) -> Result<()> {
+        use futures::TryStreamExt;
+        let object = piece.object;
         let damaged = |why: String| Error::Damaged {
             url: self.url.clone(),
             key: self.shown(&object.key),
             why,
         };
-        let bytes = self
-            .get(&object.key)?
-            .ok_or_else(|| damaged("it is missing".to_owned()))?;
-        if bytes.len() as u64 != object.size {
-            return Err(damaged(format!(
-                "{} bytes, where the manifest says {}",
-                bytes.len(),
+        let wrong_size = |size: u64| {
+            damaged(format!(
+                "{size} bytes, where the manifest says {}",
                 object.size
-            )));
+            ))
+        };
+        let got = match self.store.get(&self.key(&object.key)).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(damaged("it is missing".to_owned()));
+            }
+            Err(e) => return Err(self.error("read", &object.key, &e)),
+        };
+        if got.meta.size != object.size {
+            return Err(wrong_size(got.meta.size));
         }
-        let found = manifest::checksum(&bytes);
+        let sealed = object.is_sealed();
+        let mut gathered = Vec::new();
+        if sealed {
+            gathered.reserve(usize::try_from(object.size).unwrap_or(0));
+        }
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut read = 0_u64;
+        let mut chunks = got.into_stream();
+        while let Some(chunk) = chunks
+            .try_next()
+            .await
+            .map_err(|e| self.error("read", &object.key, &e))?
+        {
+            let at = read;
+            read += chunk.len() as u64;
+            if read > object.size {
+                // The body outgrew what its header announced: nothing past the size is kept.
+                return Err(damaged(format!(
+                    "more than the {} bytes the manifest says",
+                    object.size
+                )));
+            }
+            hasher.update(&chunk);
+            if sealed {
+                gathered.extend_from_slice(&chunk);
+            } else {
+                sink(piece.file, piece.offset + at, chunk)?;
+            }
+        }
+        if read != object.size {
+            return Err(wrong_size(read));
+        }
+        let found = format!("{:032x}", hasher.digest128());
         if found != object.xxh3 {
             return Err(damaged(format!(
                 "checksum mismatch: expected XXH3-128 {}, found {found}",
                 object.xxh3
             )));
         }
-        if !object.is_sealed() {
-            return Ok(bytes);
+        if sealed {
+            let plain = self.open(&object.key, &gathered)?;
+            if plain.len() as u64 != object.content_size()
+                || manifest::checksum(&plain) != object.content_xxh3()
+            {
+                return Err(damaged(
+                    "its decrypted contents do not match the manifest's size and checksum"
+                        .to_owned(),
+                ));
+            }
+            sink(piece.file, piece.offset, Bytes::from(plain))?;
         }
-        let bytes = self.open(&object.key, &bytes)?;
-        if bytes.len() as u64 != object.content_size()
-            || manifest::checksum(&bytes) != object.content_xxh3()
-        {
-            return Err(damaged(
-                "its decrypted contents do not match the manifest's size and checksum".to_owned(),
-            ));
-        }
-        Ok(bytes)
+        Ok(())
     }
 }
 

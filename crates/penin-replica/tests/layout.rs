@@ -154,6 +154,16 @@ fn a_damaged_or_missing_object_fails_the_restore_before_anything_is_replaced() {
     let target = dir.path().join("target/state.json");
     penin_replica::restore(&remote, &target, Pick::Latest, false).unwrap();
     let before = files(&target);
+    // What the directory holds: a failed restore leaves no temporary behind.
+    let names = || {
+        let mut names: Vec<_> = std::fs::read_dir(target.parent().unwrap())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let listed = names();
 
     let journal = &pushed.journal[0];
     let mut bytes = std::fs::read(penin_history::journal_path(&path)).unwrap();
@@ -179,6 +189,7 @@ fn a_damaged_or_missing_object_fails_the_restore_before_anything_is_replaced() {
         )
     );
     assert_eq!(files(&target), before);
+    assert_eq!(names(), listed);
 
     let snapshot = pushed.snapshot.unwrap();
     remote.overwrite(&snapshot.key, b"{}".to_vec()).unwrap();
@@ -191,6 +202,11 @@ fn a_damaged_or_missing_object_fails_the_restore_before_anything_is_replaced() {
         "{error}"
     );
     assert_eq!(files(&target), before);
+    assert_eq!(names(), listed);
+    // Into a directory that did not exist: none is left.
+    let fresh = dir.path().join("fresh/state.json");
+    penin_replica::restore(&remote, &fresh, Pick::Latest, false).unwrap_err();
+    assert!(!dir.path().join("fresh").exists());
 }
 
 #[test]

@@ -84,7 +84,8 @@ fn sixteen_writers_creating_the_same_manifest_at_once_one_wins() {
     assert_eq!(remote.manifest_numbers().unwrap(), [1, 2]);
     // The winner's restore point is whole: every object it names is there and checks.
     let latest = remote.latest().unwrap().unwrap();
-    let fetched = penin_replica::fetch(&remote, &latest).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fetched = penin_replica::fetch(&remote, &latest, &dir.path().join("state.json")).unwrap();
     assert_eq!(fetched.manifest, latest);
 }
 
@@ -119,30 +120,37 @@ fn a_restore_whose_manifest_a_prune_deletes_picks_again() {
     // Between the restore's pick (manifest 1) and its download, a push makes manifest 2 of
     // another journal, and a prune deletes manifest 1 and the segments only it named.
     let mut picks = Vec::new();
-    let fetched = penin_replica::download_with(&remote, Pick::Latest, &mut |picked| {
-        picks.push(picked.number);
-        if picks.len() == 1 {
-            penin_replica::push_round(&remote, &mut writer, &second).unwrap();
-            let retention = Retention::new().grace(Duration::ZERO);
-            let pruned =
-                penin_replica::prune(&remote, &retention, Timestamp::now(), false).unwrap();
-            assert_eq!(pruned.manifests, [1]);
-            // The snapshot (both states start from an empty one) is named by manifest 2 too.
-            let deleted: Vec<&str> = pruned.objects.iter().map(|(n, _)| n.as_str()).collect();
-            let only_first: Vec<&str> = picked
-                .journal
-                .iter()
-                .chain(&picked.ledger)
-                .map(|o| o.key.as_str())
-                .collect();
-            assert_eq!(deleted, only_first);
-        }
-    })
+    let fetched = penin_replica::download_with(
+        &remote,
+        Pick::Latest,
+        &dir.path().join("restored/state.json"),
+        &mut |picked| {
+            picks.push(picked.number);
+            if picks.len() == 1 {
+                penin_replica::push_round(&remote, &mut writer, &second).unwrap();
+                let retention = Retention::new().grace(Duration::ZERO);
+                let pruned =
+                    penin_replica::prune(&remote, &retention, Timestamp::now(), false).unwrap();
+                assert_eq!(pruned.manifests, [1]);
+                // The snapshot (both states start from an empty one) is named by manifest 2 too.
+                let deleted: Vec<&str> = pruned.objects.iter().map(|(n, _)| n.as_str()).collect();
+                let only_first: Vec<&str> = picked
+                    .journal
+                    .iter()
+                    .chain(&picked.ledger)
+                    .map(|o| o.key.as_str())
+                    .collect();
+                assert_eq!(deleted, only_first);
+            }
+        },
+    )
     .unwrap();
     assert_eq!(picks, [1, 2], "picked again after the prune");
     assert_eq!(fetched.manifest.number, 2);
+    let restored = dir.path().join("restored/state.json");
+    penin_replica::install(fetched, false).unwrap();
     assert_eq!(
-        fetched.journal,
+        std::fs::read(penin_history::journal_path(&restored)).unwrap(),
         std::fs::read(penin_history::journal_path(&second_dir.join("state.json"))).unwrap()
     );
 }
