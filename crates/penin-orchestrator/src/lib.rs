@@ -36,6 +36,7 @@
 //! ```
 
 pub use crate::change::Change;
+pub use crate::diff::{Diff, diff};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::memory::{Appended, Loaded, Memory, Notice, Options, append, load};
 pub use crate::orchestrator::Orchestrator;
@@ -47,6 +48,7 @@ pub use penin_codec::{DEFAULT_HISTORY_MAXLEN, Document};
 pub use penin_formats::{Format, Keys, Layout};
 
 pub mod change;
+pub mod diff;
 mod error;
 pub mod memory;
 mod orchestrator;
