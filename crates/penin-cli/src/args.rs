@@ -235,6 +235,80 @@ pub enum Command {
     /// a ledger with a broken chain aside for a new one, after writing a checkpoint; what is
     /// damaged is kept aside.
     Repair,
+    /// Show one artifact: its vector's dimension, L2 norm, first values, least and greatest
+    /// values, how many are NaN or infinite, and its metadata. A missing key exits 66 and
+    /// names the keys alike.
+    Inspect {
+        /// The artifact's key.
+        key: String,
+        /// As one JSON object, with the whole vector.
+        #[arg(long)]
+        json: bool,
+        /// Read the latest restore point of `s3://BUCKET[/PREFIX]` instead of the local
+        /// state (downloaded into a private temporary directory, removed after).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+    },
+    /// List the knowledge base's keys in its order, one a line.
+    Keys {
+        /// Only the keys that start with P.
+        #[arg(long, value_name = "P")]
+        prefix: Option<String>,
+        /// As a JSON array.
+        #[arg(long)]
+        json: bool,
+        /// Read the latest restore point of `s3://BUCKET[/PREFIX]` instead of the local
+        /// state (downloaded into a private temporary directory, removed after).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+    },
+    /// Show the task history, oldest first: each task as one line of compact JSON, after its
+    /// number in the history (from 1).
+    Tasks {
+        /// Only the N newest tasks.
+        #[arg(long, value_name = "N")]
+        last: Option<usize>,
+        /// As a JSON array.
+        #[arg(long)]
+        json: bool,
+        /// Read the latest restore point of `s3://BUCKET[/PREFIX]` instead of the local
+        /// state (downloaded into a private temporary directory, removed after).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+    },
+    /// Show the score history, oldest first, and a summary: count, mean (as `stats`), min,
+    /// max and last (min and max leave NaN out).
+    Scores {
+        /// As one JSON object: every score and every figure.
+        #[arg(long)]
+        json: bool,
+        /// Read the latest restore point of `s3://BUCKET[/PREFIX]` instead of the local
+        /// state (downloaded into a private temporary directory, removed after).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+    },
+    /// Compare two states: keys added, removed and changed (the largest component change and
+    /// the L2 distance of each changed vector, the key that moved furthest), task and score
+    /// histories, other top-level keys. Exit 0 when they are the same, 1 when they differ,
+    /// as diff(1); any failure exits with its own code (66: a missing file or checkpoint),
+    /// 2 when it has none.
+    ///
+    /// Everything is compared bit for bit, as the files hold it: a NaN equals a NaN of the
+    /// same bits, -0.0 and 0.0 differ, 1 and 1.0 differ, and objects (metadata) and the
+    /// knowledge base are the same only with their keys in the same order.
+    #[command(verbatim_doc_comment)]
+    Diff {
+        /// The first state: a state file (snapshot and journal, any format, encrypted with
+        /// --identity), or `checkpoint:ID`, `checkpoint:TAG` or `checkpoint:` (the newest) of
+        /// the state (--state), its checksum checked first. A file whose name starts with
+        /// `checkpoint:` is `./checkpoint:...`.
+        a: PathBuf,
+        /// The second state, as the first.
+        b: PathBuf,
+        /// As one JSON object, every changed key in it (the human output shows 20 of each kind).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The commands of `penin backup`.
@@ -428,11 +502,11 @@ fn duration(text: &str) -> Result<Duration, String> {
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0   success
-  1   any other failure
-  2   usage error
+  0   success (diff: the states are the same)
+  1   any other failure (diff: the states differ)
+  2   usage error (diff: also any failure without a code of its own, as diff(1))
   65  the state file is not JSON, or is a damaged arrow snapshot (checksum, footer)
-  66  the file to read (or the checkpoint asked for) does not exist
+  66  the file to read (or the checkpoint asked for) does not exist; inspect: no such key
   69  a file written by a newer penin (a newer format version)
   74  an I/O error
   75  the state is locked by another penin process (see --wait)
