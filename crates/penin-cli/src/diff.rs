@@ -1,6 +1,7 @@
 //! `penin diff A B`: what differs between two states, exit 0 when they are the same and 1
 //! when they differ, as diff(1); a failure exits with its own code, never 0 or 1.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -113,7 +114,6 @@ fn change_value(change: &KeyChange) -> Value {
     let mut map = Map::new();
     map.insert("key", Value::from(change.key.as_str()));
     let vector = match &change.vector {
-        None => Value::Null,
         Some(VectorChange::Dimension { from, to }) => {
             let mut v = Map::new();
             v.insert("dimension_a", count(*from));
@@ -128,7 +128,7 @@ fn change_value(change: &KeyChange) -> Value {
             v.insert("l2", Value::from(values.l2));
             Value::from(v)
         }
-        Some(_) => Value::Null,
+        _ => Value::Null,
     };
     map.insert("vector", vector);
     map.insert(
@@ -314,11 +314,12 @@ fn history_phrase(history: &HistoryDiff, noun: &str, nouns: &str) -> String {
     };
     if history.maxlen_a != history.maxlen_b {
         let bound = |m: Option<usize>| m.map_or_else(|| "unbounded".to_owned(), |n| n.to_string());
-        phrase.push_str(&format!(
+        let _ = write!(
+            phrase,
             "; maxlen {} -> {}",
             bound(history.maxlen_a),
             bound(history.maxlen_b)
-        ));
+        );
     }
     if history.extra_changed {
         phrase.push_str("; the deque's other keys changed");

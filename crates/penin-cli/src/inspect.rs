@@ -1,11 +1,14 @@
 //! The commands that look inside a state: `inspect`, `keys`, `tasks`, `scores`. Each loads the
 //! state read-only (snapshot, then journal; any format, encrypted too), as `stats` does.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use anyhow::Result;
 use penin_orchestrator::{Map, Number, NumericVectorArtifact, Value};
 
+use crate::args::Command;
+use crate::backup;
 use crate::commands;
 use crate::exit::Absent;
 use crate::globals::Globals;
@@ -40,6 +43,26 @@ fn write_json(out: &mut dyn Write, value: &Value) -> Result<()> {
     out.write_all(&penin_codec::to_vec_compact(value))?;
     writeln!(out)?;
     Ok(())
+}
+
+/// Runs `inspect`, `keys`, `tasks` or `scores` on the state, or with `--from` on the latest
+/// restore point of a bucket; any other command is not this module's and does nothing.
+pub fn dispatch(ctx: &Globals, command: Command, out: &mut dyn Write) -> Result<()> {
+    match command {
+        Command::Inspect { key, json, from } => {
+            backup::from(ctx, from.as_deref(), |ctx, _| inspect(ctx, &key, json, out))
+        }
+        Command::Keys { prefix, json, from } => backup::from(ctx, from.as_deref(), |ctx, _| {
+            keys(ctx, prefix.as_deref(), json, out)
+        }),
+        Command::Tasks { last, json, from } => {
+            backup::from(ctx, from.as_deref(), |ctx, _| tasks(ctx, last, json, out))
+        }
+        Command::Scores { json, from } => {
+            backup::from(ctx, from.as_deref(), |ctx, _| scores(ctx, json, out))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Loads the state, saying on stderr when there is none yet (an empty state's figures follow).
@@ -199,9 +222,9 @@ fn missing_key<'a>(
             .take(SUGGESTIONS)
             .map(|k| format!("{k:?}"))
             .collect();
-        message.push_str(&format!("; keys alike: {}", shown.join(", ")));
+        let _ = write!(message, "; keys alike: {}", shown.join(", "));
         if total > SUGGESTIONS {
-            message.push_str(&format!(" and {} more", total - SUGGESTIONS));
+            let _ = write!(message, " and {} more", total - SUGGESTIONS);
         }
     }
     Absent(message)

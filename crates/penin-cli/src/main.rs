@@ -127,26 +127,12 @@ fn run() -> Result<ExitCode> {
         }
         Some(Command::Repair) => history::repair(ctx, out)?,
         Some(Command::Backup { command }) => backup::dispatch(ctx, command, out)?,
-        Some(Command::Inspect { key, json, from }) => {
-            backup::from(ctx, from.as_deref(), |ctx, _| {
-                inspect::inspect(ctx, &key, json, out)
-            })?;
-        }
-        Some(Command::Keys { prefix, json, from }) => {
-            backup::from(ctx, from.as_deref(), |ctx, _| {
-                inspect::keys(ctx, prefix.as_deref(), json, out)
-            })?;
-        }
-        Some(Command::Tasks { last, json, from }) => {
-            backup::from(ctx, from.as_deref(), |ctx, _| {
-                inspect::tasks(ctx, last, json, out)
-            })?;
-        }
-        Some(Command::Scores { json, from }) => {
-            backup::from(ctx, from.as_deref(), |ctx, _| {
-                inspect::scores(ctx, json, out)
-            })?;
-        }
+        Some(
+            command @ (Command::Inspect { .. }
+            | Command::Keys { .. }
+            | Command::Tasks { .. }
+            | Command::Scores { .. }),
+        ) => inspect::dispatch(ctx, command, out)?,
         // Its exit code says whether the states differ.
         Some(Command::Diff { a, b, json }) => return diff::run(ctx, &a, &b, json, out),
     }
