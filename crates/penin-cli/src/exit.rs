@@ -62,11 +62,7 @@ pub const REMOTE_DAMAGED: u8 = 90;
 /// failure of `penin diff` never exits 0 or 1, which say "the same" and "different".
 pub fn code(error: &anyhow::Error) -> u8 {
     let code = kind_code(error);
-    if matches!(code, OK | FAILURE)
-        && error
-            .chain()
-            .any(<dyn std::error::Error>::is::<CompareFailed>)
-    {
+    if matches!(code, OK | FAILURE) && error.downcast_ref::<CompareFailed>().is_some() {
         return TROUBLE;
     }
     code

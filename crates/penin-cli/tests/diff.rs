@@ -337,6 +337,18 @@ fn checkpoints_by_tag_id_and_the_newest() {
         out.stderr
     );
     assert_eq!(out.stdout, "");
+    // A damaged checkpoint: 87, found by its checksum before it is read.
+    let data = env.path(&format!(".penin_omega/state.json.checkpoints/{id}.json"));
+    let mut bytes = std::fs::read(&data).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 1;
+    std::fs::write(&data, bytes).unwrap();
+    let out = diff(
+        &env,
+        &[&format!("checkpoint:{id}"), ".penin_omega/state.json"],
+        87,
+    );
+    assert!(out.stderr.contains(&id), "{}", out.stderr);
 }
 
 #[test]
