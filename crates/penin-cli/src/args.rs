@@ -235,9 +235,10 @@ pub enum Command {
     /// a ledger with a broken chain aside for a new one, after writing a checkpoint; what is
     /// damaged is kept aside.
     Repair,
-    /// Show one artifact: its vector's dimension, L2 norm, first values, least and greatest
-    /// values, how many are NaN or infinite, and its metadata. A missing key exits 66 and
-    /// names the keys alike.
+    /// Show one artifact: its vector (dimension, L2 norm, first values, min and max, how many
+    /// values are NaN or infinite) and its metadata.
+    ///
+    /// A missing key exits 66; the message names the keys that share most of its prefix.
     Inspect {
         /// The artifact's key.
         key: String,
@@ -287,16 +288,20 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         from: Option<String>,
     },
-    /// Compare two states: keys added, removed and changed (the largest component change and
-    /// the L2 distance of each changed vector, the key that moved furthest), task and score
-    /// histories, other top-level keys. Exit 0 when they are the same, 1 when they differ,
-    /// as diff(1); any failure exits with its own code (66: a missing file or checkpoint),
-    /// 2 when it has none.
+    /// Compare two states (files of any format, or checkpoints): exit 0 when they are the
+    /// same, 1 when they differ, as diff(1).
+    ///
+    /// Says which keys were added, removed and changed (for a changed vector: how many
+    /// components, the largest absolute change and the L2 distance, or the change of
+    /// dimension; for metadata: which of its keys), the key whose vector moved furthest, how
+    /// the task and score histories changed (entries appended, dropped from the front,
+    /// replaced; their bounds), and the other top-level keys. Any failure exits with its own
+    /// code (66: a missing file or checkpoint; 87: a damaged checkpoint), 2 when it has none,
+    /// never 0 or 1.
     ///
     /// Everything is compared bit for bit, as the files hold it: a NaN equals a NaN of the
     /// same bits, -0.0 and 0.0 differ, 1 and 1.0 differ, and objects (metadata) and the
     /// knowledge base are the same only with their keys in the same order.
-    #[command(verbatim_doc_comment)]
     Diff {
         /// The first state: a state file (snapshot and journal, any format, encrypted with
         /// --identity), or `checkpoint:ID`, `checkpoint:TAG` or `checkpoint:` (the newest) of

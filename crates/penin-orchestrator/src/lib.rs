@@ -4,6 +4,7 @@
 //! history and a bounded score history. [`Orchestrator::save_state`] writes them in the
 //! seed's format (byte-compatible with the Python tool) with an atomic, durable replace;
 //! [`Orchestrator::load_state`] reads them back, returning `Ok(false)` on a first run.
+//! [`diff()`] says what differs between two states, bit for bit (see [`mod@diff`]).
 //!
 //! # Example
 //!
