@@ -259,6 +259,85 @@ pub enum Command {
     /// a ledger with a broken chain aside for a new one, after writing a checkpoint; what is
     /// damaged is kept aside.
     Repair,
+    /// Show one artifact: its vector (dimension, L2 norm, first values, min and max, how many
+    /// values are NaN or infinite) and its metadata.
+    ///
+    /// A missing key exits 66; the message names the keys that share most of its prefix.
+    Inspect {
+        /// The artifact's key.
+        key: String,
+        /// As one JSON object, with the whole vector.
+        #[arg(long)]
+        json: bool,
+        /// Read the latest restore point of `s3://BUCKET[/PREFIX]` instead of the local
+        /// state (downloaded into a private temporary directory, removed after).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+    },
+    /// List the knowledge base's keys in its order, one a line.
+    Keys {
+        /// Only the keys that start with P.
+        #[arg(long, value_name = "P")]
+        prefix: Option<String>,
+        /// As a JSON array.
+        #[arg(long)]
+        json: bool,
+        /// Read the latest restore point of `s3://BUCKET[/PREFIX]` instead of the local
+        /// state (downloaded into a private temporary directory, removed after).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+    },
+    /// Show the task history, oldest first: each task as one line of compact JSON, after its
+    /// number in the history (from 1).
+    Tasks {
+        /// Only the N newest tasks.
+        #[arg(long, value_name = "N")]
+        last: Option<usize>,
+        /// As a JSON array.
+        #[arg(long)]
+        json: bool,
+        /// Read the latest restore point of `s3://BUCKET[/PREFIX]` instead of the local
+        /// state (downloaded into a private temporary directory, removed after).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+    },
+    /// Show the score history, oldest first, and a summary: count, mean (as `stats`), min,
+    /// max and last (min and max leave NaN out).
+    Scores {
+        /// As one JSON object: every score and every figure.
+        #[arg(long)]
+        json: bool,
+        /// Read the latest restore point of `s3://BUCKET[/PREFIX]` instead of the local
+        /// state (downloaded into a private temporary directory, removed after).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+    },
+    /// Compare two states (files of any format, or checkpoints): exit 0 when they are the
+    /// same, 1 when they differ, as diff(1).
+    ///
+    /// Says which keys were added, removed and changed (for a changed vector: how many
+    /// components, the largest absolute change and the L2 distance, or the change of
+    /// dimension; for metadata: which of its keys), the key whose vector moved furthest, how
+    /// the task and score histories changed (entries appended, dropped from the front,
+    /// replaced; their bounds), and the other top-level keys. Any failure exits with its own
+    /// code (66: a missing file or checkpoint; 87: a damaged checkpoint), 2 when it has none,
+    /// never 0 or 1.
+    ///
+    /// Everything is compared bit for bit, as the files hold it: a NaN equals a NaN of the
+    /// same bits, -0.0 and 0.0 differ, 1 and 1.0 differ, and objects (metadata) and the
+    /// knowledge base are the same only with their keys in the same order.
+    Diff {
+        /// The first state: a state file (snapshot and journal, any format, encrypted with
+        /// --identity), or `checkpoint:ID`, `checkpoint:TAG` or `checkpoint:` (the newest) of
+        /// the state (--state), its checksum checked first. A file whose name starts with
+        /// `checkpoint:` is `./checkpoint:...`.
+        a: PathBuf,
+        /// The second state, as the first.
+        b: PathBuf,
+        /// As one JSON object, every changed key in it (the human output shows 20 of each kind).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The commands of `penin backup`.
@@ -452,11 +531,11 @@ fn duration(text: &str) -> Result<Duration, String> {
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0   success
-  1   any other failure
-  2   usage error
+  0   success (diff: the states are the same)
+  1   any other failure (diff: the states differ)
+  2   usage error (diff: also any failure without a code of its own, as diff(1))
   65  the state file is not JSON, or is a damaged arrow snapshot (checksum, footer)
-  66  the file to read (or the checkpoint asked for) does not exist
+  66  the file to read (or the checkpoint asked for) does not exist; inspect: no such key
   69  a file written by a newer penin (a newer format version)
   74  an I/O error
   75  the state is locked by another penin process (see --wait)

@@ -11,6 +11,23 @@ use penin_orchestrator::ErrorKind;
 #[error("{} does not exist", .0.display())]
 pub struct NotFound(pub PathBuf);
 
+/// Something asked for by name that the state lacks (a key of `penin inspect`): the message
+/// says what and where.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Absent(pub String);
+
+/// A failure of `penin diff`, whose exit code 1 means "the states differ": a failure with no
+/// code of its own exits [`TROUBLE`] instead, as diff(1) does.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot compare {a} with {b}")]
+pub struct CompareFailed {
+    /// The first state, as given.
+    pub a: String,
+    /// The second state, as given.
+    pub b: String,
+}
+
 /// A command-line value the command cannot use (`--vector 1,x`, `--metadata {`): a usage
 /// error, like the ones clap reports itself. The message is this layer's own text.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +37,8 @@ pub struct Usage(pub String);
 pub const OK: u8 = 0;
 pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
+/// `penin diff`'s failures without a code of their own (diff(1)'s "trouble").
+pub const TROUBLE: u8 = 2;
 pub const INVALID_JSON: u8 = 65;
 pub const NOT_FOUND: u8 = 66;
 pub const IO_ERROR: u8 = 74;
@@ -39,8 +58,17 @@ pub const COMPRESSION_DAMAGED: u8 = 88;
 pub const WRONG_IDENTITY: u8 = 89;
 pub const REMOTE_DAMAGED: u8 = 90;
 
-/// The documented exit code for an error: the first kind found along its chain decides.
+/// The documented exit code for an error: the first kind found along its chain decides. A
+/// failure of `penin diff` never exits 0 or 1, which say "the same" and "different".
 pub fn code(error: &anyhow::Error) -> u8 {
+    let code = kind_code(error);
+    if matches!(code, OK | FAILURE) && error.downcast_ref::<CompareFailed>().is_some() {
+        return TROUBLE;
+    }
+    code
+}
+
+fn kind_code(error: &anyhow::Error) -> u8 {
     // A usage error wraps the parser's error (a codec error for `--metadata`), which must
     // not make a bad argument look like a corrupt state.
     if error.downcast_ref::<Usage>().is_some() {
@@ -50,7 +78,7 @@ pub fn code(error: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<penin_replica::Error>() {
             return for_replica(e);
         }
-        if cause.is::<NotFound>() {
+        if cause.is::<NotFound>() || cause.is::<Absent>() {
             return NOT_FOUND;
         }
         if let Some(e) = cause.downcast_ref::<penin_orchestrator::Error>() {

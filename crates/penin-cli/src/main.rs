@@ -5,10 +5,12 @@
 mod args;
 mod backup;
 mod commands;
+mod diff;
 mod exit;
 mod formats;
 mod globals;
 mod history;
+mod inspect;
 mod lifecycle;
 mod log;
 mod manual;
@@ -141,6 +143,14 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
         }
         Some(Command::Repair) => history::repair(ctx, out)?,
         Some(Command::Backup { command }) => backup::dispatch(ctx, command, out)?,
+        Some(
+            command @ (Command::Inspect { .. }
+            | Command::Keys { .. }
+            | Command::Tasks { .. }
+            | Command::Scores { .. }),
+        ) => inspect::dispatch(ctx, command, out)?,
+        // Its exit code says whether the states differ.
+        Some(Command::Diff { a, b, json }) => return diff::run(ctx, &a, &b, json, out),
         Some(Command::Completions { .. } | Command::Man { .. }) => {}
     }
     out.flush()?;

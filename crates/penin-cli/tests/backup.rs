@@ -902,3 +902,30 @@ fn stats_verify_and_log_read_a_remote_with_from() {
     assert!(out.stderr.contains(&segment.key), "{}", out.stderr);
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
 }
+
+#[test]
+fn inspect_keys_tasks_and_scores_read_a_remote_with_from() {
+    let Some(url) = remote("inspect_keys_tasks_and_scores_read_a_remote_with_from") else {
+        return;
+    };
+    let env = Env::new();
+    make_state(&env);
+    env.run(&["backup", "push", &url]).assert_ok();
+    let elsewhere = Env::new();
+    for command in [
+        &["inspect", "k1", "--json"][..],
+        &["keys", "--json"],
+        &["tasks"],
+        &["scores", "--json"],
+    ] {
+        let local = env.run(command);
+        local.assert_ok();
+        let mut remote = command.to_vec();
+        remote.extend(["--from", &url]);
+        let out = elsewhere.run(&remote);
+        out.assert_ok();
+        assert_eq!(out.stdout, local.stdout, "{command:?}");
+    }
+    // The remote's state, not the (missing) local one.
+    assert_eq!(elsewhere.run(&["inspect", "k1"]).code, Some(66));
+}

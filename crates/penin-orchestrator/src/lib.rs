@@ -4,6 +4,7 @@
 //! history and a bounded score history. [`Orchestrator::save_state`] writes them in the
 //! seed's format (byte-compatible with the Python tool) with an atomic, durable replace;
 //! [`Orchestrator::load_state`] reads them back, returning `Ok(false)` on a first run.
+//! [`diff()`] says what differs between two states, bit for bit (see [`mod@diff`]).
 //!
 //! # Example
 //!
@@ -36,6 +37,7 @@
 //! ```
 
 pub use crate::change::Change;
+pub use crate::diff::{Diff, diff};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::memory::{Appended, Loaded, Memory, Notice, Options, append, load};
 pub use crate::orchestrator::Orchestrator;
@@ -47,6 +49,7 @@ pub use penin_codec::{DEFAULT_HISTORY_MAXLEN, Document};
 pub use penin_formats::{Format, Keys, Layout};
 
 pub mod change;
+pub mod diff;
 mod error;
 pub mod memory;
 mod orchestrator;
