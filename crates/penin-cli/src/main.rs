@@ -13,6 +13,7 @@ mod lifecycle;
 mod progress;
 mod protocol;
 mod replicate;
+mod search;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -74,6 +75,19 @@ fn run() -> Result<ExitCode> {
         Some(Command::Stats { json, from }) => {
             backup::from(ctx, from.as_deref(), |ctx, _| {
                 commands::stats(ctx, json, out)
+            })?;
+        }
+        Some(Command::Search {
+            vector,
+            k,
+            metric,
+            filters,
+            json,
+            from,
+        }) => {
+            let query = search::Query::parse(&vector, k, &metric, &filters)?;
+            backup::from(ctx, from.as_deref(), |ctx, _| {
+                search::search(ctx, &query, json, out)
             })?;
         }
         Some(Command::AddKnowledge {

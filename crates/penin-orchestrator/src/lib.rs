@@ -39,6 +39,7 @@ pub use crate::change::Change;
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::memory::{Appended, Loaded, Memory, Notice, Options, append, load};
 pub use crate::orchestrator::Orchestrator;
+pub use crate::search::{Metric, Search, SearchIndex};
 pub use crate::statistics::Statistics;
 pub use penin_artifacts::{
     Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Text, Value, Vector,
@@ -50,4 +51,5 @@ pub mod change;
 mod error;
 pub mod memory;
 mod orchestrator;
+pub mod search;
 mod statistics;
