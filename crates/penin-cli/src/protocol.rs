@@ -301,7 +301,7 @@ mod tests {
             (
                 br#"{"op":"fly","id":1}"#,
                 Some(Value::from(1_i64)),
-                "unknown op \"fly\": expected add_knowledge, add_task, add_score, save or stats",
+                "unknown op \"fly\": expected add_knowledge, add_task, add_score, save, stats or search",
             ),
             (
                 br#"{"op":"add_score","score":"x"}"#,
