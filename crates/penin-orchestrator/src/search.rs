@@ -53,6 +53,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use penin_artifacts::{KnowledgeBase, Map, Number, NumericVectorArtifact, Value};
 
@@ -136,7 +137,7 @@ impl Search {
             metric: Metric::Cosine,
             filter: Vec::new(),
             parallel_min: PARALLEL_MIN,
-            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            threads: available_parallelism(),
         }
     }
 
@@ -179,6 +180,13 @@ impl Search {
     pub fn metric_used(&self) -> Metric {
         self.metric
     }
+}
+
+/// The cores this process may use, asked once: the answer reads files under `/proc` and
+/// `/sys` on Linux, which would cost more than a small search.
+fn available_parallelism() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// One result: an artifact and its score.
