@@ -467,13 +467,15 @@ fn matches(metadata: &Map, filter: &[(String, Value)]) -> bool {
 }
 
 /// JSON equality, numbers by value (`1 == 1.0`, as in Python).
-fn equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x, y) {
-            (Number::Float(f), n) | (n, Number::Float(f)) => n.to_f64_exact() == Some(*f),
-            _ => x == y,
+fn equal(found: &Value, wanted: &Value) -> bool {
+    match (found, wanted) {
+        (Value::Number(left), Value::Number(right)) => match (left, right) {
+            (Number::Float(float), other) | (other, Number::Float(float)) => {
+                other.to_f64_exact() == Some(*float)
+            }
+            _ => left == right,
         },
-        _ => a == b,
+        _ => found == wanted,
     }
 }
 
