@@ -54,6 +54,7 @@ use std::collections::BinaryHeap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use penin_artifacts::{KnowledgeBase, Map, Number, NumericVectorArtifact, Value};
 
@@ -124,6 +125,9 @@ pub struct Search {
     parallel_min: usize,
     threads: usize,
 }
+
+/// A parallel search cuts the knowledge base into this many pieces per thread.
+const PIECES_PER_THREAD: usize = 8;
 
 /// Below this many floats to read (artifacts times dimension), one thread searches alone:
 /// starting a second one costs more than it saves.
@@ -309,16 +313,30 @@ impl SearchIndex {
             search,
         };
         let (heap, skipped) = if threads > 1 && work >= search.parallel_min {
-            let per = n.div_ceil(threads);
+            // Many more pieces than threads, taken in turn: a thread slowed down by another
+            // process on its core takes fewer of them instead of holding the answer back.
+            let per = n.div_ceil(threads * PIECES_PER_THREAD).max(1);
+            let next = AtomicUsize::new(0);
+            let worker = || {
+                let mut heap = BinaryHeap::with_capacity(search.k + 1);
+                let mut skipped = Skipped::default();
+                loop {
+                    let start = next
+                        .fetch_add(1, AtomicOrdering::Relaxed)
+                        .saturating_mul(per);
+                    if start >= n {
+                        return (heap, skipped);
+                    }
+                    scan.run(start, (start + per).min(n), &mut heap, &mut skipped);
+                }
+            };
             std::thread::scope(|scope| {
-                let scan = &scan;
-                let parts: Vec<_> = (1..threads)
-                    .map(|t| scope.spawn(move || scan.run(t * per, ((t + 1) * per).min(n))))
-                    .collect();
-                // The first part on this thread, the others beside it.
-                let (mut heap, mut skipped) = scan.run(0, per.min(n));
-                for part in parts {
-                    let (other, counts) = match part.join() {
+                let worker = &worker;
+                let others: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
+                // One worker on this thread, the others beside it.
+                let (mut heap, mut skipped) = worker();
+                for other in others {
+                    let (other, counts) = match other.join() {
                         Ok(part) => part,
                         Err(panic) => std::panic::resume_unwind(panic),
                     };
@@ -330,7 +348,10 @@ impl SearchIndex {
                 (heap, skipped)
             })
         } else {
-            scan.run(0, n)
+            let mut heap = BinaryHeap::with_capacity(search.k.min(n) + 1);
+            let mut skipped = Skipped::default();
+            scan.run(0, n, &mut heap, &mut skipped);
+            (heap, skipped)
         };
         let results = heap
             .into_sorted_vec()
@@ -363,12 +384,17 @@ struct Scan<'a> {
 }
 
 impl<'a> Scan<'a> {
-    /// The best `k` of the positions `start..end`, and what was skipped among them.
-    fn run(&self, start: usize, end: usize) -> (BinaryHeap<Candidate<'a>>, Skipped) {
-        let mut heap = BinaryHeap::with_capacity(self.search.k.min(end.saturating_sub(start)) + 1);
-        let mut skipped = Skipped::default();
+    /// Offers the positions `start..end` to `heap` (the best `k` so far) and counts what
+    /// is skipped among them.
+    fn run(
+        &self,
+        start: usize,
+        end: usize,
+        heap: &mut BinaryHeap<Candidate<'a>>,
+        skipped: &mut Skipped,
+    ) {
         let Some(slice) = self.knowledge_base.get_range(start..end) else {
-            return (heap, skipped);
+            return;
         };
         let metric = self.search.metric;
         let filter = &self.search.filter;
@@ -401,7 +427,7 @@ impl<'a> Scan<'a> {
                 continue;
             }
             offer(
-                &mut heap,
+                heap,
                 self.search.k,
                 Candidate {
                     rank,
@@ -410,7 +436,6 @@ impl<'a> Scan<'a> {
                 },
             );
         }
-        (heap, skipped)
     }
 }
 
