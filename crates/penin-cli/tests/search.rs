@@ -290,3 +290,37 @@ fn bad_search_lines_are_answered_with_errors() {
     let expected: Vec<&str> = rows.iter().map(|(_, answer)| *answer).collect();
     assert_eq!(out.stdout_lines(), expected);
 }
+
+/// `--from s3://…` searches a bucket's latest restore point, as `stats --from` reads it: the
+/// answer is the local one. Needs the test S3 server (`tests/s3/seaweedfs.sh`, as `.ci/run`
+/// runs the tests); without it the test skips, which fails it under CI.
+#[test]
+fn search_from_a_bucket_answers_as_the_local_state() {
+    let test = "search_from_a_bucket_answers_as_the_local_state";
+    let bucket = match std::env::var("PENIN_TEST_S3") {
+        Ok(bucket) if !bucket.is_empty() => bucket,
+        _ => {
+            penin_testkit::skip(
+                test,
+                "no S3 server: PENIN_TEST_S3 is not set (run the tests under tests/s3/seaweedfs.sh, as .ci/run does)",
+            );
+            return;
+        }
+    };
+    let url = format!(
+        "{}/{test}-{}",
+        bucket.trim_end_matches('/'),
+        std::process::id()
+    );
+    let env = state();
+    env.run(&["backup", "push", &url]).assert_ok();
+    let args = ["search", "--vector", "1,0", "--json", "--filter", "lang=en"];
+    let local = env.run(&args);
+    local.assert_ok();
+    let elsewhere = Env::new();
+    let remote = elsewhere.run(&[&args[..], &["--from", &url]].concat());
+    remote.assert_ok();
+    assert_eq!(remote.stdout, local.stdout);
+    assert_eq!(keys(&answer(remote.stdout.trim())), ["a", "c"]);
+    assert!(!elsewhere.state().exists(), "nothing written locally");
+}
