@@ -281,3 +281,155 @@ fn pyarrow_reads_penin_arrow_snapshots() {
         );
     }
 }
+
+/// numpy's answers (`python/search_check.py`) for the knowledge base of `state` and
+/// `queries`: `{"cosine": [[[key, score], ...] per query], "dot": ..., "l2": ...}`; `None`
+/// when numpy is missing (the test is then skipped).
+fn numpy_search(
+    test: &str,
+    dir: &Path,
+    state: &Orchestrator,
+    queries: &[Vec<f64>],
+    k: usize,
+) -> Option<penin_orchestrator::Map> {
+    use penin_orchestrator::{Map, Value};
+    let kb = state.knowledge_base();
+    let vector = |v: &[f64]| Value::from(v.iter().map(|x| Value::from(*x)).collect::<Vec<_>>());
+    let mut input = Map::new();
+    input.insert(
+        "keys",
+        Value::from(
+            kb.keys()
+                .map(|key| Value::from(key.as_str()))
+                .collect::<Vec<_>>(),
+        ),
+    );
+    input.insert(
+        "vectors",
+        Value::from(kb.values().map(|a| vector(&a.vector)).collect::<Vec<_>>()),
+    );
+    input.insert(
+        "queries",
+        Value::from(queries.iter().map(|q| vector(q)).collect::<Vec<_>>()),
+    );
+    input.insert("k", Value::from(i64::try_from(k).unwrap()));
+    let path = dir.join(format!("search-{}.json", kb.len()));
+    std::fs::write(&path, penin_codec::to_vec_compact(&Value::from(input))).unwrap();
+    let output = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("python/search_check.py"))
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
+    if output.status.code() == Some(3) {
+        penin_testkit::skip(
+            test,
+            &format!(
+                "{} (.ci/run installs it): penin's search cannot be checked against numpy",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        );
+        return None;
+    }
+    assert!(
+        output.status.success(),
+        "numpy's search failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    match penin_codec::from_slice::<Value>(&output.stdout).unwrap() {
+        Value::Object(numpy) => Some(*numpy),
+        other => panic!("not an object: {other:?}"),
+    }
+}
+
+/// `[[key, score], ...]` as pairs.
+fn key_scores(value: &penin_orchestrator::Value) -> Vec<(String, f64)> {
+    use penin_orchestrator::Value;
+    let Value::Array(pairs) = value else {
+        panic!("not a list: {value:?}")
+    };
+    pairs
+        .iter()
+        .map(|pair| match pair {
+            Value::Array(pair) => match (&pair[0], &pair[1]) {
+                (Value::String(key), Value::Number(score)) => (key.to_string(), score.to_f64()),
+                other => panic!("not [key, score]: {other:?}"),
+            },
+            other => panic!("not [key, score]: {other:?}"),
+        })
+        .collect()
+}
+
+/// penin's search finds what numpy finds (`python/search_check.py`: `argpartition` on the
+/// product of the normalised matrix and the query, then a sort): on random knowledge bases
+/// with zero vectors and vectors of another length, the same top-k keys in the same order
+/// under every metric, scores within 1e-9 relative, split across threads or not.
+#[test]
+fn penin_search_equals_numpy() {
+    use penin_orchestrator::Value;
+    use penin_orchestrator::search::{Metric, Search, SearchIndex};
+
+    let test = "python::penin_search_equals_numpy";
+    if !python3_available(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut seed = 0x5DEE_CE66_D1CE_4E5B_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        #[allow(clippy::cast_precision_loss)]
+        let x = (seed >> 11) as f64 / (1_u64 << 53) as f64;
+        x * 2.0 - 1.0
+    };
+    // (artifacts, dimension, k, split across threads)
+    for (n, dim, k, split) in [
+        (300, 7, 10, false),
+        (2000, 48, 10, true),
+        (50, 3, 80, false),
+    ] {
+        let mut state = Orchestrator::new();
+        for i in 0..n {
+            let len = if i % 37 == 11 { dim + 2 } else { dim };
+            let vector: Vec<f64> = if i % 41 == 5 {
+                vec![0.0; len]
+            } else {
+                (0..len).map(|_| next()).collect()
+            };
+            state.add_knowledge(format!("key{i}"), NumericVectorArtifact::new(vector));
+        }
+        let queries: Vec<Vec<f64>> = (0..4).map(|_| (0..dim).map(|_| next()).collect()).collect();
+        let Some(numpy) = numpy_search(test, dir.path(), &state, &queries, k) else {
+            return;
+        };
+        let kb = state.knowledge_base();
+        let index = SearchIndex::new(kb);
+        for metric in [Metric::Cosine, Metric::Dot, Metric::L2] {
+            let Some(Value::Array(per_query)) = numpy.get(metric.name()) else {
+                panic!("no {metric} in numpy's answer");
+            };
+            for (q, (query, expected)) in queries.iter().zip(per_query).enumerate() {
+                let mut search = Search::new(k).metric(metric);
+                if split {
+                    search = search.threads(2).parallel_min(0);
+                }
+                let hits = index.search(kb, query, &search).unwrap();
+                let expected = key_scores(expected);
+                let got: Vec<&str> = hits.results.iter().map(|hit| hit.key).collect();
+                let want: Vec<&str> = expected.iter().map(|(key, _)| key.as_str()).collect();
+                assert_eq!(got, want, "{n} x {dim}, {metric}, query {q}");
+                assert_eq!(hits.results.len(), k.min(want.len()));
+                for (hit, (key, score)) in hits.results.iter().zip(&expected) {
+                    assert!(
+                        (hit.score - score).abs() <= 1e-9 * score.abs().max(1e-300),
+                        "{n} x {dim}, {metric}, query {q}, {key}: penin {} numpy {score}",
+                        hit.score
+                    );
+                }
+                if metric == Metric::Cosine {
+                    assert!(hits.skipped.zero > 0 && hits.skipped.dimension > 0);
+                }
+            }
+        }
+    }
+}

@@ -113,6 +113,34 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         from: Option<String>,
     },
+    /// The k artifacts nearest to a vector: exact search over the whole knowledge base.
+    ///
+    /// Cosine similarity and the dot product rank the largest first, l2 (the Euclidean
+    /// distance) the smallest; equal scores go by key. Vectors of another length, NaN
+    /// scores and (under cosine) zero vectors are skipped and counted.
+    Search {
+        /// The query vector, comma-separated: 0.1,0.2,0.3
+        #[arg(long, value_name = "FLOATS", allow_hyphen_values = true)]
+        vector: String,
+        /// How many results.
+        #[arg(short = 'k', value_name = "K", default_value_t = 10)]
+        k: usize,
+        /// How vectors are compared.
+        #[arg(long, value_name = "METRIC", default_value = "cosine",
+              value_parser = ["cosine", "dot", "l2"])]
+        metric: String,
+        /// Only artifacts whose metadata has KEY equal to VALUE (VALUE read as JSON when it
+        /// parses, else as a string); repeatable, every one must hold.
+        #[arg(long = "filter", value_name = "KEY=VALUE")]
+        filters: Vec<String>,
+        /// As one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Search the latest restore point of `s3://BUCKET[/PREFIX]` instead of the local
+        /// state (downloaded into a private temporary directory, removed after).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+    },
     /// Add (or replace) a knowledge artifact: one journal record, synced.
     AddKnowledge {
         /// The artifact's key.

@@ -102,7 +102,7 @@ pub fn add_knowledge(
 }
 
 /// `0.1,0.2,-3e-5`: floats as Python's `float()` reads them (`nan`, `inf` too).
-fn parse_vector(text: &str) -> Result<Vec<f64>> {
+pub fn parse_vector(text: &str) -> Result<Vec<f64>> {
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use penin_orchestrator::{
-    Change, ErrorKind, Map, Memory, Number, NumericVectorArtifact, Statistics, Value,
+    Change, ErrorKind, Map, Memory, Number, NumericVectorArtifact, SearchIndex, Statistics, Value,
 };
 use penin_replica::Durable;
 use penin_store::Lock;
@@ -251,6 +251,7 @@ pub fn run(ctx: &Globals, args: &RunArgs) -> Result<()> {
         last_sync: Instant::now(),
         stdout: io::stdout().lock(),
         failed: None,
+        index: None,
     };
     let mut last_checkpoint = Instant::now();
     let reason = loop {
@@ -453,6 +454,9 @@ struct Session<'m> {
     stdout: io::StdoutLock<'static>,
     /// Why the session must stop (a sync failed: what is durable is no longer known).
     failed: Option<String>,
+    /// The norms of the knowledge base's vectors, for `search`: built at the first search,
+    /// then told of every artifact a commit adds or replaces.
+    index: Option<SearchIndex>,
 }
 
 /// An answer, once the changes before it are durable.
@@ -591,10 +595,28 @@ impl Session<'_> {
         if pending.is_empty() {
             return;
         }
+        // The keys of the artifacts this commit adds or replaces, for the search index.
+        let added: Vec<String> = if self.index.is_some() {
+            pending
+                .iter()
+                .filter_map(|change| match change {
+                    Change::AddKnowledge { key, .. } => Some(key.clone()),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let result = match &self.failed {
             Some(why) => Err(format!("not applied: {why}")),
             None => match self.memory.commit(std::mem::take(pending)) {
                 Ok(_) => {
+                    if let Some(index) = &mut self.index {
+                        let knowledge_base = self.memory.state().knowledge_base();
+                        for key in &added {
+                            index.update(knowledge_base, key);
+                        }
+                    }
                     if self.policy == SyncPolicy::Always && !self.sync(stderr) {
                         Err(format!(
                             "not known to be durable: {}; penin is stopping, and the change \
@@ -620,7 +642,7 @@ impl Session<'_> {
         }
     }
 
-    /// Answers a request that changes nothing in the state: `stats`, `save`.
+    /// Answers a request that changes nothing in the state: `stats`, `save`, `search`.
     fn query(&mut self, request: &Request, id: Option<Value>) -> Vec<u8> {
         match request {
             Request::Save => match self.memory.compact() {
@@ -639,6 +661,20 @@ impl Session<'_> {
                     protocol::statistics_value(&self.memory.state().statistics()),
                 );
                 protocol::answer(true, id, fields)
+            }
+            Request::Search { vector, search } => {
+                let knowledge_base = self.memory.state().knowledge_base();
+                let index = self
+                    .index
+                    .get_or_insert_with(|| SearchIndex::new(knowledge_base));
+                match index.search(knowledge_base, vector, search) {
+                    Ok(hits) => {
+                        let mut fields = Map::new();
+                        crate::search::answer_fields(&hits, &mut fields);
+                        protocol::answer(true, id, fields)
+                    }
+                    Err(e) => protocol::error(id, &e.to_string()),
+                }
             }
             // Changes are committed by the caller.
             _ => protocol::error(id, "not a query"),

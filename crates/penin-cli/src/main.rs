@@ -17,6 +17,7 @@ mod manual;
 mod progress;
 mod protocol;
 mod replicate;
+mod search;
 mod stats;
 
 use std::io::{self, Write};
@@ -59,22 +60,7 @@ fn run() -> Result<ExitCode> {
 
 /// Runs a command on the state.
 fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
-    let keygen = matches!(args.command, Some(Command::Keygen { .. }));
-    let ctx = Globals {
-        // keygen makes an identity: it reads none.
-        keys: if keygen {
-            penin_orchestrator::Keys::new()
-        } else {
-            keys(&args)?
-        },
-        path: resolve_link(state_path(&args)?),
-        // At most i64::MAX (clap checks), the largest bound Python reads.
-        maxlen: (!args.unbounded)
-            .then(|| usize::try_from(args.history_maxlen).unwrap_or(usize::MAX)),
-        wait: args.wait,
-        format: args.format,
-    };
-    let ctx = &ctx;
+    let ctx = &globals(&args)?;
     match args.command {
         None => {
             let _lock = lifecycle::writer(&ctx.path, ctx.wait)?;
@@ -92,6 +78,19 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
         Some(Command::Stats { json, from }) => {
             backup::from(ctx, from.as_deref(), |ctx, fetched| {
                 stats::stats(ctx, json, fetched.map(|(url, _)| url), out)
+            })?;
+        }
+        Some(Command::Search {
+            vector,
+            k,
+            metric,
+            filters,
+            json,
+            from,
+        }) => {
+            let query = search::Query::parse(&vector, k, &metric, &filters)?;
+            backup::from(ctx, from.as_deref(), |ctx, _| {
+                search::search(ctx, &query, json, out)
             })?;
         }
         Some(Command::AddKnowledge {
@@ -155,6 +154,25 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(exit::from(exit::OK))
+}
+
+/// The global options, resolved.
+fn globals(args: &Args) -> Result<Globals> {
+    let keygen = matches!(args.command, Some(Command::Keygen { .. }));
+    Ok(Globals {
+        // keygen makes an identity: it reads none.
+        keys: if keygen {
+            penin_orchestrator::Keys::new()
+        } else {
+            keys(args)?
+        },
+        path: resolve_link(state_path(args)?),
+        // At most i64::MAX (clap checks), the largest bound Python reads.
+        maxlen: (!args.unbounded)
+            .then(|| usize::try_from(args.history_maxlen).unwrap_or(usize::MAX)),
+        wait: args.wait,
+        format: args.format,
+    })
 }
 
 /// `--identity`'s identities and recipients, then `--recipient`'s, none with `--plaintext`.

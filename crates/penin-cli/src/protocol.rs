@@ -7,11 +7,21 @@
 //! {"op":"add_score","score":X}
 //! {"op":"save"}
 //! {"op":"stats"}
+//! {"op":"search","vector":[...],"k":10,"metric":"cosine","filter":{"KEY":VALUE,...}}
 //! ```
 //! An optional `"id"` is echoed. Answers are `{"ok":true,...}` or
 //! `{"ok":false,"error":"..."}`; a bad line gets an error answer and changes nothing.
+//!
+//! `search` finds the `k` artifacts nearest to `vector` (`k` 10, `metric` `cosine`, `dot` or
+//! `l2`, `filter` none by default: every key of `filter` must be in an artifact's metadata
+//! with an equal value) and answers `{"ok":true,"results":[{"key":K,"score":X,
+//! "metadata":{...}},...],"skipped":{"dimension":n,"nan":n,"zero":n}}`, best first; it sees
+//! every change answered before it. The rules (ties, NaN, zero vectors, other dimensions) are
+//! `penin_orchestrator::search`'s.
 
-use penin_orchestrator::{Change, Map, Number, NumericVectorArtifact, Statistics, Value};
+use penin_orchestrator::{
+    Change, Map, Metric, Number, NumericVectorArtifact, Search, Statistics, Value,
+};
 
 /// What a line asks for, checked.
 #[derive(Debug)]
@@ -24,6 +34,10 @@ pub enum Request {
     AddScore(Number),
     Save,
     Stats,
+    Search {
+        vector: Vec<f64>,
+        search: Search,
+    },
 }
 
 /// A parsed line: the request, and the `id` to echo.
@@ -99,9 +113,11 @@ fn request(map: &mut Map) -> Result<Request, String> {
         },
         "save" => Request::Save,
         "stats" => Request::Stats,
+        "search" => search(map)?,
         other => {
             return Err(format!(
-                "unknown op {other:?}: expected add_knowledge, add_task, add_score, save or stats"
+                "unknown op {other:?}: expected add_knowledge, add_task, add_score, save, stats \
+                 or search"
             ));
         }
     };
@@ -109,6 +125,71 @@ fn request(map: &mut Map) -> Result<Request, String> {
         return Err(format!("unexpected key {key:?} for op {op:?}"));
     }
     Ok(request)
+}
+
+/// `{"op":"search","vector":[...],"k":10,"metric":"cosine","filter":{...}}`: every field but
+/// the vector optional.
+fn search(map: &mut Map) -> Result<Request, String> {
+    let vector = match map.shift_remove("vector") {
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::Number(n) => Ok(n.to_f64()),
+                other => Err(format!(
+                    "vector[{i}]: expected a number, found {}",
+                    other.kind()
+                )),
+            })
+            .collect::<Result<Vec<f64>, String>>()?,
+        Some(Value::Array(_)) => return Err("search needs a non-empty \"vector\"".to_owned()),
+        Some(other) => {
+            return Err(format!(
+                "\"vector\" must be an array of numbers, found {}",
+                other.kind()
+            ));
+        }
+        None => return Err("search needs a \"vector\"".to_owned()),
+    };
+    let k = match map.shift_remove("k") {
+        None => 10,
+        Some(Value::Number(Number::Int(k))) if k >= 1 => usize::try_from(k).unwrap_or(usize::MAX),
+        Some(other) => {
+            return Err(format!(
+                "\"k\" must be an integer of at least 1, found {}",
+                match &other {
+                    Value::Number(Number::Int(k)) => k.to_string(),
+                    other => other.kind().to_owned(),
+                }
+            ));
+        }
+    };
+    let metric = match map.shift_remove("metric") {
+        None => Metric::Cosine,
+        Some(Value::String(name)) => name.parse().map_err(|e| format!("{e}"))?,
+        Some(other) => {
+            return Err(format!(
+                "\"metric\" must be a string, found {}",
+                other.kind()
+            ));
+        }
+    };
+    let mut search = Search::new(k).metric(metric);
+    match map.shift_remove("filter") {
+        None => {}
+        Some(Value::Object(filter)) => {
+            for (key, value) in *filter {
+                search = search.filter(key.as_str(), value);
+            }
+        }
+        Some(other) => {
+            return Err(format!(
+                "\"filter\" must be an object, found {}",
+                other.kind()
+            ));
+        }
+    }
+    Ok(Request::Search { vector, search })
 }
 
 /// The change a request makes and its answer's fields; the request itself back if it
@@ -220,7 +301,7 @@ mod tests {
             (
                 br#"{"op":"fly","id":1}"#,
                 Some(Value::from(1_i64)),
-                "unknown op \"fly\": expected add_knowledge, add_task, add_score, save or stats",
+                "unknown op \"fly\": expected add_knowledge, add_task, add_score, save, stats or search",
             ),
             (
                 br#"{"op":"add_score","score":"x"}"#,

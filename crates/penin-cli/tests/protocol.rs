@@ -26,7 +26,7 @@ const BAD: &[(&str, &str)] = &[
     ),
     (
         r#"{"op":"fly","id":1}"#,
-        r#"{"ok":false,"id":1,"error":"unknown op \"fly\": expected add_knowledge, add_task, add_score, save or stats"}"#,
+        r#"{"ok":false,"id":1,"error":"unknown op \"fly\": expected add_knowledge, add_task, add_score, save, stats or search"}"#,
     ),
     (
         r#"{"op":"add_knowledge","id":"no-key","vector":[1]}"#,

@@ -41,6 +41,7 @@ pub use crate::diff::{Diff, diff};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::memory::{Appended, Loaded, Memory, Notice, Options, append, load};
 pub use crate::orchestrator::Orchestrator;
+pub use crate::search::{Metric, Search, SearchIndex};
 pub use crate::statistics::Statistics;
 pub use penin_artifacts::{
     Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Text, Value, Vector,
@@ -53,4 +54,5 @@ pub mod diff;
 mod error;
 pub mod memory;
 mod orchestrator;
+pub mod search;
 mod statistics;
