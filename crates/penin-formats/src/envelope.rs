@@ -354,6 +354,59 @@ mod tests {
         assert_eq!(decrypt_slice(&keys, &seal(&keys, &[])).unwrap().bytes, b"");
     }
 
+    /// A writer whose call number `failing` (from 1) fails, and no other.
+    struct Flaky {
+        calls: usize,
+        failing: usize,
+    }
+
+    impl Write for Flaky {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls == self.failing {
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left"));
+            }
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_write_that_fails_once_fails_the_envelope_even_if_the_next_ones_succeed() {
+        let (keys, _) = identity();
+        let data = vec![7_u8; 4 * SEGMENT + 99];
+        // The header, a segment sealed by a worker, the last one.
+        for failing in [1, 2, 3, 5] {
+            let flaky = Flaky { calls: 0, failing };
+            let result = Envelope::new(&keys, flaky).and_then(|mut envelope| {
+                envelope.write_all(&data)?;
+                envelope.finish()
+            });
+            let err = result.err().expect("a failed write must fail the envelope");
+            assert_eq!(
+                err.kind(),
+                io::ErrorKind::StorageFull,
+                "call {failing}: {err}"
+            );
+        }
+        // A caller that goes on after the error: every later call fails, none waits.
+        let mut envelope = Envelope::new(
+            &keys,
+            Flaky {
+                calls: 0,
+                failing: 2,
+            },
+        )
+        .unwrap();
+        assert!(envelope.write_all(&data).is_err());
+        assert!(envelope.write_all(&data).is_err());
+        assert!(envelope.flush().is_err());
+        assert!(envelope.finish().is_err());
+    }
+
     #[test]
     fn a_failing_writer_fails_the_envelope_without_hanging() {
         let (keys, _) = identity();
