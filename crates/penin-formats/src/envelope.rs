@@ -71,7 +71,8 @@ pub struct Envelope<W: Write> {
 
 enum Inner<W: Write> {
     Plain(W),
-    Age(Sealer<W>),
+    // Boxed: the plain variant is as small as its writer.
+    Age(Box<Sealer<W>>),
 }
 
 impl<W: Write> Envelope<W> {
@@ -81,7 +82,7 @@ impl<W: Write> Envelope<W> {
         let inner = if keys.encrypts() {
             let file_key = new_file_key();
             let stanzas = keys.stanzas(&file_key)?;
-            Inner::Age(Sealer::new(&stanzas, &file_key, writer)?)
+            Inner::Age(Box::new(Sealer::new(&stanzas, &file_key, writer)?))
         } else {
             Inner::Plain(writer)
         };
