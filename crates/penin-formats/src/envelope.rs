@@ -8,7 +8,6 @@
 //! <wrapped file key>                          wrapped to that recipient
 //! -> penin-recipient age1...                  one key-less stanza per recipient, naming it
 //! <empty line>
-//! -> <random grease stanza>                   (the age crate adds one)
 //! --- <HMAC-SHA-256 of the header>
 //! <16-byte nonce><payload: 64 KiB chunks, ChaCha20-Poly1305 each>
 //! ```
@@ -18,6 +17,9 @@
 //! the inner format by its first bytes. The header's MAC covers every stanza (penin's
 //! included), and each payload chunk is authenticated, the last one marked as last: any
 //! change, cut or addition is refused, never read as other data.
+//!
+//! penin writes the file itself (the `stream` module), so that the payload's chunks are
+//! sealed on several threads; it reads it through the `age` crate.
 //!
 //! An age header does not say whom an X25519 file is for (that is the point of its
 //! anonymity). penin's `penin-recipient` stanzas name the recipients, so that a load with a
@@ -32,6 +34,7 @@ use age::armor::ArmoredReader;
 use crate::compress::Tracked;
 use crate::error::{Error, Result};
 use crate::keys::{Keys, RECIPIENT_STANZA};
+use crate::stream::{Sealer, new_file_key};
 
 /// The first bytes of a binary age file (any version: a newer one is refused by age).
 pub const AGE_MAGIC: &[u8] = b"age-encryption.org/";
@@ -57,26 +60,31 @@ pub fn is_encrypted(head: &[u8]) -> bool {
 /// keys, or passes it through when there are none. [`Envelope::finish`] writes the last
 /// chunk; dropping it without does not write a complete file.
 ///
-/// Streaming: it holds a few chunks of 1 MiB, never the file. The encryption runs on a
-/// second thread, so that it overlaps with whatever produces the bytes (an encoder, a
-/// compressor); the ciphertext comes back to be written to `W` on the caller's thread, so
-/// `W` need not be sent anywhere.
+/// Streaming: it holds a few segments of 1 MiB, never the file. The payload's chunks are
+/// encrypted on worker threads (one per core, up to four), so that the encryption overlaps
+/// with whatever produces the bytes (an encoder, a compressor) and uses more than one core;
+/// the ciphertext is written to `W` in order on the caller's thread, so `W` need not be sent
+/// anywhere. The file is age v1 (see the `stream` module for how penin lays it out).
 pub struct Envelope<W: Write> {
     inner: Inner<W>,
 }
 
 enum Inner<W: Write> {
     Plain(W),
-    Age(Aside<W>),
+    // Boxed: the plain variant is as small as its writer.
+    Age(Box<Sealer<W>>),
 }
 
 impl<W: Write> Envelope<W> {
     /// An envelope around `writer`: the age header is written at once when `keys` has
     /// recipients.
     pub fn new(keys: &Keys, writer: W) -> io::Result<Self> {
-        let inner = match keys.encryptor()? {
-            Some(encryptor) => Inner::Age(Aside::new(encryptor, writer)?),
-            None => Inner::Plain(writer),
+        let inner = if keys.encrypts() {
+            let file_key = new_file_key();
+            let stanzas = keys.stanzas(&file_key)?;
+            Inner::Age(Box::new(Sealer::new(&stanzas, &file_key, writer)?))
+        } else {
+            Inner::Plain(writer)
         };
         Ok(Envelope { inner })
     }
@@ -90,131 +98,8 @@ impl<W: Write> Envelope<W> {
     pub fn finish(self) -> io::Result<W> {
         match self.inner {
             Inner::Plain(writer) => Ok(writer),
-            Inner::Age(aside) => aside.finish(),
+            Inner::Age(sealer) => sealer.finish(),
         }
-    }
-}
-
-/// Plaintext handed to the encrypting thread at a time.
-const ASIDE_CHUNK: usize = 1 << 20;
-
-/// Plaintext chunks that may wait for the encrypting thread.
-const ASIDE_QUEUE: usize = 4;
-
-/// Age encryption on a second thread: plaintext goes there in chunks of [`ASIDE_CHUNK`],
-/// ciphertext comes back and is written to `writer` here.
-struct Aside<W: Write> {
-    writer: W,
-    plain: Vec<u8>,
-    to_worker: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    /// Unbounded, but the worker only encrypts what it was sent: at most [`ASIDE_QUEUE`]
-    /// chunks and the one it holds are ever in flight.
-    from_worker: std::sync::mpsc::Receiver<Vec<u8>>,
-    worker: Option<std::thread::JoinHandle<io::Result<()>>>,
-}
-
-/// The encrypting thread's output: ciphertext sent back to the caller's thread.
-struct Ciphertext(std::sync::mpsc::Sender<Vec<u8>>);
-
-impl Write for Ciphertext {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .send(buf.to_vec())
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the envelope was dropped"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<W: Write> Aside<W> {
-    fn new(encryptor: age::Encryptor, writer: W) -> io::Result<Self> {
-        let (ciphertext, from_worker) = std::sync::mpsc::channel();
-        // The header is written here, before the thread starts.
-        let mut stream = encryptor.wrap_output(Ciphertext(ciphertext))?;
-        let (to_worker, plaintext) = std::sync::mpsc::sync_channel::<Vec<u8>>(ASIDE_QUEUE);
-        let worker = std::thread::Builder::new()
-            .name("penin-age".to_owned())
-            .spawn(move || {
-                for chunk in plaintext {
-                    stream.write_all(&chunk)?;
-                }
-                stream.finish().map(drop)
-            })?;
-        let mut aside = Aside {
-            writer,
-            plain: Vec::with_capacity(ASIDE_CHUNK),
-            to_worker: Some(to_worker),
-            from_worker,
-            worker: Some(worker),
-        };
-        aside.drain()?;
-        Ok(aside)
-    }
-
-    /// Writes the ciphertext the thread has made so far.
-    fn drain(&mut self) -> io::Result<()> {
-        while let Ok(chunk) = self.from_worker.try_recv() {
-            self.writer.write_all(&chunk)?;
-        }
-        Ok(())
-    }
-
-    /// Hands the plaintext gathered to the thread.
-    fn send(&mut self) -> io::Result<()> {
-        let chunk = std::mem::replace(&mut self.plain, Vec::with_capacity(ASIDE_CHUNK));
-        let sent = self.to_worker.as_ref().map(|to| to.send(chunk));
-        if !matches!(sent, Some(Ok(()))) {
-            // The thread stopped: its error says why.
-            return Err(self.join().err().unwrap_or_else(|| {
-                io::Error::other("the encrypting thread stopped before the end")
-            }));
-        }
-        self.drain()
-    }
-
-    /// Waits for the thread and gives its result.
-    fn join(&mut self) -> io::Result<()> {
-        self.to_worker = None;
-        match self.worker.take() {
-            // A panic in the thread is a bug of this module: pass it on.
-            Some(worker) => worker
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            None => Ok(()),
-        }
-    }
-
-    fn finish(mut self) -> io::Result<W> {
-        if !self.plain.is_empty() {
-            self.send()?;
-        }
-        self.to_worker = None;
-        // Every chunk until the thread drops its sender, then its result.
-        while let Ok(chunk) = self.from_worker.recv() {
-            self.writer.write_all(&chunk)?;
-        }
-        self.join()?;
-        Ok(self.writer)
-    }
-}
-
-impl<W: Write> Write for Aside<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = buf.len().min(ASIDE_CHUNK - self.plain.len());
-        self.plain.extend_from_slice(&buf[..n]);
-        if self.plain.len() == ASIDE_CHUNK {
-            self.send()?;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        // Age seals whole chunks: a partial one cannot go out before the end.
-        self.drain()?;
-        self.writer.flush()
     }
 }
 
@@ -401,6 +286,7 @@ mod tests {
 
     use super::*;
     use crate::keys::new_identity;
+    use crate::stream::SEGMENT;
 
     fn identity() -> (Keys, String) {
         let (text, recipient) = new_identity("now");
@@ -448,7 +334,7 @@ mod tests {
     fn many_chunks_encrypted_aside_round_trip_in_any_pieces() {
         let (keys, _) = identity();
         // Five chunks and an odd tail, written in pieces that straddle the chunk edges.
-        let data: Vec<u8> = (0..5 * ASIDE_CHUNK + 12_345)
+        let data: Vec<u8> = (0..5 * SEGMENT + 12_345)
             .map(|i| u8::try_from(i * 7 % 251).unwrap())
             .collect();
         let mut envelope = Envelope::new(&keys, Vec::new()).unwrap();
@@ -461,19 +347,75 @@ mod tests {
         assert_eq!(decrypt_slice(&keys, &sealed).unwrap().bytes, data);
         // An exact number of chunks, and nothing at all.
         assert_eq!(
-            decrypt_slice(&keys, &seal(&keys, &data[..2 * ASIDE_CHUNK]))
+            decrypt_slice(&keys, &seal(&keys, &data[..2 * SEGMENT]))
                 .unwrap()
                 .bytes,
-            &data[..2 * ASIDE_CHUNK]
+            &data[..2 * SEGMENT]
         );
         assert_eq!(decrypt_slice(&keys, &seal(&keys, &[])).unwrap().bytes, b"");
+    }
+
+    /// A writer whose call number `failing` (from 1) fails, and no other.
+    struct Flaky {
+        calls: usize,
+        failing: usize,
+    }
+
+    impl Write for Flaky {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls == self.failing {
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left"));
+            }
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_write_that_fails_once_fails_the_envelope_even_if_the_next_ones_succeed() {
+        let (keys, _) = identity();
+        let data = vec![7_u8; 4 * SEGMENT + 99];
+        // The header, a segment sealed by a worker, the last one.
+        for failing in [1, 2, 3, 5] {
+            let flaky = Flaky { calls: 0, failing };
+            let result = Envelope::new(&keys, flaky).and_then(|mut envelope| {
+                envelope.write_all(&data)?;
+                envelope.finish()
+            });
+            let err = result.err().expect("a failed write must fail the envelope");
+            assert_eq!(
+                err.kind(),
+                io::ErrorKind::StorageFull,
+                "call {failing}: {err}"
+            );
+        }
+        // A caller that goes on after the error: every later call fails, none waits.
+        let mut envelope = Envelope::new(
+            &keys,
+            Flaky {
+                calls: 0,
+                failing: 2,
+            },
+        )
+        .unwrap();
+        // The failing write comes when a sealed segment is written: at the latest once every
+        // buffer is in use, which a few writes of 4 MiB reach.
+        let failed = (0..20).find(|_| envelope.write_all(&data).is_err());
+        assert!(failed.is_some(), "the failing write was never reported");
+        assert!(envelope.write_all(&data).is_err());
+        assert!(envelope.flush().is_err());
+        assert!(envelope.finish().is_err());
     }
 
     #[test]
     fn a_failing_writer_fails_the_envelope_without_hanging() {
         let (keys, _) = identity();
-        let data = vec![7_u8; 3 * ASIDE_CHUNK];
-        for room in [0, 100, ASIDE_CHUNK + 5] {
+        let data = vec![7_u8; 3 * SEGMENT];
+        for room in [0, 100, SEGMENT + 5] {
             let full = Full {
                 room,
                 taken: Vec::new(),

@@ -5,7 +5,6 @@
 //! `age1…` recipient) is a recipient too, so that what penin writes with an identity it can
 //! read again; [`Keys::with_recipient`] adds others.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::io::{self, Write};
 use std::path::Path;
@@ -144,21 +143,21 @@ impl Keys {
         self.identities.iter().map(|i| i as &dyn age::Identity)
     }
 
-    /// age's encryptor to every recipient, each named by a [`RECIPIENT_STANZA`]; `None`
-    /// without recipients.
-    pub(crate) fn encryptor(&self) -> io::Result<Option<age::Encryptor>> {
-        if self.recipients.is_empty() {
-            return Ok(None);
+    /// The header stanzas that wrap `file_key` to every recipient (X25519), then one
+    /// [`RECIPIENT_STANZA`] naming each; none without recipients.
+    pub(crate) fn stanzas(&self, file_key: &FileKey) -> io::Result<Vec<Stanza>> {
+        let mut stanzas = Vec::with_capacity(2 * self.recipients.len());
+        for recipient in &self.recipients {
+            let (wrapped, _labels) =
+                age::Recipient::wrap_file_key(recipient, file_key).map_err(io::Error::other)?;
+            stanzas.extend(wrapped);
         }
-        let named: Vec<Named> = self.recipients.iter().map(|r| Named(r.clone())).collect();
-        let recipients = self
-            .recipients
-            .iter()
-            .map(|r| r as &dyn age::Recipient)
-            .chain(named.iter().map(|n| n as &dyn age::Recipient));
-        age::Encryptor::with_recipients(recipients)
-            .map(Some)
-            .map_err(io::Error::other)
+        stanzas.extend(self.recipients.iter().map(|recipient| Stanza {
+            tag: RECIPIENT_STANZA.to_owned(),
+            args: vec![recipient.to_string()],
+            body: Vec::new(),
+        }));
+        Ok(stanzas)
     }
 }
 
@@ -186,24 +185,6 @@ pub fn parse_recipient(text: &str) -> Result<x25519::Recipient> {
         recipient: text.to_owned(),
         what,
     })
-}
-
-/// The stanza naming a recipient: it wraps no key.
-struct Named(x25519::Recipient);
-
-impl age::Recipient for Named {
-    fn wrap_file_key(
-        &self,
-        _file_key: &FileKey,
-    ) -> Result<(Vec<Stanza>, HashSet<String>), age::EncryptError> {
-        let stanza = Stanza {
-            tag: RECIPIENT_STANZA.to_owned(),
-            args: vec![self.0.to_string()],
-            body: Vec::new(),
-        };
-        // No label, as X25519 recipients have none: they may be combined.
-        Ok((vec![stanza], HashSet::new()))
-    }
 }
 
 /// A new X25519 identity: the identity file's text (as `age-keygen` writes it, `created` in

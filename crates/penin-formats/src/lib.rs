@@ -87,3 +87,4 @@ pub mod export;
 mod format;
 mod keys;
 mod npy;
+mod stream;
