@@ -13,7 +13,8 @@ fn small_state() -> Env {
     let env = Env::new();
     env.run(&["add-knowledge", "a", "--vector", "1,2,3"])
         .assert_ok();
-    env.run(&["add-knowledge", "b", "--vector", "1,2"]).assert_ok();
+    env.run(&["add-knowledge", "b", "--vector", "1,2"])
+        .assert_ok();
     env.run(&["add-knowledge", "c", "--vector", "4,5,6"])
         .assert_ok();
     for score in ["0.1", "0.9", "0.5"] {
@@ -34,8 +35,8 @@ fn stats(env: &Env, args: &[&str]) -> Value {
 /// The `hash` of the ledger's last line, read from the file itself.
 fn ledger_head(env: &Env) -> String {
     let text = String::from_utf8(env.read(LEDGER)).expect("the ledger is UTF-8");
-    let last: Value = serde_json::from_str(text.lines().last().expect("a line"))
-        .expect("a ledger line is JSON");
+    let last: Value =
+        serde_json::from_str(text.lines().last().expect("a line")).expect("a ledger line is JSON");
     last["hash"].as_str().expect("a hash").to_owned()
 }
 
@@ -66,7 +67,11 @@ fn stats_reports_dimensions_files_journal_ledger_and_scores() {
         lines[6],
         format!("Journal: {journal_bytes} bytes, 7 change(s) since the snapshot, up to change 7")
     );
-    assert!(lines[7].ends_with(&format!("head {}", ledger_head(&env))), "{}", lines[7]);
+    assert!(
+        lines[7].ends_with(&format!("head {}", ledger_head(&env))),
+        "{}",
+        lines[7]
+    );
     assert_eq!(lines[8], "Last scores: ▁█▅ (the last 3, oldest first)");
 
     // After a compaction into arrow, the snapshot says so, and the journal is empty.
@@ -126,8 +131,7 @@ fn quiet_silences_warnings_and_verbose_says_what_penin_does() {
     let out = env.run(&["stats"]);
     out.assert_ok();
     assert!(
-        out.stderr.starts_with("penin: warning: ")
-            && out.stderr.contains("ends in a torn record"),
+        out.stderr.starts_with("penin: warning: ") && out.stderr.contains("ends in a torn record"),
         "{}",
         out.stderr
     );
@@ -187,7 +191,10 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
         );
         return;
     };
-    assert!(coloured.contains("\x1b[1mKnowledge base:\x1b[0m 3 items"), "{coloured:?}");
+    assert!(
+        coloured.contains("\x1b[1mKnowledge base:\x1b[0m 3 items"),
+        "{coloured:?}"
+    );
     assert!(coloured.contains("\x1b[36m▁█▅\x1b[0m"), "{coloured:?}");
 
     let plain = on_a_terminal(&env, "stats", Some("1")).expect("script ran once");
@@ -231,10 +238,16 @@ fn completions_name_every_command_and_bash_reads_them() {
         let out = env.run(&["completions", shell]);
         out.assert_ok();
         for command in &commands {
-            assert!(out.stdout.contains(command.as_str()), "{shell} lacks {command}");
+            assert!(
+                out.stdout.contains(command.as_str()),
+                "{shell} lacks {command}"
+            );
         }
     }
-    let script = env.write("penin.bash", env.run(&["completions", "bash"]).stdout.as_bytes());
+    let script = env.write(
+        "penin.bash",
+        env.run(&["completions", "bash"]).stdout.as_bytes(),
+    );
     let checked = output(Command::new("bash").arg("-n").arg(&script));
     match checked.code {
         Some(0) => {}

@@ -58,7 +58,10 @@ fn steps(text: &str) -> Vec<Step> {
             }
         }
     }
-    assert!(block.is_none(), "docs/guide.md: a console block is not closed");
+    assert!(
+        block.is_none(),
+        "docs/guide.md: a console block is not closed"
+    );
     steps
 }
 

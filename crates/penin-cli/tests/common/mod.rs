@@ -182,7 +182,9 @@ pub fn seed_figures(stats: &serde_json::Value) -> serde_json::Value {
         "score_history_size",
         "average_score",
     ] {
-        let figure = stats.get(key).unwrap_or_else(|| panic!("stats --json lacks {key}"));
+        let figure = stats
+            .get(key)
+            .unwrap_or_else(|| panic!("stats --json lacks {key}"));
         figures.insert(key.to_owned(), figure.clone());
     }
     serde_json::Value::Object(figures)
