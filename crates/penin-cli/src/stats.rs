@@ -72,8 +72,9 @@ pub struct Journal {
 pub struct Ledger {
     /// Its size in bytes.
     pub bytes: u64,
-    /// Its complete lines (the last one's `seq`).
-    pub lines: u64,
+    /// The last complete line's `seq`: the number of lines when the chain is sound (`penin
+    /// verify` checks it); `None` when the ledger could not be read.
+    pub lines: Option<u64>,
     /// The last line's hash, in hex.
     pub head: Option<String>,
     /// Why its chain could not be read (`penin verify` says more), when it could not.
@@ -114,21 +115,25 @@ pub fn report(path: &Path, loaded: &Loaded) -> Report {
     });
     let ledger_path = penin_history::ledger_path(path);
     let ledger = ledger_path.symlink_metadata().is_ok().then(|| {
-        let bytes = size(&ledger_path);
+        let unreadable = |error: String| Ledger {
+            bytes: size(&ledger_path),
+            lines: None,
+            head: None,
+            error: Some(error),
+        };
+        // A link to nothing is there, and unreadable (not an empty ledger).
+        if let Err(e) = std::fs::metadata(&ledger_path) {
+            return unreadable(format!("{}: {e}", ledger_path.display()));
+        }
         // The last line alone, checked against its own hash (`verify` checks the chain).
         match ledger::last(&ledger_path) {
             Ok((_, last)) => Ledger {
-                bytes,
-                lines: last.as_ref().map_or(0, |line| line.seq),
+                bytes: size(&ledger_path),
+                lines: Some(last.as_ref().map_or(0, |line| line.seq)),
                 head: last.map(|line| ledger::hex(&line.hash)),
                 error: None,
             },
-            Err(e) => Ledger {
-                bytes,
-                lines: 0,
-                head: None,
-                error: Some(e.to_string()),
-            },
+            Err(e) => unreadable(e.to_string()),
         }
     });
     let last_scores = last_scores(state);
@@ -196,19 +201,21 @@ pub fn sparkline(scores: &[Option<f64>]) -> String {
         .collect()
 }
 
-/// ANSI styles, or none: colour only on a terminal, and never when `NO_COLOR` is set to
-/// anything but the empty string (no-color.org).
+/// ANSI styles, or none: colour only on a terminal that is not `TERM=dumb`, and never when
+/// `NO_COLOR` is set to anything but the empty string (no-color.org).
 #[derive(Clone, Copy, Debug)]
 pub struct Style {
     colour: bool,
 }
 
 impl Style {
-    /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty.
+    /// Colour when stdout is a terminal (and not a `dumb` one) and `NO_COLOR` is unset or
+    /// empty.
     pub fn for_stdout() -> Self {
         let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var_os("TERM").is_some_and(|term| term == "dumb");
         Style {
-            colour: std::io::stdout().is_terminal() && !no_colour,
+            colour: std::io::stdout().is_terminal() && !no_colour && !dumb,
         }
     }
 
@@ -319,7 +326,7 @@ fn print(report: &Report, style: Style, out: &mut dyn Write) -> Result<()> {
             out,
             "{} {} line(s), {}, head {}",
             style.label("Ledger:"),
-            ledger.lines,
+            ledger.lines.unwrap_or(0),
             bytes(ledger.bytes),
             ledger.head.as_deref().unwrap_or("(none)")
         )?,

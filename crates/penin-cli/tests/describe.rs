@@ -165,44 +165,63 @@ fn quiet_silences_warnings_and_verbose_says_what_penin_does() {
     assert_eq!(out.code, Some(2), "{}", out.stderr);
 }
 
-/// `penin ARGS` on a pseudo-terminal (util-linux `script`), with `NO_COLOR` as given: its
-/// output, or `None` when `script` cannot run here.
-fn on_a_terminal(env: &Env, args: &str, no_color: Option<&str>) -> Option<String> {
+/// Whether util-linux `script` (a pseudo-terminal for a command) runs here.
+fn have_script() -> bool {
+    Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// `penin ARGS` on a pseudo-terminal (util-linux `script`), with `NO_COLOR` and `TERM` as
+/// given: its output, which must succeed.
+fn on_a_terminal(env: &Env, args: &str, no_color: Option<&str>, term: &str) -> String {
     let penin = env!("CARGO_BIN_EXE_penin");
     let mut command = Command::new("script");
     command
-        .args(["-qec", &format!("{penin} {args}"), "/dev/null"])
+        .args(["-qec", &format!("'{penin}' {args}"), "/dev/null"])
         .current_dir(env.dir())
+        .env("TERM", term)
         .env_remove("NO_COLOR");
     if let Some(value) = no_color {
         command.env("NO_COLOR", value);
     }
     let out = output(&mut command);
-    (out.code == Some(0)).then_some(out.stdout)
+    assert_eq!(
+        out.code,
+        Some(0),
+        "penin {args} on a terminal: {}",
+        out.stderr
+    );
+    out.stdout
 }
 
 #[test]
 fn colour_only_on_a_terminal_and_never_with_no_color() {
     let env = small_state();
-    let Some(coloured) = on_a_terminal(&env, "stats", None) else {
+    if !have_script() {
         penin_testkit::skip(
             "colour_only_on_a_terminal_and_never_with_no_color",
             "util-linux `script` (a pseudo-terminal) does not run here",
         );
         return;
-    };
+    }
+    let coloured = on_a_terminal(&env, "stats", None, "xterm");
     assert!(
         coloured.contains("\x1b[1mKnowledge base:\x1b[0m 3 items"),
         "{coloured:?}"
     );
     assert!(coloured.contains("\x1b[36m▁█▅\x1b[0m"), "{coloured:?}");
 
-    let plain = on_a_terminal(&env, "stats", Some("1")).expect("script ran once");
+    let plain = on_a_terminal(&env, "stats", Some("1"), "xterm");
     assert!(!plain.contains('\x1b'), "{plain:?}");
     assert!(plain.contains("Knowledge base: 3 items"), "{plain:?}");
     // An empty NO_COLOR does not count (no-color.org).
-    let empty = on_a_terminal(&env, "stats", Some("")).expect("script ran once");
+    let empty = on_a_terminal(&env, "stats", Some(""), "xterm");
     assert!(empty.contains('\x1b'), "{empty:?}");
+    // A terminal that says it cannot show colour.
+    let dumb = on_a_terminal(&env, "stats", None, "dumb");
+    assert!(!dumb.contains('\x1b'), "{dumb:?}");
     // Not a terminal: no colour.
     let piped = env.run(&["stats"]);
     assert!(!piped.stdout.contains('\x1b'), "{:?}", piped.stdout);
@@ -237,11 +256,13 @@ fn completions_name_every_command_and_bash_reads_them() {
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let out = env.run(&["completions", shell]);
         out.assert_ok();
+        // Whole words: `man` inside `manual` does not count.
+        let words: std::collections::BTreeSet<&str> = out
+            .stdout
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .collect();
         for command in &commands {
-            assert!(
-                out.stdout.contains(command.as_str()),
-                "{shell} lacks {command}"
-            );
+            assert!(words.contains(command.as_str()), "{shell} lacks {command}");
         }
     }
     let script = env.write(

@@ -6,9 +6,11 @@
 //! shows them). In the output shown, a line `...` stands for any number of lines, and
 //! `[..]` for any text within a line (times, hashes, sizes that vary). Each command runs
 //! with `sh -c` and must exit 0 (the guide shows `; echo "exit $?"` where a command fails on
-//! purpose). A block opened with ```` ```console s3 ```` needs an S3 server
-//! (`tests/s3/seaweedfs.sh`); its `s3://penin/guide` is replaced by a prefix of its own
-//! under `$PENIN_TEST_S3`. Blocks of other languages (`sh`, `json`) are not run.
+//! purpose), within five minutes. A block opened with ```` ```console s3 ```` needs an S3
+//! server (`tests/s3/seaweedfs.sh`); its `s3://penin/guide` is replaced by a prefix of its
+//! own under `$PENIN_TEST_S3`. A block opened with ```` ```console python ```` needs
+//! Python with pyarrow. Without what a block needs, its commands are skipped and the test
+//! says so (a failure under CI). Blocks of other languages (`sh`, `json`) are not run.
 
 mod common;
 
@@ -26,28 +28,29 @@ struct Step {
     line: usize,
     command: String,
     expected: Vec<String>,
-    s3: bool,
+    /// What the block needs: `s3`, `python`, or nothing.
+    needs: Option<String>,
 }
 
 /// The steps of every `console` block of `text`, in order.
 fn steps(text: &str) -> Vec<Step> {
     let mut steps = Vec::new();
-    let mut block: Option<bool> = None;
+    let mut block: Option<Option<String>> = None;
     for (i, line) in text.lines().enumerate() {
-        match block {
+        match &block {
             None => {
                 if let Some(info) = line.strip_prefix("```console") {
-                    block = Some(info.split_whitespace().any(|tag| tag == "s3"));
+                    block = Some(info.split_whitespace().next().map(str::to_owned));
                 }
             }
             Some(_) if line.starts_with("```") => block = None,
-            Some(s3) => {
+            Some(needs) => {
                 if let Some(command) = line.strip_prefix("$ ") {
                     steps.push(Step {
                         line: i + 1,
                         command: command.to_owned(),
                         expected: Vec::new(),
-                        s3,
+                        needs: needs.clone(),
                     });
                 } else {
                     let step = steps.last_mut().unwrap_or_else(|| {
@@ -123,9 +126,10 @@ fn run(step: &Step, dir: &Path, s3_prefix: Option<&str>) -> (Option<i32>, String
     if let Some(prefix) = s3_prefix {
         command_line = command_line.replace("s3://penin/guide", prefix);
     }
-    let mut command = Command::new("sh");
+    // coreutils' timeout: a step that hangs fails instead of holding the test.
+    let mut command = Command::new("timeout");
     command
-        .arg("-c")
+        .args(["300", "sh", "-c"])
         .arg(format!("exec 2>&1; {command_line}"))
         .current_dir(dir)
         .env("PATH", std::env::join_paths(paths).expect("a PATH"))
@@ -154,10 +158,20 @@ fn every_command_of_the_guide_prints_what_it_shows() {
             .map_or(0, |d| d.as_nanos());
         format!("{url}/guide-{}-{nanos}", std::process::id())
     });
-    let mut skipped = 0;
+    let python = Command::new("python3")
+        .args(["-c", "import pyarrow"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    let mut skipped = Vec::new();
     for step in &steps {
-        if step.s3 && s3.is_none() {
-            skipped += 1;
+        let missing = match step.needs.as_deref() {
+            Some("s3") if s3.is_none() => Some("an S3 server (run under tests/s3/seaweedfs.sh)"),
+            Some("python") if !python => Some("python3 with pyarrow"),
+            Some("s3" | "python") | None => None,
+            Some(other) => panic!("docs/guide.md:{}: unknown block tag {other:?}", step.line),
+        };
+        if let Some(missing) = missing {
+            skipped.push(format!("line {} needs {missing}", step.line));
             continue;
         }
         let (code, actual) = run(step, dir.path(), s3.as_deref());
@@ -171,12 +185,13 @@ fn every_command_of_the_guide_prints_what_it_shows() {
             step.expected.join("\n")
         );
     }
-    if skipped > 0 {
+    if !skipped.is_empty() {
         penin_testkit::skip(
             "every_command_of_the_guide_prints_what_it_shows",
             &format!(
-                "{skipped} command(s) of the guide's replication part need an S3 server: run \
-                 the test under tests/s3/seaweedfs.sh"
+                "{} command(s) of the guide not run: {}",
+                skipped.len(),
+                skipped.join("; ")
             ),
         );
     }

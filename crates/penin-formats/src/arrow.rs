@@ -270,8 +270,11 @@ fn fresh_region(len: usize) -> Option<memmap2::MmapMut> {
     const HUGE_PAGE: usize = 2 << 20;
     let rounded = len.checked_next_multiple_of(HUGE_PAGE)?;
     let region = memmap2::MmapMut::map_anon(rounded).ok()?;
-    let _ = region.advise(memmap2::Advice::HugePage);
-    let _ = region.advise(memmap2::Advice::PopulateWrite);
+    #[cfg(target_os = "linux")]
+    {
+        let _ = region.advise(memmap2::Advice::HugePage);
+        let _ = region.advise(memmap2::Advice::PopulateWrite);
+    }
     Some(region)
 }
 
@@ -1107,6 +1110,15 @@ mod tests {
             self.bytes = &self.bytes[n..];
             Ok(n)
         }
+    }
+
+    #[test]
+    fn a_fresh_region_is_zeroed_page_aligned_and_whole_huge_pages() {
+        let region = fresh_region((5 << 20) + 1).unwrap();
+        assert_eq!(region.len(), 6 << 20);
+        // Page-aligned, so aligned for every column type (8 bytes).
+        assert_eq!(region.as_ptr().align_offset(4096), 0);
+        assert!(region.iter().all(|&byte| byte == 0));
     }
 
     #[test]

@@ -767,6 +767,13 @@ fn last_reads_the_head_without_changing_anything() {
     let path = dir.path().join("s.json.ledger");
     assert_eq!(ledger::last(&path).unwrap(), (0, None));
     assert!(!path.exists(), "a read-only look creates nothing");
+    // Empty, and a torn line alone: no line yet, and nothing cut.
+    fs::write(&path, b"").unwrap();
+    assert_eq!(ledger::last(&path).unwrap(), (0, None));
+    fs::write(&path, b"{\"v\":1,\"se").unwrap();
+    assert_eq!(ledger::last(&path).unwrap(), (0, None));
+    assert_eq!(fs::read(&path).unwrap(), b"{\"v\":1,\"se");
+    fs::remove_file(&path).unwrap();
 
     let lines = write_ledger(&path, 5);
     let size = fs::metadata(&path).unwrap().len();
