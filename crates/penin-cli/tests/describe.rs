@@ -165,14 +165,6 @@ fn quiet_silences_warnings_and_verbose_says_what_penin_does() {
     assert_eq!(out.code, Some(2), "{}", out.stderr);
 }
 
-/// Whether util-linux `script` (a pseudo-terminal for a command) runs here.
-fn have_script() -> bool {
-    Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success())
-}
-
 /// `penin ARGS` on a pseudo-terminal (util-linux `script`), with `NO_COLOR` and `TERM` as
 /// given: its output, which must succeed.
 fn on_a_terminal(env: &Env, args: &str, no_color: Option<&str>, term: &str) -> String {
@@ -199,11 +191,11 @@ fn on_a_terminal(env: &Env, args: &str, no_color: Option<&str>, term: &str) -> S
 #[test]
 fn colour_only_on_a_terminal_and_never_with_no_color() {
     let env = small_state();
-    if !have_script() {
-        penin_testkit::skip(
-            "colour_only_on_a_terminal_and_never_with_no_color",
-            "util-linux `script` (a pseudo-terminal) does not run here",
-        );
+    if !penin_testkit::program(
+        "colour_only_on_a_terminal_and_never_with_no_color",
+        "script",
+        "stats on a pseudo-terminal (util-linux `script`)",
+    ) {
         return;
     }
     let coloured = on_a_terminal(&env, "stats", None, "xterm");

@@ -241,11 +241,7 @@ fn keygen_writes_mode_0600_and_never_overwrites() {
 #[test]
 fn the_age_command_decrypts_penin_files() {
     let test = "the_age_command_decrypts_penin_files";
-    if Command::new("age").arg("--version").output().is_err() {
-        penin_testkit::skip(
-            test,
-            "the age command is not installed (.ci/run installs it)",
-        );
+    if !penin_testkit::program(test, "age", "the age command's check (.ci/run installs it)") {
         return;
     }
     let env = Env::new();

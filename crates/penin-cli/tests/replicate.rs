@@ -104,6 +104,21 @@ fn restore(env: &Env, vars: &[(String, String)], args: &[&str]) {
     common::output(&mut command).assert_ok();
 }
 
+/// Sends `n` artifacts `k0`, `k1`, … of 384 dimensions (about 3 KB each in a snapshot) and
+/// checks every answer.
+fn add_knowledge(run: &mut Session, n: usize) {
+    let vector: Vec<String> = (0..384).map(|i| format!("{}.25", i % 7)).collect();
+    let vector = vector.join(",");
+    for key in 0..n {
+        run.send(&format!(
+            r#"{{"op":"add_knowledge","key":"k{key}","vector":[{vector}]}}"#
+        ));
+    }
+    for _ in 0..n {
+        assert_ok_answer(&run.recv());
+    }
+}
+
 fn score(i: usize) -> String {
     format!(r#"{{"op":"add_score","score":{i}.5,"id":{i}}}"#)
 }
@@ -165,16 +180,7 @@ fn replication_rounds_read_only_what_changed() {
     let env = Env::new();
     let mut run = replicate(&env, &url, &[]);
     // A snapshot of a few megabytes, and its round shipped.
-    let vector: Vec<String> = (0..384).map(|i| format!("{}.25", i % 7)).collect();
-    let vector = vector.join(",");
-    for key in 0..1000 {
-        run.send(&format!(
-            r#"{{"op":"add_knowledge","key":"k{key}","vector":[{vector}]}}"#
-        ));
-    }
-    for _ in 0..1000 {
-        assert_ok_answer(&run.recv());
-    }
+    add_knowledge(&mut run, 1000);
     assert_ok_answer(&run.ask(r#"{"op":"save"}"#));
     assert_ok_answer(&run.ask(&score(1001)));
     wait_manifests(&env, &url, &[], "change 1001 replicated", |l| {
@@ -409,16 +415,7 @@ fn a_server_killed_during_a_snapshot_upload_resumes_and_no_manifest_names_a_miss
     let env = Env::new();
     let mut run = replicate(&env, &url, &server.vars);
     // A big state: its snapshot takes a while to upload.
-    let vector: Vec<String> = (0..384).map(|i| format!("{}.25", i % 7)).collect();
-    let vector = vector.join(",");
-    for key in 0..3000 {
-        run.send(&format!(
-            r#"{{"op":"add_knowledge","key":"k{key}","vector":[{vector}]}}"#
-        ));
-    }
-    for _ in 0..3000 {
-        assert_ok_answer(&run.recv());
-    }
+    add_knowledge(&mut run, 3000);
     wait_manifests(&env, &url, &server.vars, "change 3000 replicated", |l| {
         last_seq(l) == Some(3000)
     });

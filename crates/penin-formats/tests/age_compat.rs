@@ -112,11 +112,7 @@ fn penin_reads_what_it_writes_at_every_chunk_edge_with_one_or_two_recipients() {
 #[test]
 fn the_age_command_decrypts_every_size() {
     let test = "the_age_command_decrypts_every_size";
-    if Command::new("age").arg("--version").output().is_err() {
-        penin_testkit::skip(
-            test,
-            "the age command is not installed (.ci/run installs it)",
-        );
+    if !penin_testkit::program(test, "age", "the age command's check (.ci/run installs it)") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

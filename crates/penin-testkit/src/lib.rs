@@ -38,7 +38,7 @@
 //! ```
 
 pub use crate::nobody::{AsNobody, NOBODY, permissions_are_enforced, rerun_unprivileged};
-pub use crate::skip::{python3, skip};
+pub use crate::skip::{program, python3, skip};
 
 mod nobody;
 mod skip;

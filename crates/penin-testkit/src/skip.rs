@@ -45,13 +45,25 @@ pub fn skip(test: &str, reason: &str) {
 /// As [`skip`] does, when `python3` does not run.
 #[track_caller]
 pub fn python3(test: &str, what: &str) -> bool {
-    let why = match std::process::Command::new("python3")
+    program(test, "python3", what)
+}
+
+/// Whether `program --version` runs here and succeeds. Without it, `test` is skipped (see
+/// [`skip`]: a failure under CI unless allowed), with `what` — the check that cannot be made —
+/// in the reason.
+///
+/// # Panics
+///
+/// As [`skip`] does, when `program` does not run.
+#[track_caller]
+pub fn program(test: &str, program: &str, what: &str) -> bool {
+    let why = match std::process::Command::new(program)
         .arg("--version")
         .output()
     {
         Ok(output) if output.status.success() => return true,
-        Ok(output) => format!("python3 --version failed ({})", output.status),
-        Err(error) => format!("python3 cannot run ({error})"),
+        Ok(output) => format!("{program} --version failed ({})", output.status),
+        Err(error) => format!("{program} cannot run ({error})"),
     };
     skip(test, &format!("{why}: {what}"));
     false
