@@ -263,18 +263,25 @@ impl SearchIndex {
     }
 
     /// Takes in the artifact `key` of `knowledge_base`, just added or replaced. A knowledge
-    /// base only grows at its end and replaces in place, so this costs one norm; if it
-    /// changed otherwise (the index and it no longer line up), the index is built again.
+    /// base only grows at its end and replaces in place, so this costs the norms of the
+    /// artifacts appended since the index last looked (all of a commit's additions at the
+    /// first of its keys) and one for a replacement; a knowledge base shorter than the index
+    /// (another one) is indexed again.
     pub fn update(&mut self, knowledge_base: &KnowledgeBase, key: &str) {
         let Some((position, _, artifact)) = knowledge_base.get_full(key) else {
             return;
         };
-        if position < self.norms.len() && knowledge_base.len() == self.norms.len() {
-            self.norms[position] = norm(&artifact.vector);
-        } else if position == self.norms.len() && knowledge_base.len() == position + 1 {
-            self.norms.push(norm(&artifact.vector));
-        } else {
+        let known = self.norms.len();
+        if knowledge_base.len() < known {
             *self = SearchIndex::new(knowledge_base);
+            return;
+        }
+        if let Some(appended) = knowledge_base.get_range(known..) {
+            self.norms
+                .extend(appended.values().map(|artifact| norm(&artifact.vector)));
+        }
+        if position < known {
+            self.norms[position] = norm(&artifact.vector);
         }
     }
 
@@ -911,10 +918,18 @@ mod tests {
         index.update(&kb, "c");
         assert_eq!(index, SearchIndex::new(&kb));
         assert_eq!(index.len(), 3);
-        // Out of step (two added, one told): rebuilt.
+        // One commit's changes (two added, one replaced) applied before the index is told
+        // of them, in any order.
         kb.insert("d".to_owned(), NumericVectorArtifact::new(vec![1.0, 1.0]));
+        kb.insert("b".to_owned(), NumericVectorArtifact::new(vec![0.0, 5.0]));
         kb.insert("e".to_owned(), NumericVectorArtifact::new(vec![2.0, 2.0]));
-        index.update(&kb, "e");
+        for key in ["e", "b", "d"] {
+            index.update(&kb, key);
+        }
         assert_eq!(index, SearchIndex::new(&kb));
+        // Another, shorter knowledge base: indexed again.
+        let small = super::tests::kb(&[("z", &[4.0, 3.0])]);
+        index.update(&small, "z");
+        assert_eq!(index, SearchIndex::new(&small));
     }
 }
