@@ -49,6 +49,10 @@
 //! # Ok::<(), penin_orchestrator::search::QueryError>(())
 //! ```
 
+// The scan and its kernels are inlined into the copy `pulp` compiles for each instruction set
+// (AVX-512, AVX2 + FMA, plain x86-64): a call out of that copy would run the plain one.
+#![allow(clippy::inline_always)]
+
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::fmt;
@@ -57,6 +61,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 
 use penin_artifacts::{KnowledgeBase, Map, Number, NumericVectorArtifact, Value};
+use pulp::{Arch, Simd, WithSimd};
 
 /// How a vector is compared with the query.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -392,9 +397,29 @@ struct Scan<'a> {
 
 impl<'a> Scan<'a> {
     /// Offers the positions `start..end` to `heap` (the best `k` so far) and counts what
-    /// is skipped among them.
+    /// is skipped among them, in the widest vector instructions this CPU has (chosen at run
+    /// time: the loop below is compiled once per instruction set).
     fn run(
         &self,
+        start: usize,
+        end: usize,
+        heap: &mut BinaryHeap<Candidate<'a>>,
+        skipped: &mut Skipped,
+    ) {
+        Arch::new().dispatch(Piece {
+            scan: self,
+            start,
+            end,
+            heap,
+            skipped,
+        });
+    }
+
+    /// What [`Scan::run`] does, inlined into each instruction set's copy.
+    #[inline(always)]
+    fn scan<S: Simd>(
+        &self,
+        simd: S,
         start: usize,
         end: usize,
         heap: &mut BinaryHeap<Candidate<'a>>,
@@ -423,11 +448,11 @@ impl<'a> Scan<'a> {
                         skipped.zero += 1;
                         continue;
                     }
-                    dot(vector, query) / (norm * self.query_norm)
+                    lanes(simd, vector, query, Kernel::Dot) / (norm * self.query_norm)
                 }
-                Metric::Dot => dot(vector, query),
+                Metric::Dot => lanes(simd, vector, query, Kernel::Dot),
                 // Ranked by the negated distance, so that larger is better for every metric.
-                Metric::L2 => -distance(vector, query),
+                Metric::L2 => -lanes(simd, vector, query, Kernel::SquaredDistance).sqrt(),
             };
             if rank.is_nan() {
                 skipped.nan += 1;
@@ -443,6 +468,25 @@ impl<'a> Scan<'a> {
                 },
             );
         }
+    }
+}
+
+/// One [`Scan::run`], handed to the instruction set chosen at run time.
+struct Piece<'s, 'a, 'h> {
+    scan: &'s Scan<'a>,
+    start: usize,
+    end: usize,
+    heap: &'h mut BinaryHeap<Candidate<'a>>,
+    skipped: &'h mut Skipped,
+}
+
+impl WithSimd for Piece<'_, '_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> Self::Output {
+        self.scan
+            .scan(simd, self.start, self.end, self.heap, self.skipped);
     }
 }
 
@@ -511,49 +555,31 @@ fn equal(found: &Value, wanted: &Value) -> bool {
     }
 }
 
-/// Independent partial sums per lane: the loop the compiler turns into vector instructions
-/// (a single accumulator would chain every addition on the one before).
+/// Independent partial sums per lane (a single accumulator would chain every addition on the
+/// one before). Lane `i` sums the products at positions `i`, `i + LANES`, `i + 2 * LANES`…,
+/// and the lanes are folded in one fixed order, whatever instructions compute them: eight
+/// scalars, two AVX2 registers of four, or one AVX-512 register of eight give the same sum, bit
+/// for bit (a multiplication, then an addition, each rounded: no fused multiply-add).
 const LANES: usize = 8;
 
-/// The dot product of two vectors of the same length.
+/// The dot product of two vectors of the same length (the shorter one's, if not).
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut sums = [0.0; LANES];
-    let (xs, ys) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f64 = xs
-        .remainder()
-        .iter()
-        .zip(ys.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in xs.zip(ys) {
-        for lane in 0..LANES {
-            sums[lane] += x[lane] * y[lane];
-        }
-    }
-    fold(sums) + tail
+    Arch::new().dispatch(Pair {
+        a,
+        b,
+        kernel: Kernel::Dot,
+    })
 }
 
-/// The Euclidean distance between two vectors of the same length.
+/// The Euclidean distance between two vectors of the same length (the shorter one's, if not).
 pub fn distance(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut sums = [0.0; LANES];
-    let (xs, ys) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f64 = xs
-        .remainder()
-        .iter()
-        .zip(ys.remainder())
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum();
-    for (x, y) in xs.zip(ys) {
-        for lane in 0..LANES {
-            let d = x[lane] - y[lane];
-            sums[lane] += d * d;
-        }
-    }
-    (fold(sums) + tail).sqrt()
+    Arch::new()
+        .dispatch(Pair {
+            a,
+            b,
+            kernel: Kernel::SquaredDistance,
+        })
+        .sqrt()
 }
 
 /// The Euclidean norm of a vector.
@@ -561,6 +587,90 @@ pub fn norm(v: &[f64]) -> f64 {
     dot(v, v).sqrt()
 }
 
+/// What [`lanes`] sums.
+#[derive(Clone, Copy, Debug)]
+enum Kernel {
+    /// `a[i] * b[i]`.
+    Dot,
+    /// `(a[i] - b[i])²`.
+    SquaredDistance,
+}
+
+/// One [`lanes`] call, handed to the instruction set chosen at run time.
+struct Pair<'v> {
+    a: &'v [f64],
+    b: &'v [f64],
+    kernel: Kernel,
+}
+
+impl WithSimd for Pair<'_> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> f64 {
+        lanes(simd, self.a, self.b, self.kernel)
+    }
+}
+
+/// The sum of `kernel` over the first `min(a.len(), b.len())` positions, in [`LANES`] lanes
+/// of `simd`'s registers (`LANES / S::F64_LANES` of them: one is eight lanes under AVX-512).
+#[inline(always)]
+fn lanes<S: Simd>(simd: S, a: &[f64], b: &[f64], kernel: Kernel) -> f64 {
+    /// The most registers a chunk of `LANES` floats takes (scalar code: one float each).
+    const MOST: usize = LANES;
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
+    let registers = (LANES / S::F64_LANES).clamp(1, MOST);
+    let zero = simd.splat_f64s(0.0);
+    let mut sums = [zero; MOST];
+    let (xs, ys) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f64 = xs
+        .remainder()
+        .iter()
+        .zip(ys.remainder())
+        .map(|(x, y)| term(kernel, *x, *y))
+        .sum();
+    if LANES.is_multiple_of(S::F64_LANES) {
+        for (x, y) in xs.zip(ys) {
+            let (x, _) = S::as_simd_f64s(x);
+            let (y, _) = S::as_simd_f64s(y);
+            for ((sum, x), y) in sums[..registers].iter_mut().zip(x).zip(y) {
+                let product = match kernel {
+                    Kernel::Dot => simd.mul_f64s(*x, *y),
+                    Kernel::SquaredDistance => {
+                        let difference = simd.sub_f64s(*x, *y);
+                        simd.mul_f64s(difference, difference)
+                    }
+                };
+                *sum = simd.add_f64s(*sum, product);
+            }
+        }
+    }
+    let lanes: &[f64] = pulp::bytemuck::cast_slice(&sums[..registers]);
+    let mut folded = [0.0; LANES];
+    if lanes.len() == LANES {
+        folded.copy_from_slice(lanes);
+    } else {
+        // Registers wider than LANES floats (none on x86): the same sums, one float at a time.
+        for (x, y) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+            for lane in 0..LANES {
+                folded[lane] += term(kernel, x[lane], y[lane]);
+            }
+        }
+    }
+    fold(folded) + tail
+}
+
+/// One position's term of `kernel`.
+#[inline(always)]
+fn term(kernel: Kernel, x: f64, y: f64) -> f64 {
+    match kernel {
+        Kernel::Dot => x * y,
+        Kernel::SquaredDistance => (x - y) * (x - y),
+    }
+}
+
+#[inline(always)]
 fn fold(sums: [f64; LANES]) -> f64 {
     ((sums[0] + sums[4]) + (sums[1] + sums[5])) + ((sums[2] + sums[6]) + (sums[3] + sums[7]))
 }
@@ -613,6 +723,79 @@ mod tests {
             assert!(close(dot(&a, &b), plain), "dot, n = {n}");
             assert!(close(distance(&a, &b), plain_distance), "distance, n = {n}");
             assert!(close(norm(&a), a.iter().map(|x| x * x).sum::<f64>().sqrt()));
+        }
+    }
+
+    /// The sums of [`lanes`] written out one float at a time, as the documentation of
+    /// [`LANES`] says: lane `i` takes positions `i`, `i + 8`…, then the fixed fold, then the
+    /// tail.
+    fn eight_lanes(a: &[f64], b: &[f64], kernel: Kernel) -> f64 {
+        let n = a.len().min(b.len());
+        let whole = n - n % LANES;
+        let mut sums = [0.0; LANES];
+        for i in 0..whole {
+            sums[i % LANES] += term(kernel, a[i], b[i]);
+        }
+        let tail: f64 = (whole..n).map(|i| term(kernel, a[i], b[i])).sum();
+        fold(sums) + tail
+    }
+
+    #[test]
+    fn every_instruction_set_gives_the_same_sums_bit_for_bit() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Mantissas of every kind and exponents over 2^±8: sums whose rounding depends on
+            // the order of additions and on a fused multiply-add.
+            let high = u32::try_from(seed >> 32).expect("32 bits");
+            let unit = f64::from(high) / 4_294_967_296.0 - 0.5;
+            unit * f64::from(1_u32 << ((seed >> 3) % 16)) / 256.0
+        };
+        let mut sets = vec!["scalar"];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if pulp::x86::V3::try_new().is_some() {
+                sets.push("AVX2");
+            }
+            if pulp::x86::V4::try_new().is_some() {
+                sets.push("AVX-512");
+            }
+        }
+        if sets.len() == 1 {
+            penin_testkit::skip(
+                "every_instruction_set_gives_the_same_sums_bit_for_bit",
+                "no AVX2 or AVX-512 here: only the scalar lanes were compared",
+            );
+        }
+        for n in [0, 1, 5, 8, 13, 64, 383, 384, 385, 1000] {
+            let a: Vec<f64> = (0..n).map(|_| next()).collect();
+            let b: Vec<f64> = (0..n + 3).map(|_| next()).collect();
+            for kernel in [Kernel::Dot, Kernel::SquaredDistance] {
+                let want = eight_lanes(&a, &b, kernel).to_bits();
+                let mut got = vec![("scalar", lanes(pulp::Scalar::new(), &a, &b, kernel))];
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if let Some(simd) = pulp::x86::V3::try_new() {
+                        got.push(("AVX2", lanes(simd, &a, &b, kernel)));
+                    }
+                    if let Some(simd) = pulp::x86::V4::try_new() {
+                        got.push(("AVX-512", lanes(simd, &a, &b, kernel)));
+                    }
+                }
+                got.push((
+                    "dispatched",
+                    Arch::new().dispatch(Pair {
+                        a: &a,
+                        b: &b,
+                        kernel,
+                    }),
+                ));
+                for (set, sum) in got {
+                    assert_eq!(sum.to_bits(), want, "{set}, n = {n}, {kernel:?}");
+                }
+            }
         }
     }
 
