@@ -431,8 +431,12 @@ impl<'a> Scan<'a> {
         let metric = self.search.metric;
         let filter = &self.search.filter;
         let query = self.query;
+        let prefetch = Prefetch::new();
         for (offset, (key, artifact)) in slice.iter().enumerate() {
             let position = start + offset;
+            if let Some((_, ahead)) = slice.get_index(offset + PREFETCH_AHEAD) {
+                prefetch.vector(&ahead.vector);
+            }
             if !filter.is_empty() && !matches(&artifact.metadata, filter) {
                 continue;
             }
@@ -468,6 +472,42 @@ impl<'a> Scan<'a> {
                 },
             );
         }
+    }
+}
+
+/// How many artifacts ahead of the one scored the scan asks for a vector's memory (1, 2
+/// and 4 measured alike; 8 slower).
+const PREFETCH_AHEAD: usize = 1;
+
+/// Asks the CPU to start loading a vector's memory into its caches before it is read: the
+/// scan of a large base waits on memory, and one core's own requests keep too few loads in
+/// flight to use the memory's bandwidth (a prefetch has no effect on what is computed).
+#[derive(Clone, Copy)]
+struct Prefetch {
+    #[cfg(target_arch = "x86_64")]
+    sse: Option<pulp::core_arch::x86::Sse>,
+}
+
+impl Prefetch {
+    #[inline(always)]
+    fn new() -> Self {
+        Prefetch {
+            #[cfg(target_arch = "x86_64")]
+            sse: pulp::core_arch::x86::Sse::try_new(),
+        }
+    }
+
+    /// Every cache line of `vector`.
+    #[inline(always)]
+    fn vector(self, vector: &[f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(sse) = self.sse {
+            for line in vector.chunks(LANES) {
+                sse._mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast());
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = vector;
     }
 }
 
