@@ -15,6 +15,11 @@
 //! * `cosine` (the default) and `dot` rank the largest score first; `l2` reports the
 //!   Euclidean distance and ranks the smallest first.
 //! * Equal scores are ranked by key, in byte order: the answer is deterministic.
+//! * Scores are the same bit for bit on every x86-64 CPU: the scan runs in the widest vector
+//!   instructions the CPU has (AVX-512, AVX2, or SSE2; chosen at run time with `pulp`), but
+//!   every copy adds the same products in the same order (eight lanes, folded in one fixed
+//!   order, no fused multiply-add). They may differ from a plain left-to-right sum, as
+//!   numpy's do, in the last bits.
 //! * The filter keeps the artifacts whose metadata has every filter key with an equal value
 //!   (JSON equality; numbers compare by value, as Python's `==` does: `1` matches `1.0`).
 //!   The counts below are of the artifacts the filter keeps.
