@@ -201,6 +201,9 @@ pub enum Command {
     },
     /// Check that a state loads (snapshot and journal) and that its ledger's chain is sound;
     /// print a summary.
+    ///
+    /// A line per check, as soon as it passed; a failed check exits with its code (see
+    /// below) and prints nothing more.
     Verify {
         /// The state file to check [default: the state].
         path: Option<PathBuf>,
@@ -212,6 +215,13 @@ pub enum Command {
         /// directory, removed after).
         #[arg(long, value_name = "URL", conflicts_with_all = ["path", "all"])]
         from: Option<String>,
+        /// As one JSON object, once every check passed (nothing when one fails): "remote"
+        /// (--from: url, manifest, time, seq, objects, bytes), "state" (path, knowledge,
+        /// tasks, task_maxlen, scores, score_maxlen, other_keys), "journal" (path, changes,
+        /// seq), "ledger" (path, lines, head, torn_bytes), "checkpoints" (--all: dir, count);
+        /// a part not checked, or absent, is null, as is an unbounded maxlen.
+        #[arg(long)]
+        json: bool,
     },
     /// Fold the journal into a new snapshot, so that the state file alone holds the state.
     Compact,

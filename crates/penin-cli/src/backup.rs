@@ -301,18 +301,3 @@ pub fn from(
         .with_context(|| "cannot remove the temporary directory of the downloaded state")?;
     result
 }
-
-/// The line `verify --from` starts with: what was downloaded and checked.
-pub fn verified(url: &str, manifest: &Manifest, out: &mut dyn Write) -> Result<()> {
-    writeln!(
-        out,
-        "{url}: ok: manifest {} (written {}) holds change {}; {} object(s), {} bytes, each \
-         one's size and XXH3-128 verified",
-        manifest.number,
-        manifest.time,
-        manifest.seq,
-        manifest.objects().count(),
-        manifest.bytes()
-    )?;
-    Ok(())
-}

@@ -9,7 +9,6 @@ use penin_orchestrator::{Change, Map, Number, NumericVectorArtifact, Value};
 
 use crate::exit::{NotFound, Usage};
 use crate::globals::Globals;
-use crate::history;
 use crate::lifecycle;
 use crate::progress;
 
@@ -156,41 +155,6 @@ pub fn keygen(file: &Path, out: &mut dyn Write) -> Result<()> {
     let recipient = penin_formats::write_new_identity(file, &created)?;
     eprintln!("Public key: {recipient}");
     writeln!(out, "{recipient}")?;
-    Ok(())
-}
-
-/// `penin verify [PATH] [--all]`: the state loads (snapshot and journal); its ledger's chain
-/// is sound; with `--all`, every checkpoint's checksum matches.
-pub fn verify(ctx: &Globals, path: &Path, all: bool, out: &mut dyn Write) -> Result<()> {
-    let loaded = load_existing(ctx, path)?;
-    let state = &loaded.state;
-    let figures = state.statistics();
-    let bound =
-        |m: Option<usize>| m.map_or_else(|| "unbounded".to_owned(), |n| format!("maxlen {n}"));
-    writeln!(
-        out,
-        "{}: ok: {} knowledge items, {} tasks ({}), {} scores ({}), {} other top-level keys",
-        path.display(),
-        figures.knowledge_base_size,
-        figures.task_history_size,
-        bound(state.task_history().maxlen()),
-        figures.score_history_size,
-        bound(state.score_history().maxlen()),
-        state.extra().len(),
-    )?;
-    if loaded.journal_len > 0 {
-        writeln!(
-            out,
-            "{}: ok: {} change(s) since the snapshot, up to change {}",
-            penin_history::journal_path(path).display(),
-            loaded.replayed,
-            loaded.seq
-        )?;
-    }
-    history::verify_ledger(path, out)?;
-    if all {
-        history::verify_checkpoints(path, out)?;
-    }
     Ok(())
 }
 

@@ -1,8 +1,7 @@
 //! The commands of a state's past: compact, checkpoint, checkpoints, restore, prune, log,
-//! recover, repair, and the ledger and checkpoint checks of `verify`.
+//! recover, repair.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -368,47 +367,6 @@ pub fn repair(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
         out,
         "Checkpoint {} holds the state as it was before the repair moved anything",
         repaired.checkpoint.id
-    )?;
-    Ok(())
-}
-
-/// The ledger part of `verify`: its chain, from the first line to the last.
-pub fn verify_ledger(path: &Path, out: &mut dyn Write) -> Result<()> {
-    let ledger_path = penin_history::ledger_path(path);
-    if ledger_path.symlink_metadata().is_err() {
-        return Ok(());
-    }
-    let summary = ledger::verify(&ledger_path)?;
-    write!(
-        out,
-        "{}: ok: {} line(s), a sound chain, head {}",
-        ledger_path.display(),
-        summary.lines,
-        ledger::hex(&summary.head)
-    )?;
-    if let Some(torn) = summary.torn {
-        write!(
-            out,
-            " (then a torn line of {} bytes, from a crash, that the next writer cuts off)",
-            torn.bytes
-        )?;
-    }
-    writeln!(out)?;
-    Ok(())
-}
-
-/// The checkpoint part of `verify --all`: every checkpoint's size and `BLAKE2b`.
-pub fn verify_checkpoints(path: &Path, out: &mut dyn Write) -> Result<()> {
-    let dir = penin_history::checkpoints_dir(path);
-    let listing = checkpoint::list(&dir)?;
-    for meta in &listing.checkpoints {
-        checkpoint::verify(&dir, meta)?;
-    }
-    writeln!(
-        out,
-        "{}: ok: {} checkpoint(s), every checksum matches",
-        dir.display(),
-        listing.checkpoints.len()
     )?;
     Ok(())
 }

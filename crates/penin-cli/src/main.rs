@@ -19,6 +19,7 @@ mod protocol;
 mod replicate;
 mod search;
 mod stats;
+mod verify;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -107,12 +108,15 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
         Some(Command::Export { to, file, keys }) => {
             formats::export(ctx, to, &file, keys.as_deref(), out)?;
         }
-        Some(Command::Verify { path, all, from }) => {
+        Some(Command::Verify {
+            path,
+            all,
+            from,
+            json,
+        }) => {
             backup::from(ctx, from.as_deref(), |ctx, fetched| {
-                if let Some((url, manifest)) = fetched {
-                    backup::verified(url, manifest, out)?;
-                }
-                commands::verify(ctx, path.as_deref().unwrap_or(&ctx.path), all, out)
+                let path = path.as_deref().unwrap_or(&ctx.path);
+                verify::verify(ctx, path, all, fetched, json, out)
             })?;
         }
         Some(Command::Compact) => history::compact(ctx, out)?,
