@@ -313,6 +313,11 @@ pub enum Command {
         from: Option<String>,
     },
     /// List the knowledge base's keys in its order, one a line.
+    ///
+    /// A key holding a control character (newline, tab, carriage return, escape, DEL…) or
+    /// starting with a double quote is printed as a JSON string, quotes included (`"a\nb"`),
+    /// so that every key stays on one line and none drives the terminal; every other key is
+    /// printed as it is. `search` prints its keys so too.
     Keys {
         /// Only the keys that start with P.
         #[arg(long, value_name = "P")]
