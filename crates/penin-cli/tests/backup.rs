@@ -884,6 +884,35 @@ fn stats_verify_and_log_read_a_remote_with_from() {
         "{}",
         out.stdout
     );
+    // --json: the restore point as `backup list --json` gives it, then the figures of
+    // the state as verify gives them here.
+    let out = run(&["verify", "--from", &url, "--json"]);
+    out.assert_ok();
+    let report = json(&out.stdout);
+    let listed = env.run(&["backup", "list", &url, "--json"]);
+    let manifest = json(&listed.stdout)[0].clone();
+    assert_eq!(
+        report["remote"],
+        serde_json::json!({
+            "url": url, "manifest": 1, "time": manifest["time"], "seq": manifest["seq"],
+            "objects": 3, "bytes": manifest["bytes"],
+        })
+    );
+    let here = env.run(&["verify", "--json"]);
+    let here = json(&here.stdout);
+    let without_path = |part: &serde_json::Value| {
+        let mut part = part.clone();
+        part.as_object_mut().unwrap().remove("path");
+        part
+    };
+    for part in ["state", "journal", "ledger"] {
+        assert_eq!(
+            without_path(&report[part]),
+            without_path(&here[part]),
+            "{part}"
+        );
+    }
+    assert_eq!(report["checkpoints"], serde_json::Value::Null);
     assert!(!elsewhere.state().exists(), "nothing local was written");
     assert_eq!(
         std::fs::read_dir(&tmp).unwrap().count(),
