@@ -230,6 +230,9 @@ pub enum Command {
         /// A name to find it by (a tagged checkpoint is kept by `prune` unless --tags-too).
         #[arg(long, value_name = "NAME")]
         tag: Option<String>,
+        /// The checkpoint as one JSON object, as `checkpoints --json` lists it.
+        #[arg(long)]
+        json: bool,
     },
     /// List the checkpoints: time, tag, sequence number, size and counts.
     Checkpoints {
@@ -260,6 +263,12 @@ pub enum Command {
         /// Only say what would be removed.
         #[arg(long)]
         dry_run: bool,
+        /// As one JSON object: "dry_run", "unfinished_removed" (files of unfinished
+        /// checkpoints removed), "kept" (oldest first, each {"id", "last": its rank among the
+        /// newest kept by --keep-last, the newest 1, or null, "within", "tagged"}) and
+        /// "removed" (IDs, oldest first).
+        #[arg(long)]
+        json: bool,
     },
     /// Show the audit ledger.
     Log {

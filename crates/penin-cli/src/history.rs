@@ -10,6 +10,7 @@ use penin_history::ledger;
 use penin_history::time::Timestamp;
 use penin_orchestrator::memory::{self, Memory, Recovery};
 use penin_orchestrator::{Map, Value};
+use serde::Serialize;
 
 use crate::exit::Usage;
 use crate::globals::Globals;
@@ -54,13 +55,18 @@ pub fn compact(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// `penin checkpoint [--tag NAME]`.
-pub fn checkpoint(ctx: &Globals, tag: Option<&str>, out: &mut dyn Write) -> Result<()> {
+/// `penin checkpoint [--tag NAME] [--json]`.
+pub fn checkpoint(ctx: &Globals, tag: Option<&str>, json: bool, out: &mut dyn Write) -> Result<()> {
     let path = &ctx.path;
     let (_lock, mut memory) = open(ctx)?;
     let meta = memory
         .checkpoint(tag)
         .with_context(|| format!("cannot write a checkpoint of {}", path.display()))?;
+    if json {
+        out.write_all(&penin_codec::to_vec_compact(&meta_value(&meta)))?;
+        writeln!(out)?;
+        return Ok(());
+    }
     writeln!(
         out,
         "Checkpoint {}{} of {}: change {}, {} bytes, in {}",
@@ -178,7 +184,7 @@ pub fn restore(
     Ok(())
 }
 
-/// `penin prune --keep-last N --keep-within DURATION [--tags-too] [--dry-run]`.
+/// `penin prune --keep-last N --keep-within DURATION [--tags-too] [--dry-run] [--json]`.
 #[allow(clippy::fn_params_excessive_bools)] // the command's flags
 pub fn prune(
     ctx: &Globals,
@@ -186,6 +192,7 @@ pub fn prune(
     keep_within: Option<Duration>,
     tags_too: bool,
     dry_run: bool,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     if keep_last.unwrap_or(0) == 0 && keep_within.is_none_or(|d| d.is_zero()) {
@@ -200,36 +207,102 @@ pub fn prune(
     let (_lock, mut memory) = open(ctx)?;
     let plan = memory.prune(keep_last, keep_within, tags_too, dry_run)?;
     let dir = penin_history::checkpoints_dir(path);
+    let mut unfinished_removed = 0;
     if !dry_run {
         let listing = checkpoint::list(&dir)?;
-        let removed = checkpoint::remove_unfinished(memory.fs(), &dir, &listing)?;
-        if removed > 0 {
-            writeln!(out, "removed {removed} unfinished checkpoint file(s)")?;
-        }
+        unfinished_removed = checkpoint::remove_unfinished(memory.fs(), &dir, &listing)?;
     }
-    for (meta, reasons) in &plan.keep {
-        let why: Vec<String> = reasons
+    let pruned = Pruned {
+        dry_run,
+        unfinished_removed,
+        kept: plan
+            .keep
             .iter()
-            .map(|r| match r {
-                Reason::Last(rank) => format!("one of the last {}", rank + 1),
-                Reason::Within => "within the time kept".to_owned(),
-                Reason::Tagged => "tagged".to_owned(),
-                _ => "kept".to_owned(),
-            })
-            .collect();
-        writeln!(out, "keep   {} ({})", meta.id, why.join(", "))?;
+            .map(|(meta, why)| Kept::new(meta, why))
+            .collect(),
+        removed: plan.remove.iter().map(|meta| meta.id.clone()).collect(),
+    };
+    if json {
+        serde_json::to_writer(&mut *out, &pruned)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if pruned.unfinished_removed > 0 {
+        writeln!(
+            out,
+            "removed {} unfinished checkpoint file(s)",
+            pruned.unfinished_removed
+        )?;
+    }
+    for kept in &pruned.kept {
+        let mut why = Vec::new();
+        if let Some(rank) = kept.last {
+            why.push(format!("newest #{rank}"));
+        }
+        if kept.within {
+            why.push("within the time kept".to_owned());
+        }
+        if kept.tagged {
+            why.push("tagged".to_owned());
+        }
+        writeln!(out, "keep   {} ({})", kept.id, why.join(", "))?;
     }
     let verb = if dry_run { "would remove" } else { "removed" };
-    for meta in &plan.remove {
-        writeln!(out, "{verb} {}", meta.id)?;
+    for id in &pruned.removed {
+        writeln!(out, "{verb} {id}")?;
     }
     writeln!(
         out,
         "{} checkpoint(s) kept, {} {verb}",
-        plan.keep.len(),
-        plan.remove.len()
+        pruned.kept.len(),
+        pruned.removed.len()
     )?;
     Ok(())
+}
+
+/// What `prune` did (or, with `--dry-run`, would do); `prune --json` prints it.
+#[derive(Debug, Serialize)]
+struct Pruned {
+    dry_run: bool,
+    /// Files of unfinished checkpoints (a crash's) removed; 0 with `--dry-run`.
+    unfinished_removed: usize,
+    /// The checkpoints kept, oldest first, each with why.
+    kept: Vec<Kept>,
+    /// The IDs of the checkpoints removed (or that would be), oldest first.
+    removed: Vec<String>,
+}
+
+/// A checkpoint `prune` keeps, and why (at least one of the three).
+#[derive(Debug, Serialize)]
+struct Kept {
+    id: String,
+    /// Among the `--keep-last` newest: its rank, the newest being 1.
+    last: Option<usize>,
+    /// Taken within `--keep-within` of the newest.
+    within: bool,
+    /// Tagged, and tagged checkpoints are kept (no `--tags-too`).
+    tagged: bool,
+}
+
+impl Kept {
+    fn new(meta: &Meta, reasons: &[Reason]) -> Kept {
+        let mut kept = Kept {
+            id: meta.id.clone(),
+            last: None,
+            within: false,
+            tagged: false,
+        };
+        for reason in reasons {
+            match reason {
+                Reason::Last(rank) => kept.last = Some(*rank),
+                Reason::Within => kept.within = true,
+                Reason::Tagged => kept.tagged = true,
+                // A reason of a newer penin-history: the checkpoint is kept all the same.
+                _ => {}
+            }
+        }
+        kept
+    }
 }
 
 /// `penin log [--since TIME] [--json]`.

@@ -120,7 +120,9 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
             })?;
         }
         Some(Command::Compact) => history::compact(ctx, out)?,
-        Some(Command::Checkpoint { tag }) => history::checkpoint(ctx, tag.as_deref(), out)?,
+        Some(Command::Checkpoint { tag, json }) => {
+            history::checkpoint(ctx, tag.as_deref(), json, out)?;
+        }
         Some(Command::Checkpoints { json }) => history::list(ctx, json, out)?,
         Some(Command::Restore { which, at }) => {
             history::restore(ctx, which.as_deref(), at, out)?;
@@ -130,7 +132,8 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
             keep_within,
             tags_too,
             dry_run,
-        }) => history::prune(ctx, keep_last, keep_within, tags_too, dry_run, out)?,
+            json,
+        }) => history::prune(ctx, keep_last, keep_within, tags_too, dry_run, json, out)?,
         Some(Command::Log { since, json, from }) => {
             backup::from(ctx, from.as_deref(), |ctx, _| {
                 history::log(ctx, since, json, out)

@@ -431,3 +431,109 @@ fn a_journal_too_damaged_to_read_can_still_be_discarded() {
     );
     env.run(&["verify"]).assert_ok();
 }
+
+#[test]
+fn checkpoint_and_prune_print_json() {
+    let env = Env::new();
+    env.run(&["add-score", "1"]).assert_ok();
+    let out = env.run(&["checkpoint", "--tag", "first", "--json"]);
+    out.assert_ok();
+    let first: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    for _ in 0..3 {
+        env.run(&["add-score", "2"]).assert_ok();
+        env.run(&["checkpoint"]).assert_ok();
+    }
+    let list: serde_json::Value =
+        serde_json::from_str(&env.run(&["checkpoints", "--json"]).stdout).unwrap();
+    assert_eq!(
+        list[0], first,
+        "checkpoint --json is what checkpoints --json lists"
+    );
+    assert_eq!(first["tag"], json!("first"));
+    assert_eq!(first["scores"], json!(1));
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4);
+
+    let out = env.run(&["prune", "--keep-last", "2", "--dry-run", "--json"]);
+    out.assert_ok();
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        plan,
+        json!({
+            "dry_run": true,
+            "unfinished_removed": 0,
+            "kept": [
+                {"id": ids[0], "last": null, "within": false, "tagged": true},
+                {"id": ids[2], "last": 2, "within": false, "tagged": false},
+                {"id": ids[3], "last": 1, "within": false, "tagged": false},
+            ],
+            "removed": [ids[1]],
+        })
+    );
+    // The human output says the same.
+    let out = env.run(&["prune", "--keep-last", "2", "--dry-run"]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "keep   {} (tagged)\nkeep   {} (newest #2)\nkeep   {} (newest #1)\n\
+             would remove {}\n3 checkpoint(s) kept, 1 would remove\n",
+            ids[0], ids[2], ids[3], ids[1]
+        )
+    );
+
+    // All four were taken within the hour before the newest.
+    let out = env.run(&[
+        "prune",
+        "--keep-last",
+        "1",
+        "--keep-within",
+        "1h",
+        "--dry-run",
+        "--json",
+    ]);
+    out.assert_ok();
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let within: Vec<_> = plan["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["within"].clone(), k["last"].clone()))
+        .collect();
+    assert_eq!(
+        within,
+        [
+            (json!(true), json!(null)),
+            (json!(true), json!(null)),
+            (json!(true), json!(null)),
+            (json!(true), json!(1)),
+        ]
+    );
+    assert_eq!(plan["removed"], json!([]));
+
+    // For real, with a crash's unfinished checkpoint (data without its meta file) to remove.
+    env.write(
+        ".penin_omega/state.json.checkpoints/20000101T000000.000Z.json",
+        b"{}",
+    );
+    let out = env.run(&["prune", "--keep-last", "1", "--tags-too", "--json"]);
+    out.assert_ok();
+    let done: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        done,
+        json!({
+            "dry_run": false,
+            "unfinished_removed": 1,
+            "kept": [{"id": ids[3], "last": 1, "within": false, "tagged": false}],
+            "removed": [ids[0], ids[1], ids[2]],
+        })
+    );
+    let after: serde_json::Value =
+        serde_json::from_str(&env.run(&["checkpoints", "--json"]).stdout).unwrap();
+    assert_eq!(after, json!([list[3]]));
+}
