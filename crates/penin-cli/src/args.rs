@@ -405,6 +405,11 @@ pub enum BackupCommand {
         /// writer is fenced (exit 75). Of several pushes expecting the same N, one goes on.
         #[arg(long, value_name = "N")]
         if_latest: Option<u64>,
+        /// As one JSON object: "url", "pushed" (false when the bucket was up to date),
+        /// "manifest" (the one written, else the latest, as `backup list --json` gives it;
+        /// null when there is none), "uploaded_objects", "uploaded_bytes".
+        #[arg(long)]
+        json: bool,
     },
     /// List the restore points (manifests), oldest first.
     List {
@@ -447,6 +452,11 @@ pub enum BackupCommand {
         /// Only say what would be deleted.
         #[arg(long)]
         dry_run: bool,
+        /// As one JSON object: "url", "dry_run", "manifests" (the numbers deleted, or that
+        /// would be), "objects" ([{"name", "bytes"}]), "bytes" (their total), "kept" (the
+        /// numbers kept), "young" (unnamed objects left for being younger than the grace).
+        #[arg(long)]
+        json: bool,
     },
     /// How far behind the bucket is: the local state's last change against the latest
     /// manifest's.

@@ -118,6 +118,35 @@ fn push_list_restore_bit_for_bit() {
     elsewhere.run(&["add-score", "1.0"]).assert_ok();
     elsewhere.run(&["compact"]).assert_ok();
     assert_eq!(loaded(&elsewhere.state()).seq, 5);
+
+    // push --json: up to date, then a round that uploads the new journal and ledger bytes.
+    let out = env.run(&["backup", "push", &url, "--json"]);
+    out.assert_ok();
+    assert_eq!(
+        json(&out.stdout),
+        serde_json::json!({
+            "url": url, "pushed": false, "manifest": list[0],
+            "uploaded_objects": 0, "uploaded_bytes": 0,
+        })
+    );
+    env.run(&["add-score", "0.25"]).assert_ok();
+    let out = env.run(&["backup", "push", &url, "--json"]);
+    out.assert_ok();
+    let pushed = json(&out.stdout);
+    let list = json(&env.run(&["backup", "list", &url, "--json"]).stdout);
+    let (first, second) = (&list[0], &list[1]);
+    assert_eq!(pushed["pushed"], true);
+    assert_eq!(&pushed["manifest"], second);
+    assert_eq!(second["seq"], 5);
+    // The new manifest names the first one's objects and what this round uploaded.
+    assert_eq!(
+        pushed["uploaded_objects"].as_u64().unwrap(),
+        second["objects"].as_u64().unwrap() - first["objects"].as_u64().unwrap()
+    );
+    assert_eq!(
+        pushed["uploaded_bytes"].as_u64().unwrap(),
+        second["bytes"].as_u64().unwrap() - first["bytes"].as_u64().unwrap()
+    );
 }
 
 #[test]
@@ -688,6 +717,46 @@ fn dry_run_deletes_nothing(env: &Env, url: &str, listing: &[(String, Vec<u8>)]) 
         out.stdout
     );
     assert!(!out.stdout.contains("manifest 4\n"), "{}", out.stdout);
+    assert_eq!(stored_objects(url), listing, "a dry run deletes nothing");
+
+    // --json: the same plan, each object with its size as stored.
+    let out = env.run(&[
+        "backup",
+        "prune",
+        url,
+        "--keep-last",
+        "2",
+        "--grace",
+        "0s",
+        "--dry-run",
+        "--json",
+    ]);
+    out.assert_ok();
+    let plan = json(&out.stdout);
+    assert_eq!(plan["url"], url);
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["manifests"], serde_json::json!([1, 2, 3]));
+    assert_eq!(plan["kept"], serde_json::json!([4, 5]));
+    assert_eq!(plan["young"], 0);
+    let objects = plan["objects"].as_array().unwrap();
+    let mut total = 0;
+    for object in objects {
+        let name = object["name"].as_str().unwrap();
+        let stored = listing
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} is not stored"));
+        assert_eq!(object["bytes"], stored.1.len());
+        total += stored.1.len();
+        assert!(!name.starts_with("manifests/"), "{name}");
+    }
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["name"].as_str().unwrap().starts_with("snapshots/")),
+        "{plan}"
+    );
+    assert_eq!(plan["bytes"], total);
     assert_eq!(stored_objects(url), listing, "a dry run deletes nothing");
 }
 
