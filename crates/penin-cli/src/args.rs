@@ -215,11 +215,12 @@ pub enum Command {
         /// directory, removed after).
         #[arg(long, value_name = "URL", conflicts_with_all = ["path", "all"])]
         from: Option<String>,
-        /// As one JSON object, once every check passed (nothing when one fails): "remote"
-        /// (--from: url, manifest, time, seq, objects, bytes), "state" (path, knowledge,
-        /// tasks, task_maxlen, scores, score_maxlen, other_keys), "journal" (path, changes,
-        /// seq), "ledger" (path, lines, head, torn_bytes), "checkpoints" (--all: dir, count);
-        /// a part not checked, or absent, is null, as is an unbounded maxlen.
+        /// As one JSON object, once every check passed (nothing when one fails): `remote`
+        /// (--from: `url`, `manifest`, `time`, `seq`, `objects`, `bytes`), `state` (`path`,
+        /// `knowledge`, `tasks`, `task_maxlen`, `scores`, `score_maxlen`, `other_keys`),
+        /// `journal` (`path`, `changes`, `seq`), `ledger` (`path`, `lines`, `head`,
+        /// `torn_bytes`), `checkpoints` (--all: `dir`, `count`); a part not checked, or
+        /// absent, is null, as is an unbounded maxlen.
         #[arg(long)]
         json: bool,
     },
@@ -263,10 +264,10 @@ pub enum Command {
         /// Only say what would be removed.
         #[arg(long)]
         dry_run: bool,
-        /// As one JSON object: "dry_run", "unfinished_removed" (files of unfinished
-        /// checkpoints removed), "kept" (oldest first, each {"id", "last": its rank among the
-        /// newest kept by --keep-last, the newest 1, or null, "within", "tagged"}) and
-        /// "removed" (IDs, oldest first).
+        /// As one JSON object: `dry_run`, `unfinished_removed` (files of unfinished
+        /// checkpoints removed), `kept` (oldest first, each with `id`, `last`: its rank among
+        /// the newest kept by --keep-last, the newest 1, or null, `within` and `tagged`) and
+        /// `removed` (IDs, oldest first).
         #[arg(long)]
         json: bool,
     },
@@ -405,9 +406,9 @@ pub enum BackupCommand {
         /// writer is fenced (exit 75). Of several pushes expecting the same N, one goes on.
         #[arg(long, value_name = "N")]
         if_latest: Option<u64>,
-        /// As one JSON object: "url", "pushed" (false when the bucket was up to date),
-        /// "manifest" (the one written, else the latest, as `backup list --json` gives it;
-        /// null when there is none), "uploaded_objects", "uploaded_bytes".
+        /// As one JSON object: `url`, `pushed` (false when the bucket was up to date),
+        /// `manifest` (the one written, else the latest, as `backup list --json` gives it;
+        /// null when there is none), `uploaded_objects`, `uploaded_bytes`.
         #[arg(long)]
         json: bool,
     },
@@ -452,9 +453,9 @@ pub enum BackupCommand {
         /// Only say what would be deleted.
         #[arg(long)]
         dry_run: bool,
-        /// As one JSON object: "url", "dry_run", "manifests" (the numbers deleted, or that
-        /// would be), "objects" ([{"name", "bytes"}]), "bytes" (their total), "kept" (the
-        /// numbers kept), "young" (unnamed objects left for being younger than the grace).
+        /// As one JSON object: `url`, `dry_run`, `manifests` (the numbers deleted, or that
+        /// would be), `objects` (each `name` and `bytes`), `bytes` (their total), `kept` (the
+        /// numbers kept), `young` (unnamed objects left for being younger than the grace).
         #[arg(long)]
         json: bool,
     },

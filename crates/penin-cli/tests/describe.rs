@@ -422,7 +422,12 @@ fn a_failing_verify_keeps_its_exit_code_and_prints_no_json() {
     let data = env
         .tree()
         .into_iter()
-        .find(|name| name.contains(".checkpoints/") && name.ends_with(".json"))
+        .find(|name| {
+            name.contains(".checkpoints/")
+                && std::path::Path::new(name)
+                    .extension()
+                    .is_some_and(|e| e == "json")
+        })
         .unwrap();
     let mut bytes = env.read(&data);
     bytes[10] ^= 0x01;

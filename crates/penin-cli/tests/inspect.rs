@@ -156,7 +156,7 @@ fn keys_with_control_characters_stay_on_one_line_as_json_strings() {
     let env = Env::new();
     // (the key, how `keys` prints it)
     let rows = [
-        ("plain key, é ✓", r#"plain key, é ✓"#),
+        ("plain key, é ✓", "plain key, é ✓"),
         ("back\\slash \"quoted\"", r#"back\slash "quoted""#),
         ("two\nlines", r#""two\nlines""#),
         ("a\ttab", r#""a\ttab""#),
