@@ -249,6 +249,11 @@ pub enum Command {
         /// The newest checkpoint taken at or before TIME (RFC 3339, or a date).
         #[arg(long, value_name = "TIME", value_parser = timestamp)]
         at: Option<Timestamp>,
+        /// As one JSON object: `path`, `restored` (the checkpoint that is now the state) and
+        /// `saved` (the checkpoint of the state it replaced), each as `checkpoints --json`
+        /// lists it.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove the checkpoints no rule keeps (restic's rules).
     Prune {
@@ -434,6 +439,10 @@ pub enum BackupCommand {
         /// Replace the local state if there is one (its checkpoints are left as they are).
         #[arg(long)]
         force: bool,
+        /// As one JSON object: `url`, `path` (the local state), `manifest` (the restore
+        /// point, as `backup list --json` gives it).
+        #[arg(long)]
+        json: bool,
     },
     /// Delete the restore points no rule keeps, then the objects only they needed (the
     /// latest is always kept, and every object a kept one names).

@@ -30,7 +30,8 @@ pub fn dispatch(ctx: &Globals, command: BackupCommand, out: &mut dyn Write) -> R
             seq,
             at,
             force,
-        } => restore(ctx, &url, seq, at, force, out),
+            json,
+        } => restore(ctx, &url, seq, at, force, json, out),
         BackupCommand::Status { url, json } => status(ctx, &url, json, out),
         BackupCommand::Prune {
             url,
@@ -162,13 +163,14 @@ pub fn list(ctx: &Globals, url: &str, json: bool, out: &mut dyn Write) -> Result
     Ok(())
 }
 
-/// `penin backup restore s3://… [--seq N | --at TIME] [--force]`.
+/// `penin backup restore s3://… [--seq N | --at TIME] [--force] [--json]`.
 pub fn restore(
     ctx: &Globals,
     url: &str,
     seq: Option<u64>,
     at: Option<Timestamp>,
     force: bool,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     let remote = remote(ctx, url)?;
@@ -181,6 +183,15 @@ pub fn restore(
     let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
     let manifest = penin_replica::restore(&remote, path, pick, force)
         .with_context(|| format!("cannot restore {}: it was left as it is", path.display()))?;
+    if json {
+        let value = json!({
+            "url": url,
+            "path": path.display().to_string(),
+            "manifest": manifest_json(&manifest),
+        });
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
     writeln!(
         out,
         "Restored {} from {url}: manifest {} (written {}), change {}, {} object(s), {} bytes, \

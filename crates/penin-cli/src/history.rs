@@ -147,11 +147,12 @@ pub fn list(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// `penin restore ID|TAG|--at TIME`.
+/// `penin restore ID|TAG|--at TIME [--json]`.
 pub fn restore(
     ctx: &Globals,
     which: Option<&str>,
     at: Option<Timestamp>,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     let path = &ctx.path;
@@ -173,6 +174,15 @@ pub fn restore(
     let restored = memory
         .restore(&selector)
         .with_context(|| format!("cannot restore {}: it was left as it is", path.display()))?;
+    if json {
+        let mut map = Map::new();
+        map.insert("path", Value::from(path.display().to_string()));
+        map.insert("restored", meta_value(&restored.restored));
+        map.insert("saved", meta_value(&restored.saved));
+        out.write_all(&penin_codec::to_vec_compact(&Value::from(map)))?;
+        writeln!(out)?;
+        return Ok(());
+    }
     writeln!(
         out,
         "Restored {} from checkpoint {} (taken {}); the state it replaced is checkpoint {}",

@@ -124,8 +124,8 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
             history::checkpoint(ctx, tag.as_deref(), json, out)?;
         }
         Some(Command::Checkpoints { json }) => history::list(ctx, json, out)?,
-        Some(Command::Restore { which, at }) => {
-            history::restore(ctx, which.as_deref(), at, out)?;
+        Some(Command::Restore { which, at, json }) => {
+            history::restore(ctx, which.as_deref(), at, json, out)?;
         }
         Some(Command::Prune {
             keep_last,

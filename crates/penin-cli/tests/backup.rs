@@ -99,7 +99,8 @@ fn push_list_restore_bit_for_bit() {
     assert_eq!(list[0]["number"], 1);
     assert_eq!(list[0]["seq"], 4);
     assert_eq!(list[0]["objects"], 3);
-    let total: u64 = files(&env).iter().flatten().map(|f| f.len() as u64).sum();
+    let at_4 = files(&env);
+    let total: u64 = at_4.iter().flatten().map(|f| f.len() as u64).sum();
     assert_eq!(list[0]["bytes"], total);
 
     let elsewhere = Env::new();
@@ -147,6 +148,15 @@ fn push_list_restore_bit_for_bit() {
         pushed["uploaded_bytes"].as_u64().unwrap(),
         second["bytes"].as_u64().unwrap() - first["bytes"].as_u64().unwrap()
     );
+    // backup restore --json: the restore point, as backup list --json gives it.
+    let third = Env::new();
+    let out = third.run(&["backup", "restore", &url, "--seq", "4", "--json"]);
+    out.assert_ok();
+    assert_eq!(
+        json(&out.stdout),
+        serde_json::json!({"url": url, "path": ".penin_omega/state.json", "manifest": first})
+    );
+    assert_eq!(files(&third), at_4, "the files of change 4, byte for byte");
 }
 
 #[test]
