@@ -151,18 +151,27 @@ pub enum Command {
         /// The metadata, a JSON object.
         #[arg(long, value_name = "JSON")]
         metadata: Option<String>,
+        /// As one JSON object: `path`, `key`, `dimensions`, `seq` (the change's number).
+        #[arg(long)]
+        json: bool,
     },
     /// Append a task record (a JSON value, usually an object): one journal record, synced.
     AddTask {
         /// The task record.
         #[arg(value_name = "JSON")]
         task: String,
+        /// As one JSON object: `path`, `seq` (the change's number).
+        #[arg(long)]
+        json: bool,
     },
     /// Append a score: one journal record, synced.
     AddScore {
         /// The score.
         #[arg(allow_hyphen_values = true)]
         score: String,
+        /// As one JSON object: `path`, `seq` (the change's number).
+        #[arg(long)]
+        json: bool,
     },
     /// Load any state file (any format) and write it in FORMAT.
     Convert {
@@ -225,7 +234,12 @@ pub enum Command {
         json: bool,
     },
     /// Fold the journal into a new snapshot, so that the state file alone holds the state.
-    Compact,
+    Compact {
+        /// As one JSON object: `path`, `format`, `bytes` (the new snapshot's), `seq` (the last
+        /// change it holds), `journal_bytes` (the journal's size before).
+        #[arg(long)]
+        json: bool,
+    },
     /// Write an immutable, checksummed copy of the whole state into `NAME.checkpoints/`.
     Checkpoint {
         /// A name to find it by (a tagged checkpoint is kept by `prune` unless --tags-too).

@@ -36,14 +36,25 @@ pub(crate) fn open(ctx: &Globals) -> Result<(penin_store::Lock, Memory)> {
     Ok((lock, memory))
 }
 
-/// `penin compact`: folds the journal into a new snapshot.
-pub fn compact(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
+/// `penin compact [--json]`: folds the journal into a new snapshot.
+pub fn compact(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
     let path = &ctx.path;
     let (_lock, mut memory) = open(ctx)?;
     let changes = memory.journal_len();
     progress::slow("Saving", path, || memory.compact())
         .with_context(|| format!("cannot compact {}", path.display()))?;
     let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    if json {
+        let mut map = Map::new();
+        map.insert("path", Value::from(path.display().to_string()));
+        map.insert("format", Value::from(memory.layout().format.name()));
+        map.insert("bytes", number(bytes));
+        map.insert("seq", number(memory.seq()));
+        map.insert("journal_bytes", number(changes));
+        out.write_all(&penin_codec::to_vec_compact(&Value::from(map)))?;
+        writeln!(out)?;
+        return Ok(());
+    }
     writeln!(
         out,
         "Compacted {}: the snapshot ({}, {bytes} bytes) holds every change up to change {}; \

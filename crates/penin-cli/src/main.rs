@@ -98,9 +98,10 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
             key,
             vector,
             metadata,
-        }) => commands::add_knowledge(ctx, &key, &vector, metadata.as_deref(), out)?,
-        Some(Command::AddTask { task }) => commands::add_task(ctx, &task, out)?,
-        Some(Command::AddScore { score }) => commands::add_score(ctx, &score, out)?,
+            json,
+        }) => commands::add_knowledge(ctx, &key, &vector, metadata.as_deref(), json, out)?,
+        Some(Command::AddTask { task, json }) => commands::add_task(ctx, &task, json, out)?,
+        Some(Command::AddScore { score, json }) => commands::add_score(ctx, &score, json, out)?,
         Some(Command::Convert { input, output, to }) => {
             formats::convert(ctx, &input, &resolve_link(output), to, out)?;
         }
@@ -119,7 +120,7 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
                 verify::verify(ctx, path, all, fetched, json, out)
             })?;
         }
-        Some(Command::Compact) => history::compact(ctx, out)?,
+        Some(Command::Compact { json }) => history::compact(ctx, json, out)?,
         Some(Command::Checkpoint { tag, json }) => {
             history::checkpoint(ctx, tag.as_deref(), json, out)?;
         }
