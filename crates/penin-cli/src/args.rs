@@ -193,6 +193,13 @@ pub enum Command {
         /// Only say what would be done (formats, sizes, the checkpoint); change no file.
         #[arg(long)]
         dry_run: bool,
+        /// As one JSON object: `path`, `from` (null without a snapshot), `to`, `dry_run`,
+        /// `noop` (the snapshot is in that format already), `snapshot_bytes` and
+        /// `journal_bytes` (before), `seq`, `checkpoint_tag`, `checkpoints_dir`, and once
+        /// migrated `checkpoint` (the ID of the checkpoint written first) and `migrated_bytes`
+        /// (the new snapshot's size), else null.
+        #[arg(long)]
+        json: bool,
     },
     /// Write the knowledge base as a file for other tools (not a state): its vectors, and
     /// its keys in row order.

@@ -81,9 +81,15 @@ pub fn convert(
     Ok(())
 }
 
-/// `penin migrate --to FORMAT [--dry-run]`: the state's snapshot rewritten in `to`, in
-/// place, after a checkpoint; with `dry_run`, what would be done, and no file changed.
-pub fn migrate(ctx: &Globals, to: Format, dry_run: bool, out: &mut dyn Write) -> Result<()> {
+/// `penin migrate --to FORMAT [--dry-run] [--json]`: the state's snapshot rewritten in `to`,
+/// in place, after a checkpoint; with `dry_run`, what would be done, and no file changed.
+pub fn migrate(
+    ctx: &Globals,
+    to: Format,
+    dry_run: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     let path = &ctx.path;
     if dry_run {
         // Read as `stats` reads: no lock, no file touched (not even a stale temporary).
@@ -92,6 +98,9 @@ pub fn migrate(ctx: &Globals, to: Format, dry_run: bool, out: &mut dyn Write) ->
         })?;
         if plan.from.is_none() && plan.journal_bytes == 0 {
             return Err(NotFound(path.clone()).into());
+        }
+        if json {
+            return migration_json(&plan, true, None, out);
         }
         describe(&plan, true, out)?;
         return Ok(());
@@ -110,6 +119,13 @@ pub fn migrate(ctx: &Globals, to: Format, dry_run: bool, out: &mut dyn Write) ->
     let migrated = progress::slow("Migrating", path, || memory.migrate(to))
         .with_context(|| format!("cannot migrate {} to {to}", path.display()))?;
     let plan = &migrated.migration;
+    if json {
+        let done = migrated
+            .checkpoint
+            .as_ref()
+            .map(|checkpoint| (checkpoint.id.as_str(), migrated.snapshot_bytes));
+        return migration_json(plan, false, done, out);
+    }
     match &migrated.checkpoint {
         None => describe(plan, false, out)?,
         Some(checkpoint) => writeln!(
@@ -126,6 +142,32 @@ pub fn migrate(ctx: &Globals, to: Format, dry_run: bool, out: &mut dyn Write) ->
             plan.checkpoints_dir.display(),
         )?,
     }
+    Ok(())
+}
+
+/// `migrate --json`: the plan, and with `done` the checkpoint written first and the new
+/// snapshot's size.
+fn migration_json(
+    plan: &Migration,
+    dry_run: bool,
+    done: Option<(&str, u64)>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let value = serde_json::json!({
+        "path": plan.path.display().to_string(),
+        "from": plan.from.map(Format::name),
+        "to": plan.to.name(),
+        "dry_run": dry_run,
+        "noop": plan.is_noop(),
+        "snapshot_bytes": plan.snapshot_bytes,
+        "journal_bytes": plan.journal_bytes,
+        "seq": plan.seq,
+        "checkpoint_tag": plan.checkpoint_tag,
+        "checkpoints_dir": plan.checkpoints_dir.display().to_string(),
+        "checkpoint": done.map(|(id, _)| id),
+        "migrated_bytes": done.map(|(_, bytes)| bytes),
+    });
+    writeln!(out, "{value}")?;
     Ok(())
 }
 

@@ -105,7 +105,9 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
         Some(Command::Convert { input, output, to }) => {
             formats::convert(ctx, &input, &resolve_link(output), to, out)?;
         }
-        Some(Command::Migrate { to, dry_run }) => formats::migrate(ctx, to, dry_run, out)?,
+        Some(Command::Migrate { to, dry_run, json }) => {
+            formats::migrate(ctx, to, dry_run, json, out)?;
+        }
         Some(Command::Export { to, file, keys }) => {
             formats::export(ctx, to, &file, keys.as_deref(), out)?;
         }
