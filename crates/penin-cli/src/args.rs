@@ -183,6 +183,10 @@ pub enum Command {
         /// (an Arrow IPC file).
         #[arg(long, value_name = "FORMAT", default_value_t = Format::Json)]
         to: Format,
+        /// As one JSON object: `input`, `output`, `format`, `encrypted_to` (the recipients
+        /// the output is encrypted to; null when it is not).
+        #[arg(long)]
+        json: bool,
     },
     /// Rewrite the state's snapshot in FORMAT, in place and atomically, after a checkpoint
     /// (tagged `pre-migrate`) of the state as it is.
@@ -214,6 +218,10 @@ pub enum Command {
         /// npy: where the keys go, as a JSON array in row order [default: FILE.keys.json].
         #[arg(long, value_name = "PATH")]
         keys: Option<PathBuf>,
+        /// As one JSON object: `path` (the state), `file`, `format`, `rows`, and for npy
+        /// `dimension` and `keys` (the keys' file), else null.
+        #[arg(long)]
+        json: bool,
     },
     /// Check that a state loads (snapshot and journal) and that its ledger's chain is sound;
     /// print a summary.

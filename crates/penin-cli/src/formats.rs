@@ -44,6 +44,7 @@ pub fn convert(
     input: &Path,
     output: &Path,
     to: Format,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     // The output's lock first: when the input is the same state, nothing can change it
@@ -72,6 +73,16 @@ pub fn convert(
         format: to,
         encrypted_to: ctx.keys.encrypts().then(|| ctx.keys.recipients()),
     };
+    if json {
+        let value = serde_json::json!({
+            "input": input.display().to_string(),
+            "output": output.display().to_string(),
+            "format": to.name(),
+            "encrypted_to": layout.encrypted_to,
+        });
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
     writeln!(
         out,
         "Converted {} to {} ({layout})",
@@ -211,6 +222,7 @@ pub fn export(
     to: Export,
     file: &Path,
     keys: Option<&Path>,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     if to == Export::Parquet && keys.is_some() {
@@ -233,6 +245,18 @@ pub fn export(
                     .flush()
             })
             .with_context(|| format!("cannot write {}", file.display()))?;
+            if json {
+                let value = serde_json::json!({
+                    "path": ctx.path.display().to_string(),
+                    "file": file.display().to_string(),
+                    "format": "npy",
+                    "rows": rows,
+                    "dimension": dimension,
+                    "keys": keys.display().to_string(),
+                });
+                writeln!(out, "{value}")?;
+                return Ok(());
+            }
             writeln!(
                 out,
                 "Exported {} vectors of dimension {dimension} from {} to {} (npy, float64, \
@@ -248,6 +272,18 @@ pub fn export(
                 penin_formats::export::parquet(loaded.state.document(), writer).map(drop)
             })
             .with_context(|| format!("cannot write {}", file.display()))?;
+            if json {
+                let value = serde_json::json!({
+                    "path": ctx.path.display().to_string(),
+                    "file": file.display().to_string(),
+                    "format": "parquet",
+                    "rows": knowledge.len(),
+                    "dimension": null,
+                    "keys": null,
+                });
+                writeln!(out, "{value}")?;
+                return Ok(());
+            }
             writeln!(
                 out,
                 "Exported {} artifacts from {} to {} (parquet, zstd level {}: key, vector, \

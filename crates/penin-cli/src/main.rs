@@ -102,14 +102,24 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
         }) => commands::add_knowledge(ctx, &key, &vector, metadata.as_deref(), json, out)?,
         Some(Command::AddTask { task, json }) => commands::add_task(ctx, &task, json, out)?,
         Some(Command::AddScore { score, json }) => commands::add_score(ctx, &score, json, out)?,
-        Some(Command::Convert { input, output, to }) => {
-            formats::convert(ctx, &input, &resolve_link(output), to, out)?;
+        Some(Command::Convert {
+            input,
+            output,
+            to,
+            json,
+        }) => {
+            formats::convert(ctx, &input, &resolve_link(output), to, json, out)?;
         }
         Some(Command::Migrate { to, dry_run, json }) => {
             formats::migrate(ctx, to, dry_run, json, out)?;
         }
-        Some(Command::Export { to, file, keys }) => {
-            formats::export(ctx, to, &file, keys.as_deref(), out)?;
+        Some(Command::Export {
+            to,
+            file,
+            keys,
+            json,
+        }) => {
+            formats::export(ctx, to, &file, keys.as_deref(), json, out)?;
         }
         Some(Command::Verify {
             path,

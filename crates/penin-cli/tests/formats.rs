@@ -695,3 +695,64 @@ fn export_parquet_is_the_knowledge_base_as_pyarrow_reads_it() {
         assert_eq!(row[2], serde_json::json!(metadata), "{key}");
     }
 }
+
+#[test]
+fn convert_and_export_print_json() {
+    let env = Env::new();
+    vectors_state(&env, 4, 3);
+    let json = |args: &[&str]| {
+        let out = env.run(args);
+        out.assert_ok();
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(
+        json(&[
+            "convert",
+            STATE,
+            "out.json.zst",
+            "--to",
+            "json.zst",
+            "--json"
+        ]),
+        serde_json::json!({
+            "input": STATE, "output": "out.json.zst", "format": "json.zst", "encrypted_to": null,
+        })
+    );
+    assert_eq!(Format::detect(&env.read("out.json.zst")), Format::JsonZst);
+    let recipient = env.run(&["keygen", "key.txt"]).stdout.trim().to_owned();
+    assert_eq!(
+        json(&[
+            "--identity",
+            "key.txt",
+            "convert",
+            STATE,
+            "sealed.json",
+            "--json"
+        ]),
+        serde_json::json!({
+            "input": STATE, "output": "sealed.json", "format": "json",
+            "encrypted_to": [recipient],
+        })
+    );
+    assert!(
+        env.read("sealed.json")
+            .starts_with(b"age-encryption.org/v1")
+    );
+
+    assert_eq!(
+        json(&["export", "--to", "npy", "v.npy", "--json"]),
+        serde_json::json!({
+            "path": STATE, "file": "v.npy", "format": "npy", "rows": 4, "dimension": 3,
+            "keys": "v.npy.keys.json",
+        })
+    );
+    assert_eq!(env.read("v.npy").len(), 128 + 4 * 3 * 8);
+    assert_eq!(
+        json(&["export", "--to", "parquet", "v.parquet", "--json"]),
+        serde_json::json!({
+            "path": STATE, "file": "v.parquet", "format": "parquet", "rows": 4,
+            "dimension": null, "keys": null,
+        })
+    );
+    assert!(env.read("v.parquet").starts_with(b"PAR1"));
+}
