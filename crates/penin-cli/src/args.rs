@@ -328,6 +328,12 @@ pub enum Command {
         /// Move the journal aside and keep the state file as it is.
         #[arg(long)]
         discard_journal: bool,
+        /// As one JSON object: `path`, `recovered` (false when there was nothing to
+        /// recover), `reason` (why not, else null), `applied` (the journal's changes applied),
+        /// `moved_to` (where the journal was set aside, else null), `seq` (the state's last
+        /// change after it; null when not recovered).
+        #[arg(long)]
+        json: bool,
     },
     /// Off-machine copies in S3-compatible object storage (AWS S3, `SeaweedFS`, Ceph, R2,
     /// `MinIO`): push, list, restore, status. The credentials and endpoint come from the
@@ -340,7 +346,16 @@ pub enum Command {
     /// Keep the valid changes of a journal damaged before its end (or in its header), and set
     /// a ledger with a broken chain aside for a new one, after writing a checkpoint; what is
     /// damaged is kept aside.
-    Repair,
+    Repair {
+        /// As one JSON object: `path`, `repaired` (false when there was nothing to repair),
+        /// `reason` (why not, else null), `kept` (the changes kept), `dropped_bytes`,
+        /// `dropped` (the first and last change dropped, or null), `damage` (what was wrong
+        /// with the journal, or null), `header_rebuilt`, `moved_to` (where the damaged journal
+        /// is kept, or null), `ledger` (a broken ledger's `damage` and `moved_to`, or null),
+        /// `checkpoint` (the ID of the checkpoint written first, or null).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one artifact: its vector (dimension, L2 norm, first values, min and max, how many
     /// values are NaN or infinite) and its metadata.
     ///

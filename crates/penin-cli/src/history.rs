@@ -2,13 +2,14 @@
 //! recover, repair.
 
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use penin_history::checkpoint::{self, Meta, Reason, Selector};
 use penin_history::ledger;
 use penin_history::time::Timestamp;
-use penin_orchestrator::memory::{self, Memory, Recovery};
+use penin_orchestrator::memory::{self, Memory, Recovery, Repaired};
 use penin_orchestrator::{Map, Value};
 use serde::Serialize;
 
@@ -378,12 +379,39 @@ pub fn log(ctx: &Globals, since: Option<Timestamp>, json: bool, out: &mut dyn Wr
     Ok(())
 }
 
-/// `penin recover --keep-journal | --discard-journal`.
-pub fn recover(ctx: &Globals, how: Recovery, out: &mut dyn Write) -> Result<()> {
+/// Writes `fields` as one JSON object, after the state's `path`.
+fn write_object(path: &Path, fields: Vec<(&str, Value)>, out: &mut dyn Write) -> Result<()> {
+    let mut map = Map::new();
+    map.insert("path", Value::from(path.display().to_string()));
+    for (name, value) in fields {
+        map.insert(name, value);
+    }
+    out.write_all(&penin_codec::to_vec_compact(&Value::from(map)))?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// A path as a JSON string, `None` as `null`.
+fn path_value(path: Option<&Path>) -> Value {
+    path.map_or(Value::Null, |p| Value::from(p.display().to_string()))
+}
+
+/// `penin recover --keep-journal | --discard-journal [--json]`.
+pub fn recover(ctx: &Globals, how: Recovery, json: bool, out: &mut dyn Write) -> Result<()> {
     let path = &ctx.path;
     let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
     let (recovered, notices) = match memory::recover_with(path, &ctx.options(), how) {
         Err(e @ penin_orchestrator::Error::NothingToRecover { .. }) => {
+            if json {
+                let fields = vec![
+                    ("recovered", Value::from(false)),
+                    ("reason", Value::from(e.to_string())),
+                    ("applied", number(0)),
+                    ("moved_to", Value::Null),
+                    ("seq", Value::Null),
+                ];
+                return write_object(path, fields, out);
+            }
             writeln!(out, "{e}")?;
             return Ok(());
         }
@@ -391,6 +419,16 @@ pub fn recover(ctx: &Globals, how: Recovery, out: &mut dyn Write) -> Result<()> 
     };
     for notice in notices {
         tracing::warn!("{notice}");
+    }
+    if json {
+        let fields = vec![
+            ("recovered", Value::from(true)),
+            ("reason", Value::Null),
+            ("applied", number(recovered.applied)),
+            ("moved_to", path_value(recovered.moved_to.as_deref())),
+            ("seq", number(recovered.seq)),
+        ];
+        return write_object(path, fields, out);
     }
     match &recovered.moved_to {
         Some(aside) => writeln!(
@@ -409,12 +447,62 @@ pub fn recover(ctx: &Globals, how: Recovery, out: &mut dyn Write) -> Result<()> 
     Ok(())
 }
 
-/// `penin repair`.
-pub fn repair(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
+/// The fields of `repair --json`: what `repaired` did, or with `None` the `reason` there was
+/// nothing to repair.
+fn repair_fields(repaired: Option<&Repaired>, reason: Option<&str>) -> Vec<(&'static str, Value)> {
+    let ledger = repaired
+        .and_then(|r| r.ledger.as_ref())
+        .map_or(Value::Null, |(why, moved)| {
+            let mut map = Map::new();
+            map.insert("damage", Value::from(why.as_str()));
+            map.insert("moved_to", path_value(Some(moved)));
+            Value::from(map)
+        });
+    let dropped = repaired
+        .and_then(|r| r.dropped)
+        .map_or(Value::Null, |(from, to)| {
+            Value::Array(vec![number(from), number(to)])
+        });
+    vec![
+        ("repaired", Value::from(repaired.is_some())),
+        ("reason", reason.map_or(Value::Null, Value::from)),
+        ("kept", number(repaired.map_or(0, |r| r.kept))),
+        (
+            "dropped_bytes",
+            number(repaired.map_or(0, |r| r.dropped_bytes)),
+        ),
+        ("dropped", dropped),
+        (
+            "damage",
+            repaired
+                .and_then(|r| r.damage.as_deref())
+                .map_or(Value::Null, Value::from),
+        ),
+        (
+            "header_rebuilt",
+            Value::from(repaired.is_some_and(|r| r.header_rebuilt)),
+        ),
+        (
+            "moved_to",
+            path_value(repaired.and_then(|r| r.moved_to.as_deref())),
+        ),
+        ("ledger", ledger),
+        (
+            "checkpoint",
+            repaired.map_or(Value::Null, |r| Value::from(r.checkpoint.id.as_str())),
+        ),
+    ]
+}
+
+/// `penin repair [--json]`.
+pub fn repair(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
     let path = &ctx.path;
     let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
     let (repaired, notices) = match memory::repair_with(path, &ctx.options()) {
         Err(e @ penin_orchestrator::Error::NothingToRepair { .. }) => {
+            if json {
+                return write_object(path, repair_fields(None, Some(&e.to_string())), out);
+            }
             writeln!(out, "{e}")?;
             return Ok(());
         }
@@ -422,6 +510,9 @@ pub fn repair(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
     };
     for notice in notices {
         tracing::warn!("{notice}");
+    }
+    if json {
+        return write_object(path, repair_fields(Some(&repaired), None), out);
     }
     if let Some((why, moved)) = &repaired.ledger {
         writeln!(

@@ -152,15 +152,17 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
                 history::log(ctx, since, json, out)
             })?;
         }
-        Some(Command::Recover { keep_journal, .. }) => {
+        Some(Command::Recover {
+            keep_journal, json, ..
+        }) => {
             let how = if keep_journal {
                 penin_orchestrator::memory::Recovery::KeepJournal
             } else {
                 penin_orchestrator::memory::Recovery::DiscardJournal
             };
-            history::recover(ctx, how, out)?;
+            history::recover(ctx, how, json, out)?;
         }
-        Some(Command::Repair) => history::repair(ctx, out)?,
+        Some(Command::Repair { json }) => history::repair(ctx, json, out)?,
         Some(Command::Backup { command }) => backup::dispatch(ctx, command, out)?,
         Some(
             command @ (Command::Inspect { .. }

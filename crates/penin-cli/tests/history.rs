@@ -551,3 +551,83 @@ fn checkpoint_and_prune_print_json() {
     assert_eq!(restored["saved"]["scores"], json!(5));
     assert_eq!(env.stats_json()["score_history_size"], json!(4));
 }
+
+fn json_of(env: &Env, args: &[&str]) -> serde_json::Value {
+    let out = env.run(args);
+    out.assert_ok();
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+#[test]
+fn recover_and_repair_print_json() {
+    // Another program saved its own state over the snapshot while the journal held changes.
+    let foreign =
+        b"{\n  \"knowledge_base\": {},\n  \"task_history\": [],\n  \"score_history\": [7]\n}";
+    for (how, applied, scores) in [
+        ("--keep-journal", 2, json!([7, 1, 2])),
+        ("--discard-journal", 0, json!([7])),
+    ] {
+        let env = Env::new();
+        env.run(&["add-score", "1"]).assert_ok();
+        env.run(&["add-score", "2"]).assert_ok();
+        env.write(DEFAULT_STATE, foreign);
+        let recovered = json_of(&env, &["recover", how, "--json"]);
+        let moved_to = if applied == 0 {
+            json!(only_file(&env, ".journal.discarded-"))
+        } else {
+            json!(null)
+        };
+        assert_eq!(
+            recovered,
+            json!({
+                "path": DEFAULT_STATE, "recovered": true, "reason": null, "applied": applied,
+                "moved_to": moved_to, "seq": 2,
+            }),
+            "{how}"
+        );
+        assert_eq!(env.loaded(DEFAULT_STATE)["score_history"]["items"], scores);
+        let nothing = json_of(&env, &["recover", how, "--json"]);
+        assert_eq!(nothing["recovered"], json!(false));
+        assert!(
+            nothing["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("nothing to recover"),
+            "{nothing}"
+        );
+    }
+
+    // A journal damaged in its second record: the first is kept, the rest set aside.
+    let env = Env::new();
+    for score in ["1", "2", "3"] {
+        env.run(&["add-score", score]).assert_ok();
+    }
+    let mut journal = env.read(JOURNAL);
+    let second = 96 + 29 + 1;
+    journal[second + 25] ^= 0x01;
+    env.write(JOURNAL, &journal);
+    let repaired = json_of(&env, &["repair", "--json"]);
+    let checkpoints = json_of(&env, &["checkpoints", "--json"]);
+    assert_eq!(
+        repaired,
+        json!({
+            "path": DEFAULT_STATE, "repaired": true, "reason": null, "kept": 1,
+            "dropped_bytes": journal.len() - second, "dropped": repaired["dropped"],
+            "damage": repaired["damage"], "header_rebuilt": false,
+            "moved_to": only_file(&env, ".journal.damaged-"), "ledger": null,
+            "checkpoint": checkpoints[0]["id"],
+        })
+    );
+    assert!(repaired["damage"].is_string(), "{repaired}");
+    assert_eq!(repaired["dropped"], json!([2, 3]), "{repaired}");
+    let nothing = json_of(&env, &["repair", "--json"]);
+    assert_eq!(
+        (
+            &nothing["repaired"],
+            &nothing["checkpoint"],
+            &nothing["kept"]
+        ),
+        (&json!(false), &json!(null), &json!(0))
+    );
+    assert!(nothing["reason"].is_string(), "{nothing}");
+}
