@@ -441,3 +441,52 @@ fn a_failing_verify_keeps_its_exit_code_and_prints_no_json() {
     assert_eq!(out.code, Some(66), "{}", out.stderr);
     assert_eq!(out.stdout, "");
 }
+
+#[test]
+fn every_command_that_prints_data_has_json() {
+    // What prints no data of its own: the lifecycle (its line protocol is JSON already), the
+    // seed's demo, keygen (the recipient alone, as age-keygen prints it), and what describes
+    // the command line.
+    let without = [
+        "run",
+        "demo",
+        "keygen",
+        "completions",
+        "man",
+        "help",
+        "backup",
+    ];
+    let env = Env::new();
+    let mut commands: Vec<Vec<String>> = commands().into_iter().map(|c| vec![c]).collect();
+    let backup = env.run(&["backup", "--help"]);
+    backup.assert_ok();
+    let subcommands = backup
+        .stdout
+        .split("Commands:\n")
+        .nth(1)
+        .expect("backup --help lists commands")
+        .lines()
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help");
+    for name in subcommands {
+        commands.push(vec!["backup".to_owned(), name.to_owned()]);
+    }
+    assert!(commands.len() > 25, "{commands:?}");
+    for command in commands {
+        let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
+        if command.len() == 1 && without.contains(&args[0]) {
+            continue;
+        }
+        args.push("--help");
+        let out = env.run(&args);
+        out.assert_ok();
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with("--json")),
+            "{command:?} has no --json:\n{}",
+            out.stdout
+        );
+    }
+}
