@@ -13,10 +13,44 @@ use penin_orchestrator::memory::{self, Memory, Recovery, Repaired};
 use penin_orchestrator::{Map, Value};
 use serde::Serialize;
 
+use crate::args::Command;
 use crate::exit::Usage;
 use crate::globals::Globals;
 use crate::lifecycle;
 use crate::progress;
+
+/// Runs `compact`, `checkpoint`, `checkpoints`, `restore`, `prune`, `log`, `recover` or
+/// `repair`; any other command is not this module's and does nothing.
+pub fn dispatch(ctx: &Globals, command: Command, out: &mut dyn Write) -> Result<()> {
+    match command {
+        Command::Compact { json } => compact(ctx, json, out),
+        Command::Checkpoint { tag, json } => checkpoint(ctx, tag.as_deref(), json, out),
+        Command::Checkpoints { json } => list(ctx, json, out),
+        Command::Restore { which, at, json } => restore(ctx, which.as_deref(), at, json, out),
+        Command::Prune {
+            keep_last,
+            keep_within,
+            tags_too,
+            dry_run,
+            json,
+        } => prune(ctx, keep_last, keep_within, tags_too, dry_run, json, out),
+        Command::Log { since, json, from } => {
+            crate::backup::from(ctx, from.as_deref(), |ctx, _| log(ctx, since, json, out))
+        }
+        Command::Recover {
+            keep_journal, json, ..
+        } => {
+            let how = if keep_journal {
+                Recovery::KeepJournal
+            } else {
+                Recovery::DiscardJournal
+            };
+            recover(ctx, how, json, out)
+        }
+        Command::Repair { json } => repair(ctx, json, out),
+        _ => Ok(()),
+    }
+}
 
 /// Opens the state for writing, under its lock, saying what the load dealt with. `--format`,
 /// when given, is the format of the snapshots written from then on.

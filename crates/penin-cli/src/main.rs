@@ -132,37 +132,16 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
                 verify::verify(ctx, path, all, fetched, json, out)
             })?;
         }
-        Some(Command::Compact { json }) => history::compact(ctx, json, out)?,
-        Some(Command::Checkpoint { tag, json }) => {
-            history::checkpoint(ctx, tag.as_deref(), json, out)?;
-        }
-        Some(Command::Checkpoints { json }) => history::list(ctx, json, out)?,
-        Some(Command::Restore { which, at, json }) => {
-            history::restore(ctx, which.as_deref(), at, json, out)?;
-        }
-        Some(Command::Prune {
-            keep_last,
-            keep_within,
-            tags_too,
-            dry_run,
-            json,
-        }) => history::prune(ctx, keep_last, keep_within, tags_too, dry_run, json, out)?,
-        Some(Command::Log { since, json, from }) => {
-            backup::from(ctx, from.as_deref(), |ctx, _| {
-                history::log(ctx, since, json, out)
-            })?;
-        }
-        Some(Command::Recover {
-            keep_journal, json, ..
-        }) => {
-            let how = if keep_journal {
-                penin_orchestrator::memory::Recovery::KeepJournal
-            } else {
-                penin_orchestrator::memory::Recovery::DiscardJournal
-            };
-            history::recover(ctx, how, json, out)?;
-        }
-        Some(Command::Repair { json }) => history::repair(ctx, json, out)?,
+        Some(
+            command @ (Command::Compact { .. }
+            | Command::Checkpoint { .. }
+            | Command::Checkpoints { .. }
+            | Command::Restore { .. }
+            | Command::Prune { .. }
+            | Command::Log { .. }
+            | Command::Recover { .. }
+            | Command::Repair { .. }),
+        ) => history::dispatch(ctx, command, out)?,
         Some(Command::Backup { command }) => backup::dispatch(ctx, command, out)?,
         Some(
             command @ (Command::Inspect { .. }

@@ -536,20 +536,26 @@ fn checkpoint_and_prune_print_json() {
     let after: serde_json::Value =
         serde_json::from_str(&env.run(&["checkpoints", "--json"]).stdout).unwrap();
     assert_eq!(after, json!([list[3]]));
+}
 
-    // restore --json: the checkpoint restored, and the one of the state it replaced.
-    env.run(&["add-score", "3"]).assert_ok();
+#[test]
+fn restore_prints_json() {
+    let env = Env::new();
+    env.run(&["add-score", "1"]).assert_ok();
+    env.run(&["checkpoint"]).assert_ok();
+    env.run(&["add-score", "2"]).assert_ok();
+    // The checkpoint restored, and the one of the state it replaced.
     let out = env.run(&["restore", "--json"]);
     out.assert_ok();
     let restored: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let after: serde_json::Value =
+    let list: serde_json::Value =
         serde_json::from_str(&env.run(&["checkpoints", "--json"]).stdout).unwrap();
     assert_eq!(
         restored,
-        json!({"path": DEFAULT_STATE, "restored": list[3], "saved": after[1]})
+        json!({"path": DEFAULT_STATE, "restored": list[0], "saved": list[1]})
     );
-    assert_eq!(restored["saved"]["scores"], json!(5));
-    assert_eq!(env.stats_json()["score_history_size"], json!(4));
+    assert_eq!(restored["saved"]["scores"], json!(2));
+    assert_eq!(env.stats_json()["score_history_size"], json!(1));
 }
 
 fn json_of(env: &Env, args: &[&str]) -> serde_json::Value {
