@@ -151,18 +151,27 @@ pub enum Command {
         /// The metadata, a JSON object.
         #[arg(long, value_name = "JSON")]
         metadata: Option<String>,
+        /// As one JSON object: `path`, `key`, `dimensions`, `seq` (the change's number).
+        #[arg(long)]
+        json: bool,
     },
     /// Append a task record (a JSON value, usually an object): one journal record, synced.
     AddTask {
         /// The task record.
         #[arg(value_name = "JSON")]
         task: String,
+        /// As one JSON object: `path`, `seq` (the change's number).
+        #[arg(long)]
+        json: bool,
     },
     /// Append a score: one journal record, synced.
     AddScore {
         /// The score.
         #[arg(allow_hyphen_values = true)]
         score: String,
+        /// As one JSON object: `path`, `seq` (the change's number).
+        #[arg(long)]
+        json: bool,
     },
     /// Load any state file (any format) and write it in FORMAT.
     Convert {
@@ -174,6 +183,10 @@ pub enum Command {
         /// (an Arrow IPC file).
         #[arg(long, value_name = "FORMAT", default_value_t = Format::Json)]
         to: Format,
+        /// As one JSON object: `input`, `output`, `format`, `encrypted_to` (the recipients
+        /// the output is encrypted to; null when it is not).
+        #[arg(long)]
+        json: bool,
     },
     /// Rewrite the state's snapshot in FORMAT, in place and atomically, after a checkpoint
     /// (tagged `pre-migrate`) of the state as it is.
@@ -184,6 +197,13 @@ pub enum Command {
         /// Only say what would be done (formats, sizes, the checkpoint); change no file.
         #[arg(long)]
         dry_run: bool,
+        /// As one JSON object: `path`, `from` (null without a snapshot), `to`, `dry_run`,
+        /// `noop` (the snapshot is in that format already), `snapshot_bytes` and
+        /// `journal_bytes` (before), `seq`, `checkpoint_tag`, `checkpoints_dir`, and once
+        /// migrated `checkpoint` (the ID of the checkpoint written first) and `migrated_bytes`
+        /// (the new snapshot's size), else null.
+        #[arg(long)]
+        json: bool,
     },
     /// Write the knowledge base as a file for other tools (not a state): its vectors, and
     /// its keys in row order.
@@ -198,9 +218,16 @@ pub enum Command {
         /// npy: where the keys go, as a JSON array in row order [default: FILE.keys.json].
         #[arg(long, value_name = "PATH")]
         keys: Option<PathBuf>,
+        /// As one JSON object: `path` (the state), `file`, `format`, `rows`, and for npy
+        /// `dimension` and `keys` (the keys' file), else null.
+        #[arg(long)]
+        json: bool,
     },
     /// Check that a state loads (snapshot and journal) and that its ledger's chain is sound;
     /// print a summary.
+    ///
+    /// A line per check, as soon as it passed; a failed check exits with its code (see
+    /// below) and prints nothing more.
     Verify {
         /// The state file to check [default: the state].
         path: Option<PathBuf>,
@@ -212,14 +239,30 @@ pub enum Command {
         /// directory, removed after).
         #[arg(long, value_name = "URL", conflicts_with_all = ["path", "all"])]
         from: Option<String>,
+        /// As one JSON object, once every check passed (nothing when one fails): `remote`
+        /// (--from: `url`, `manifest`, `time`, `seq`, `objects`, `bytes`), `state` (`path`,
+        /// `knowledge`, `tasks`, `task_maxlen`, `scores`, `score_maxlen`, `other_keys`),
+        /// `journal` (`path`, `changes`, `seq`), `ledger` (`path`, `lines`, `head`,
+        /// `torn_bytes`), `checkpoints` (--all: `dir`, `count`); a part not checked, or
+        /// absent, is null, as is an unbounded maxlen.
+        #[arg(long)]
+        json: bool,
     },
     /// Fold the journal into a new snapshot, so that the state file alone holds the state.
-    Compact,
+    Compact {
+        /// As one JSON object: `path`, `format`, `bytes` (the new snapshot's), `seq` (the last
+        /// change it holds), `journal_bytes` (the journal's size before).
+        #[arg(long)]
+        json: bool,
+    },
     /// Write an immutable, checksummed copy of the whole state into `NAME.checkpoints/`.
     Checkpoint {
         /// A name to find it by (a tagged checkpoint is kept by `prune` unless --tags-too).
         #[arg(long, value_name = "NAME")]
         tag: Option<String>,
+        /// The checkpoint as one JSON object, as `checkpoints --json` lists it.
+        #[arg(long)]
+        json: bool,
     },
     /// List the checkpoints: time, tag, sequence number, size and counts.
     Checkpoints {
@@ -235,6 +278,11 @@ pub enum Command {
         /// The newest checkpoint taken at or before TIME (RFC 3339, or a date).
         #[arg(long, value_name = "TIME", value_parser = timestamp)]
         at: Option<Timestamp>,
+        /// As one JSON object: `path`, `restored` (the checkpoint that is now the state) and
+        /// `saved` (the checkpoint of the state it replaced), each as `checkpoints --json`
+        /// lists it.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove the checkpoints no rule keeps (restic's rules).
     Prune {
@@ -250,6 +298,12 @@ pub enum Command {
         /// Only say what would be removed.
         #[arg(long)]
         dry_run: bool,
+        /// As one JSON object: `dry_run`, `unfinished_removed` (files of unfinished
+        /// checkpoints removed), `kept` (oldest first, each with `id`, `last`: its rank among
+        /// the newest kept by --keep-last, the newest 1, or null, `within` and `tagged`) and
+        /// `removed` (IDs, oldest first).
+        #[arg(long)]
+        json: bool,
     },
     /// Show the audit ledger.
     Log {
@@ -274,6 +328,12 @@ pub enum Command {
         /// Move the journal aside and keep the state file as it is.
         #[arg(long)]
         discard_journal: bool,
+        /// As one JSON object: `path`, `recovered` (false when there was nothing to
+        /// recover), `reason` (why not, else null), `applied` (the journal's changes applied),
+        /// `moved_to` (where the journal was set aside, else null), `seq` (the state's last
+        /// change after it; null when not recovered).
+        #[arg(long)]
+        json: bool,
     },
     /// Off-machine copies in S3-compatible object storage (AWS S3, `SeaweedFS`, Ceph, R2,
     /// `MinIO`): push, list, restore, status. The credentials and endpoint come from the
@@ -286,7 +346,16 @@ pub enum Command {
     /// Keep the valid changes of a journal damaged before its end (or in its header), and set
     /// a ledger with a broken chain aside for a new one, after writing a checkpoint; what is
     /// damaged is kept aside.
-    Repair,
+    Repair {
+        /// As one JSON object: `path`, `repaired` (false when there was nothing to repair),
+        /// `reason` (why not, else null), `kept` (the changes kept), `dropped_bytes`,
+        /// `dropped` (the first and last change dropped, or null), `damage` (what was wrong
+        /// with the journal, or null), `header_rebuilt`, `moved_to` (where the damaged journal
+        /// is kept, or null), `ledger` (a broken ledger's `damage` and `moved_to`, or null),
+        /// `checkpoint` (the ID of the checkpoint written first, or null).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one artifact: its vector (dimension, L2 norm, first values, min and max, how many
     /// values are NaN or infinite) and its metadata.
     ///
@@ -303,6 +372,11 @@ pub enum Command {
         from: Option<String>,
     },
     /// List the knowledge base's keys in its order, one a line.
+    ///
+    /// A key holding a control character (newline, tab, carriage return, escape, DEL…) or
+    /// starting with a double quote is printed as a JSON string, quotes included (`"a\nb"`),
+    /// so that every key stays on one line and none drives the terminal; every other key is
+    /// printed as it is. `search` prints its keys so too.
     Keys {
         /// Only the keys that start with P.
         #[arg(long, value_name = "P")]
@@ -381,6 +455,11 @@ pub enum BackupCommand {
         /// writer is fenced (exit 75). Of several pushes expecting the same N, one goes on.
         #[arg(long, value_name = "N")]
         if_latest: Option<u64>,
+        /// As one JSON object: `url`, `pushed` (false when the bucket was up to date),
+        /// `manifest` (the one written, else the latest, as `backup list --json` gives it;
+        /// null when there is none), `uploaded_objects`, `uploaded_bytes`.
+        #[arg(long)]
+        json: bool,
     },
     /// List the restore points (manifests), oldest first.
     List {
@@ -404,6 +483,10 @@ pub enum BackupCommand {
         /// Replace the local state if there is one (its checkpoints are left as they are).
         #[arg(long)]
         force: bool,
+        /// As one JSON object: `url`, `path` (the local state), `manifest` (the restore
+        /// point, as `backup list --json` gives it).
+        #[arg(long)]
+        json: bool,
     },
     /// Delete the restore points no rule keeps, then the objects only they needed (the
     /// latest is always kept, and every object a kept one names).
@@ -423,6 +506,11 @@ pub enum BackupCommand {
         /// Only say what would be deleted.
         #[arg(long)]
         dry_run: bool,
+        /// As one JSON object: `url`, `dry_run`, `manifests` (the numbers deleted, or that
+        /// would be), `objects` (each `name` and `bytes`), `bytes` (their total), `kept` (the
+        /// numbers kept), `young` (unnamed objects left for being younger than the grace).
+        #[arg(long)]
+        json: bool,
     },
     /// How far behind the bucket is: the local state's last change against the latest
     /// manifest's.

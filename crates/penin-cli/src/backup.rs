@@ -19,14 +19,19 @@ use crate::lifecycle;
 /// Runs `penin backup COMMAND`.
 pub fn dispatch(ctx: &Globals, command: BackupCommand, out: &mut dyn Write) -> Result<()> {
     match command {
-        BackupCommand::Push { url, if_latest } => push(ctx, &url, if_latest, out),
+        BackupCommand::Push {
+            url,
+            if_latest,
+            json,
+        } => push(ctx, &url, if_latest, json, out),
         BackupCommand::List { url, json } => list(ctx, &url, json, out),
         BackupCommand::Restore {
             url,
             seq,
             at,
             force,
-        } => restore(ctx, &url, seq, at, force, out),
+            json,
+        } => restore(ctx, &url, seq, at, force, json, out),
         BackupCommand::Status { url, json } => status(ctx, &url, json, out),
         BackupCommand::Prune {
             url,
@@ -34,7 +39,15 @@ pub fn dispatch(ctx: &Globals, command: BackupCommand, out: &mut dyn Write) -> R
             keep_within,
             grace,
             dry_run,
-        } => prune(ctx, &url, keep_last, keep_within, grace, dry_run, out),
+            json,
+        } => {
+            let rules = Rules {
+                keep_last,
+                keep_within,
+                grace,
+            };
+            prune(ctx, &url, &rules, dry_run, json, out)
+        }
     }
 }
 
@@ -44,8 +57,15 @@ fn remote(ctx: &Globals, url: &str) -> Result<Remote> {
     Ok(Remote::from_url(url)?.with_keys(ctx.keys.clone()))
 }
 
-/// `penin backup push s3://…`: one round: what the bucket lacks, then the next manifest.
-pub fn push(ctx: &Globals, url: &str, if_latest: Option<u64>, out: &mut dyn Write) -> Result<()> {
+/// `penin backup push s3://… [--json]`: one round: what the bucket lacks, then the next
+/// manifest.
+pub fn push(
+    ctx: &Globals,
+    url: &str,
+    if_latest: Option<u64>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     let remote = remote(ctx, url)?;
     let mut writer = Writer::new();
     if let Some(number) = if_latest {
@@ -58,9 +78,20 @@ pub fn push(ctx: &Globals, url: &str, if_latest: Option<u64>, out: &mut dyn Writ
     let local = Local::capture(&memory)?;
     let pushed = penin_replica::push_round(&remote, &mut writer, &local)
         .with_context(|| format!("cannot push {}", path.display()))?;
+    let bytes: u64 = pushed.uploaded.iter().map(|o| o.size).sum();
+    if json {
+        let value = json!({
+            "url": url,
+            "pushed": pushed.manifest.is_some(),
+            "manifest": pushed.manifest.as_ref().or(pushed.current.as_ref()).map(manifest_json),
+            "uploaded_objects": pushed.uploaded.len(),
+            "uploaded_bytes": bytes,
+        });
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
     match (&pushed.manifest, &pushed.current) {
         (Some(manifest), _) => {
-            let bytes: u64 = pushed.uploaded.iter().map(|o| o.size).sum();
             writeln!(
                 out,
                 "Pushed {} to {url}: manifest {} (epoch {}) holds change {}; uploaded {} \
@@ -132,13 +163,14 @@ pub fn list(ctx: &Globals, url: &str, json: bool, out: &mut dyn Write) -> Result
     Ok(())
 }
 
-/// `penin backup restore s3://… [--seq N | --at TIME] [--force]`.
+/// `penin backup restore s3://… [--seq N | --at TIME] [--force] [--json]`.
 pub fn restore(
     ctx: &Globals,
     url: &str,
     seq: Option<u64>,
     at: Option<Timestamp>,
     force: bool,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     let remote = remote(ctx, url)?;
@@ -151,6 +183,15 @@ pub fn restore(
     let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
     let manifest = penin_replica::restore(&remote, path, pick, force)
         .with_context(|| format!("cannot restore {}: it was left as it is", path.display()))?;
+    if json {
+        let value = json!({
+            "url": url,
+            "path": path.display().to_string(),
+            "manifest": manifest_json(&manifest),
+        });
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
     writeln!(
         out,
         "Restored {} from {url}: manifest {} (written {}), change {}, {} object(s), {} bytes, \
@@ -207,17 +248,29 @@ pub fn status(ctx: &Globals, url: &str, json: bool, out: &mut dyn Write) -> Resu
     Ok(())
 }
 
+/// The rules of `backup prune`.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    pub keep_last: Option<u64>,
+    pub keep_within: Option<Duration>,
+    pub grace: Option<Duration>,
+}
+
 /// `penin backup prune s3://… --keep-last N --keep-within DURATION [--grace DURATION]
-/// [--dry-run]`.
+/// [--dry-run] [--json]`.
 pub fn prune(
     ctx: &Globals,
     url: &str,
-    keep_last: Option<u64>,
-    keep_within: Option<Duration>,
-    grace: Option<Duration>,
+    rules: &Rules,
     dry_run: bool,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let &Rules {
+        keep_last,
+        keep_within,
+        grace,
+    } = rules;
     if keep_last.unwrap_or(0) == 0 && keep_within.is_none() {
         return Err(Usage(
             "backup prune needs a rule: --keep-last N (N > 0) or --keep-within DURATION".to_owned(),
@@ -234,6 +287,25 @@ pub fn prune(
     }
     let pruned = penin_replica::prune(&remote, &retention, Timestamp::now(), dry_run)
         .with_context(|| format!("cannot prune {url}"))?;
+    let bytes: u64 = pruned.objects.iter().map(|(_, size)| size).sum();
+    if json {
+        let objects: Vec<_> = pruned
+            .objects
+            .iter()
+            .map(|(name, size)| json!({"name": name, "bytes": size}))
+            .collect();
+        let value = json!({
+            "url": url,
+            "dry_run": dry_run,
+            "manifests": pruned.manifests,
+            "objects": objects,
+            "bytes": bytes,
+            "kept": pruned.kept.iter().map(|m| m.number).collect::<Vec<_>>(),
+            "young": pruned.young,
+        });
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
     let verb = if dry_run { "would delete" } else { "deleted" };
     for number in &pruned.manifests {
         writeln!(out, "{verb} manifest {number}")?;
@@ -242,7 +314,6 @@ pub fn prune(
         writeln!(out, "{verb} {name} ({size} bytes)")?;
     }
     let kept: Vec<String> = pruned.kept.iter().map(|m| m.number.to_string()).collect();
-    let bytes: u64 = pruned.objects.iter().map(|(_, size)| size).sum();
     writeln!(
         out,
         "{url}: {} {} manifest(s) and {} object(s), {bytes} bytes; kept manifest(s) {}{}",
@@ -300,19 +371,4 @@ pub fn from(
     dir.close()
         .with_context(|| "cannot remove the temporary directory of the downloaded state")?;
     result
-}
-
-/// The line `verify --from` starts with: what was downloaded and checked.
-pub fn verified(url: &str, manifest: &Manifest, out: &mut dyn Write) -> Result<()> {
-    writeln!(
-        out,
-        "{url}: ok: manifest {} (written {}) holds change {}; {} object(s), {} bytes, each \
-         one's size and XXH3-128 verified",
-        manifest.number,
-        manifest.time,
-        manifest.seq,
-        manifest.objects().count(),
-        manifest.bytes()
-    )?;
-    Ok(())
 }

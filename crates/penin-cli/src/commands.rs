@@ -9,7 +9,6 @@ use penin_orchestrator::{Change, Map, Number, NumericVectorArtifact, Value};
 
 use crate::exit::{NotFound, Usage};
 use crate::globals::Globals;
-use crate::history;
 use crate::lifecycle;
 use crate::progress;
 
@@ -64,11 +63,37 @@ fn append(ctx: &Globals, change: Change) -> Result<u64> {
     Ok(appended.seq)
 }
 
+/// What `add-knowledge`, `add-task` and `add-score` say: `human`, or with `json` one object
+/// of the state's path, the change's sequence number and `fields`.
+fn appended(
+    ctx: &Globals,
+    seq: u64,
+    fields: Vec<(&str, Value)>,
+    json: bool,
+    human: &str,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if !json {
+        writeln!(out, "{human}: change {seq}, on disk")?;
+        return Ok(());
+    }
+    let mut map = Map::new();
+    map.insert("path", Value::from(ctx.path.display().to_string()));
+    for (name, value) in fields {
+        map.insert(name, value);
+    }
+    map.insert("seq", Value::from(i64::try_from(seq).unwrap_or(i64::MAX)));
+    out.write_all(&penin_codec::to_vec_compact(&Value::from(map)))?;
+    writeln!(out)?;
+    Ok(())
+}
+
 pub fn add_knowledge(
     ctx: &Globals,
     key: &str,
     vector: &str,
     metadata: Option<&str>,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     let vector = parse_vector(vector)?;
@@ -93,12 +118,15 @@ pub fn add_knowledge(
         artifact: NumericVectorArtifact::new(vector).with_metadata(metadata),
     };
     let seq = append(ctx, change)?;
-    writeln!(
-        out,
-        "Added {key:?} ({dimensions} dimensions) to {}: change {seq}, on disk",
+    let fields = vec![
+        ("key", Value::from(key)),
+        ("dimensions", Value::Number(Number::from_usize(dimensions))),
+    ];
+    let human = format!(
+        "Added {key:?} ({dimensions} dimensions) to {}",
         ctx.path.display()
-    )?;
-    Ok(())
+    );
+    appended(ctx, seq, fields, json, &human, out)
 }
 
 /// `0.1,0.2,-3e-5`: floats as Python's `float()` reads them (`nan`, `inf` too).
@@ -119,18 +147,14 @@ pub fn parse_vector(text: &str) -> Result<Vec<f64>> {
         .collect()
 }
 
-pub fn add_task(ctx: &Globals, task: &str, out: &mut dyn Write) -> Result<()> {
+pub fn add_task(ctx: &Globals, task: &str, json: bool, out: &mut dyn Write) -> Result<()> {
     let task: Value = penin_codec::from_str(task).context(Usage("invalid task JSON".to_owned()))?;
     let seq = append(ctx, Change::AddTask(task))?;
-    writeln!(
-        out,
-        "Added a task to {}: change {seq}, on disk",
-        ctx.path.display()
-    )?;
-    Ok(())
+    let human = format!("Added a task to {}", ctx.path.display());
+    appended(ctx, seq, Vec::new(), json, &human, out)
 }
 
-pub fn add_score(ctx: &Globals, score: &str, out: &mut dyn Write) -> Result<()> {
+pub fn add_score(ctx: &Globals, score: &str, json: bool, out: &mut dyn Write) -> Result<()> {
     let score = match penin_codec::from_str::<Value>(score) {
         Ok(Value::Number(n)) => n,
         _ => Number::Float(
@@ -141,12 +165,8 @@ pub fn add_score(ctx: &Globals, score: &str, out: &mut dyn Write) -> Result<()> 
         ),
     };
     let seq = append(ctx, Change::AddScore(score))?;
-    writeln!(
-        out,
-        "Added a score to {}: change {seq}, on disk",
-        ctx.path.display()
-    )?;
-    Ok(())
+    let human = format!("Added a score to {}", ctx.path.display());
+    appended(ctx, seq, Vec::new(), json, &human, out)
 }
 
 /// `penin keygen FILE`: a new identity in FILE (mode 0600, never over an existing file);
@@ -156,41 +176,6 @@ pub fn keygen(file: &Path, out: &mut dyn Write) -> Result<()> {
     let recipient = penin_formats::write_new_identity(file, &created)?;
     eprintln!("Public key: {recipient}");
     writeln!(out, "{recipient}")?;
-    Ok(())
-}
-
-/// `penin verify [PATH] [--all]`: the state loads (snapshot and journal); its ledger's chain
-/// is sound; with `--all`, every checkpoint's checksum matches.
-pub fn verify(ctx: &Globals, path: &Path, all: bool, out: &mut dyn Write) -> Result<()> {
-    let loaded = load_existing(ctx, path)?;
-    let state = &loaded.state;
-    let figures = state.statistics();
-    let bound =
-        |m: Option<usize>| m.map_or_else(|| "unbounded".to_owned(), |n| format!("maxlen {n}"));
-    writeln!(
-        out,
-        "{}: ok: {} knowledge items, {} tasks ({}), {} scores ({}), {} other top-level keys",
-        path.display(),
-        figures.knowledge_base_size,
-        figures.task_history_size,
-        bound(state.task_history().maxlen()),
-        figures.score_history_size,
-        bound(state.score_history().maxlen()),
-        state.extra().len(),
-    )?;
-    if loaded.journal_len > 0 {
-        writeln!(
-            out,
-            "{}: ok: {} change(s) since the snapshot, up to change {}",
-            penin_history::journal_path(path).display(),
-            loaded.replayed,
-            loaded.seq
-        )?;
-    }
-    history::verify_ledger(path, out)?;
-    if all {
-        history::verify_checkpoints(path, out)?;
-    }
     Ok(())
 }
 

@@ -44,6 +44,7 @@ pub fn convert(
     input: &Path,
     output: &Path,
     to: Format,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     // The output's lock first: when the input is the same state, nothing can change it
@@ -72,6 +73,16 @@ pub fn convert(
         format: to,
         encrypted_to: ctx.keys.encrypts().then(|| ctx.keys.recipients()),
     };
+    if json {
+        let value = serde_json::json!({
+            "input": input.display().to_string(),
+            "output": output.display().to_string(),
+            "format": to.name(),
+            "encrypted_to": layout.encrypted_to,
+        });
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
     writeln!(
         out,
         "Converted {} to {} ({layout})",
@@ -81,9 +92,15 @@ pub fn convert(
     Ok(())
 }
 
-/// `penin migrate --to FORMAT [--dry-run]`: the state's snapshot rewritten in `to`, in
-/// place, after a checkpoint; with `dry_run`, what would be done, and no file changed.
-pub fn migrate(ctx: &Globals, to: Format, dry_run: bool, out: &mut dyn Write) -> Result<()> {
+/// `penin migrate --to FORMAT [--dry-run] [--json]`: the state's snapshot rewritten in `to`,
+/// in place, after a checkpoint; with `dry_run`, what would be done, and no file changed.
+pub fn migrate(
+    ctx: &Globals,
+    to: Format,
+    dry_run: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     let path = &ctx.path;
     if dry_run {
         // Read as `stats` reads: no lock, no file touched (not even a stale temporary).
@@ -92,6 +109,9 @@ pub fn migrate(ctx: &Globals, to: Format, dry_run: bool, out: &mut dyn Write) ->
         })?;
         if plan.from.is_none() && plan.journal_bytes == 0 {
             return Err(NotFound(path.clone()).into());
+        }
+        if json {
+            return migration_json(&plan, true, None, out);
         }
         describe(&plan, true, out)?;
         return Ok(());
@@ -110,6 +130,13 @@ pub fn migrate(ctx: &Globals, to: Format, dry_run: bool, out: &mut dyn Write) ->
     let migrated = progress::slow("Migrating", path, || memory.migrate(to))
         .with_context(|| format!("cannot migrate {} to {to}", path.display()))?;
     let plan = &migrated.migration;
+    if json {
+        let done = migrated
+            .checkpoint
+            .as_ref()
+            .map(|checkpoint| (checkpoint.id.as_str(), migrated.snapshot_bytes));
+        return migration_json(plan, false, done, out);
+    }
     match &migrated.checkpoint {
         None => describe(plan, false, out)?,
         Some(checkpoint) => writeln!(
@@ -126,6 +153,32 @@ pub fn migrate(ctx: &Globals, to: Format, dry_run: bool, out: &mut dyn Write) ->
             plan.checkpoints_dir.display(),
         )?,
     }
+    Ok(())
+}
+
+/// `migrate --json`: the plan, and with `done` the checkpoint written first and the new
+/// snapshot's size.
+fn migration_json(
+    plan: &Migration,
+    dry_run: bool,
+    done: Option<(&str, u64)>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let value = serde_json::json!({
+        "path": plan.path.display().to_string(),
+        "from": plan.from.map(Format::name),
+        "to": plan.to.name(),
+        "dry_run": dry_run,
+        "noop": plan.is_noop(),
+        "snapshot_bytes": plan.snapshot_bytes,
+        "journal_bytes": plan.journal_bytes,
+        "seq": plan.seq,
+        "checkpoint_tag": plan.checkpoint_tag,
+        "checkpoints_dir": plan.checkpoints_dir.display().to_string(),
+        "checkpoint": done.map(|(id, _)| id),
+        "migrated_bytes": done.map(|(_, bytes)| bytes),
+    });
+    writeln!(out, "{value}")?;
     Ok(())
 }
 
@@ -169,6 +222,7 @@ pub fn export(
     to: Export,
     file: &Path,
     keys: Option<&Path>,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     if to == Export::Parquet && keys.is_some() {
@@ -191,6 +245,18 @@ pub fn export(
                     .flush()
             })
             .with_context(|| format!("cannot write {}", file.display()))?;
+            if json {
+                let value = serde_json::json!({
+                    "path": ctx.path.display().to_string(),
+                    "file": file.display().to_string(),
+                    "format": "npy",
+                    "rows": rows,
+                    "dimension": dimension,
+                    "keys": keys.display().to_string(),
+                });
+                writeln!(out, "{value}")?;
+                return Ok(());
+            }
             writeln!(
                 out,
                 "Exported {} vectors of dimension {dimension} from {} to {} (npy, float64, \
@@ -206,6 +272,18 @@ pub fn export(
                 penin_formats::export::parquet(loaded.state.document(), writer).map(drop)
             })
             .with_context(|| format!("cannot write {}", file.display()))?;
+            if json {
+                let value = serde_json::json!({
+                    "path": ctx.path.display().to_string(),
+                    "file": file.display().to_string(),
+                    "format": "parquet",
+                    "rows": knowledge.len(),
+                    "dimension": null,
+                    "keys": null,
+                });
+                writeln!(out, "{value}")?;
+                return Ok(());
+            }
             writeln!(
                 out,
                 "Exported {} artifacts from {} to {} (parquet, zstd level {}: key, vector, \

@@ -1,5 +1,5 @@
 //! The commands of a state's past: compact, checkpoint, checkpoints, restore, prune, log,
-//! recover, repair, and the ledger and checkpoint checks of `verify`.
+//! recover, repair.
 
 use std::io::Write;
 use std::path::Path;
@@ -9,13 +9,48 @@ use anyhow::{Context, Result};
 use penin_history::checkpoint::{self, Meta, Reason, Selector};
 use penin_history::ledger;
 use penin_history::time::Timestamp;
-use penin_orchestrator::memory::{self, Memory, Recovery};
+use penin_orchestrator::memory::{self, Memory, Recovery, Repaired};
 use penin_orchestrator::{Map, Value};
+use serde::Serialize;
 
+use crate::args::Command;
 use crate::exit::Usage;
 use crate::globals::Globals;
 use crate::lifecycle;
 use crate::progress;
+
+/// Runs `compact`, `checkpoint`, `checkpoints`, `restore`, `prune`, `log`, `recover` or
+/// `repair`; any other command is not this module's and does nothing.
+pub fn dispatch(ctx: &Globals, command: Command, out: &mut dyn Write) -> Result<()> {
+    match command {
+        Command::Compact { json } => compact(ctx, json, out),
+        Command::Checkpoint { tag, json } => checkpoint(ctx, tag.as_deref(), json, out),
+        Command::Checkpoints { json } => list(ctx, json, out),
+        Command::Restore { which, at, json } => restore(ctx, which.as_deref(), at, json, out),
+        Command::Prune {
+            keep_last,
+            keep_within,
+            tags_too,
+            dry_run,
+            json,
+        } => prune(ctx, keep_last, keep_within, tags_too, dry_run, json, out),
+        Command::Log { since, json, from } => {
+            crate::backup::from(ctx, from.as_deref(), |ctx, _| log(ctx, since, json, out))
+        }
+        Command::Recover {
+            keep_journal, json, ..
+        } => {
+            let how = if keep_journal {
+                Recovery::KeepJournal
+            } else {
+                Recovery::DiscardJournal
+            };
+            recover(ctx, how, json, out)
+        }
+        Command::Repair { json } => repair(ctx, json, out),
+        _ => Ok(()),
+    }
+}
 
 /// Opens the state for writing, under its lock, saying what the load dealt with. `--format`,
 /// when given, is the format of the snapshots written from then on.
@@ -36,14 +71,25 @@ pub(crate) fn open(ctx: &Globals) -> Result<(penin_store::Lock, Memory)> {
     Ok((lock, memory))
 }
 
-/// `penin compact`: folds the journal into a new snapshot.
-pub fn compact(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
+/// `penin compact [--json]`: folds the journal into a new snapshot.
+pub fn compact(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
     let path = &ctx.path;
     let (_lock, mut memory) = open(ctx)?;
     let changes = memory.journal_len();
     progress::slow("Saving", path, || memory.compact())
         .with_context(|| format!("cannot compact {}", path.display()))?;
     let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    if json {
+        let mut map = Map::new();
+        map.insert("path", Value::from(path.display().to_string()));
+        map.insert("format", Value::from(memory.layout().format.name()));
+        map.insert("bytes", number(bytes));
+        map.insert("seq", number(memory.seq()));
+        map.insert("journal_bytes", number(changes));
+        out.write_all(&penin_codec::to_vec_compact(&Value::from(map)))?;
+        writeln!(out)?;
+        return Ok(());
+    }
     writeln!(
         out,
         "Compacted {}: the snapshot ({}, {bytes} bytes) holds every change up to change {}; \
@@ -55,13 +101,18 @@ pub fn compact(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// `penin checkpoint [--tag NAME]`.
-pub fn checkpoint(ctx: &Globals, tag: Option<&str>, out: &mut dyn Write) -> Result<()> {
+/// `penin checkpoint [--tag NAME] [--json]`.
+pub fn checkpoint(ctx: &Globals, tag: Option<&str>, json: bool, out: &mut dyn Write) -> Result<()> {
     let path = &ctx.path;
     let (_lock, mut memory) = open(ctx)?;
     let meta = memory
         .checkpoint(tag)
         .with_context(|| format!("cannot write a checkpoint of {}", path.display()))?;
+    if json {
+        out.write_all(&penin_codec::to_vec_compact(&meta_value(&meta)))?;
+        writeln!(out)?;
+        return Ok(());
+    }
     writeln!(
         out,
         "Checkpoint {}{} of {}: change {}, {} bytes, in {}",
@@ -142,11 +193,12 @@ pub fn list(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// `penin restore ID|TAG|--at TIME`.
+/// `penin restore ID|TAG|--at TIME [--json]`.
 pub fn restore(
     ctx: &Globals,
     which: Option<&str>,
     at: Option<Timestamp>,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     let path = &ctx.path;
@@ -168,6 +220,15 @@ pub fn restore(
     let restored = memory
         .restore(&selector)
         .with_context(|| format!("cannot restore {}: it was left as it is", path.display()))?;
+    if json {
+        let mut map = Map::new();
+        map.insert("path", Value::from(path.display().to_string()));
+        map.insert("restored", meta_value(&restored.restored));
+        map.insert("saved", meta_value(&restored.saved));
+        out.write_all(&penin_codec::to_vec_compact(&Value::from(map)))?;
+        writeln!(out)?;
+        return Ok(());
+    }
     writeln!(
         out,
         "Restored {} from checkpoint {} (taken {}); the state it replaced is checkpoint {}",
@@ -179,7 +240,7 @@ pub fn restore(
     Ok(())
 }
 
-/// `penin prune --keep-last N --keep-within DURATION [--tags-too] [--dry-run]`.
+/// `penin prune --keep-last N --keep-within DURATION [--tags-too] [--dry-run] [--json]`.
 #[allow(clippy::fn_params_excessive_bools)] // the command's flags
 pub fn prune(
     ctx: &Globals,
@@ -187,6 +248,7 @@ pub fn prune(
     keep_within: Option<Duration>,
     tags_too: bool,
     dry_run: bool,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     if keep_last.unwrap_or(0) == 0 && keep_within.is_none_or(|d| d.is_zero()) {
@@ -201,36 +263,102 @@ pub fn prune(
     let (_lock, mut memory) = open(ctx)?;
     let plan = memory.prune(keep_last, keep_within, tags_too, dry_run)?;
     let dir = penin_history::checkpoints_dir(path);
+    let mut unfinished_removed = 0;
     if !dry_run {
         let listing = checkpoint::list(&dir)?;
-        let removed = checkpoint::remove_unfinished(memory.fs(), &dir, &listing)?;
-        if removed > 0 {
-            writeln!(out, "removed {removed} unfinished checkpoint file(s)")?;
-        }
+        unfinished_removed = checkpoint::remove_unfinished(memory.fs(), &dir, &listing)?;
     }
-    for (meta, reasons) in &plan.keep {
-        let why: Vec<String> = reasons
+    let pruned = Pruned {
+        dry_run,
+        unfinished_removed,
+        kept: plan
+            .keep
             .iter()
-            .map(|r| match r {
-                Reason::Last(rank) => format!("one of the last {}", rank + 1),
-                Reason::Within => "within the time kept".to_owned(),
-                Reason::Tagged => "tagged".to_owned(),
-                _ => "kept".to_owned(),
-            })
-            .collect();
-        writeln!(out, "keep   {} ({})", meta.id, why.join(", "))?;
+            .map(|(meta, why)| Kept::new(meta, why))
+            .collect(),
+        removed: plan.remove.iter().map(|meta| meta.id.clone()).collect(),
+    };
+    if json {
+        serde_json::to_writer(&mut *out, &pruned)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if pruned.unfinished_removed > 0 {
+        writeln!(
+            out,
+            "removed {} unfinished checkpoint file(s)",
+            pruned.unfinished_removed
+        )?;
+    }
+    for kept in &pruned.kept {
+        let mut why = Vec::new();
+        if let Some(rank) = kept.last {
+            why.push(format!("newest #{rank}"));
+        }
+        if kept.within {
+            why.push("within the time kept".to_owned());
+        }
+        if kept.tagged {
+            why.push("tagged".to_owned());
+        }
+        writeln!(out, "keep   {} ({})", kept.id, why.join(", "))?;
     }
     let verb = if dry_run { "would remove" } else { "removed" };
-    for meta in &plan.remove {
-        writeln!(out, "{verb} {}", meta.id)?;
+    for id in &pruned.removed {
+        writeln!(out, "{verb} {id}")?;
     }
     writeln!(
         out,
         "{} checkpoint(s) kept, {} {verb}",
-        plan.keep.len(),
-        plan.remove.len()
+        pruned.kept.len(),
+        pruned.removed.len()
     )?;
     Ok(())
+}
+
+/// What `prune` did (or, with `--dry-run`, would do); `prune --json` prints it.
+#[derive(Debug, Serialize)]
+struct Pruned {
+    dry_run: bool,
+    /// Files of unfinished checkpoints (a crash's) removed; 0 with `--dry-run`.
+    unfinished_removed: usize,
+    /// The checkpoints kept, oldest first, each with why.
+    kept: Vec<Kept>,
+    /// The IDs of the checkpoints removed (or that would be), oldest first.
+    removed: Vec<String>,
+}
+
+/// A checkpoint `prune` keeps, and why (at least one of the three).
+#[derive(Debug, Serialize)]
+struct Kept {
+    id: String,
+    /// Among the `--keep-last` newest: its rank, the newest being 1.
+    last: Option<usize>,
+    /// Taken within `--keep-within` of the newest.
+    within: bool,
+    /// Tagged, and tagged checkpoints are kept (no `--tags-too`).
+    tagged: bool,
+}
+
+impl Kept {
+    fn new(meta: &Meta, reasons: &[Reason]) -> Kept {
+        let mut kept = Kept {
+            id: meta.id.clone(),
+            last: None,
+            within: false,
+            tagged: false,
+        };
+        for reason in reasons {
+            match reason {
+                Reason::Last(rank) => kept.last = Some(*rank),
+                Reason::Within => kept.within = true,
+                Reason::Tagged => kept.tagged = true,
+                // A reason of a newer penin-history: the checkpoint is kept all the same.
+                _ => {}
+            }
+        }
+        kept
+    }
 }
 
 /// `penin log [--since TIME] [--json]`.
@@ -285,12 +413,39 @@ pub fn log(ctx: &Globals, since: Option<Timestamp>, json: bool, out: &mut dyn Wr
     Ok(())
 }
 
-/// `penin recover --keep-journal | --discard-journal`.
-pub fn recover(ctx: &Globals, how: Recovery, out: &mut dyn Write) -> Result<()> {
+/// Writes `fields` as one JSON object, after the state's `path`.
+fn write_object(path: &Path, fields: Vec<(&str, Value)>, out: &mut dyn Write) -> Result<()> {
+    let mut map = Map::new();
+    map.insert("path", Value::from(path.display().to_string()));
+    for (name, value) in fields {
+        map.insert(name, value);
+    }
+    out.write_all(&penin_codec::to_vec_compact(&Value::from(map)))?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// A path as a JSON string, `None` as `null`.
+fn path_value(path: Option<&Path>) -> Value {
+    path.map_or(Value::Null, |p| Value::from(p.display().to_string()))
+}
+
+/// `penin recover --keep-journal | --discard-journal [--json]`.
+pub fn recover(ctx: &Globals, how: Recovery, json: bool, out: &mut dyn Write) -> Result<()> {
     let path = &ctx.path;
     let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
     let (recovered, notices) = match memory::recover_with(path, &ctx.options(), how) {
         Err(e @ penin_orchestrator::Error::NothingToRecover { .. }) => {
+            if json {
+                let fields = vec![
+                    ("recovered", Value::from(false)),
+                    ("reason", Value::from(e.to_string())),
+                    ("applied", number(0)),
+                    ("moved_to", Value::Null),
+                    ("seq", Value::Null),
+                ];
+                return write_object(path, fields, out);
+            }
             writeln!(out, "{e}")?;
             return Ok(());
         }
@@ -298,6 +453,16 @@ pub fn recover(ctx: &Globals, how: Recovery, out: &mut dyn Write) -> Result<()> 
     };
     for notice in notices {
         tracing::warn!("{notice}");
+    }
+    if json {
+        let fields = vec![
+            ("recovered", Value::from(true)),
+            ("reason", Value::Null),
+            ("applied", number(recovered.applied)),
+            ("moved_to", path_value(recovered.moved_to.as_deref())),
+            ("seq", number(recovered.seq)),
+        ];
+        return write_object(path, fields, out);
     }
     match &recovered.moved_to {
         Some(aside) => writeln!(
@@ -316,12 +481,62 @@ pub fn recover(ctx: &Globals, how: Recovery, out: &mut dyn Write) -> Result<()> 
     Ok(())
 }
 
-/// `penin repair`.
-pub fn repair(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
+/// The fields of `repair --json`: what `repaired` did, or with `None` the `reason` there was
+/// nothing to repair.
+fn repair_fields(repaired: Option<&Repaired>, reason: Option<&str>) -> Vec<(&'static str, Value)> {
+    let ledger = repaired
+        .and_then(|r| r.ledger.as_ref())
+        .map_or(Value::Null, |(why, moved)| {
+            let mut map = Map::new();
+            map.insert("damage", Value::from(why.as_str()));
+            map.insert("moved_to", path_value(Some(moved)));
+            Value::from(map)
+        });
+    let dropped = repaired
+        .and_then(|r| r.dropped)
+        .map_or(Value::Null, |(from, to)| {
+            Value::Array(vec![number(from), number(to)])
+        });
+    vec![
+        ("repaired", Value::from(repaired.is_some())),
+        ("reason", reason.map_or(Value::Null, Value::from)),
+        ("kept", number(repaired.map_or(0, |r| r.kept))),
+        (
+            "dropped_bytes",
+            number(repaired.map_or(0, |r| r.dropped_bytes)),
+        ),
+        ("dropped", dropped),
+        (
+            "damage",
+            repaired
+                .and_then(|r| r.damage.as_deref())
+                .map_or(Value::Null, Value::from),
+        ),
+        (
+            "header_rebuilt",
+            Value::from(repaired.is_some_and(|r| r.header_rebuilt)),
+        ),
+        (
+            "moved_to",
+            path_value(repaired.and_then(|r| r.moved_to.as_deref())),
+        ),
+        ("ledger", ledger),
+        (
+            "checkpoint",
+            repaired.map_or(Value::Null, |r| Value::from(r.checkpoint.id.as_str())),
+        ),
+    ]
+}
+
+/// `penin repair [--json]`.
+pub fn repair(ctx: &Globals, json: bool, out: &mut dyn Write) -> Result<()> {
     let path = &ctx.path;
     let _lock = lifecycle::one_shot_writer(path, ctx.wait)?;
     let (repaired, notices) = match memory::repair_with(path, &ctx.options()) {
         Err(e @ penin_orchestrator::Error::NothingToRepair { .. }) => {
+            if json {
+                return write_object(path, repair_fields(None, Some(&e.to_string())), out);
+            }
             writeln!(out, "{e}")?;
             return Ok(());
         }
@@ -329,6 +544,9 @@ pub fn repair(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
     };
     for notice in notices {
         tracing::warn!("{notice}");
+    }
+    if json {
+        return write_object(path, repair_fields(Some(&repaired), None), out);
     }
     if let Some((why, moved)) = &repaired.ledger {
         writeln!(
@@ -368,47 +586,6 @@ pub fn repair(ctx: &Globals, out: &mut dyn Write) -> Result<()> {
         out,
         "Checkpoint {} holds the state as it was before the repair moved anything",
         repaired.checkpoint.id
-    )?;
-    Ok(())
-}
-
-/// The ledger part of `verify`: its chain, from the first line to the last.
-pub fn verify_ledger(path: &Path, out: &mut dyn Write) -> Result<()> {
-    let ledger_path = penin_history::ledger_path(path);
-    if ledger_path.symlink_metadata().is_err() {
-        return Ok(());
-    }
-    let summary = ledger::verify(&ledger_path)?;
-    write!(
-        out,
-        "{}: ok: {} line(s), a sound chain, head {}",
-        ledger_path.display(),
-        summary.lines,
-        ledger::hex(&summary.head)
-    )?;
-    if let Some(torn) = summary.torn {
-        write!(
-            out,
-            " (then a torn line of {} bytes, from a crash, that the next writer cuts off)",
-            torn.bytes
-        )?;
-    }
-    writeln!(out)?;
-    Ok(())
-}
-
-/// The checkpoint part of `verify --all`: every checkpoint's size and `BLAKE2b`.
-pub fn verify_checkpoints(path: &Path, out: &mut dyn Write) -> Result<()> {
-    let dir = penin_history::checkpoints_dir(path);
-    let listing = checkpoint::list(&dir)?;
-    for meta in &listing.checkpoints {
-        checkpoint::verify(&dir, meta)?;
-    }
-    writeln!(
-        out,
-        "{}: ok: {} checkpoint(s), every checksum matches",
-        dir.display(),
-        listing.checkpoints.len()
     )?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The commands that look inside a state: `inspect`, `keys`, `tasks`, `scores`. Each loads the
 //! state read-only (snapshot, then journal; any format, encrypted too), as `stats` does.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -265,9 +266,39 @@ pub fn keys(ctx: &Globals, prefix: Option<&str>, json: bool, out: &mut dyn Write
         return write_json(out, &Value::Array(all));
     }
     for key in keys {
-        writeln!(out, "{key}")?;
+        writeln!(out, "{}", one_line(key))?;
     }
     Ok(())
+}
+
+/// A key as the human outputs print it: as it is, unless it holds a control character
+/// (newline, tab, carriage return, escape, DEL, the C1 controls…) or starts with a double
+/// quote; then as a JSON string, quotes included, every control character escaped (`\n`,
+/// `\t`, `\r`, `\u001b`, `\u007f`). So every key stays on one line, none drives the
+/// terminal, and a line that starts with `"` is always a JSON string that reads back as the
+/// key.
+pub(crate) fn one_line(key: &str) -> Cow<'_, str> {
+    if !key.starts_with('"') && !key.chars().any(char::is_control) {
+        return Cow::Borrowed(key);
+    }
+    let mut quoted = String::with_capacity(key.len() + 2);
+    quoted.push('"');
+    for c in key.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\t' => quoted.push_str("\\t"),
+            '\r' => quoted.push_str("\\r"),
+            c if c.is_control() => {
+                // Every control character is in the Basic Multilingual Plane.
+                let _ = write!(quoted, "\\u{:04x}", u32::from(c));
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    Cow::Owned(quoted)
 }
 
 /// `penin tasks [--last N] [--json]`.

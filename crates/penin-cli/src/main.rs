@@ -19,6 +19,7 @@ mod protocol;
 mod replicate;
 mod search;
 mod stats;
+mod verify;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -97,50 +98,50 @@ fn command(args: Args, out: &mut dyn Write) -> Result<ExitCode> {
             key,
             vector,
             metadata,
-        }) => commands::add_knowledge(ctx, &key, &vector, metadata.as_deref(), out)?,
-        Some(Command::AddTask { task }) => commands::add_task(ctx, &task, out)?,
-        Some(Command::AddScore { score }) => commands::add_score(ctx, &score, out)?,
-        Some(Command::Convert { input, output, to }) => {
-            formats::convert(ctx, &input, &resolve_link(output), to, out)?;
+            json,
+        }) => commands::add_knowledge(ctx, &key, &vector, metadata.as_deref(), json, out)?,
+        Some(Command::AddTask { task, json }) => commands::add_task(ctx, &task, json, out)?,
+        Some(Command::AddScore { score, json }) => commands::add_score(ctx, &score, json, out)?,
+        Some(Command::Convert {
+            input,
+            output,
+            to,
+            json,
+        }) => {
+            formats::convert(ctx, &input, &resolve_link(output), to, json, out)?;
         }
-        Some(Command::Migrate { to, dry_run }) => formats::migrate(ctx, to, dry_run, out)?,
-        Some(Command::Export { to, file, keys }) => {
-            formats::export(ctx, to, &file, keys.as_deref(), out)?;
+        Some(Command::Migrate { to, dry_run, json }) => {
+            formats::migrate(ctx, to, dry_run, json, out)?;
         }
-        Some(Command::Verify { path, all, from }) => {
+        Some(Command::Export {
+            to,
+            file,
+            keys,
+            json,
+        }) => {
+            formats::export(ctx, to, &file, keys.as_deref(), json, out)?;
+        }
+        Some(Command::Verify {
+            path,
+            all,
+            from,
+            json,
+        }) => {
             backup::from(ctx, from.as_deref(), |ctx, fetched| {
-                if let Some((url, manifest)) = fetched {
-                    backup::verified(url, manifest, out)?;
-                }
-                commands::verify(ctx, path.as_deref().unwrap_or(&ctx.path), all, out)
+                let path = path.as_deref().unwrap_or(&ctx.path);
+                verify::verify(ctx, path, all, fetched, json, out)
             })?;
         }
-        Some(Command::Compact) => history::compact(ctx, out)?,
-        Some(Command::Checkpoint { tag }) => history::checkpoint(ctx, tag.as_deref(), out)?,
-        Some(Command::Checkpoints { json }) => history::list(ctx, json, out)?,
-        Some(Command::Restore { which, at }) => {
-            history::restore(ctx, which.as_deref(), at, out)?;
-        }
-        Some(Command::Prune {
-            keep_last,
-            keep_within,
-            tags_too,
-            dry_run,
-        }) => history::prune(ctx, keep_last, keep_within, tags_too, dry_run, out)?,
-        Some(Command::Log { since, json, from }) => {
-            backup::from(ctx, from.as_deref(), |ctx, _| {
-                history::log(ctx, since, json, out)
-            })?;
-        }
-        Some(Command::Recover { keep_journal, .. }) => {
-            let how = if keep_journal {
-                penin_orchestrator::memory::Recovery::KeepJournal
-            } else {
-                penin_orchestrator::memory::Recovery::DiscardJournal
-            };
-            history::recover(ctx, how, out)?;
-        }
-        Some(Command::Repair) => history::repair(ctx, out)?,
+        Some(
+            command @ (Command::Compact { .. }
+            | Command::Checkpoint { .. }
+            | Command::Checkpoints { .. }
+            | Command::Restore { .. }
+            | Command::Prune { .. }
+            | Command::Log { .. }
+            | Command::Recover { .. }
+            | Command::Repair { .. }),
+        ) => history::dispatch(ctx, command, out)?,
         Some(Command::Backup { command }) => backup::dispatch(ctx, command, out)?,
         Some(
             command @ (Command::Inspect { .. }

@@ -94,7 +94,7 @@ fn table(hits: &Hits<'_>, metric: Metric, out: &mut dyn Write) -> Result<()> {
             [
                 (i + 1).to_string(),
                 compact(&Value::from(hit.score)),
-                hit.key.to_owned(),
+                crate::inspect::one_line(hit.key).into_owned(),
                 compact(&Value::from(hit.artifact.metadata.clone())),
             ]
         })

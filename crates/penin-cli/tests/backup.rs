@@ -99,7 +99,8 @@ fn push_list_restore_bit_for_bit() {
     assert_eq!(list[0]["number"], 1);
     assert_eq!(list[0]["seq"], 4);
     assert_eq!(list[0]["objects"], 3);
-    let total: u64 = files(&env).iter().flatten().map(|f| f.len() as u64).sum();
+    let at_4 = files(&env);
+    let total: u64 = at_4.iter().flatten().map(|f| f.len() as u64).sum();
     assert_eq!(list[0]["bytes"], total);
 
     let elsewhere = Env::new();
@@ -118,6 +119,44 @@ fn push_list_restore_bit_for_bit() {
     elsewhere.run(&["add-score", "1.0"]).assert_ok();
     elsewhere.run(&["compact"]).assert_ok();
     assert_eq!(loaded(&elsewhere.state()).seq, 5);
+
+    // push --json: up to date, then a round that uploads the new journal and ledger bytes.
+    let out = env.run(&["backup", "push", &url, "--json"]);
+    out.assert_ok();
+    assert_eq!(
+        json(&out.stdout),
+        serde_json::json!({
+            "url": url, "pushed": false, "manifest": list[0],
+            "uploaded_objects": 0, "uploaded_bytes": 0,
+        })
+    );
+    env.run(&["add-score", "0.25"]).assert_ok();
+    let out = env.run(&["backup", "push", &url, "--json"]);
+    out.assert_ok();
+    let pushed = json(&out.stdout);
+    let list = json(&env.run(&["backup", "list", &url, "--json"]).stdout);
+    let (first, second) = (&list[0], &list[1]);
+    assert_eq!(pushed["pushed"], true);
+    assert_eq!(&pushed["manifest"], second);
+    assert_eq!(second["seq"], 5);
+    // The new manifest names the first one's objects and what this round uploaded.
+    assert_eq!(
+        pushed["uploaded_objects"].as_u64().unwrap(),
+        second["objects"].as_u64().unwrap() - first["objects"].as_u64().unwrap()
+    );
+    assert_eq!(
+        pushed["uploaded_bytes"].as_u64().unwrap(),
+        second["bytes"].as_u64().unwrap() - first["bytes"].as_u64().unwrap()
+    );
+    // backup restore --json: the restore point, as backup list --json gives it.
+    let third = Env::new();
+    let out = third.run(&["backup", "restore", &url, "--seq", "4", "--json"]);
+    out.assert_ok();
+    assert_eq!(
+        json(&out.stdout),
+        serde_json::json!({"url": url, "path": ".penin_omega/state.json", "manifest": first})
+    );
+    assert_eq!(files(&third), at_4, "the files of change 4, byte for byte");
 }
 
 #[test]
@@ -689,6 +728,46 @@ fn dry_run_deletes_nothing(env: &Env, url: &str, listing: &[(String, Vec<u8>)]) 
     );
     assert!(!out.stdout.contains("manifest 4\n"), "{}", out.stdout);
     assert_eq!(stored_objects(url), listing, "a dry run deletes nothing");
+
+    // --json: the same plan, each object with its size as stored.
+    let out = env.run(&[
+        "backup",
+        "prune",
+        url,
+        "--keep-last",
+        "2",
+        "--grace",
+        "0s",
+        "--dry-run",
+        "--json",
+    ]);
+    out.assert_ok();
+    let plan = json(&out.stdout);
+    assert_eq!(plan["url"], url);
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["manifests"], serde_json::json!([1, 2, 3]));
+    assert_eq!(plan["kept"], serde_json::json!([4, 5]));
+    assert_eq!(plan["young"], 0);
+    let objects = plan["objects"].as_array().unwrap();
+    let mut total = 0;
+    for object in objects {
+        let name = object["name"].as_str().unwrap();
+        let stored = listing
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} is not stored"));
+        assert_eq!(object["bytes"], stored.1.len());
+        total += stored.1.len();
+        assert!(!name.starts_with("manifests/"), "{name}");
+    }
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["name"].as_str().unwrap().starts_with("snapshots/")),
+        "{plan}"
+    );
+    assert_eq!(plan["bytes"], total);
+    assert_eq!(stored_objects(url), listing, "a dry run deletes nothing");
 }
 
 #[test]
@@ -884,6 +963,35 @@ fn stats_verify_and_log_read_a_remote_with_from() {
         "{}",
         out.stdout
     );
+    // --json: the restore point as `backup list --json` gives it, then the figures of
+    // the state as verify gives them here.
+    let out = run(&["verify", "--from", &url, "--json"]);
+    out.assert_ok();
+    let report = json(&out.stdout);
+    let listed = env.run(&["backup", "list", &url, "--json"]);
+    let manifest = json(&listed.stdout)[0].clone();
+    assert_eq!(
+        report["remote"],
+        serde_json::json!({
+            "url": url, "manifest": 1, "time": manifest["time"], "seq": manifest["seq"],
+            "objects": 3, "bytes": manifest["bytes"],
+        })
+    );
+    let here = env.run(&["verify", "--json"]);
+    let here = json(&here.stdout);
+    let without_path = |part: &serde_json::Value| {
+        let mut part = part.clone();
+        part.as_object_mut().unwrap().remove("path");
+        part
+    };
+    for part in ["state", "journal", "ledger"] {
+        assert_eq!(
+            without_path(&report[part]),
+            without_path(&here[part]),
+            "{part}"
+        );
+    }
+    assert_eq!(report["checkpoints"], serde_json::Value::Null);
     assert!(!elsewhere.state().exists(), "nothing local was written");
     assert_eq!(
         std::fs::read_dir(&tmp).unwrap().count(),

@@ -63,6 +63,44 @@ fn add_commands_update_and_save_the_state() {
 }
 
 #[test]
+fn add_commands_and_compact_print_json() {
+    let env = Env::new();
+    let run = |args: &[&str]| {
+        let out = env.run(args);
+        out.assert_ok();
+        assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(
+        run(&["add-knowledge", "k", "--vector", "1,2,3", "--json"]),
+        json!({"path": DEFAULT_STATE, "key": "k", "dimensions": 3, "seq": 1})
+    );
+    assert_eq!(
+        run(&["add-task", r#"{"n":1}"#, "--json"]),
+        json!({"path": DEFAULT_STATE, "seq": 2})
+    );
+    assert_eq!(
+        run(&["add-score", "-0.5", "--json"]),
+        json!({"path": DEFAULT_STATE, "seq": 3})
+    );
+    assert_eq!(
+        env.run(&["add-score", "1"]).stdout,
+        "Added a score to .penin_omega/state.json: change 4, on disk\n"
+    );
+    let journal = env.read(".penin_omega/state.json.journal").len();
+    let compacted = run(&["compact", "--json"]);
+    assert_eq!(
+        compacted,
+        json!({
+            "path": DEFAULT_STATE, "format": "json", "seq": 4,
+            "bytes": env.read(DEFAULT_STATE).len(), "journal_bytes": journal,
+        })
+    );
+    let state = parse_state(&env.read(DEFAULT_STATE));
+    assert_eq!(state["score_history"]["items"], json!([-0.5, 1]));
+}
+
+#[test]
 fn negative_numbers_are_values_not_options() {
     let env = Env::new();
     env.run(&["add-knowledge", "neg", "--vector", "-1.5,2e-3, -0.0"])

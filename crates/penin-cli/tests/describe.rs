@@ -295,3 +295,198 @@ fn man_pages_cover_every_command() {
     let page = String::from_utf8(env.read("pages/penin-backup-restore.1")).expect("UTF-8");
     assert!(page.contains("\\-\\-seq"), "{page}");
 }
+
+fn verify_json(env: &Env, args: &[&str]) -> Value {
+    let mut all = vec!["verify"];
+    all.extend(args);
+    all.push("--json");
+    let out = env.run(&all);
+    out.assert_ok();
+    assert_eq!(out.stdout.lines().count(), 1, "one line: {}", out.stdout);
+    serde_json::from_str(&out.stdout).expect("verify --json prints JSON")
+}
+
+#[test]
+fn verify_json_gives_every_figure_of_the_state_its_journal_ledger_and_checkpoints() {
+    let env = small_state();
+    env.run(&["compact"]).assert_ok();
+    env.run(&["checkpoint", "--tag", "one"]).assert_ok();
+    // Two changes beyond the snapshot, a third top-level key, a second checkpoint.
+    env.run(&["add-score", "0.7"]).assert_ok();
+    env.run(&["add-knowledge", "d", "--vector", "7"])
+        .assert_ok();
+    env.run(&["checkpoint"]).assert_ok();
+    let stats = stats(&env, &[]);
+    let ledger_lines = String::from_utf8(env.read(LEDGER)).unwrap().lines().count();
+    let checkpoints = env.run(&["checkpoints", "--json"]);
+    let checkpoints: Value = serde_json::from_str(&checkpoints.stdout).unwrap();
+    assert_eq!(checkpoints.as_array().unwrap().len(), 2);
+
+    let report = verify_json(&env, &["--all"]);
+    assert_eq!(
+        report,
+        json!({
+            "remote": null,
+            "state": {
+                "path": ".penin_omega/state.json",
+                "knowledge": 4, "tasks": 1, "task_maxlen": 1000,
+                "scores": 4, "score_maxlen": 1000, "other_keys": 0,
+            },
+            "journal": {"path": JOURNAL, "changes": 2, "seq": stats["journal"]["seq"]},
+            "ledger": {
+                "path": LEDGER, "lines": ledger_lines, "head": ledger_head(&env),
+                "torn_bytes": null,
+            },
+            "checkpoints": {"dir": ".penin_omega/state.json.checkpoints", "count": 2},
+        })
+    );
+    // The same figures as stats gives, and as the human output.
+    assert_eq!(report["state"]["knowledge"], stats["knowledge_base_size"]);
+    assert_eq!(report["state"]["scores"], stats["score_history_size"]);
+    assert_eq!(report["journal"]["changes"], stats["journal"]["changes"]);
+    assert_eq!(report["ledger"]["lines"], stats["ledger"]["lines"]);
+    let human = env.run(&["verify", "--all"]);
+    human.assert_ok();
+    assert_eq!(
+        human.stdout,
+        format!(
+            ".penin_omega/state.json: ok: 4 knowledge items, 1 tasks (maxlen 1000), 4 scores \
+             (maxlen 1000), 0 other top-level keys\n\
+             {JOURNAL}: ok: 2 change(s) since the snapshot, up to change {}\n\
+             {LEDGER}: ok: {ledger_lines} line(s), a sound chain, head {}\n\
+             .penin_omega/state.json.checkpoints: ok: 2 checkpoint(s), every checksum matches\n",
+            stats["journal"]["seq"],
+            ledger_head(&env)
+        )
+    );
+
+    // Without --all the checkpoints are not checked; a torn ledger line is counted.
+    let mut ledger = env.read(LEDGER);
+    ledger.extend_from_slice(b"{\"seq\":99,\"ti");
+    env.write(LEDGER, &ledger);
+    let report = verify_json(&env, &[]);
+    assert_eq!(report["checkpoints"], Value::Null);
+    assert_eq!(report["ledger"]["torn_bytes"], 13);
+    assert_eq!(report["ledger"]["lines"], ledger_lines);
+}
+
+#[test]
+fn verify_json_of_a_snapshot_alone_with_an_unbounded_history_and_no_ledger() {
+    let env = Env::new();
+    env.write(
+        "s.json",
+        br#"{"knowledge_base": {"k": {"__type__": "NumericVectorArtifact", "vector": [1.0]}},
+            "task_history": {"__type__": "deque", "items": [], "maxlen": null},
+            "score_history": {"__type__": "deque", "items": [0.5, 1], "maxlen": 5}, "x": 1}"#,
+    );
+    let report = verify_json(&env, &["s.json"]);
+    assert_eq!(
+        report,
+        json!({
+            "remote": null,
+            "state": {
+                "path": "s.json", "knowledge": 1, "tasks": 0, "task_maxlen": null,
+                "scores": 2, "score_maxlen": 5, "other_keys": 1,
+            },
+            "journal": null, "ledger": null, "checkpoints": null,
+        })
+    );
+}
+
+#[test]
+fn a_failing_verify_keeps_its_exit_code_and_prints_no_json() {
+    let env = small_state();
+    env.run(&["checkpoint"]).assert_ok();
+    let ledger = env.read(LEDGER);
+    let mut broken = ledger.clone();
+    let second = ledger.iter().position(|&b| b == b'\n').unwrap() + 20;
+    broken[second] ^= 0x01;
+    env.write(LEDGER, &broken);
+    let out = env.run(&["verify", "--json"]);
+    assert_eq!(out.code, Some(86), "{}", out.stderr);
+    assert_eq!(out.stdout, "", "no JSON after a failed check");
+    // The human output still says what held before the failure, as each check passes.
+    let out = env.run(&["verify"]);
+    assert_eq!(out.code, Some(86), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .starts_with(".penin_omega/state.json: ok: 3 knowledge items")
+            && !out.stdout.contains(LEDGER),
+        "{}",
+        out.stdout
+    );
+    env.write(LEDGER, &ledger);
+    verify_json(&env, &["--all"]);
+
+    // A damaged checkpoint: 87, found last, after every other check passed.
+    let data = env
+        .tree()
+        .into_iter()
+        .find(|name| {
+            name.contains(".checkpoints/")
+                && std::path::Path::new(name)
+                    .extension()
+                    .is_some_and(|e| e == "json")
+        })
+        .unwrap();
+    let mut bytes = env.read(&data);
+    bytes[10] ^= 0x01;
+    env.write(&data, &bytes);
+    let out = env.run(&["verify", "--all", "--json"]);
+    assert_eq!(out.code, Some(87), "{}", out.stderr);
+    assert_eq!(out.stdout, "", "no JSON after a failed check");
+    verify_json(&env, &[]);
+
+    let out = env.run(&["verify", "missing.json", "--json"]);
+    assert_eq!(out.code, Some(66), "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn every_command_that_prints_data_has_json() {
+    // What prints no data of its own: the lifecycle (its line protocol is JSON already), the
+    // seed's demo, keygen (the recipient alone, as age-keygen prints it), and what describes
+    // the command line.
+    let without = [
+        "run",
+        "demo",
+        "keygen",
+        "completions",
+        "man",
+        "help",
+        "backup",
+    ];
+    let env = Env::new();
+    let mut commands: Vec<Vec<String>> = commands().into_iter().map(|c| vec![c]).collect();
+    let backup = env.run(&["backup", "--help"]);
+    backup.assert_ok();
+    let subcommands = backup
+        .stdout
+        .split("Commands:\n")
+        .nth(1)
+        .expect("backup --help lists commands")
+        .lines()
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help");
+    for name in subcommands {
+        commands.push(vec!["backup".to_owned(), name.to_owned()]);
+    }
+    assert!(commands.len() > 25, "{commands:?}");
+    for command in commands {
+        let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
+        if command.len() == 1 && without.contains(&args[0]) {
+            continue;
+        }
+        args.push("--help");
+        let out = env.run(&args);
+        out.assert_ok();
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with("--json")),
+            "{command:?} has no --json:\n{}",
+            out.stdout
+        );
+    }
+}

@@ -336,6 +336,57 @@ fn migrate_dry_run_says_what_it_would_do_and_changes_no_file() {
 }
 
 #[test]
+fn migrate_json_gives_the_plan_then_what_was_done() {
+    let env = Env::new();
+    env.run(&["demo"]).assert_ok();
+    env.run(&["add-score", "0.25"]).assert_ok();
+    let snapshot = env.read(STATE).len();
+    let journal = env.read(&format!("{STATE}.journal")).len();
+    let json = |args: &[&str]| {
+        let out = env.run(args);
+        out.assert_ok();
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let mut plan = serde_json::json!({
+        "path": STATE, "from": "json", "to": "json.gz", "dry_run": true, "noop": false,
+        "snapshot_bytes": snapshot, "journal_bytes": journal, "seq": 8,
+        "checkpoint_tag": "pre-migrate", "checkpoints_dir": format!("{STATE}.checkpoints"),
+        "checkpoint": null, "migrated_bytes": null,
+    });
+    let before = files(&env);
+    assert_eq!(
+        json(&["migrate", "--to", "json.gz", "--dry-run", "--json"]),
+        plan
+    );
+    assert_eq!(files(&env), before, "a dry run changed a file");
+
+    let done = json(&["migrate", "--to", "json.gz", "--json"]);
+    let checkpoints = json(&["checkpoints", "--json"]);
+    plan["dry_run"] = false.into();
+    plan["checkpoint"] = checkpoints[0]["id"].clone();
+    plan["migrated_bytes"] = env.read(STATE).len().into();
+    assert_eq!(done, plan);
+    assert_eq!(checkpoints[0]["tag"], "pre-migrate");
+
+    // Nothing to do: the snapshot is json.gz already, its journal empty.
+    let noop = json(&["migrate", "--to", "json.gz", "--json"]);
+    assert_eq!(
+        (
+            &noop["noop"],
+            &noop["from"],
+            &noop["checkpoint"],
+            &noop["journal_bytes"]
+        ),
+        (
+            &true.into(),
+            &"json.gz".into(),
+            &serde_json::Value::Null,
+            &96.into()
+        )
+    );
+}
+
+#[test]
 fn migrate_without_a_state_exits_66_and_creates_nothing() {
     let env = Env::new();
     for args in [
@@ -643,4 +694,65 @@ fn export_parquet_is_the_knowledge_base_as_pyarrow_reads_it() {
         .unwrap();
         assert_eq!(row[2], serde_json::json!(metadata), "{key}");
     }
+}
+
+#[test]
+fn convert_and_export_print_json() {
+    let env = Env::new();
+    vectors_state(&env, 4, 3);
+    let json = |args: &[&str]| {
+        let out = env.run(args);
+        out.assert_ok();
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(
+        json(&[
+            "convert",
+            STATE,
+            "out.json.zst",
+            "--to",
+            "json.zst",
+            "--json"
+        ]),
+        serde_json::json!({
+            "input": STATE, "output": "out.json.zst", "format": "json.zst", "encrypted_to": null,
+        })
+    );
+    assert_eq!(Format::detect(&env.read("out.json.zst")), Format::JsonZst);
+    let recipient = env.run(&["keygen", "key.txt"]).stdout.trim().to_owned();
+    assert_eq!(
+        json(&[
+            "--identity",
+            "key.txt",
+            "convert",
+            STATE,
+            "sealed.json",
+            "--json"
+        ]),
+        serde_json::json!({
+            "input": STATE, "output": "sealed.json", "format": "json",
+            "encrypted_to": [recipient],
+        })
+    );
+    assert!(
+        env.read("sealed.json")
+            .starts_with(b"age-encryption.org/v1")
+    );
+
+    assert_eq!(
+        json(&["export", "--to", "npy", "v.npy", "--json"]),
+        serde_json::json!({
+            "path": STATE, "file": "v.npy", "format": "npy", "rows": 4, "dimension": 3,
+            "keys": "v.npy.keys.json",
+        })
+    );
+    assert_eq!(env.read("v.npy").len(), 128 + 4 * 3 * 8);
+    assert_eq!(
+        json(&["export", "--to", "parquet", "v.parquet", "--json"]),
+        serde_json::json!({
+            "path": STATE, "file": "v.parquet", "format": "parquet", "rows": 4,
+            "dimension": null, "keys": null,
+        })
+    );
+    assert!(env.read("v.parquet").starts_with(b"PAR1"));
 }

@@ -431,3 +431,209 @@ fn a_journal_too_damaged_to_read_can_still_be_discarded() {
     );
     env.run(&["verify"]).assert_ok();
 }
+
+#[test]
+fn checkpoint_and_prune_print_json() {
+    let env = Env::new();
+    env.run(&["add-score", "1"]).assert_ok();
+    let out = env.run(&["checkpoint", "--tag", "first", "--json"]);
+    out.assert_ok();
+    let first: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    for _ in 0..3 {
+        env.run(&["add-score", "2"]).assert_ok();
+        env.run(&["checkpoint"]).assert_ok();
+    }
+    let list: serde_json::Value =
+        serde_json::from_str(&env.run(&["checkpoints", "--json"]).stdout).unwrap();
+    assert_eq!(
+        list[0], first,
+        "checkpoint --json is what checkpoints --json lists"
+    );
+    assert_eq!(first["tag"], json!("first"));
+    assert_eq!(first["scores"], json!(1));
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4);
+
+    let out = env.run(&["prune", "--keep-last", "2", "--dry-run", "--json"]);
+    out.assert_ok();
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        plan,
+        json!({
+            "dry_run": true,
+            "unfinished_removed": 0,
+            "kept": [
+                {"id": ids[0], "last": null, "within": false, "tagged": true},
+                {"id": ids[2], "last": 2, "within": false, "tagged": false},
+                {"id": ids[3], "last": 1, "within": false, "tagged": false},
+            ],
+            "removed": [ids[1]],
+        })
+    );
+    // The human output says the same.
+    let out = env.run(&["prune", "--keep-last", "2", "--dry-run"]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "keep   {} (tagged)\nkeep   {} (newest #2)\nkeep   {} (newest #1)\n\
+             would remove {}\n3 checkpoint(s) kept, 1 would remove\n",
+            ids[0], ids[2], ids[3], ids[1]
+        )
+    );
+
+    // All four were taken within the hour before the newest.
+    let out = env.run(&[
+        "prune",
+        "--keep-last",
+        "1",
+        "--keep-within",
+        "1h",
+        "--dry-run",
+        "--json",
+    ]);
+    out.assert_ok();
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let within: Vec<_> = plan["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["within"].clone(), k["last"].clone()))
+        .collect();
+    assert_eq!(
+        within,
+        [
+            (json!(true), json!(null)),
+            (json!(true), json!(null)),
+            (json!(true), json!(null)),
+            (json!(true), json!(1)),
+        ]
+    );
+    assert_eq!(plan["removed"], json!([]));
+
+    // For real, with a crash's unfinished checkpoint (data without its meta file) to remove.
+    env.write(
+        ".penin_omega/state.json.checkpoints/20000101T000000.000Z.json",
+        b"{}",
+    );
+    let out = env.run(&["prune", "--keep-last", "1", "--tags-too", "--json"]);
+    out.assert_ok();
+    let done: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        done,
+        json!({
+            "dry_run": false,
+            "unfinished_removed": 1,
+            "kept": [{"id": ids[3], "last": 1, "within": false, "tagged": false}],
+            "removed": [ids[0], ids[1], ids[2]],
+        })
+    );
+    let after: serde_json::Value =
+        serde_json::from_str(&env.run(&["checkpoints", "--json"]).stdout).unwrap();
+    assert_eq!(after, json!([list[3]]));
+}
+
+#[test]
+fn restore_prints_json() {
+    let env = Env::new();
+    env.run(&["add-score", "1"]).assert_ok();
+    env.run(&["checkpoint"]).assert_ok();
+    env.run(&["add-score", "2"]).assert_ok();
+    // The checkpoint restored, and the one of the state it replaced.
+    let out = env.run(&["restore", "--json"]);
+    out.assert_ok();
+    let restored: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let list: serde_json::Value =
+        serde_json::from_str(&env.run(&["checkpoints", "--json"]).stdout).unwrap();
+    assert_eq!(
+        restored,
+        json!({"path": DEFAULT_STATE, "restored": list[0], "saved": list[1]})
+    );
+    assert_eq!(restored["saved"]["scores"], json!(2));
+    assert_eq!(env.stats_json()["score_history_size"], json!(1));
+}
+
+fn json_of(env: &Env, args: &[&str]) -> serde_json::Value {
+    let out = env.run(args);
+    out.assert_ok();
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+#[test]
+fn recover_and_repair_print_json() {
+    // Another program saved its own state over the snapshot while the journal held changes.
+    let foreign =
+        b"{\n  \"knowledge_base\": {},\n  \"task_history\": [],\n  \"score_history\": [7]\n}";
+    for (how, applied, scores) in [
+        ("--keep-journal", 2, json!([7, 1, 2])),
+        ("--discard-journal", 0, json!([7])),
+    ] {
+        let env = Env::new();
+        env.run(&["add-score", "1"]).assert_ok();
+        env.run(&["add-score", "2"]).assert_ok();
+        env.write(DEFAULT_STATE, foreign);
+        let recovered = json_of(&env, &["recover", how, "--json"]);
+        let moved_to = if applied == 0 {
+            json!(only_file(&env, ".journal.discarded-"))
+        } else {
+            json!(null)
+        };
+        assert_eq!(
+            recovered,
+            json!({
+                "path": DEFAULT_STATE, "recovered": true, "reason": null, "applied": applied,
+                "moved_to": moved_to, "seq": 2,
+            }),
+            "{how}"
+        );
+        assert_eq!(env.loaded(DEFAULT_STATE)["score_history"]["items"], scores);
+        let nothing = json_of(&env, &["recover", how, "--json"]);
+        assert_eq!(nothing["recovered"], json!(false));
+        assert!(
+            nothing["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("nothing to recover"),
+            "{nothing}"
+        );
+    }
+
+    // A journal damaged in its second record: the first is kept, the rest set aside.
+    let env = Env::new();
+    for score in ["1", "2", "3"] {
+        env.run(&["add-score", score]).assert_ok();
+    }
+    let mut journal = env.read(JOURNAL);
+    let second = 96 + 29 + 1;
+    journal[second + 25] ^= 0x01;
+    env.write(JOURNAL, &journal);
+    let repaired = json_of(&env, &["repair", "--json"]);
+    let checkpoints = json_of(&env, &["checkpoints", "--json"]);
+    assert_eq!(
+        repaired,
+        json!({
+            "path": DEFAULT_STATE, "repaired": true, "reason": null, "kept": 1,
+            "dropped_bytes": journal.len() - second, "dropped": repaired["dropped"],
+            "damage": repaired["damage"], "header_rebuilt": false,
+            "moved_to": only_file(&env, ".journal.damaged-"), "ledger": null,
+            "checkpoint": checkpoints[0]["id"],
+        })
+    );
+    assert!(repaired["damage"].is_string(), "{repaired}");
+    assert_eq!(repaired["dropped"], json!([2, 3]), "{repaired}");
+    let nothing = json_of(&env, &["repair", "--json"]);
+    assert_eq!(
+        (
+            &nothing["repaired"],
+            &nothing["checkpoint"],
+            &nothing["kept"]
+        ),
+        (&json!(false), &json!(null), &json!(0))
+    );
+    assert!(nothing["reason"].is_string(), "{nothing}");
+}

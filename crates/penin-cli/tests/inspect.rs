@@ -152,6 +152,44 @@ fn keys_in_order_with_a_prefix() {
 }
 
 #[test]
+fn keys_with_control_characters_stay_on_one_line_as_json_strings() {
+    let env = Env::new();
+    // (the key, how `keys` prints it)
+    let rows = [
+        ("plain key, é ✓", "plain key, é ✓"),
+        ("back\\slash \"quoted\"", r#"back\slash "quoted""#),
+        ("two\nlines", r#""two\nlines""#),
+        ("a\ttab", r#""a\ttab""#),
+        ("cr\rhere", r#""cr\rhere""#),
+        ("\u{1b}[31mred\u{1b}[0m", r#""\u001b[31mred\u001b[0m""#),
+        ("del\u{7f} csi\u{9b}", r#""del\u007f csi\u009b""#),
+        ("\"starts with a quote", r#""\"starts with a quote""#),
+    ];
+    for (key, _) in rows {
+        ok(&env, &["add-knowledge", key, "--vector", "1"]);
+    }
+    let out = ok(&env, &["keys"]);
+    let lines = out.stdout_lines();
+    let printed: Vec<&str> = rows.iter().map(|(_, printed)| *printed).collect();
+    assert_eq!(lines, printed);
+    // Every quoted line reads back, as JSON, as its key.
+    for (line, (key, _)) in lines.iter().zip(rows) {
+        if line.starts_with('"') {
+            assert_eq!(serde_json::from_str::<String>(line).unwrap(), key);
+        }
+    }
+    // --json is unchanged: the keys as they are.
+    let out = ok(&env, &["keys", "--json"]);
+    let keys: Vec<&str> = rows.iter().map(|(key, _)| *key).collect();
+    assert_eq!(parse(&out), json!(keys));
+    // search's table prints them so too, one row each.
+    let out = ok(&env, &["search", "--vector", "1", "-k", "20"]);
+    assert_eq!(out.stdout_lines().len(), 1 + rows.len(), "{}", out.stdout);
+    assert!(out.stdout.contains(r#""two\nlines""#), "{}", out.stdout);
+    assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
+}
+
+#[test]
 fn tasks_oldest_first_numbered_and_the_last_n() {
     let env = Env::new();
     small_state(&env);
