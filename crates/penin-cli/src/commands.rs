@@ -22,8 +22,13 @@ pub fn load(ctx: &Globals, path: &Path) -> Result<Loaded> {
     }
     match &loaded.layout {
         Some(layout) => tracing::info!(
-            "{}: a {layout} snapshot, then {} change(s) from the journal, up to change {}",
+            "{}: a {layout} snapshot{}, then {} change(s) from the journal, up to change {}",
             path.display(),
+            if loaded.mapped {
+                " (read through a map of the file)"
+            } else {
+                ""
+            },
             loaded.replayed,
             loaded.seq
         ),

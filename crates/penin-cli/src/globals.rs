@@ -24,9 +24,13 @@ pub struct Globals {
 
 impl Globals {
     /// What opening or loading the state needs: the history bound and the keys.
+    ///
+    /// A large `arrow` snapshot is read through a map of its file: every command but `run`
+    /// (see [`crate::lifecycle::start`]) exits once it is done.
     pub fn options(&self) -> Options {
         Options::new(self.maxlen)
             .with_keys(self.keys.clone())
             .with_format(self.format)
+            .with_mapped_loads(true)
     }
 }

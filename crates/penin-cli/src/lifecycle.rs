@@ -33,7 +33,9 @@ const TICK: Duration = Duration::from_millis(50);
 /// `--format`, when given, is the format the snapshot is written in from then on.
 pub fn start(ctx: &Globals, fresh: bool, out: &mut dyn Write) -> Result<Memory> {
     let path = ctx.path.as_path();
-    let options = ctx.options();
+    // `run` keeps the state for as long as it runs, while another program may write the
+    // file: its snapshot is read into memory of its own, never mapped.
+    let options = ctx.options().with_mapped_loads(false);
     let open = || Memory::open_with(penin_store::RealFs, path, &options);
     let _ = writeln!(out, "🚀 Starting PENIN-Ω Orchestrator...");
     remove_temporaries(path, out)?;

@@ -756,3 +756,62 @@ fn convert_and_export_print_json() {
     );
     assert!(env.read("v.parquet").starts_with(b"PAR1"));
 }
+
+/// Whether process `pid` maps `path` (Linux), read from `/proc/PID/maps`.
+fn maps_file(pid: u32, path: &std::path::Path) -> bool {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("read /proc/PID/maps");
+    let path = path.canonicalize().expect("the state exists");
+    maps.lines()
+        .any(|line| line.ends_with(&*path.to_string_lossy()))
+}
+
+#[test]
+fn one_shot_commands_map_a_large_arrow_snapshot_and_run_reads_it() {
+    let env = Env::new();
+    let rel = ".penin_omega/state.arrow";
+    let path = env.path(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // 1,500 × 384 floats: 4.6 MB, above the size from which a snapshot is mapped (4 MiB).
+    let mut state = penin_orchestrator::Orchestrator::new();
+    for i in 0..1_500_i32 {
+        let vector: Vec<f64> = (0..384).map(|j| f64::from(i * 384 + j) * 0.5).collect();
+        state.add_knowledge(
+            format!("k{i}"),
+            penin_orchestrator::NumericVectorArtifact::new(vector),
+        );
+    }
+    state.save_state_as(&path, Format::Arrow).unwrap();
+
+    let out = env.run(&["--state", rel, "-v", "stats"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("Knowledge base: 1500 items"),
+        "{}",
+        out.stdout
+    );
+    let mapped = "state.arrow: a arrow snapshot (read through a map of the file), then 0 change(s)";
+    if cfg!(target_os = "linux") {
+        assert!(out.stderr.contains(mapped), "{}", out.stderr);
+    }
+    // A search through the map: the nearest by cosine to (1, 1, …) is the flattest vector.
+    let query = vec!["1"; 384].join(",");
+    let out = env.run(&[
+        "--state", rel, "search", "--vector", &query, "-k", "1", "--json",
+    ]);
+    out.assert_ok();
+    assert!(out.stdout.contains(r#""key":"k1499""#), "{}", out.stdout);
+
+    // `run` keeps the state while other programs may write the file: never mapped.
+    let mut session = env.spawn(&["--state", rel, "run", "--sync", "never"]);
+    let answer = session.ask(r#"{"op":"stats"}"#);
+    assert!(answer.contains(r#""knowledge_base_size":1500"#), "{answer}");
+    if cfg!(target_os = "linux") {
+        assert!(
+            !maps_file(session.pid(), &path),
+            "penin run maps its snapshot"
+        );
+    }
+    session.close_stdin();
+    let (status, _, stderr) = session.finish();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}

@@ -200,7 +200,45 @@ pub fn read<R: Read>(
     history_maxlen: Option<usize>,
 ) -> Result<Document> {
     let (buffer, prefix) = read_aligned(reader, size_hint)?;
-    decode(&buffer, prefix, history_maxlen)
+    decode(&buffer, Checksum::Read(Box::new(prefix)), history_maxlen)
+}
+
+/// [`read`] of a whole file through a read-only map of it: the snapshot's buffers are the
+/// page cache's pages, neither copied nor zeroed, which makes a large snapshot's load about
+/// as fast as reading its bytes once (the checksum over them). `None` when the file cannot
+/// be mapped (the caller reads it instead).
+///
+/// **A map is only for a process that exits soon after.** The file must not be cut short
+/// while the process lives: a page past a new end of file kills the reader with `SIGBUS`
+/// (penin's own writers never change a file in place: they write a new one and rename it;
+/// another program that truncates the snapshot in place, as a shell's `>` or `cp` over it
+/// does, would). `penin run` and anything that keeps the state for long read it instead.
+pub fn map(file: &std::fs::File, history_maxlen: Option<usize>) -> Option<Result<Document>> {
+    let map = map_file(file)?;
+    let buffer = Buffer::from(bytes::Bytes::from_owner(map));
+    Some(decode(&buffer, Checksum::Aside, history_maxlen))
+}
+
+/// A read-only map of the whole of `file`, its pages faulted in ahead of the reads; `None`
+/// if the system refuses it, on a system where penin does not map files, or for an empty
+/// file (which has no map).
+#[allow(unsafe_code)]
+fn map_file(file: &std::fs::File) -> Option<memmap2::Mmap> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    // SAFETY: `memmap2` calls a map of a file unsafe because the memory changes if the file
+    // does, behind Rust's back, and reading a page beyond a file that has been cut short
+    // raises SIGBUS. penin writes every snapshot once, into a new file renamed into place,
+    // and never writes into a snapshot again (a rename leaves the mapped file as it was);
+    // the map is private and read-only, and what is read from it is checked (the checksum
+    // over every byte, then each batch) before it is believed. What remains, another program
+    // truncating the file in place while it is mapped, is documented on `map`: the callers
+    // only map for processes that exit soon after (one command), never for `penin run`.
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(file) }.ok()?;
+    #[cfg(target_os = "linux")]
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Some(map)
 }
 
 /// [`read`] from bytes in memory (copied once into an aligned buffer).
@@ -341,6 +379,36 @@ const PARALLEL_HASH_MIN: usize = 4 << 20;
 /// the bytes before the footer, which is only found at the end; a footer shorter than this
 /// many chunks costs no second pass.
 const PREFIX_STATES: usize = 8;
+
+/// How [`decode`] comes by the checksum of the bytes before the footer.
+enum Checksum {
+    /// Hashed as they were read.
+    Read(Box<Prefix>),
+    /// Not hashed yet (a mapped file): hashed beside the decoding.
+    Aside,
+}
+
+/// The XXH3-128 of `bytes`, which are not in the CPU's caches yet (a mapped file): each piece
+/// is hashed while the CPU is asked for the next one, which one core's own reads of a run of
+/// 4 KiB pages do not ask for early enough.
+fn hash_ahead(bytes: &[u8]) -> u128 {
+    const PIECE: usize = 16 << 10;
+    const LINE: usize = 64;
+    let mut hasher = Xxh3::new();
+    #[cfg(target_arch = "x86_64")]
+    let sse = pulp::core_arch::x86::Sse::try_new();
+    let mut pieces = bytes.chunks(PIECE).peekable();
+    while let Some(piece) = pieces.next() {
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(sse), Some(next)) = (sse, pieces.peek()) {
+            for line in next.chunks(LINE) {
+                sse._mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast());
+            }
+        }
+        hasher.update(piece);
+    }
+    hasher.digest128()
+}
 
 /// The XXH3-128 of the bytes of a file read so far, with the hash's state at each of the
 /// last [`PREFIX_STATES`] chunk boundaries.
@@ -580,7 +648,7 @@ fn corrupt(what: impl Into<String>) -> Error {
 }
 
 /// Checks the whole file in `buffer` (see the module's overview, "Reading") and decodes it.
-fn decode(buffer: &Buffer, prefix: Prefix, history_maxlen: Option<usize>) -> Result<Document> {
+fn decode(buffer: &Buffer, checksum: Checksum, history_maxlen: Option<usize>) -> Result<Document> {
     let bytes = buffer.as_slice();
     if !bytes.starts_with(MAGIC) {
         return Err(corrupt("the file does not start with ARROW1"));
@@ -627,25 +695,60 @@ fn decode(buffer: &Buffer, prefix: Prefix, history_maxlen: Option<usize>) -> Res
     }
     let footer = &bytes[footer_start..len - 10];
 
-    // 3. The checksum of everything before the footer.
-    let found = prefix.digest(bytes, footer_start);
+    // 3. The checksum of everything before the footer: checked now if its bytes were hashed
+    // as they were read; else hashed on a second thread while the contents are decoded, and
+    // checked before they are given out. (The checksum is no defence against a file made to
+    // harm: the decoding must refuse any bytes with an error, checksum or not, and does.)
     let expected = written_checksum(footer)?;
-    if expected != found {
-        return Err(corrupt(format!(
+    let walk = |found: u128| {
+        // 4. The messages, walked; the footer they make, compared.
+        let blocks = record_batches(bytes, schema_end, footer_start - EOS.len())?;
+        if canonical_footer(&schema, &blocks, found) != footer {
+            return Err(corrupt(
+                "the footer is not the one the file's contents make",
+            ));
+        }
+        contents(buffer, &schema, &blocks, history_maxlen)
+    };
+    let mismatch = |found: u128| {
+        corrupt(format!(
             "checksum mismatch: expected {expected:032x}, found {found:032x}"
-        )));
+        ))
+    };
+    match checksum {
+        Checksum::Read(prefix) => {
+            let found = prefix.digest(bytes, footer_start);
+            if expected != found {
+                return Err(mismatch(found));
+            }
+            walk(found)
+        }
+        Checksum::Aside => std::thread::scope(|scope| {
+            let hasher = scope.spawn(|| hash_ahead(&bytes[..footer_start]));
+            let decoded = walk(expected);
+            // A panic in the hashing thread is a bug of this module: pass it on.
+            let found = hasher
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            // A file whose checksum does not match is refused as such, whatever its
+            // contents gave.
+            if expected != found {
+                return Err(mismatch(found));
+            }
+            decoded
+        }),
     }
+}
 
-    // 4. The messages, walked; the footer they make, compared.
-    let blocks = record_batches(bytes, schema_end, footer_start - EOS.len())?;
-    if canonical_footer(&schema, &blocks, found) != footer {
-        return Err(corrupt(
-            "the footer is not the one the file's contents make",
-        ));
-    }
-
+/// Step 5 of [`decode`]: the state, from the schema's metadata and the record batches.
+fn contents(
+    buffer: &Buffer,
+    schema: &Schema,
+    blocks: &[Block],
+    history_maxlen: Option<usize>,
+) -> Result<Document> {
     // 5. The state.
-    check_columns(&schema)?;
+    check_columns(schema)?;
     let state = schema
         .metadata()
         .get(STATE_KEY)
@@ -655,7 +758,7 @@ fn decode(buffer: &Buffer, prefix: Prefix, history_maxlen: Option<usize>) -> Res
     if !doc.knowledge_base.is_empty() {
         return Err(corrupt(format!("{STATE_KEY} holds a knowledge base")));
     }
-    let decoder = FileDecoder::new(Arc::new(schema), IPC_VERSION);
+    let decoder = FileDecoder::new(Arc::new(schema.clone()), IPC_VERSION);
     let mut batches = Vec::with_capacity(blocks.len());
     for (index, block) in blocks.iter().enumerate() {
         let at = |what: String| corrupt(format!("record batch {index}: {what}"));
@@ -1094,7 +1197,10 @@ mod tests {
         .unwrap();
         let blocks = record_batches(&bytes, schema_end, bytes.len() - 10 - footer_len - 8).unwrap();
         assert_eq!(blocks.len(), 3);
-        same(&decode(&buffer, prefix, None).unwrap(), &doc);
+        same(
+            &decode(&buffer, Checksum::Read(Box::new(prefix)), None).unwrap(),
+            &doc,
+        );
     }
 
     /// A reader that hands out at most `chunk` bytes a call, as a pipe may.

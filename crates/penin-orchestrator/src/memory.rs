@@ -63,6 +63,10 @@ pub struct Options {
     /// used by [`append_with`] (a new state's first snapshot, and a compaction the change
     /// calls for).
     pub format: Option<Format>,
+    /// Read a large `arrow` snapshot through a read-only map of its file
+    /// ([`Orchestrator::map_file_with`]): for a process that exits soon after the load, never
+    /// for one that keeps the state while other programs may write the file. Off by default.
+    pub map: bool,
 }
 
 impl Options {
@@ -72,7 +76,16 @@ impl Options {
             history_maxlen,
             keys: Keys::new(),
             format: None,
+            map: false,
         }
+    }
+
+    /// These options, reading a large `arrow` snapshot through a map of its file or not
+    /// ([`Options::map`]).
+    #[must_use]
+    pub fn with_mapped_loads(mut self, map: bool) -> Self {
+        self.map = map;
+        self
     }
 
     /// These options with `format` as the format of the snapshots written from now on.
@@ -238,6 +251,8 @@ pub struct Loaded {
     pub format: Option<Format>,
     /// The snapshot's format and envelope (`None` without a snapshot).
     pub layout: Option<Layout>,
+    /// Whether the snapshot was read through a map of its file ([`Options::map`]).
+    pub mapped: bool,
     /// Sequence number of the last change the state holds.
     pub seq: u64,
     /// Changes replayed from the journal.
@@ -1211,6 +1226,21 @@ enum Pair {
     Journal(Box<Journaled>),
 }
 
+/// Reads the snapshot `file` into `state`, through a map of the file if `options` say so:
+/// its layout, and whether it was mapped.
+fn load_snapshot(
+    state: &mut Orchestrator,
+    file: &std::fs::File,
+    path: &Path,
+    options: &Options,
+) -> Result<(Layout, bool)> {
+    if options.map {
+        Ok(state.map_file_with(file, path, &options.keys)?)
+    } else {
+        Ok((state.load_file_with(file, path, &options.keys)?, false))
+    }
+}
+
 fn load_pair(
     path: &Path,
     journal_path: &Path,
@@ -1219,9 +1249,12 @@ fn load_pair(
 ) -> Result<(Loaded, Pair)> {
     let mut state = Orchestrator::with_history_maxlen(options.history_maxlen);
     let file = penin_store::open(path)?;
-    let layout = match &file {
-        Some(file) => Some(state.load_file_with(file, path, &options.keys)?),
-        None => None,
+    let (layout, mapped) = match &file {
+        Some(file) => {
+            let (layout, mapped) = load_snapshot(&mut state, file, path, options)?;
+            (Some(layout), mapped)
+        }
+        None => (None, false),
     };
     let format = layout.as_ref().map(|layout| layout.format);
     let snapshot = file.is_some();
@@ -1256,6 +1289,7 @@ fn load_pair(
             snapshot,
             format,
             layout,
+            mapped,
             seq: 0,
             replayed: 0,
             journal_len: 0,
@@ -1280,6 +1314,7 @@ fn load_pair(
             snapshot,
             format,
             layout,
+            mapped,
             seq: summary.header.base,
             replayed: 0,
             journal_len: 0,
@@ -1310,6 +1345,7 @@ fn load_pair(
         snapshot,
         format,
         layout,
+        mapped,
         seq: summary.last_seq,
         replayed: usize::try_from(summary.records).unwrap_or(usize::MAX),
         journal_len: summary.len,

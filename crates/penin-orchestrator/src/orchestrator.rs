@@ -9,6 +9,10 @@ use penin_formats::{ENVELOPE_MAGIC_LEN, Encoder, Envelope, Format, Keys, Layout}
 use crate::error::{Error, Result};
 use crate::statistics::Statistics;
 
+/// The smallest `arrow` snapshot [`Orchestrator::map_file_with`] maps (a smaller one is read:
+/// a map costs more than reading a few pages).
+const MAP_MIN: usize = 4 << 20;
+
 /// The orchestrator's long-term memory: the seed's `OmegaMetaOrchestrator` state.
 ///
 /// * `knowledge_base`: artifacts by key, in insertion order (re-adding a key replaces the
@@ -232,6 +236,26 @@ impl Orchestrator {
     /// `keys` first (into memory; the format inside is recognised by its first bytes), and
     /// saying how the file was laid out.
     pub fn load_file_with(&mut self, file: &File, path: &Path, keys: &Keys) -> Result<Layout> {
+        self.load(file, path, keys, false).map(|(layout, _)| layout)
+    }
+
+    /// [`Orchestrator::load_file_with`], reading a large `arrow` snapshot through a read-only
+    /// map of the file rather than into memory of its own (see [`penin_formats::arrow::map`]):
+    /// faster, but **only for a process that exits soon after**. While the state lives, the
+    /// file must not be cut short in place by another program (penin never does): a page
+    /// past its new end kills the process with `SIGBUS`. Any other file, and a file the
+    /// system does not map, is read as [`Orchestrator::load_file_with`] reads it. Gives the
+    /// layout, and whether the file was mapped.
+    pub fn map_file_with(
+        &mut self,
+        file: &File,
+        path: &Path,
+        keys: &Keys,
+    ) -> Result<(Layout, bool)> {
+        self.load(file, path, keys, true)
+    }
+
+    fn load(&mut self, file: &File, path: &Path, keys: &Keys, map: bool) -> Result<(Layout, bool)> {
         let mut head = [0; ENVELOPE_MAGIC_LEN];
         let got = penin_codec::read_full(file, &mut head, 0)
             .map_err(|source| read_error(path, source))?;
@@ -248,12 +272,16 @@ impl Orchestrator {
             )?;
             let format = Format::detect(&opened.bytes);
             self.state = decode(format, &opened.bytes, path, self.history_maxlen)?;
-            return Ok(Layout {
-                format,
-                encrypted_to: Some(opened.recipients),
-            });
+            return Ok((
+                Layout {
+                    format,
+                    encrypted_to: Some(opened.recipients),
+                },
+                false,
+            ));
         }
         let format = Format::detect(head);
+        let mut mapped = false;
         let decoded = match format {
             Format::Json => {
                 Document::read_from(file, self.history_maxlen).map_err(|source| match source {
@@ -272,7 +300,18 @@ impl Orchestrator {
                     .map_err(|source| read_error(path, source))?
                     .len();
                 let size = usize::try_from(size).unwrap_or(usize::MAX);
-                penin_formats::arrow::read(At { file, offset: 0 }, size, self.history_maxlen)
+                let read_mapped = (map && size >= MAP_MIN)
+                    .then(|| penin_formats::arrow::map(file, self.history_maxlen))
+                    .flatten();
+                mapped = read_mapped.is_some();
+                read_mapped
+                    .unwrap_or_else(|| {
+                        penin_formats::arrow::read(
+                            At { file, offset: 0 },
+                            size,
+                            self.history_maxlen,
+                        )
+                    })
                     .map_err(|source| match source {
                         penin_formats::Error::Read(source) => read_error(path, source),
                         source => Error::Arrow {
@@ -301,7 +340,7 @@ impl Orchestrator {
             }
         };
         self.state = decoded;
-        Ok(Layout::plain(format))
+        Ok((Layout::plain(format), mapped))
     }
 }
 
