@@ -19,7 +19,9 @@
 //! change, cut or addition is refused, never read as other data.
 //!
 //! penin writes the file itself (the `stream` module), so that the payload's chunks are
-//! sealed on several threads; it reads it through the `age` crate.
+//! sealed on several threads. It reads a binary file that checks out everywhere itself too
+//! (the `unseal` module), its chunks opened on several threads; any other file (armored,
+//! damaged, for other identities) through the `age` crate, which says what is wrong.
 //!
 //! An age header does not say whom an X25519 file is for (that is the point of its
 //! anonymity). penin's `penin-recipient` stanzas name the recipients, so that a load with a
@@ -35,6 +37,7 @@ use crate::compress::Tracked;
 use crate::error::{Error, Result};
 use crate::keys::{Keys, RECIPIENT_STANZA};
 use crate::stream::{Sealer, new_file_key};
+use crate::unseal;
 
 /// The first bytes of a binary age file (any version: a newer one is refused by age).
 pub const AGE_MAGIC: &[u8] = b"age-encryption.org/";
@@ -164,7 +167,26 @@ pub fn check_opens<R: Read>(keys: &Keys, reader: R) -> Result<()> {
     open(keys, reader, false).map(drop)
 }
 
-fn open<R: Read>(keys: &Keys, reader: R, payload: bool) -> Result<Decrypted> {
+fn open<R: Read>(keys: &Keys, mut reader: R, payload: bool) -> Result<Decrypted> {
+    if payload {
+        // The whole file first: penin opens it itself when every part checks out, on
+        // several threads; otherwise the age crate reads it and says what is wrong.
+        let mut file = Vec::new();
+        reader.read_to_end(&mut file).map_err(Error::Read)?;
+        if let Some(bytes) = unseal::open(keys, &file) {
+            let names = Names::parse(&file[..file.len().min(HEADER_KEPT)]);
+            return Ok(Decrypted {
+                bytes,
+                recipients: names.recipients,
+            });
+        }
+        return open_with_age(keys, &file[..], true);
+    }
+    open_with_age(keys, reader, false)
+}
+
+/// [`open`] through the age crate.
+fn open_with_age<R: Read>(keys: &Keys, reader: R, payload: bool) -> Result<Decrypted> {
     let mut source = Tracked::new(reader);
     let mut head = Vec::new();
     let result = read_all(keys, &mut source, &mut head, payload);

@@ -54,19 +54,19 @@ use rand::RngCore;
 use sha2::Sha256;
 
 /// The first line of an age v1 file.
-const VERSION_LINE: &[u8] = b"age-encryption.org/v1\n";
+pub(crate) const VERSION_LINE: &[u8] = b"age-encryption.org/v1\n";
 
 /// Plaintext bytes in one payload chunk (the last one may hold fewer).
 pub(crate) const CHUNK: usize = 64 << 10;
 
 /// The Poly1305 tag after each chunk's ciphertext.
-const TAG: usize = 16;
+pub(crate) const TAG: usize = 16;
 
 /// A sealed chunk: the ciphertext (as long as the plaintext) and its tag.
-const SEALED_CHUNK: usize = CHUNK + TAG;
+pub(crate) const SEALED_CHUNK: usize = CHUNK + TAG;
 
 /// Chunks in one segment, the unit handed to a worker thread.
-const SEGMENT_CHUNKS: usize = 16;
+pub(crate) const SEGMENT_CHUNKS: usize = 16;
 
 /// Plaintext bytes in one (full) segment.
 pub(crate) const SEGMENT: usize = SEGMENT_CHUNKS * CHUNK;
@@ -75,16 +75,16 @@ pub(crate) const SEGMENT: usize = SEGMENT_CHUNKS * CHUNK;
 const SEGMENT_BUFFER: usize = SEGMENT_CHUNKS * SEALED_CHUNK;
 
 /// The most worker threads, whatever the machine has.
-const MAX_WORKERS: usize = 4;
+pub(crate) const MAX_WORKERS: usize = 4;
 
 /// The random nonce after the header, the payload key's salt.
-const NONCE_LEN: usize = 16;
+pub(crate) const NONCE_LEN: usize = 16;
 
 /// The width of a stanza body's base64 lines.
 const BODY_COLUMNS: usize = 64;
 
 /// HKDF-SHA-256 of `ikm` with `salt` and `info`, 32 bytes: age's key derivation.
-fn hkdf(salt: &[u8], info: &[u8], ikm: &[u8]) -> io::Result<[u8; 32]> {
+pub(crate) fn hkdf(salt: &[u8], info: &[u8], ikm: &[u8]) -> io::Result<[u8; 32]> {
     let mut key = [0; 32];
     Hkdf::<Sha256>::new(Some(salt), ikm)
         .expand(info, &mut key)
@@ -134,7 +134,7 @@ pub(crate) fn new_file_key() -> FileKey {
 }
 
 /// The nonce of chunk `counter`: 11 bytes of big-endian counter, then the last-chunk flag.
-fn chunk_nonce(counter: u64, last: bool) -> [u8; AEAD_NONCE_LEN] {
+pub(crate) fn chunk_nonce(counter: u64, last: bool) -> [u8; AEAD_NONCE_LEN] {
     let mut nonce = [0; AEAD_NONCE_LEN];
     nonce[3..11].copy_from_slice(&counter.to_be_bytes());
     nonce[11] = u8::from(last);
@@ -145,7 +145,7 @@ fn chunk_nonce(counter: u64, last: bool) -> [u8; AEAD_NONCE_LEN] {
 type Cipher = Arc<LessSafeKey>;
 
 /// The cipher for the payload key `key`.
-fn payload_cipher(key: &[u8; 32]) -> io::Result<Cipher> {
+pub(crate) fn payload_cipher(key: &[u8; 32]) -> io::Result<Cipher> {
     let key = UnboundKey::new(&CHACHA20_POLY1305, key)
         .map_err(|_| io::Error::other("ChaCha20-Poly1305 refused a 32-byte key"))?;
     Ok(Arc::new(LessSafeKey::new(key)))
