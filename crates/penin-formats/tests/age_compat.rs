@@ -1,6 +1,7 @@
-//! penin writes the age file itself (its chunks sealed on several threads): the age
-//! command, Python's `pyrage` and the `age` crate (penin's own reader) must all open it, at
-//! every size where the chunking can go wrong, and a changed byte anywhere must be refused.
+//! penin writes the age file itself (its chunks sealed on several threads) and reads it
+//! itself (its chunks opened on several threads): the age command, Python's `pyrage` and
+//! penin must all open what penin writes, penin what the age command writes, at every size
+//! where the chunking can go wrong, and a changed byte anywhere must be refused.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
