@@ -22,7 +22,7 @@
 //! ```
 //!
 //! The chunks are sealed with `aws-lc-rs` (AWS-LC's ChaCha20-Poly1305: assembly that does
-//! the cipher and the MAC in one pass over the chunk, about 1.7 times the speed of the
+//! the cipher and the MAC in one pass over the chunk, 1.4 to 1.7 times the speed of the
 //! `chacha20poly1305` crate on the machine measured, see docs/benchmarks.md). It is the same
 //! IETF ChaCha20-Poly1305 (RFC 8439), so the bytes are those any age writer would write with
 //! the same key and nonce; the tests open them with the `chacha20poly1305` crate.
