@@ -19,7 +19,10 @@
 //! change, cut or addition is refused, never read as other data.
 //!
 //! penin writes the file itself (the `stream` module), so that the payload's chunks are
-//! sealed on several threads; it reads it through the `age` crate.
+//! sealed on several threads, and reads it itself when the keys open its header (the `unseal`
+//! module), so that they are opened on several threads as they are read: a header that does
+//! not check out (or an armored file) is read by the `age` crate, which says what is wrong; a
+//! payload that does not is refused naming the chunk (in the source of [`Error::Tampered`]).
 //!
 //! An age header does not say whom an X25519 file is for (that is the point of its
 //! anonymity). penin's `penin-recipient` stanzas name the recipients, so that a load with a
@@ -35,6 +38,7 @@ use crate::compress::Tracked;
 use crate::error::{Error, Result};
 use crate::keys::{Keys, RECIPIENT_STANZA};
 use crate::stream::{Sealer, new_file_key};
+use crate::unseal::{self, Unsealed};
 
 /// The first bytes of a binary age file (any version: a newer one is refused by age).
 pub const AGE_MAGIC: &[u8] = b"age-encryption.org/";
@@ -151,7 +155,7 @@ pub struct Decrypted {
 ///   naming the recipients the file names;
 /// * a header, a MAC or a chunk that does not check out, a file cut short or followed by
 ///   anything: [`Error::Tampered`] (or [`Error::StanzaDamaged`], when the file names the
-///   identity's recipient but no stanza opens with it);
+///   identity's recipient but no stanza opens with it); for a chunk, its source names it;
 /// * a failure of `reader` itself: [`Error::Read`].
 pub fn decrypt<R: Read>(keys: &Keys, reader: R) -> Result<Decrypted> {
     open(keys, reader, true)
@@ -164,7 +168,26 @@ pub fn check_opens<R: Read>(keys: &Keys, reader: R) -> Result<()> {
     open(keys, reader, false).map(drop)
 }
 
-fn open<R: Read>(keys: &Keys, reader: R, payload: bool) -> Result<Decrypted> {
+fn open<R: Read>(keys: &Keys, mut reader: R, payload: bool) -> Result<Decrypted> {
+    if !payload {
+        return open_with_age(keys, reader, false);
+    }
+    // penin opens the file itself when the keys open its header; otherwise the age crate
+    // reads it (what was read first, then the rest) and says what is wrong.
+    match unseal::open(keys, &mut reader).map_err(Error::Read)? {
+        Unsealed::Opened { bytes, head } => Ok(Decrypted {
+            bytes,
+            recipients: Names::parse(&head).recipients,
+        }),
+        Unsealed::Damaged(error) => Err(Error::Tampered {
+            source: age::DecryptError::Io(error),
+        }),
+        Unsealed::ForAge(read) => open_with_age(keys, io::Cursor::new(read).chain(reader), true),
+    }
+}
+
+/// [`open`] through the age crate.
+fn open_with_age<R: Read>(keys: &Keys, reader: R, payload: bool) -> Result<Decrypted> {
     let mut source = Tracked::new(reader);
     let mut head = Vec::new();
     let result = read_all(keys, &mut source, &mut head, payload);

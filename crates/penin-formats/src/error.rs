@@ -46,7 +46,8 @@ pub enum Error {
     /// followed by anything: it was damaged or changed.
     #[error("its age envelope is damaged, truncated or was changed")]
     Tampered {
-        /// What age said.
+        /// What age said (for a payload chunk penin opened itself: which chunk, as an I/O
+        /// error of kind `InvalidData`).
         #[source]
         source: age::DecryptError,
     },

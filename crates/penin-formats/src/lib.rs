@@ -88,3 +88,4 @@ mod format;
 mod keys;
 mod npy;
 mod stream;
+mod unseal;

@@ -1,6 +1,7 @@
-//! penin writes the age file itself (its chunks sealed on several threads): the age
-//! command, Python's `pyrage` and the `age` crate (penin's own reader) must all open it, at
-//! every size where the chunking can go wrong, and a changed byte anywhere must be refused.
+//! penin writes the age file itself (its chunks sealed on several threads) and reads it
+//! itself (its chunks opened on several threads): the age command, Python's `pyrage` and
+//! penin must all open what penin writes, penin what the age command writes, at every size
+//! where the chunking can go wrong, and a changed byte anywhere must be refused.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -141,6 +142,61 @@ fn the_age_command_decrypts_every_size() {
             );
             assert!(out.stdout == plain, "age -d {name}: other bytes");
         }
+    }
+}
+
+#[test]
+fn penin_reads_what_the_age_command_encrypts_at_every_size() {
+    let test = "penin_reads_what_the_age_command_encrypts_at_every_size";
+    if !penin_testkit::program(test, "age", "the age command's check (.ci/run installs it)") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let first = identity(dir.path(), "first.key");
+    let second = identity(dir.path(), "second.key");
+    // penin opens 32 chunks (two segments) at a time: the sizes around those edges too.
+    let piece = 2 * SEGMENT;
+    let sizes = SIZES
+        .iter()
+        .copied()
+        .chain([piece - 1, piece, piece + 1, 2 * piece + 5]);
+    for size in sizes {
+        let plain = data(size);
+        let input = dir.path().join(format!("{size}.plain"));
+        let sealed = dir.path().join(format!("{size}.age"));
+        std::fs::write(&input, &plain).unwrap();
+        let out = Command::new("age")
+            .args([
+                "--encrypt",
+                "-r",
+                &first.recipient,
+                "-r",
+                &second.recipient,
+                "-o",
+            ])
+            .arg(&sealed)
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "age -e {size}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sealed = std::fs::read(&sealed).unwrap();
+        for identity in [&first, &second] {
+            let opened = decrypt(&identity.keys, &sealed[..]).unwrap();
+            assert!(opened.bytes == plain, "{size} bytes: other bytes");
+            // The age command names no recipient.
+            assert!(opened.recipients.is_empty(), "{size} bytes");
+        }
+        // A changed byte in its last chunk is refused.
+        let mut bad = sealed.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(
+            matches!(decrypt(&first.keys, &bad[..]), Err(Error::Tampered { .. })),
+            "{size} bytes: a changed tag"
+        );
     }
 }
 
