@@ -1059,34 +1059,38 @@ fn knowledge_base(batches: &[Batch]) -> Result<KnowledgeBase> {
     let total: usize = batches.iter().map(|b| b.keys.len()).sum();
     let two = total >= PARALLEL_MIN_ROWS
         && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
-    let parts = if two {
+    let mut kb = KnowledgeBase::with_capacity(total);
+    if two {
         let half = total / 2;
         std::thread::scope(|scope| {
             let second = scope.spawn(|| rows(batches, half..total));
-            let first = rows(batches, 0..half);
+            // The first half goes in while the second is still being made.
+            let first = rows(batches, 0..half).and_then(|part| insert(&mut kb, part));
             // A panic in the second thread is a bug of this module: pass it on.
             let second = second
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            [first, second]
-        })
+            first.and_then(|()| insert(&mut kb, second?))
+        })?;
     } else {
-        [rows(batches, 0..total), Ok(Vec::new())]
-    };
-    let mut kb = KnowledgeBase::with_capacity(total);
-    for part in parts {
-        for (key, artifact) in part? {
-            match kb.entry(key) {
-                indexmap::map::Entry::Vacant(entry) => {
-                    entry.insert(artifact);
-                }
-                indexmap::map::Entry::Occupied(entry) => {
-                    return Err(corrupt(format!("the key {:?} appears twice", entry.key())));
-                }
+        insert(&mut kb, rows(batches, 0..total)?)?;
+    }
+    Ok(kb)
+}
+
+/// Appends `part` to `kb`, refusing a key it already holds.
+fn insert(kb: &mut KnowledgeBase, part: Vec<(String, NumericVectorArtifact)>) -> Result<()> {
+    for (key, artifact) in part {
+        match kb.entry(key) {
+            indexmap::map::Entry::Vacant(entry) => {
+                entry.insert(artifact);
+            }
+            indexmap::map::Entry::Occupied(entry) => {
+                return Err(corrupt(format!("the key {:?} appears twice", entry.key())));
             }
         }
     }
-    Ok(kb)
+    Ok(())
 }
 
 /// The artifacts of rows `range` of the batches, counted across them.
