@@ -12,10 +12,18 @@ use crate::globals::Globals;
 use crate::lifecycle;
 use crate::progress;
 
-/// Loads a state (snapshot, then journal) for a command that only looks; what the load
-/// found and dealt with goes to stderr.
+/// Loads a state (snapshot, then journal) for a command that only looks and writes nothing:
+/// a large `arrow` snapshot through a map of its file. What the load found and dealt with
+/// goes to stderr.
 pub fn load(ctx: &Globals, path: &Path) -> Result<Loaded> {
-    let options = ctx.options();
+    load_with(ctx, path, true)
+}
+
+/// [`load`], reading the snapshot into memory of penin's own (`map`: false) for a command
+/// that writes a file made from the state: a map shows what another program writes into
+/// the file in place, after its checksum was checked.
+pub fn load_with(ctx: &Globals, path: &Path, map: bool) -> Result<Loaded> {
+    let options = ctx.options().with_mapped_loads(map);
     let loaded = progress::slow("Loading", path, || memory::load_with(path, &options))?;
     for notice in &loaded.notices {
         tracing::warn!("{notice}");
@@ -41,9 +49,14 @@ pub fn load(ctx: &Globals, path: &Path) -> Result<Loaded> {
     Ok(loaded)
 }
 
-/// Loads a state that must exist.
+/// Loads a state that must exist, for a command that only looks (see [`load`]).
 pub fn load_existing(ctx: &Globals, path: &Path) -> Result<Loaded> {
-    let loaded = load(ctx, path)?;
+    load_existing_with(ctx, path, true)
+}
+
+/// [`load_existing`], mapping a large `arrow` snapshot or not (see [`load_with`]).
+pub fn load_existing_with(ctx: &Globals, path: &Path, map: bool) -> Result<Loaded> {
+    let loaded = load_with(ctx, path, map)?;
     if !loaded.exists() {
         return Err(NotFound(path.to_owned()).into());
     }

@@ -10,7 +10,7 @@ use penin_orchestrator::memory::{self, Memory, Migration};
 use penin_orchestrator::{Format, KnowledgeBase, Layout, Value};
 use penin_store::RealFs;
 
-use crate::commands::load_existing;
+use crate::commands::load_existing_with;
 use crate::exit::NotFound;
 use crate::globals::Globals;
 use crate::lifecycle;
@@ -50,7 +50,8 @@ pub fn convert(
     // The output's lock first: when the input is the same state, nothing can change it
     // between this read and the write.
     let _lock = lifecycle::one_shot_writer(output, ctx.wait)?;
-    let loaded = load_existing(ctx, input)?;
+    // Read, not mapped: what is written must be what the checksum covered.
+    let loaded = load_existing_with(ctx, input, false)?;
     let journaled = penin_history::journal_path(output)
         .symlink_metadata()
         .is_ok()
@@ -231,7 +232,8 @@ pub fn export(
         )
         .into());
     }
-    let loaded = load_existing(ctx, &ctx.path)?;
+    // Read, not mapped: what is written must be what the checksum covered.
+    let loaded = load_existing_with(ctx, &ctx.path, false)?;
     let knowledge = loaded.state.knowledge_base();
     let keys = keys.map_or_else(|| keys_path(file), Path::to_owned);
     match to {

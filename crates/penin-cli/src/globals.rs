@@ -25,12 +25,11 @@ pub struct Globals {
 impl Globals {
     /// What opening or loading the state needs: the history bound and the keys.
     ///
-    /// A large `arrow` snapshot is read through a map of its file: every command but `run`
-    /// (see [`crate::lifecycle::start`]) exits once it is done.
+    /// Snapshots are read into memory of penin's own; the commands that only look map a large
+    /// `arrow` snapshot instead ([`crate::commands::load`]).
     pub fn options(&self) -> Options {
         Options::new(self.maxlen)
             .with_keys(self.keys.clone())
             .with_format(self.format)
-            .with_mapped_loads(true)
     }
 }

@@ -34,7 +34,8 @@ const TICK: Duration = Duration::from_millis(50);
 pub fn start(ctx: &Globals, fresh: bool, out: &mut dyn Write) -> Result<Memory> {
     let path = ctx.path.as_path();
     // `run` keeps the state for as long as it runs, while another program may write the
-    // file: its snapshot is read into memory of its own, never mapped.
+    // file: its snapshot is read into memory of its own, never mapped (as every command that
+    // writes reads it; see `commands::load`).
     let options = ctx.options().with_mapped_loads(false);
     let open = || Memory::open_with(penin_store::RealFs, path, &options);
     let _ = writeln!(out, "🚀 Starting PENIN-Ω Orchestrator...");

@@ -766,7 +766,7 @@ fn maps_file(pid: u32, path: &std::path::Path) -> bool {
 }
 
 #[test]
-fn one_shot_commands_map_a_large_arrow_snapshot_and_run_reads_it() {
+fn commands_that_only_look_map_a_large_arrow_snapshot_and_writers_read_it() {
     let env = Env::new();
     let rel = ".penin_omega/state.arrow";
     let path = env.path(rel);
@@ -800,6 +800,17 @@ fn one_shot_commands_map_a_large_arrow_snapshot_and_run_reads_it() {
     ]);
     out.assert_ok();
     assert!(out.stdout.contains(r#""key":"k1499""#), "{}", out.stdout);
+
+    // A command that writes a file made from the state reads the snapshot: what it writes
+    // is what the checksum covered.
+    let out = env.run(&["--state", rel, "-v", "convert", rel, "copy.json"]);
+    out.assert_ok();
+    assert!(
+        out.stderr.contains("state.arrow: a arrow snapshot, then"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("map of the file"), "{}", out.stderr);
 
     // `run` keeps the state while other programs may write the file: never mapped.
     let mut session = env.spawn(&["--state", rel, "run", "--sync", "never"]);

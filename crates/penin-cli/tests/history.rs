@@ -211,8 +211,9 @@ fn a_snapshot_the_python_tool_saved_over_a_journal_is_refused_then_recovered() {
     );
 }
 
-#[test]
-fn a_damaged_journal_is_refused_with_its_place_then_repaired() {
+/// A state of three scores whose journal is damaged in its second record: the state, the
+/// damaged journal's bytes and the second record's offset.
+fn journal_damaged_in_its_second_record() -> (Env, Vec<u8>, usize) {
     let env = Env::new();
     for score in ["1", "2", "3"] {
         env.run(&["add-score", score]).assert_ok();
@@ -222,6 +223,12 @@ fn a_damaged_journal_is_refused_with_its_place_then_repaired() {
     let second = 96 + 29 + 1;
     journal[second + 25] ^= 0x01;
     env.write(JOURNAL, &journal);
+    (env, journal, second)
+}
+
+#[test]
+fn a_damaged_journal_is_refused_with_its_place_then_repaired() {
+    let (env, journal, second) = journal_damaged_in_its_second_record();
     let out = env.run(&["stats"]);
     assert_eq!(out.code, Some(84), "{}", out.stderr);
     assert!(
@@ -604,14 +611,7 @@ fn recover_and_repair_print_json() {
     }
 
     // A journal damaged in its second record: the first is kept, the rest set aside.
-    let env = Env::new();
-    for score in ["1", "2", "3"] {
-        env.run(&["add-score", score]).assert_ok();
-    }
-    let mut journal = env.read(JOURNAL);
-    let second = 96 + 29 + 1;
-    journal[second + 25] ^= 0x01;
-    env.write(JOURNAL, &journal);
+    let (env, journal, second) = journal_damaged_in_its_second_record();
     let repaired = json_of(&env, &["repair", "--json"]);
     let checkpoints = json_of(&env, &["checkpoints", "--json"]);
     assert_eq!(

@@ -205,14 +205,16 @@ pub fn read<R: Read>(
 
 /// [`read`] of a whole file through a read-only map of it: the snapshot's buffers are the
 /// page cache's pages, neither copied nor zeroed, which makes a large snapshot's load about
-/// as fast as reading its bytes once (the checksum over them). `None` when the file cannot
-/// be mapped (the caller reads it instead).
+/// as fast as reading its bytes once (the checksum over them, on a second thread while the
+/// batches are decoded). `None` when the file cannot be mapped (the caller reads it instead).
 ///
-/// **A map is only for a process that exits soon after.** The file must not be cut short
-/// while the process lives: a page past a new end of file kills the reader with `SIGBUS`
-/// (penin's own writers never change a file in place: they write a new one and rename it;
-/// another program that truncates the snapshot in place, as a shell's `>` or `cp` over it
-/// does, would). `penin run` and anything that keeps the state for long read it instead.
+/// **A map is only for a process that looks at the state, writes nothing made from it, and
+/// exits soon after.** A map is shared with the file: while the process lives, another
+/// program that writes into the file in place changes what the state holds after its
+/// checksum was checked, and one that cuts the file short kills the process with `SIGBUS`
+/// when it reads a page past the new end. penin's own writers never change a snapshot in
+/// place (they write a new file and rename it, which leaves a mapped file as it was); `penin
+/// run` and every command that writes read the snapshot instead.
 pub fn map(file: &std::fs::File, history_maxlen: Option<usize>) -> Option<Result<Document>> {
     let map = map_file(file)?;
     let buffer = Buffer::from(bytes::Bytes::from_owner(map));
@@ -220,24 +222,23 @@ pub fn map(file: &std::fs::File, history_maxlen: Option<usize>) -> Option<Result
 }
 
 /// A read-only map of the whole of `file`, its pages faulted in ahead of the reads; `None`
-/// if the system refuses it, on a system where penin does not map files, or for an empty
-/// file (which has no map).
+/// if the system refuses it, or on a system where penin does not map files.
 #[allow(unsafe_code)]
 fn map_file(file: &std::fs::File) -> Option<memmap2::Mmap> {
     if !cfg!(target_os = "linux") {
         return None;
     }
-    // SAFETY: `memmap2` calls a map of a file unsafe because the memory changes if the file
-    // does, behind Rust's back, and reading a page beyond a file that has been cut short
-    // raises SIGBUS. penin writes every snapshot once, into a new file renamed into place,
-    // and never writes into a snapshot again (a rename leaves the mapped file as it was);
-    // the map is private and read-only, and what is read from it is checked (the checksum
-    // over every byte, then each batch) before it is believed. What remains, another program
-    // truncating the file in place while it is mapped, is documented on `map`: the callers
-    // only map for processes that exit soon after (one command), never for `penin run`.
+    // SAFETY: `memmap2` calls a map of a file unsafe because the mapped memory is shared with
+    // the file (`MAP_SHARED`): it changes if another program writes into the file, behind
+    // Rust's back, and reading a page beyond a file that has been cut short raises SIGBUS.
+    // penin writes every snapshot once, into a new file renamed into place, and never writes
+    // into a snapshot again (a rename leaves the mapped file as it was); the map is read-only,
+    // and what is read from it is checked (every record batch's layout before it is decoded,
+    // then the checksum over every byte) before it is given out. What remains, another
+    // program writing into or truncating the file in place while it is mapped, is documented
+    // on `map`: penin maps only for commands that look and write nothing, never for `penin
+    // run` or a command that writes a file made from the state.
     let map = unsafe { memmap2::MmapOptions::new().populate().map(file) }.ok()?;
-    #[cfg(target_os = "linux")]
-    let _ = map.advise(memmap2::Advice::Sequential);
     Some(map)
 }
 
@@ -702,7 +703,8 @@ fn decode(buffer: &Buffer, checksum: Checksum, history_maxlen: Option<usize>) ->
     let expected = written_checksum(footer)?;
     let walk = |found: u128| {
         // 4. The messages, walked; the footer they make, compared.
-        let blocks = record_batches(bytes, schema_end, footer_start - EOS.len())?;
+        check_columns(&schema)?;
+        let blocks = record_batches(bytes, &schema, schema_end, footer_start - EOS.len())?;
         if canonical_footer(&schema, &blocks, found) != footer {
             return Err(corrupt(
                 "the footer is not the one the file's contents make",
@@ -837,7 +839,7 @@ fn message_at(bytes: &[u8], offset: usize) -> Result<Option<(usize, arrow_ipc::M
 }
 
 /// The blocks of the record batches from `start` to the end-of-stream marker at `end`.
-fn record_batches(bytes: &[u8], start: usize, end: usize) -> Result<Vec<Block>> {
+fn record_batches(bytes: &[u8], schema: &Schema, start: usize, end: usize) -> Result<Vec<Block>> {
     let mut blocks = Vec::new();
     let mut offset = start;
     loop {
@@ -857,7 +859,16 @@ fn record_batches(bytes: &[u8], start: usize, end: usize) -> Result<Vec<Block>> 
                 message.header_type()
             )));
         }
+        check_batch(&message, schema, offset)?;
         let body = message.bodyLength();
+        // The buffers' alignment is counted from the body's start (the file's is 8-aligned).
+        let body_start = i64::try_from(next).unwrap_or(i64::MAX).saturating_sub(body);
+        if body_start % 8 != 0 {
+            return Err(corrupt(format!(
+                "the record batch at byte {offset}: its body starts at byte {body_start}, not \
+                 aligned to 8 bytes"
+            )));
+        }
         let meta = i32::from_le_bytes(bytes[offset + 4..offset + 8].try_into().unwrap_or_default());
         // `message_at` bounded both by the file's length, which the offsets of an `i64` hold.
         blocks.push(Block::new(
@@ -867,6 +878,90 @@ fn record_batches(bytes: &[u8], start: usize, end: usize) -> Result<Vec<Block>> 
         ));
         offset = next;
     }
+}
+
+/// The width of the items of a record batch's buffers, in their order, when the vectors are
+/// of one dimension: bitmaps and text bytes 1, offsets 4, floats 8 (a typed buffer must hold
+/// whole items).
+const FIXED_WIDTHS: [i64; 12] = [1, 4, 1, 1, 1, 8, 1, 4, 1, 1, 4, 1];
+
+/// [`FIXED_WIDTHS`] when the vectors are lists of any length (with their offsets).
+const LIST_WIDTHS: [i64; 13] = [1, 4, 1, 1, 4, 1, 8, 1, 4, 1, 1, 4, 1];
+
+/// Refuses a record batch message whose header does not fit the schema (which
+/// [`check_columns`] checked) and its own body: what arrow-ipc's decoder takes on trust — it
+/// panics on a buffer that lies outside the body. Checked before any batch is decoded, so
+/// that no bytes, damaged or made to harm, reach the decoder unchecked (the checksum of a
+/// mapped file is compared after the decoding; see [`decode`]).
+fn check_batch(message: &arrow_ipc::Message<'_>, schema: &Schema, at: usize) -> Result<()> {
+    let bad = |what: String| corrupt(format!("the record batch at byte {at}: {what}"));
+    let batch = message
+        .header_as_record_batch()
+        .ok_or_else(|| bad("no record batch header".to_owned()))?;
+    let rows = batch.length();
+    if rows < 0 {
+        return Err(bad(format!("{rows} rows")));
+    }
+    if batch.compression().is_some() {
+        return Err(bad("compressed buffers (penin writes none)".to_owned()));
+    }
+    if batch
+        .variadicBufferCounts()
+        .is_some_and(|counts| !counts.is_empty())
+    {
+        return Err(bad("variadic buffers (penin writes none)".to_owned()));
+    }
+    // The nodes, depth first: key, vector, the vector's floats, metadata, extra. The buffers:
+    // three for each text column, and for the vectors a validity bitmap (and offsets for
+    // lists of any length), then the floats' validity bitmap and values.
+    let (floats, widths): (_, &[i64]) = match schema.fields().get(1).map(|f| f.data_type()) {
+        Some(DataType::FixedSizeList(_, dimension)) => {
+            let floats = rows
+                .checked_mul(i64::from(*dimension))
+                .ok_or_else(|| bad(format!("{rows} rows of {dimension} floats")))?;
+            (Some(floats), &FIXED_WIDTHS)
+        }
+        _ => (None, &LIST_WIDTHS),
+    };
+    let nodes = batch.nodes().ok_or_else(|| bad("no nodes".to_owned()))?;
+    if nodes.len() != 5 {
+        return Err(bad(format!("{} nodes, not 5", nodes.len())));
+    }
+    for (index, node) in nodes.iter().enumerate() {
+        let (length, nulls) = (node.length(), node.null_count());
+        let wanted = if index == 2 { floats } else { Some(rows) };
+        if length < 0 || nulls < 0 || nulls > length || wanted.is_some_and(|w| w != length) {
+            return Err(bad(format!(
+                "node {index}: {length} values, {nulls} nulls, in a batch of {rows} rows"
+            )));
+        }
+    }
+    let buffers = batch
+        .buffers()
+        .ok_or_else(|| bad("no buffers".to_owned()))?;
+    if buffers.len() != widths.len() {
+        return Err(bad(format!(
+            "{} buffers, not {}",
+            buffers.len(),
+            widths.len()
+        )));
+    }
+    let body = message.bodyLength();
+    for (index, (buffer, width)) in buffers.iter().zip(widths).enumerate() {
+        let (offset, length) = (buffer.offset(), buffer.length());
+        if offset < 0 || length < 0 || offset.checked_add(length).is_none_or(|end| end > body) {
+            return Err(bad(format!(
+                "buffer {index} at {offset}, {length} bytes, outside the body of {body} bytes"
+            )));
+        }
+        if offset % 8 != 0 || length % width != 0 {
+            return Err(bad(format!(
+                "buffer {index} at {offset}, {length} bytes: not aligned to 8 bytes, or not \
+                 whole items of {width} bytes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A block's length in bytes: its metadata and body, both checked by the walk.
@@ -1199,7 +1294,13 @@ mod tests {
             bytes[bytes.len() - 10..bytes.len() - 6].try_into().unwrap(),
         ))
         .unwrap();
-        let blocks = record_batches(&bytes, schema_end, bytes.len() - 10 - footer_len - 8).unwrap();
+        let blocks = record_batches(
+            &bytes,
+            &schema_of(&doc),
+            schema_end,
+            bytes.len() - 10 - footer_len - 8,
+        )
+        .unwrap();
         assert_eq!(blocks.len(), 3);
         same(
             &decode(&buffer, Checksum::Read(Box::new(prefix)), None).unwrap(),
@@ -1316,6 +1417,31 @@ mod tests {
             }
         }
         assert!(newer <= 4, "{newer} flips read as a newer version");
+    }
+
+    /// A mapped file is decoded before its checksum is compared: every flipped bit must still
+    /// be an error (the checksum's, or the decoder's), never a panic and never a state.
+    #[test]
+    fn every_flipped_bit_is_refused_when_decoded_before_the_checksum() {
+        let fixed = sample(&[vec![0.5, -1.5], vec![f64::NAN, 2.0]]);
+        let lists = sample(&[vec![0.5], vec![f64::NAN, 2.0, 3.0], vec![]]);
+        for doc in [fixed, lists] {
+            let bytes = write(&doc, Vec::new()).unwrap();
+            let (buffer, _) = read_aligned(&bytes[..], bytes.len()).unwrap();
+            same(&decode(&buffer, Checksum::Aside, None).unwrap(), &doc);
+            for at in 0..bytes.len() {
+                for bit in 0..8 {
+                    let mut bad = bytes.clone();
+                    bad[at] ^= 1 << bit;
+                    let (buffer, _) = read_aligned(&bad[..], bad.len()).unwrap();
+                    match decode(&buffer, Checksum::Aside, None) {
+                        Ok(_) => panic!("bit {bit} of byte {at} of {}: a state", bytes.len()),
+                        Err(Error::Corrupt { .. } | Error::NewerVersion { .. }) => {}
+                        Err(other) => panic!("byte {at} bit {bit}: {other:?}"),
+                    }
+                }
+            }
+        }
     }
 
     #[test]

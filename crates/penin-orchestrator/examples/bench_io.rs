@@ -19,9 +19,10 @@
 //! seed's three, and the items of those that are arrays) — so that the caller can check the
 //! whole state was read. A missing file is an error here, not a first run.
 //!
-//! The load is the one of penin's commands (`stats`, `search`, `verify`…): a large `arrow`
-//! snapshot is read through a map of its file. With `PENIN_BENCH_COPY=1` it is read into
-//! memory of its own instead, as `penin run` reads it.
+//! `load` loads as penin's commands that only look (`stats`, `search`, `verify`…) do: a
+//! large `arrow` snapshot through a map of its file; with `PENIN_BENCH_COPY=1`, into memory
+//! of its own instead, as `penin run` and every command that writes do. The other operations
+//! always load the second way, as the commands that save do.
 
 use std::io::Write;
 use std::time::Instant;
@@ -45,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut orchestrator = Orchestrator::new();
     let handle = std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?;
-    if std::env::var_os("PENIN_BENCH_COPY").is_some_and(|v| v == "1") {
+    if op != "load" || std::env::var_os("PENIN_BENCH_COPY").is_some_and(|v| v == "1") {
         orchestrator.load_file_with(&handle, std::path::Path::new(file), &keys)?;
     } else {
         orchestrator.map_file_with(&handle, std::path::Path::new(file), &keys)?;
