@@ -117,14 +117,11 @@ fn python_spells_floats_as_penin_does() {
 #[track_caller]
 fn run_zstd(test: &str, args: &[&Path]) -> Option<Output> {
     let output = run(args);
-    if output.status.code() == Some(3) {
-        penin_testkit::skip(
-            test,
-            &format!(
-                "{} (.ci/run installs it): penin's json.zst cannot be checked against Python",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        );
+    if penin_testkit::python_package_missing(
+        test,
+        &output,
+        "penin's json.zst cannot be checked against Python",
+    ) {
         return None;
     }
     Some(output)
@@ -258,14 +255,11 @@ fn pyarrow_reads_penin_arrow_snapshots() {
             .arg(&plain)
             .output()
             .expect("python3 runs");
-        if output.status.code() == Some(3) {
-            penin_testkit::skip(
-                test,
-                &format!(
-                    "{} (.ci/run installs it): penin's arrow snapshot cannot be checked with pyarrow",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                ),
-            );
+        if penin_testkit::python_package_missing(
+            test,
+            &output,
+            "penin's arrow snapshot cannot be checked with pyarrow",
+        ) {
             return;
         }
         assert!(
@@ -320,14 +314,11 @@ fn numpy_search(
         .arg(&path)
         .output()
         .expect("python3 runs");
-    if output.status.code() == Some(3) {
-        penin_testkit::skip(
-            test,
-            &format!(
-                "{} (.ci/run installs it): penin's search cannot be checked against numpy",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        );
+    if penin_testkit::python_package_missing(
+        test,
+        &output,
+        "penin's search cannot be checked against numpy",
+    ) {
         return None;
     }
     assert!(
@@ -373,15 +364,8 @@ fn penin_search_equals_numpy() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut seed = 0x5DEE_CE66_D1CE_4E5B_u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        #[allow(clippy::cast_precision_loss)]
-        let x = (seed >> 11) as f64 / (1_u64 << 53) as f64;
-        x * 2.0 - 1.0
-    };
+    let mut rng = penin_testkit::Xorshift::new(0x5DEE_CE66_D1CE_4E5B);
+    let mut next = move || rng.next_symmetric();
     // (artifacts, dimension, k, split across threads)
     for (n, dim, k, split) in [
         (300, 7, 10, false),

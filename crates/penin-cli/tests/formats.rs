@@ -457,12 +457,7 @@ fn numpy_load(env: &Env, test: &str, npy: &str) -> Option<((u64, u64), Vec<u8>)>
         .arg(env.path("numpy.out"))
         .output()
         .unwrap();
-    if out.status.code() == Some(3) {
-        penin_testkit::skip(
-            test,
-            "the Python package numpy is missing (.ci/run installs it): NumPy cannot check \
-             penin's .npy files",
-        );
+    if penin_testkit::python_package_missing(test, &out, "NumPy cannot check penin's .npy files") {
         return None;
     }
     assert!(
@@ -654,12 +649,11 @@ fn export_parquet_is_the_knowledge_base_as_pyarrow_reads_it() {
         .arg(env.path("rows.jsonl"))
         .output()
         .unwrap();
-    if run.status.code() == Some(3) {
-        penin_testkit::skip(
-            test,
-            "the Python package pyarrow is missing (.ci/run installs it): pyarrow cannot check \
-             penin's Parquet export",
-        );
+    if penin_testkit::python_package_missing(
+        test,
+        &run,
+        "pyarrow cannot check penin's Parquet export",
+    ) {
         return;
     }
     assert!(

@@ -742,7 +742,8 @@ fn decode(buffer: &Buffer, checksum: Checksum, history_maxlen: Option<usize>) ->
     }
 }
 
-/// Step 5 of [`decode`]: the state, from the schema's metadata and the record batches.
+/// Step 5 of [`decode`]: the state, from the schema's metadata and the record batches (whose
+/// columns and headers step 4 checked).
 fn contents(
     buffer: &Buffer,
     schema: &Schema,
@@ -750,7 +751,6 @@ fn contents(
     history_maxlen: Option<usize>,
 ) -> Result<Document> {
     // 5. The state.
-    check_columns(schema)?;
     let state = schema
         .metadata()
         .get(STATE_KEY)

@@ -30,20 +30,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(threads) = args.get(4) {
         search = search.threads(threads.parse()?);
     }
-    let mut seed = 0x2545_F491_4F6C_DD1D_u64;
+    let mut rng = penin_testkit::Xorshift::new(0x2545_F491_4F6C_DD1D);
     let mut times = Vec::with_capacity(queries);
     let mut checksum = 0.0;
     for _ in 0..queries {
-        let query: Vec<f64> = (0..dim)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                #[allow(clippy::cast_precision_loss)]
-                let x = (seed >> 11) as f64 / (1_u64 << 53) as f64;
-                x * 2.0 - 1.0
-            })
-            .collect();
+        let query: Vec<f64> = (0..dim).map(|_| rng.next_symmetric()).collect();
         let started = Instant::now();
         let hits = index.search(kb, &query, &search)?;
         times.push(started.elapsed().as_secs_f64() * 1e3);

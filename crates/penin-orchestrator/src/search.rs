@@ -787,11 +787,9 @@ mod tests {
 
     #[test]
     fn every_instruction_set_gives_the_same_sums_bit_for_bit() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut rng = penin_testkit::Xorshift::new(0x9E37_79B9_7F4A_7C15);
         let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
+            let seed = rng.next_u64();
             // Mantissas of every kind and exponents over 2^±8: sums whose rounding depends on
             // the order of additions and on a fused multiply-add.
             let high = u32::try_from(seed >> 32).expect("32 bits");
@@ -1053,15 +1051,8 @@ mod tests {
 
     /// A deterministic pseudo-random knowledge base with ties, zeros, NaNs and odd lengths.
     fn random_kb(n: usize, dim: usize) -> KnowledgeBase {
-        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            #[allow(clippy::cast_precision_loss)]
-            let x = (state >> 11) as f64 / (1u64 << 53) as f64;
-            x * 2.0 - 1.0
-        };
+        let mut rng = penin_testkit::Xorshift::new(0x9E37_79B9_7F4A_7C15);
+        let mut next = || rng.next_symmetric();
         let mut kb = KnowledgeBase::new();
         for i in 0..n {
             let len = if i % 97 == 5 { dim + 1 } else { dim };

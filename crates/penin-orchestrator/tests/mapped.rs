@@ -18,13 +18,11 @@ const DIM: usize = 384;
 /// of thing a snapshot keeps, floats of every kind (NaN, -0.0, subnormals) among them.
 fn state(artifacts: usize) -> Orchestrator {
     let mut o = Orchestrator::new();
-    let mut seed = 0x2545_F491_4F6C_DD1D_u64;
+    let mut rng = penin_testkit::Xorshift::new(0x2545_F491_4F6C_DD1D);
     for i in 0..artifacts {
         let vector: Vec<f64> = (0..DIM)
             .map(|j| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
+                let seed = rng.next_u64();
                 match (i + j) % 97 {
                     0 => f64::NAN,
                     1 => -0.0,

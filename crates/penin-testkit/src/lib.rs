@@ -38,7 +38,9 @@
 //! ```
 
 pub use crate::nobody::{AsNobody, NOBODY, permissions_are_enforced, rerun_unprivileged};
-pub use crate::skip::{program, python3, skip};
+pub use crate::rng::Xorshift;
+pub use crate::skip::{program, python_package_missing, python3, skip};
 
 mod nobody;
+mod rng;
 mod skip;

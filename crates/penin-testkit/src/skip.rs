@@ -69,6 +69,29 @@ pub fn program(test: &str, program: &str, what: &str) -> bool {
     false
 }
 
+/// Whether a Python helper script of the tests (`tests/python/*.py`) found a package it needs
+/// missing: by their convention it then exits with code 3 and names the package on stderr.
+/// Then `test` is skipped (see [`skip`]: a failure under CI unless allowed), with that
+/// message, `.ci/run` named as what installs it, and `what` — the check that cannot be made.
+///
+/// # Panics
+///
+/// As [`skip`] does, when the package is missing.
+#[track_caller]
+pub fn python_package_missing(test: &str, output: &std::process::Output, what: &str) -> bool {
+    if output.status.code() != Some(3) {
+        return false;
+    }
+    skip(
+        test,
+        &format!(
+            "{} (.ci/run installs it): {what}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+    );
+    true
+}
+
 /// What the environment says about skips.
 #[derive(Debug, Default)]
 struct Settings {
