@@ -65,8 +65,9 @@ pub fn is_encrypted(head: &[u8]) -> bool {
 /// chunk; dropping it without does not write a complete file.
 ///
 /// Streaming: it holds a few segments of 1 MiB, never the file. The payload's chunks are
-/// encrypted on worker threads (one per core, up to four), so that the encryption overlaps
-/// with whatever produces the bytes (an encoder, a compressor) and uses more than one core;
+/// encrypted on worker threads (one per core but one, up to four), so that the encryption
+/// overlaps with whatever produces the bytes (an encoder, a compressor) and uses more than one
+/// core;
 /// the ciphertext is written to `W` in order on the caller's thread, so `W` need not be sent
 /// anywhere. The file is age v1 (see the `stream` module for how penin lays it out).
 pub struct Envelope<W: Write> {

@@ -34,6 +34,12 @@
 //! handed over as "not the last" only once a byte beyond it has been written, so the last
 //! chunk is always known when it is sealed. A plaintext of one segment or less is sealed on
 //! the caller's thread, no thread started.
+//!
+//! There is one worker per core but one (at least one, at most [`MAX_WORKERS`]): the caller's
+//! thread keeps a core for making the plaintext, which is what a save waits for. When the
+//! workers fall behind ([`PENDING_LIMIT`] segments in their hands), the caller's thread seals
+//! the next segment itself instead of queueing it, so a writer faster than the workers gets
+//! the caller's core too, and memory stays bounded.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -76,6 +82,15 @@ const SEGMENT_BUFFER: usize = SEGMENT_CHUNKS * SEALED_CHUNK;
 
 /// The most worker threads, whatever the machine has.
 pub(crate) const MAX_WORKERS: usize = 4;
+
+/// Segments the workers may hold (sealing or queued) before the caller's thread seals the
+/// next one itself. A writer hands segments over in bursts (an arrow save writes a batch's
+/// 3 MiB of floats at once, then builds the next batch for longer than a worker takes to
+/// seal them), so the limit is well above the number of workers: the caller's thread,
+/// which a save waits for, seals only when the workers are behind for longer than a burst.
+/// With the segments sealed here and waiting behind the workers' ones, at most
+/// `2 × PENDING_LIMIT + 1` buffers of 1 MiB exist.
+const PENDING_LIMIT: usize = 8;
 
 /// The random nonce after the header, the payload key's salt.
 pub(crate) const NONCE_LEN: usize = 16;
@@ -202,12 +217,18 @@ struct Workers {
     /// Buffers in existence: the one being filled, those with the workers, those sealed and
     /// waiting to be written, the free ones.
     buffers: usize,
+    /// Segments handed to the workers and not answered yet.
+    pending: usize,
+    /// From this many pending segments on, the caller's thread seals the next one itself
+    /// ([`PENDING_LIMIT`]; the tests lower it).
+    pending_limit: usize,
 }
 
 impl Workers {
     fn start(cipher: &Cipher) -> io::Result<Workers> {
         let count = std::thread::available_parallelism()
             .map_or(1, std::num::NonZero::get)
+            .saturating_sub(1)
             .clamp(1, MAX_WORKERS);
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
@@ -227,13 +248,16 @@ impl Workers {
             done,
             threads,
             buffers: 1,
+            pending: 0,
+            pending_limit: PENDING_LIMIT,
         })
     }
 
-    /// How many buffers may exist at once: enough that every worker has one segment to
-    /// seal and one ready, plus the one being filled.
+    /// How many buffers may exist at once: the workers' segments, as many sealed by the
+    /// caller's thread while they are behind and waiting to be written after theirs, and the
+    /// one being filled.
     fn max_buffers(&self) -> usize {
-        2 * self.threads.len() + 1
+        2 * PENDING_LIMIT + 1
     }
 }
 
@@ -292,6 +316,9 @@ pub(crate) struct Sealer<W: Write> {
     /// An earlier call failed: the file is incomplete, every later call fails too (the
     /// segment being written when it failed is gone, so nothing could be waited for).
     failed: bool,
+    /// Segments before the last sealed on the caller's thread because the workers were behind.
+    #[cfg(test)]
+    sealed_here: usize,
 }
 
 impl<W: Write> Sealer<W> {
@@ -315,6 +342,8 @@ impl<W: Write> Sealer<W> {
             free: Vec::new(),
             workers: None,
             failed: false,
+            #[cfg(test)]
+            sealed_here: 0,
         })
     }
 
@@ -325,7 +354,7 @@ impl<W: Write> Sealer<W> {
             self.workers = Some(Workers::start(&self.cipher)?);
         }
         let next = self.free_buffer()?;
-        let job = Job {
+        let mut job = Job {
             sequence: self.sequence,
             buffer: std::mem::replace(&mut self.current, next),
             plain: self.plain,
@@ -335,13 +364,23 @@ impl<W: Write> Sealer<W> {
         self.sequence += 1;
         self.first_chunk += SEGMENT_CHUNKS as u64;
         self.plain = 0;
-        let sent = self
-            .workers
-            .as_ref()
-            .and_then(|w| w.jobs.as_ref())
-            .map(|jobs| jobs.send(job));
-        if !matches!(sent, Some(Ok(()))) {
+        let Some(workers) = self.workers.as_mut() else {
             return Err(stopped());
+        };
+        if workers.pending >= workers.pending_limit {
+            // The workers are behind: seal this one here, to be written after theirs.
+            let len = seal_segment(&self.cipher, &mut job.buffer, job.plain, job.first, false)?;
+            self.sealed.insert(job.sequence, (job.buffer, len));
+            #[cfg(test)]
+            {
+                self.sealed_here += 1;
+            }
+        } else {
+            let sent = workers.jobs.as_ref().map(|jobs| jobs.send(job));
+            if !matches!(sent, Some(Ok(()))) {
+                return Err(stopped());
+            }
+            workers.pending += 1;
         }
         self.collect(false)
     }
@@ -367,7 +406,7 @@ impl<W: Write> Sealer<W> {
     /// Takes the workers' answers (waiting for one when `wait`) and writes every sealed
     /// segment that is next in order.
     fn collect(&mut self, wait: bool) -> io::Result<()> {
-        let Some(workers) = self.workers.as_ref() else {
+        let Some(workers) = self.workers.as_mut() else {
             return Ok(());
         };
         let mut first = if wait {
@@ -376,6 +415,7 @@ impl<W: Write> Sealer<W> {
             None
         };
         while let Some((sequence, result)) = first.take().or_else(|| workers.done.try_recv().ok()) {
+            workers.pending -= 1;
             self.sealed.insert(sequence, result?);
         }
         while let Some((buffer, len)) = self.sealed.remove(&self.next_to_write) {
@@ -567,6 +607,29 @@ mod tests {
                     file.len(),
                     header(&[], &file_key()).unwrap().len() + NONCE_LEN + len + TAG * chunks
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn segments_sealed_by_the_caller_while_the_workers_are_behind_go_out_in_order() {
+        let data: Vec<u8> = (0..9 * SEGMENT + 3).map(|i| (i % 251) as u8).collect();
+        // Every segment handed over with the workers holding `limit` or more is sealed on
+        // this thread: with 0 all of them, with 1 a mix that depends on the workers' pace.
+        for limit in [0, 1] {
+            let mut sealer = Sealer::new(&[], &file_key(), Vec::new()).unwrap();
+            // The first full segment starts the workers; the limit applies from the next.
+            sealer.write_all(&data[..=SEGMENT]).unwrap();
+            sealer.workers.as_mut().unwrap().pending_limit = limit;
+            for part in data[SEGMENT + 1..].chunks(300_000) {
+                sealer.write_all(part).unwrap();
+            }
+            let here = sealer.sealed_here;
+            let file = sealer.finish().unwrap();
+            assert!(open_by_the_spec(&file) == data, "limit {limit}");
+            if limit == 0 {
+                // Segments 1 to 8; segment 0 went to a worker, the last one is always here.
+                assert_eq!(here, 8);
             }
         }
     }
