@@ -1515,21 +1515,65 @@ mod tests {
     /// checksum and footer: what a newer penin would write.
     fn with_version(version: &str) -> Vec<u8> {
         let doc = sample(&[vec![1.0]]);
+        let artifact = &doc.knowledge_base["k0"];
         let schema = schema_of(&doc);
         let mut metadata = schema.metadata().clone();
         metadata.insert(VERSION_KEY, version);
-        let schema = Arc::new(schema.with_metadata(metadata));
+        handmade(&schema.with_metadata(metadata), &[&[("k0", artifact)]])
+    }
+
+    /// A file of `schema` with the given batches of rows (which penin's writer, writing a
+    /// knowledge base, could not make: a key twice, say), its checksum and footer valid.
+    fn handmade(schema: &Schema, batches: &[&[(&str, &NumericVectorArtifact)]]) -> Vec<u8> {
+        let schema = Arc::new(schema.clone());
         let mut file = FileWriter::try_new(Vec::new(), &schema).unwrap();
-        let mut rows = Rows::new(&schema);
-        for (key, artifact) in &doc.knowledge_base {
-            rows.push(key, artifact).unwrap();
+        for batch in batches {
+            let mut rows = Rows::new(&schema);
+            for (key, artifact) in *batch {
+                rows.push(key, artifact).unwrap();
+            }
+            file.write(&rows.take().unwrap()).unwrap();
         }
-        file.write(&rows.take().unwrap()).unwrap();
         let mut prefix = Xxh3::new();
         prefix.update(file.get_ref());
         prefix.update(&EOS);
         file.write_metadata(CHECKSUM_KEY, format!("{:032x}", prefix.digest128()));
         file.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_key_twice_is_refused_within_a_batch_across_batches_and_across_threads() {
+        let doc = sample(&[vec![1.0, 2.0]]);
+        let artifact = &doc.knowledge_base["k0"];
+        let schema = schema_of(&doc);
+        let names: Vec<String> = (0..PARALLEL_MIN_ROWS + 10)
+            .map(|i| format!("n{i}"))
+            .collect();
+        let many: Vec<(&str, &NumericVectorArtifact)> =
+            names.iter().map(|name| (name.as_str(), artifact)).collect();
+        let (first, second) = many.split_at(many.len() / 2);
+        let twice = [("a", artifact), ("b", artifact), ("a", artifact)];
+        let again = [("n3", artifact)];
+        let cases: [(&str, Vec<&[(&str, &NumericVectorArtifact)]>); 3] = [
+            ("one batch", vec![&twice]),
+            ("two batches", vec![&twice[..2], &twice[2..]]),
+            // Enough rows for two threads: the key is in the first thread's half and in
+            // the second's.
+            ("two threads", vec![first, &again, second]),
+        ];
+        for (case, batches) in cases {
+            let bytes = handmade(&schema, &batches);
+            let error = from_slice(&bytes, None).unwrap_err();
+            assert!(matches!(error, Error::Corrupt { .. }), "{case}: {error}");
+            let text = error.to_string();
+            assert!(text.contains("appears twice"), "{case}: {text}");
+            assert!(
+                text.contains("\"a\"") || text.contains("\"n3\""),
+                "{case}: {text}"
+            );
+        }
+        // The same rows without the second copy read.
+        assert!(from_slice(&handmade(&schema, &[&twice[..2]]), None).is_ok());
     }
 
     #[test]
