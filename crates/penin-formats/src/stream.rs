@@ -88,9 +88,12 @@ pub(crate) const MAX_WORKERS: usize = 4;
 /// 3 MiB of floats at once, then builds the next batch for longer than a worker takes to
 /// seal them), so the limit is well above the number of workers: the caller's thread,
 /// which a save waits for, seals only when the workers are behind for longer than a burst.
-/// With the segments sealed here and waiting behind the workers' ones, at most
-/// `2 × PENDING_LIMIT + 1` buffers of 1 MiB exist.
 const PENDING_LIMIT: usize = 8;
+
+/// How many segment buffers (of 1 MiB) may exist at once: the workers' segments, as many
+/// sealed by the caller's thread while they are behind and waiting to be written after
+/// theirs, and the one being filled.
+const MAX_BUFFERS: usize = 2 * PENDING_LIMIT + 1;
 
 /// The random nonce after the header, the payload key's salt.
 pub(crate) const NONCE_LEN: usize = 16;
@@ -252,13 +255,6 @@ impl Workers {
             pending_limit: PENDING_LIMIT,
         })
     }
-
-    /// How many buffers may exist at once: the workers' segments, as many sealed by the
-    /// caller's thread while they are behind and waiting to be written after theirs, and the
-    /// one being filled.
-    fn max_buffers(&self) -> usize {
-        2 * PENDING_LIMIT + 1
-    }
 }
 
 impl Drop for Workers {
@@ -395,7 +391,7 @@ impl<W: Write> Sealer<W> {
             let Some(workers) = self.workers.as_mut() else {
                 return Err(stopped());
             };
-            if workers.buffers < workers.max_buffers() {
+            if workers.buffers < MAX_BUFFERS {
                 workers.buffers += 1;
                 return Ok(vec![0; SEGMENT_BUFFER]);
             }
