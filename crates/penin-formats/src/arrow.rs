@@ -1522,9 +1522,12 @@ mod tests {
         handmade(&schema.with_metadata(metadata), &[&[("k0", artifact)]])
     }
 
+    /// Rows of a hand-made batch: key and artifact.
+    type HandRows<'a> = &'a [(&'a str, &'a NumericVectorArtifact)];
+
     /// A file of `schema` with the given batches of rows (which penin's writer, writing a
     /// knowledge base, could not make: a key twice, say), its checksum and footer valid.
-    fn handmade(schema: &Schema, batches: &[&[(&str, &NumericVectorArtifact)]]) -> Vec<u8> {
+    fn handmade(schema: &Schema, batches: &[HandRows<'_>]) -> Vec<u8> {
         let schema = Arc::new(schema.clone());
         let mut file = FileWriter::try_new(Vec::new(), &schema).unwrap();
         for batch in batches {
@@ -1554,7 +1557,7 @@ mod tests {
         let (first, second) = many.split_at(many.len() / 2);
         let twice = [("a", artifact), ("b", artifact), ("a", artifact)];
         let again = [("n3", artifact)];
-        let cases: [(&str, Vec<&[(&str, &NumericVectorArtifact)]>); 3] = [
+        let cases: [(&str, Vec<HandRows<'_>>); 3] = [
             ("one batch", vec![&twice]),
             ("two batches", vec![&twice[..2], &twice[2..]]),
             // Enough rows for two threads: the key is in the first thread's half and in
