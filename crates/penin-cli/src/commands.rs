@@ -1,6 +1,8 @@
 //! The one-shot commands.
 
 use std::io::Write;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -14,9 +16,37 @@ use crate::progress;
 
 /// Loads a state (snapshot, then journal) for a command that only looks and writes nothing:
 /// a large `arrow` snapshot through a map of its file. What the load found and dealt with
-/// goes to stderr.
-pub fn load(ctx: &Globals, path: &Path) -> Result<Loaded> {
-    load_with(ctx, path, true)
+/// goes to stderr. The state lasts until the process ends ([`UntilExit`]).
+pub fn load(ctx: &Globals, path: &Path) -> Result<UntilExit<Loaded>> {
+    load_with(ctx, path, true).map(UntilExit::new)
+}
+
+/// A value left to the end of the process instead of freed: the state a command that only
+/// looks has loaded, once it has printed what it found, the command ends with the process.
+/// The system takes the memory (and the map of the file) back at once, where freeing
+/// 100,000 artifacts one by one took about a tenth of a `stats` (see docs/benchmarks.md).
+///
+/// Only for what owns nothing but memory and maps: no lock, no temporary file, no buffered
+/// output (nothing whose drop does something another program could see).
+pub struct UntilExit<T>(ManuallyDrop<T>);
+
+impl<T> UntilExit<T> {
+    pub fn new(value: T) -> Self {
+        UntilExit(ManuallyDrop::new(value))
+    }
+
+    /// The part `f` takes of the value, kept in turn; the rest is freed now.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> UntilExit<U> {
+        UntilExit::new(f(ManuallyDrop::into_inner(self.0)))
+    }
+}
+
+impl<T> Deref for UntilExit<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 /// [`load`], reading the snapshot into memory of penin's own (`map`: false) for a command
@@ -50,8 +80,8 @@ pub fn load_with(ctx: &Globals, path: &Path, map: bool) -> Result<Loaded> {
 }
 
 /// Loads a state that must exist, for a command that only looks (see [`load`]).
-pub fn load_existing(ctx: &Globals, path: &Path) -> Result<Loaded> {
-    load_existing_with(ctx, path, true)
+pub fn load_existing(ctx: &Globals, path: &Path) -> Result<UntilExit<Loaded>> {
+    load_existing_with(ctx, path, true).map(UntilExit::new)
 }
 
 /// [`load_existing`], mapping a large `arrow` snapshot or not (see [`load_with`]).

@@ -26,7 +26,7 @@ const SHOWN: usize = 20;
 struct Side {
     /// What it is: the path, or the checkpoint with its file.
     label: String,
-    state: Orchestrator,
+    state: commands::UntilExit<Orchestrator>,
 }
 
 /// `penin diff A B [--json]`: the exit code says whether they differ.
@@ -89,7 +89,7 @@ fn side(ctx: &Globals, operand: &Path) -> Result<Side> {
     let loaded = commands::load_existing(ctx, &path)?;
     Ok(Side {
         label,
-        state: loaded.state,
+        state: loaded.map(|loaded| loaded.state),
     })
 }
 

@@ -67,7 +67,7 @@ pub fn dispatch(ctx: &Globals, command: Command, out: &mut dyn Write) -> Result<
 }
 
 /// Loads the state, saying on stderr when there is none yet (an empty state's figures follow).
-fn load(ctx: &Globals) -> Result<penin_orchestrator::Orchestrator> {
+fn load(ctx: &Globals) -> Result<commands::UntilExit<penin_orchestrator::Orchestrator>> {
     let loaded = commands::load(ctx, &ctx.path)?;
     if !loaded.exists() {
         eprintln!(
@@ -75,7 +75,7 @@ fn load(ctx: &Globals) -> Result<penin_orchestrator::Orchestrator> {
             ctx.path.display()
         );
     }
-    Ok(loaded.state)
+    Ok(loaded.map(|loaded| loaded.state))
 }
 
 /// What `inspect` says of a vector.

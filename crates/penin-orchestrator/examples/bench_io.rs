@@ -20,9 +20,10 @@
 //! whole state was read. A missing file is an error here, not a first run.
 //!
 //! `load` loads as penin's commands that only look (`stats`, `search`, `verify`…) do: a
-//! large `arrow` snapshot through a map of its file; with `PENIN_BENCH_COPY=1`, into memory
-//! of its own instead, as `penin run` and every command that writes do. The other operations
-//! always load the second way, as the commands that save do.
+//! large `arrow` snapshot through a map of its file, and the state left to the process's
+//! exit instead of freed; with `PENIN_BENCH_COPY=1`, into memory of its own instead, and
+//! freed, as `penin run` and every command that writes do. The other operations always load
+//! the second way, as the commands that save do.
 
 use std::io::Write;
 use std::time::Instant;
@@ -46,10 +47,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut orchestrator = Orchestrator::new();
     let handle = std::fs::File::open(file).map_err(|e| format!("{file}: {e}"))?;
-    if op != "load" || std::env::var_os("PENIN_BENCH_COPY").is_some_and(|v| v == "1") {
-        orchestrator.load_file_with(&handle, std::path::Path::new(file), &keys)?;
-    } else {
+    let looks = op == "load" && std::env::var_os("PENIN_BENCH_COPY").is_none_or(|v| v != "1");
+    if looks {
         orchestrator.map_file_with(&handle, std::path::Path::new(file), &keys)?;
+    } else {
+        orchestrator.load_file_with(&handle, std::path::Path::new(file), &keys)?;
     }
     let loaded = start.elapsed();
     let seconds = match op.as_str() {
@@ -95,6 +97,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         orchestrator.score_history().len(),
         extra.len(),
     );
+    if looks {
+        // As `penin_cli::commands::UntilExit` does.
+        std::mem::forget(orchestrator);
+    }
     Ok(())
 }
 
