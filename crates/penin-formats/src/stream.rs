@@ -225,6 +225,8 @@ struct Workers {
     /// From this many pending segments on, the caller's thread seals the next one itself
     /// ([`PENDING_LIMIT`]; the tests lower it).
     pending_limit: usize,
+    /// The most buffers in existence ([`MAX_BUFFERS`]; the tests lower it).
+    buffer_limit: usize,
 }
 
 impl Workers {
@@ -253,6 +255,7 @@ impl Workers {
             buffers: 1,
             pending: 0,
             pending_limit: PENDING_LIMIT,
+            buffer_limit: MAX_BUFFERS,
         })
     }
 }
@@ -360,6 +363,8 @@ impl<W: Write> Sealer<W> {
         self.sequence += 1;
         self.first_chunk += SEGMENT_CHUNKS as u64;
         self.plain = 0;
+        // The workers' answers so far, so that `pending` is not behind them.
+        self.collect(false)?;
         let Some(workers) = self.workers.as_mut() else {
             return Err(stopped());
         };
@@ -391,7 +396,7 @@ impl<W: Write> Sealer<W> {
             let Some(workers) = self.workers.as_mut() else {
                 return Err(stopped());
             };
-            if workers.buffers < MAX_BUFFERS {
+            if workers.buffers < workers.buffer_limit {
                 workers.buffers += 1;
                 return Ok(vec![0; SEGMENT_BUFFER]);
             }
@@ -609,23 +614,37 @@ mod tests {
 
     #[test]
     fn segments_sealed_by_the_caller_while_the_workers_are_behind_go_out_in_order() {
-        let data: Vec<u8> = (0..9 * SEGMENT + 3).map(|i| (i % 251) as u8).collect();
-        // Every segment handed over with the workers holding `limit` or more is sealed on
-        // this thread: with 0 all of them, with 1 a mix that depends on the workers' pace.
-        for limit in [0, 1] {
+        let data: Vec<u8> = (0..20 * SEGMENT + 3).map(|i| (i % 251) as u8).collect();
+        // Every segment handed over with the workers holding `pending` or more is sealed on
+        // this thread: with 0 all of them, with 1 a mix that depends on the workers' pace,
+        // with 100 none. With 3 buffers at most, a new segment waits for a written one.
+        for (pending, buffers) in [(0, MAX_BUFFERS), (1, MAX_BUFFERS), (0, 3), (100, 3)] {
+            let case = format!("pending limit {pending}, buffer limit {buffers}");
             let mut sealer = Sealer::new(&[], &file_key(), Vec::new()).unwrap();
-            // The first full segment starts the workers; the limit applies from the next.
+            // The first full segment starts the workers; the limits apply from the next.
             sealer.write_all(&data[..=SEGMENT]).unwrap();
-            sealer.workers.as_mut().unwrap().pending_limit = limit;
+            let workers = sealer.workers.as_mut().unwrap();
+            workers.pending_limit = pending;
+            workers.buffer_limit = buffers;
             for part in data[SEGMENT + 1..].chunks(300_000) {
                 sealer.write_all(part).unwrap();
             }
+            // Every segment handed over is answered and written: none is still counted as
+            // pending, and no more buffers were made than allowed.
+            while sealer.next_to_write < sealer.sequence {
+                sealer.collect(true).unwrap();
+            }
+            let workers = sealer.workers.as_ref().unwrap();
+            assert_eq!(workers.pending, 0, "{case}");
+            assert!(workers.buffers <= buffers, "{case}: {}", workers.buffers);
             let here = sealer.sealed_here;
             let file = sealer.finish().unwrap();
-            assert!(open_by_the_spec(&file) == data, "limit {limit}");
-            if limit == 0 {
-                // Segments 1 to 8; segment 0 went to a worker, the last one is always here.
-                assert_eq!(here, 8);
+            assert!(open_by_the_spec(&file) == data, "{case}");
+            match pending {
+                // Segments 1 to 19; segment 0 went to a worker, the last one is always here.
+                0 => assert_eq!(here, 19, "{case}"),
+                100 => assert_eq!(here, 0, "{case}"),
+                _ => {}
             }
         }
     }
