@@ -243,6 +243,24 @@ fn pyarrow_reads_penin_arrow_snapshots() {
     ragged.add_knowledge("c", NumericVectorArtifact::new(vec![f64::NEG_INFINITY]));
     let json = ragged.to_bytes();
     states.push(("ragged".to_owned(), ragged, json));
+    // Enough artifacts for several record batches: fixed-width vectors, and vectors of
+    // different lengths (a `List` column).
+    let rows = penin_formats::arrow::ROWS_PER_BATCH;
+    for (name, n, ragged) in [
+        ("batches", 2 * rows + 7, false),
+        ("ragged batches", rows + 3, true),
+    ] {
+        let mut many = Orchestrator::new();
+        for i in 0..n {
+            let len = if ragged { i % 5 } else { 4 };
+            let vector: Vec<f64> = (0..len)
+                .map(|j| f64::from(u32::try_from(i * 7 + j).unwrap()) / 3.0)
+                .collect();
+            many.add_knowledge(format!("k{i}"), NumericVectorArtifact::new(vector));
+        }
+        let json = many.to_bytes();
+        states.push((name.to_owned(), many, json));
+    }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/arrow_check.py");
     for (name, state, json) in states {
         let arrow = dir.path().join(format!("{name}.arrow"));
@@ -271,6 +289,12 @@ fn pyarrow_reads_penin_arrow_snapshots() {
         let artifacts = state.knowledge_base().len();
         assert!(
             summary.contains(&format!("\"artifacts\": {artifacts},")),
+            "{name}: {summary}"
+        );
+        // pyarrow reads every batch (the script compares every row with the JSON too).
+        let batches = artifacts.div_ceil(rows);
+        assert!(
+            summary.contains(&format!("\"batches\": {batches},")),
             "{name}: {summary}"
         );
     }

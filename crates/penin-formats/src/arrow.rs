@@ -142,8 +142,10 @@ const CONTINUATION: [u8; 4] = [0xff; 4];
 const IPC_VERSION: MetadataVersion = MetadataVersion::V5;
 
 /// A batch is cut before its text (keys, metadata, extras: each column apart) passes this
-/// many bytes, or its floats this many: 32-bit offsets never overflow.
+/// many bytes: 32-bit offsets never overflow.
 const TEXT_LIMIT: usize = 1 << 30;
+/// The most floats in one vector: a batch holds at most [`FLOATS_PER_BATCH`] floats or one
+/// vector, so its 32-bit offsets never overflow.
 const FLOAT_LIMIT: usize = 1 << 27;
 
 /// Below this many artifacts the rows are built on one thread.
@@ -1295,6 +1297,7 @@ mod tests {
     #[test]
     fn many_rows_make_several_batches_read_on_two_threads() {
         let n = ROWS_PER_BATCH * 2 + 5;
+        assert!(n >= PARALLEL_MIN_ROWS, "too few rows for two threads");
         let vectors: Vec<Vec<f64>> = (0..n)
             .map(|i| vec![f64::from(u32::try_from(i).unwrap()); 3])
             .collect();
@@ -1557,23 +1560,20 @@ mod tests {
         let (first, second) = many.split_at(many.len() / 2);
         let twice = [("a", artifact), ("b", artifact), ("a", artifact)];
         let again = [("n3", artifact)];
-        let cases: [(&str, Vec<HandRows<'_>>); 3] = [
-            ("one batch", vec![&twice]),
-            ("two batches", vec![&twice[..2], &twice[2..]]),
+        let cases: [(&str, &str, Vec<HandRows<'_>>); 3] = [
+            ("one batch", "a", vec![&twice]),
+            ("two batches", "a", vec![&twice[..2], &twice[2..]]),
             // Enough rows for two threads: the key is in the first thread's half and in
             // the second's.
-            ("two threads", vec![first, &again, second]),
+            ("two threads", "n3", vec![first, &again, second]),
         ];
-        for (case, batches) in cases {
+        for (case, key, batches) in cases {
             let bytes = handmade(&schema, &batches);
             let error = from_slice(&bytes, None).unwrap_err();
             assert!(matches!(error, Error::Corrupt { .. }), "{case}: {error}");
             let text = error.to_string();
             assert!(text.contains("appears twice"), "{case}: {text}");
-            assert!(
-                text.contains("\"a\"") || text.contains("\"n3\""),
-                "{case}: {text}"
-            );
+            assert!(text.contains(&format!("{key:?}")), "{case}: {text}");
         }
         // The same rows without the second copy read.
         assert!(from_slice(&handmade(&schema, &[&twice[..2]]), None).is_ok());
