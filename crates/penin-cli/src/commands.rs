@@ -24,7 +24,7 @@ pub fn load(ctx: &Globals, path: &Path) -> Result<UntilExit<Loaded>> {
 /// A value left to the end of the process instead of freed: the state a command that only
 /// looks has loaded, once it has printed what it found, the command ends with the process.
 /// The system takes the memory (and the map of the file) back at once, where freeing
-/// 100,000 artifacts one by one took about a tenth of a `stats` (see docs/benchmarks.md).
+/// 100,000 artifacts one by one took about 7% of a `stats` (see docs/benchmarks.md).
 ///
 /// Only for what owns nothing but memory and maps: no lock, no temporary file, no buffered
 /// output (nothing whose drop does something another program could see).

@@ -37,6 +37,18 @@ fn best(mut pass: impl FnMut()) -> f64 {
     best
 }
 
+/// Seals every chunk of `buffer` (64 KiB of text, then room for its tag) in place with
+/// the `chacha20poly1305` crate.
+fn seal_with_rust_crypto(cipher: &ChaCha20Poly1305, buffer: &mut [u8]) {
+    for (i, chunk) in buffer.chunks_mut(CHUNK + TAG).enumerate() {
+        let (text, tag) = chunk.split_at_mut(CHUNK);
+        let sealed = cipher
+            .encrypt_in_place_detached(&nonce(i).into(), b"", text)
+            .expect("a 64 KiB chunk seals");
+        tag.copy_from_slice(&sealed);
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mib: usize = std::env::args().nth(1).map_or(Ok(256), |a| a.parse())?;
     let chunks = (mib << 20) / CHUNK;
@@ -63,16 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bytes = chunks * CHUNK;
     // MiB to MB (the data is a whole number of chunks, so exactly `mib` MiB).
     let megabytes = f64::from(u32::try_from(mib)?) * 1.048_576;
-    let seal_rust_crypto = megabytes
-        / best(|| {
-            for (i, chunk) in buffer.chunks_mut(CHUNK + TAG).enumerate() {
-                let (text, tag) = chunk.split_at_mut(CHUNK);
-                let sealed = rust_crypto
-                    .encrypt_in_place_detached(&nonce(i).into(), b"", text)
-                    .expect("a 64 KiB chunk seals");
-                tag.copy_from_slice(&sealed);
-            }
-        });
+    let seal_rust_crypto = megabytes / best(|| seal_with_rust_crypto(&rust_crypto, &mut buffer));
     let seal_aws_lc = megabytes
         / best(|| {
             for (i, chunk) in buffer.chunks_mut(CHUNK + TAG).enumerate() {
@@ -119,13 +122,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .expect("a sealed chunk opens");
         }
         open_rust_crypto = open_rust_crypto.min(start.elapsed().as_secs_f64());
-        for (i, chunk) in buffer.chunks_mut(CHUNK + TAG).enumerate() {
-            let (text, tag) = chunk.split_at_mut(CHUNK);
-            let sealed = rust_crypto
-                .encrypt_in_place_detached(&nonce(i).into(), b"", text)
-                .expect("a 64 KiB chunk seals");
-            tag.copy_from_slice(&sealed);
-        }
+        seal_with_rust_crypto(&rust_crypto, &mut buffer);
     }
     let open_rust_crypto = megabytes / open_rust_crypto;
     println!("{mib} MiB in 64 KiB chunks, one thread, best of {PASSES} (MB/s):");
