@@ -6,8 +6,10 @@
 //!
 //! The file is what arrow-rs's `arrow_ipc::writer::FileWriter` writes with its default
 //! options (metadata version V5, buffers aligned to 64 bytes, no compression, no
-//! dictionaries). All integers are little-endian. With `F` the offset of the footer and `N`
-//! its length:
+//! dictionaries). penin writes those bytes itself (the tests compare them with
+//! `FileWriter`'s, byte for byte), so that each vector's floats go from the state straight
+//! into the writer: through `FileWriter` they were first gathered into a batch's array.
+//! All integers are little-endian. With `F` the offset of the footer and `N` its length:
 //!
 //! | offset | bytes | what |
 //! |---|---|---|
@@ -89,20 +91,23 @@ use std::io::{self, BufWriter, Read, Write};
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
-use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float64Array, ListArray, RecordBatch};
-use arrow_buffer::{Buffer, MutableBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_array::{
+    Array, ArrayRef, FixedSizeListArray, Float64Array, ListArray, RecordBatch, StringArray,
+};
+use arrow_buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_ipc::convert::{IpcSchemaEncoder, metadata_to_fb, try_fb_to_schema};
 use arrow_ipc::reader::FileDecoder;
-use arrow_ipc::writer::{DictionaryTracker, FileWriter};
+use arrow_ipc::writer::DictionaryTracker;
 use arrow_ipc::{Block, FooterBuilder, MessageHeader, MetadataVersion};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Metadata, Schema, SchemaRef};
 use penin_codec::{Document, KnowledgeBase, Map, NumericVectorArtifact, Value, Vector};
 use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
 use crate::error::{Error, Result};
+
+mod writer;
 
 /// The magic number at both ends of an Arrow IPC file.
 pub const MAGIC: &[u8; 6] = b"ARROW1";
@@ -154,24 +159,20 @@ const PARALLEL_MIN_ROWS: usize = 2048;
 /// Writes `doc` into `writer` as an arrow snapshot (through a buffer of its own), flushes it
 /// and returns it.
 pub fn write<W: Write>(doc: &Document, writer: W) -> io::Result<W> {
-    let schema = Arc::new(schema_of(doc));
-    let hashing = Hashing {
-        inner: BufWriter::with_capacity(1 << 20, writer),
-        hasher: Xxh3::new(),
-    };
-    let mut file = FileWriter::try_new(hashing, &schema).map_err(arrow_io)?;
-    for_each_batch(doc, &schema, |batch| file.write(batch).map_err(arrow_io))?;
-    // `finish` writes the end-of-stream marker and then the footer: the checksum covers the
-    // marker too, every byte before the footer.
-    let mut prefix = file.get_ref().hasher.clone();
-    prefix.update(&EOS);
-    file.write_metadata(CHECKSUM_KEY, format!("{:032x}", prefix.digest128()));
-    file.finish().map_err(arrow_io)?;
-    let hashing = file.into_inner().map_err(arrow_io)?;
-    hashing
-        .inner
+    let buffered = write_unbuffered(doc, BufWriter::with_capacity(1 << 20, writer))?;
+    buffered
         .into_inner()
         .map_err(io::IntoInnerError::into_error)
+}
+
+/// [`write`] straight into `writer`, for a writer that gathers small writes itself (a
+/// `Vec`, a `BufWriter`, an encrypting [`Envelope`](crate::Envelope)): the file is written
+/// in pieces of a few kilobytes (each vector apart, from where the state holds it).
+pub fn write_unbuffered<W: Write>(doc: &Document, writer: W) -> io::Result<W> {
+    let schema = schema_of(doc);
+    let mut file = writer::Writer::start(writer, &schema)?;
+    each_batch(doc, width_of(&schema), |rows| file.batch(rows))?;
+    file.finish()
 }
 
 /// Builds the knowledge base's record batches of `schema` (the schema of `doc`, or the same
@@ -181,17 +182,7 @@ pub(crate) fn for_each_batch(
     schema: &SchemaRef,
     mut write: impl FnMut(&RecordBatch) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut rows = Rows::new(schema);
-    for (key, artifact) in &doc.knowledge_base {
-        if rows.full_for(key, artifact) {
-            write(&rows.take()?)?;
-        }
-        rows.push(key, artifact)?;
-    }
-    if rows.len > 0 {
-        write(&rows.take()?)?;
-    }
-    Ok(())
+    each_batch(doc, width_of(schema), |rows| write(&rows.batch(schema)?))
 }
 
 /// The columns of `doc`'s knowledge base, without the schema metadata that makes a snapshot
@@ -504,54 +495,155 @@ fn item() -> FieldRef {
     Arc::new(Field::new_list_field(DataType::Float64, false))
 }
 
-/// The rows of the batch being built.
-struct Rows {
-    schema: SchemaRef,
+/// The rows of the batch being built: the text columns as arrow lays them out, and the
+/// vectors where the state holds them (their floats are copied only when they are written).
+struct Rows<'a> {
     /// `Some(D)` for `FixedSizeList<_, D>`.
     width: Option<i32>,
-    keys: StringBuilder,
-    metadata: StringBuilder,
-    extra: StringBuilder,
-    floats: Vec<f64>,
+    keys: Text,
+    metadata: Text,
+    extra: Text,
+    vectors: Vec<&'a [f64]>,
+    /// The floats of `vectors`.
+    floats: usize,
+    /// Where each vector starts among the batch's floats, and where the last ends: the
+    /// offsets of a `List` column.
     offsets: Vec<i32>,
-    len: usize,
-    /// Bytes of text in the three columns, each apart.
-    text: [usize; 3],
 }
 
-impl Rows {
-    fn new(schema: &SchemaRef) -> Self {
-        let width = match schema.field(1).data_type() {
-            DataType::FixedSizeList(_, d) => Some(*d),
-            _ => None,
-        };
-        Rows {
-            schema: schema.clone(),
-            width,
-            keys: StringBuilder::new(),
-            metadata: StringBuilder::new(),
-            extra: StringBuilder::new(),
-            floats: Vec::new(),
+/// A `Utf8` column of the batch being built, as arrow lays it out.
+struct Text {
+    /// Where each row's bytes start, and where the last ends.
+    offsets: Vec<i32>,
+    bytes: Vec<u8>,
+    /// One bit a row, set when it is not null, from the first byte's lowest bit.
+    validity: Vec<u8>,
+    nulls: usize,
+}
+
+impl Text {
+    fn new() -> Self {
+        Text {
             offsets: vec![0],
-            len: 0,
-            text: [0; 3],
+            bytes: Vec::new(),
+            validity: Vec::new(),
+            nulls: 0,
         }
+    }
+
+    fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    fn push(&mut self, value: Option<&[u8]>) {
+        let row = self.len();
+        if row.is_multiple_of(8) {
+            self.validity.push(0);
+        }
+        match value {
+            Some(value) => {
+                self.bytes.extend_from_slice(value);
+                self.validity[row / 8] |= 1 << (row % 8);
+            }
+            None => self.nulls += 1,
+        }
+        // The batch limits keep the length within `i32`.
+        self.offsets
+            .push(i32::try_from(self.bytes.len()).unwrap_or(i32::MAX));
+    }
+
+    fn clear(&mut self) {
+        self.offsets.truncate(1);
+        self.bytes.clear();
+        self.validity.clear();
+        self.nulls = 0;
+    }
+
+    /// The validity bitmap as arrow writes it: none when no row is null.
+    fn bitmap(&self) -> &[u8] {
+        if self.nulls == 0 { &[] } else { &self.validity }
+    }
+
+    fn array(&self) -> io::Result<StringArray> {
+        let nulls = (self.nulls > 0).then(|| {
+            NullBuffer::new(BooleanBuffer::new(
+                Buffer::from(self.validity.as_slice()),
+                0,
+                self.len(),
+            ))
+        });
+        StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(self.offsets.clone())),
+            Buffer::from(self.bytes.as_slice()),
+            nulls,
+        )
+        .map_err(arrow_io)
+    }
+}
+
+/// The width of the vectors of `schema`'s knowledge base: `Some(D)` for
+/// `FixedSizeList<_, D>`.
+fn width_of(schema: &Schema) -> Option<i32> {
+    match schema.field(1).data_type() {
+        DataType::FixedSizeList(_, d) => Some(*d),
+        _ => None,
+    }
+}
+
+/// Cuts `doc`'s knowledge base into the rows of its record batches (the vectors' `width`:
+/// [`width_of`]) and hands each batch's to `each`, in order.
+fn each_batch<'a>(
+    doc: &'a Document,
+    width: Option<i32>,
+    mut each: impl FnMut(&Rows<'a>) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut rows = Rows::new(width);
+    for (key, artifact) in &doc.knowledge_base {
+        if rows.full_for(key, artifact) {
+            each(&rows)?;
+            rows.clear();
+        }
+        rows.push(key, artifact)?;
+    }
+    if rows.len() > 0 {
+        each(&rows)?;
+    }
+    Ok(())
+}
+
+impl<'a> Rows<'a> {
+    fn new(width: Option<i32>) -> Self {
+        Rows {
+            width,
+            keys: Text::new(),
+            metadata: Text::new(),
+            extra: Text::new(),
+            vectors: Vec::new(),
+            floats: 0,
+            offsets: vec![0],
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.vectors.len()
     }
 
     /// Whether `artifact` must start a new batch: this one has its rows, or would pass a
     /// limit with it (an empty batch takes any artifact, and [`Rows::push`] checks it alone).
     fn full_for(&self, key: &str, artifact: &NumericVectorArtifact) -> bool {
-        self.len > 0
-            && (self.len >= ROWS_PER_BATCH
-                || self.floats.len() + artifact.vector.len() > FLOATS_PER_BATCH
-                || self.text[0] + key.len() > TEXT_LIMIT
+        let len = self.len();
+        let (metadata, extra) = (self.metadata.bytes.len(), self.extra.bytes.len());
+        len > 0
+            && (len >= ROWS_PER_BATCH
+                || self.floats + artifact.vector.len() > FLOATS_PER_BATCH
+                || self.keys.bytes.len() + key.len() > TEXT_LIMIT
                 // The metadata's JSON is at least as long as its keys; this is a guess that
                 // errs on the side of cutting early, checked exactly in `push`.
-                || self.text[1] + self.text[1] / self.len.max(1) * 2 > TEXT_LIMIT
-                || self.text[2] + self.text[2] / self.len.max(1) * 2 > TEXT_LIMIT)
+                || metadata + metadata / len * 2 > TEXT_LIMIT
+                || extra + extra / len * 2 > TEXT_LIMIT)
     }
 
-    fn push(&mut self, key: &str, artifact: &NumericVectorArtifact) -> io::Result<()> {
+    fn push(&mut self, key: &str, artifact: &'a NumericVectorArtifact) -> io::Result<()> {
         let metadata = penin_codec::to_vec_compact(&artifact.metadata);
         let extra =
             (!artifact.extra().is_empty()).then(|| penin_codec::to_vec_compact(artifact.extra()));
@@ -574,29 +666,35 @@ impl Rows {
                 return Err(too_long(what, len));
             }
         }
-        self.keys.append_value(key);
-        self.metadata.append_value(ascii(&metadata));
-        match &extra {
-            Some(extra) => self.extra.append_value(ascii(extra)),
-            None => self.extra.append_null(),
-        }
-        self.floats.extend_from_slice(&artifact.vector);
+        self.keys.push(Some(key.as_bytes()));
+        self.metadata.push(Some(&metadata));
+        self.extra.push(extra.as_deref());
+        self.vectors.push(artifact.vector.as_slice());
+        self.floats += artifact.vector.len();
         // The limits keep the count within `i32`.
         self.offsets
-            .push(i32::try_from(self.floats.len()).unwrap_or(i32::MAX));
-        self.len += 1;
-        self.text[0] += key.len();
-        self.text[1] += metadata.len();
-        self.text[2] += extra_len;
+            .push(i32::try_from(self.floats).unwrap_or(i32::MAX));
         Ok(())
     }
 
-    /// The batch of the rows so far; the builder is empty again.
-    fn take(&mut self) -> io::Result<RecordBatch> {
-        // Not reserved ahead: a buffer of a whole batch's floats would be allocated while the
-        // previous batch's is still in use, from fresh pages each time (measured slower).
-        let values = Arc::new(Float64Array::from(std::mem::take(&mut self.floats)));
-        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+    /// Empty again, for the next batch.
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.metadata.clear();
+        self.extra.clear();
+        self.vectors.clear();
+        self.floats = 0;
+        self.offsets.truncate(1);
+    }
+
+    /// The rows as a record batch of `schema` (the schema they were cut for, or the same
+    /// columns), their floats copied into it.
+    fn batch(&self, schema: &SchemaRef) -> io::Result<RecordBatch> {
+        let mut floats = Vec::with_capacity(self.floats);
+        for vector in &self.vectors {
+            floats.extend_from_slice(vector);
+        }
+        let values = Arc::new(Float64Array::from(floats));
         let vectors: ArrayRef = match self.width {
             Some(width) => Arc::new(
                 FixedSizeListArray::try_new(item(), width, values, None).map_err(arrow_io)?,
@@ -604,31 +702,24 @@ impl Rows {
             None => Arc::new(
                 ListArray::try_new(
                     item(),
-                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                    OffsetBuffer::new(ScalarBuffer::from(self.offsets.clone())),
                     values,
                     None,
                 )
                 .map_err(arrow_io)?,
             ),
         };
-        self.len = 0;
-        self.text = [0; 3];
         RecordBatch::try_new(
-            self.schema.clone(),
+            schema.clone(),
             vec![
-                Arc::new(self.keys.finish()),
+                Arc::new(self.keys.array()?),
                 vectors,
-                Arc::new(self.metadata.finish()),
-                Arc::new(self.extra.finish()),
+                Arc::new(self.metadata.array()?),
+                Arc::new(self.extra.array()?),
             ],
         )
         .map_err(arrow_io)
     }
-}
-
-/// The seed writer's output as text: it escapes every character beyond `~`, so it is ASCII.
-fn ascii(json: &[u8]) -> &str {
-    std::str::from_utf8(json).unwrap_or_default()
 }
 
 /// An arrow error while writing, as the I/O error it wraps or one that says it.
@@ -636,24 +727,6 @@ fn arrow_io(error: ArrowError) -> io::Error {
     match error {
         ArrowError::IoError(_, error) => error,
         other => io::Error::other(other),
-    }
-}
-
-/// A writer that hashes what goes through it.
-struct Hashing<W> {
-    inner: W,
-    hasher: Xxh3,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 
@@ -1223,6 +1296,7 @@ fn rows(batches: &[Batch], range: Range<usize>) -> Result<Vec<(String, NumericVe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_ipc::writer::FileWriter;
     use penin_codec::{Deque, Number};
 
     /// A small state with every kind of thing the layout keeps.
@@ -1360,6 +1434,57 @@ mod tests {
             &from_slice(&write(&doc, Vec::new()).unwrap(), None).unwrap(),
             &doc,
         );
+    }
+
+    /// `doc` written by arrow-rs's own `FileWriter` from the record batches penin cuts.
+    fn by_arrow_rs(doc: &Document) -> Vec<u8> {
+        let schema = Arc::new(schema_of(doc));
+        let mut file = FileWriter::try_new(Vec::new(), &schema).unwrap();
+        for_each_batch(doc, &schema, |batch| file.write(batch).map_err(arrow_io)).unwrap();
+        with_checksum(file)
+    }
+
+    #[test]
+    fn the_writer_writes_the_bytes_of_arrow_rss_file_writer() {
+        let odd = vec![f64::NAN, -0.0, f64::INFINITY, 5e-324];
+        let mut cases: Vec<(&str, Document)> = vec![
+            ("empty", sample(&[])),
+            ("one row", sample(&[vec![1.5]])),
+            ("fixed, extras on odd rows", sample(&vec![odd.clone(); 13])),
+            (
+                "ragged",
+                sample(&[odd.clone(), vec![], vec![0.25], odd.clone()]),
+            ),
+            ("only empty vectors", sample(&[vec![], vec![], vec![]])),
+            (
+                "three batches",
+                sample(&vec![vec![0.5; 3]; ROWS_PER_BATCH * 2 + 7]),
+            ),
+            (
+                "a vector alone in its batch",
+                sample(&[vec![1.0], vec![2.0; FLOATS_PER_BATCH + 1], vec![3.0]]),
+            ),
+        ];
+        // Extra keys on every row (no validity bitmap) and on none (a bitmap of zeros).
+        let mut all = sample(&vec![vec![1.0, 2.0]; 9]);
+        let mut none = all.clone();
+        for artifact in all.knowledge_base.values_mut() {
+            artifact.extra_mut().insert("e", Value::from(1));
+        }
+        for artifact in none.knowledge_base.values_mut() {
+            *artifact = NumericVectorArtifact::new(artifact.vector.to_vec())
+                .with_metadata(artifact.metadata.clone());
+        }
+        cases.extend([("extras on every row", all), ("no extras", none)]);
+        for (name, doc) in cases {
+            let ours = write(&doc, Vec::new()).unwrap();
+            assert!(ours == by_arrow_rs(&doc), "{name}: not arrow-rs's bytes");
+            assert!(
+                write_unbuffered(&doc, Vec::new()).unwrap() == ours,
+                "{name}: unbuffered"
+            );
+            same(&from_slice(&ours, None).unwrap(), &doc);
+        }
     }
 
     /// A reader that hands out at most `chunk` bytes a call, as a pipe may.
@@ -1534,12 +1659,17 @@ mod tests {
         let schema = Arc::new(schema.clone());
         let mut file = FileWriter::try_new(Vec::new(), &schema).unwrap();
         for batch in batches {
-            let mut rows = Rows::new(&schema);
+            let mut rows = Rows::new(width_of(&schema));
             for (key, artifact) in *batch {
                 rows.push(key, artifact).unwrap();
             }
-            file.write(&rows.take().unwrap()).unwrap();
+            file.write(&rows.batch(&schema).unwrap()).unwrap();
         }
+        with_checksum(file)
+    }
+
+    /// The file `file` has written so far, finished with the checksum penin writes.
+    fn with_checksum(mut file: FileWriter<Vec<u8>>) -> Vec<u8> {
         let mut prefix = Xxh3::new();
         prefix.update(file.get_ref());
         prefix.update(&EOS);

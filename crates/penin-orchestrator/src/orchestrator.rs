@@ -167,7 +167,13 @@ impl Orchestrator {
             other => io::Error::other(other),
         };
         if format == Format::Arrow {
-            let envelope = penin_formats::arrow::write(&self.state, Envelope::new(keys, writer)?)?;
+            let envelope = Envelope::new(keys, writer)?;
+            let envelope = if envelope.encrypts() {
+                // The cipher gathers the pieces into its own buffers: no buffer before it.
+                penin_formats::arrow::write_unbuffered(&self.state, envelope)?
+            } else {
+                penin_formats::arrow::write(&self.state, envelope)?
+            };
             return envelope.finish();
         }
         if format == Format::Json && !keys.encrypts() {
