@@ -179,6 +179,15 @@ EOF
     if ! wait_ready "${ports[6]}" "${ports[4]}" "$weed_pid"; then
         echo "seaweedfs.sh: the server did not start; the end of its log:" >&2
         tail -20 "$dir/weed.log" >&2 || true
+        # A volume server marks its volumes read-only on a disk with less than 1% free (its
+        # -minFreeSpace): no capacity is registered and the server never gets ready. This is
+        # how a full disk shows, so the disk's state is printed too.
+        local free
+        free="$(df -P "$dir/data" 2>/dev/null | awk 'NR == 2 { print $5, $4 }')" || true
+        if [[ -n $free ]]; then
+            echo "seaweedfs.sh: the disk of $dir is ${free% *} full (${free#* } KiB free; a" \
+                "volume server needs 1% of it free)" >&2
+        fi
         return 1
     fi
     export AWS_ACCESS_KEY_ID="$key" AWS_SECRET_ACCESS_KEY="$secret" AWS_REGION=us-east-1
