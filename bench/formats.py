@@ -2,7 +2,7 @@
 
   python3 bench/formats.py [--sizes 10000,100000] [--dim 384] [--formats json,json.gz,...]
                            [--encrypted json.zst,arrow] [--rounds 3] [--data DIR]
-                           [--markdown FILE]
+                           [--skip-python] [--markdown FILE]
 
 For each knowledge-base size N (N artifacts × DIM floats, 1,000 tasks, 1,000 scores: the
 workload of bench/compare.py, written by Python through bench/pyref.py gen), the seed JSON
@@ -20,6 +20,8 @@ orjson, and save through gzip.open (level 9, its default) as a Python user write
 cache through a small buffer; `dd` with one block the size of the arrow file reads its
 bytes into one buffer of fresh memory, the floor of a load that keeps them without a
 memory map. Every load must report the counts of the whole state or the run stops.
+--skip-python leaves the Python contenders out (at 100,000 they take most of a round's
+twenty minutes), and with them the targets measured against them.
 
 Prints medians, ratios and the issue's targets met or not; --markdown writes the tables.
 """
@@ -103,8 +105,8 @@ def convert(seed, out, fmt, key):
     return out
 
 
-def contenders(seed, files, key):
-    """name -> (file, {op: argv}, env) for every contender."""
+def contenders(seed, files, key, python=True):
+    """name -> (file, {op: argv}, env) for every contender (penin's alone unless python)."""
     env = dict(os.environ)
     env_key = dict(env, PENIN_IDENTITY=key) if key else env
     rows = {}
@@ -113,6 +115,8 @@ def contenders(seed, files, key):
         rows[f"penin {name}"] = (path, {op: [BENCH_IO, op, path, fmt]
                                         for op in ("load", "save", "save-durable")},
                                  env_key if "age" in name else env)
+    if not python:
+        return rows
     for label, extra in (("python json", []), ("python orjson", ["--orjson"])):
         rows[label] = (seed, {op: [sys.executable, PYREF, op, seed, *extra]
                               for op in ("load", "save", "save-durable")}, env)
@@ -211,10 +215,13 @@ def main():
                         help="formats also measured inside an age envelope ('' for none)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data", default=os.path.join(ROOT, "target", "bench-data"))
+    parser.add_argument("--skip-python", action="store_true",
+                        help="leave the Python contenders out")
     parser.add_argument("--markdown")
     args = parser.parse_args()
     os.makedirs(args.data, exist_ok=True)
-    ensure_orjson()
+    if not args.skip_python:
+        ensure_orjson()
     build()
     formats = [f for f in args.formats.split(",") if f]
     encrypted = [f for f in args.encrypted.split(",") if f]
@@ -229,7 +236,7 @@ def main():
     for n in [int(s) for s in args.sizes.split(",")]:
         seed, files = prepare(args.data, n, args.dim, formats, encrypted, key)
         expected = {"artifacts": n, "tasks": 1000, "scores": 1000}
-        rows = contenders(seed, files, key)
+        rows = contenders(seed, files, key, python=not args.skip_python)
         cats = {f"cat {fmt}": path for fmt, path in files.items()}
         if "arrow" in files:
             cats["read arrow into memory (dd)"] = files["arrow"]
