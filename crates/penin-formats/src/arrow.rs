@@ -165,9 +165,10 @@ pub fn write<W: Write>(doc: &Document, writer: W) -> io::Result<W> {
         .map_err(io::IntoInnerError::into_error)
 }
 
-/// [`write`] straight into `writer`, for a writer that gathers small writes itself (a
+/// [`write()`] straight into `writer`, for a writer that gathers small writes itself (a
 /// `Vec`, a `BufWriter`, an encrypting [`Envelope`](crate::Envelope)): the file is written
-/// in pieces of a few kilobytes (each vector apart, from where the state holds it).
+/// in many small writes (each vector apart, from where the state holds it, and every
+/// length and padding apart).
 pub fn write_unbuffered<W: Write>(doc: &Document, writer: W) -> io::Result<W> {
     let schema = schema_of(doc);
     let mut file = writer::Writer::start(writer, &schema)?;
@@ -513,6 +514,8 @@ struct Rows<'a> {
 
 /// A `Utf8` column of the batch being built, as arrow lays it out.
 struct Text {
+    /// The column's name, for errors.
+    name: &'static str,
     /// Where each row's bytes start, and where the last ends.
     offsets: Vec<i32>,
     bytes: Vec<u8>,
@@ -522,8 +525,9 @@ struct Text {
 }
 
 impl Text {
-    fn new() -> Self {
+    fn new(name: &'static str) -> Self {
         Text {
+            name,
             offsets: vec![0],
             bytes: Vec::new(),
             validity: Vec::new(),
@@ -535,7 +539,11 @@ impl Text {
         self.offsets.len() - 1
     }
 
-    fn push(&mut self, value: Option<&[u8]>) {
+    /// Adds a row: `value`, or null. Fails, and adds nothing, when the batch's text would
+    /// pass what a 32-bit offset holds (the batch limits keep it below: never seen).
+    fn push(&mut self, value: Option<&[u8]>) -> io::Result<()> {
+        let end = self.bytes.len() + value.map_or(0, <[u8]>::len);
+        let offset = offset(end, self.name)?;
         let row = self.len();
         if row.is_multiple_of(8) {
             self.validity.push(0);
@@ -547,9 +555,8 @@ impl Text {
             }
             None => self.nulls += 1,
         }
-        // The batch limits keep the length within `i32`.
-        self.offsets
-            .push(i32::try_from(self.bytes.len()).unwrap_or(i32::MAX));
+        self.offsets.push(offset);
+        Ok(())
     }
 
     fn clear(&mut self) {
@@ -579,6 +586,17 @@ impl Text {
         )
         .map_err(arrow_io)
     }
+}
+
+/// `n`, an offset into a batch's `what` (bytes of text, or floats), as the 32-bit offset
+/// arrow holds.
+fn offset(n: usize, what: &str) -> io::Result<i32> {
+    i32::try_from(n).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a record batch's {what} would reach {n}, more than an arrow offset holds"),
+        )
+    })
 }
 
 /// The width of the vectors of `schema`'s knowledge base: `Some(D)` for
@@ -615,9 +633,9 @@ impl<'a> Rows<'a> {
     fn new(width: Option<i32>) -> Self {
         Rows {
             width,
-            keys: Text::new(),
-            metadata: Text::new(),
-            extra: Text::new(),
+            keys: Text::new("keys"),
+            metadata: Text::new("metadata"),
+            extra: Text::new("extra keys"),
             vectors: Vec::new(),
             floats: 0,
             offsets: vec![0],
@@ -638,7 +656,9 @@ impl<'a> Rows<'a> {
                 || self.floats + artifact.vector.len() > FLOATS_PER_BATCH
                 || self.keys.bytes.len() + key.len() > TEXT_LIMIT
                 // The metadata's JSON is at least as long as its keys; this is a guess that
-                // errs on the side of cutting early, checked exactly in `push`.
+                // errs on the side of cutting early. A batch that passes the limit by one
+                // value stays below 2 GiB (each value is at most the limit), which
+                // `Text::push` checks.
                 || metadata + metadata / len * 2 > TEXT_LIMIT
                 || extra + extra / len * 2 > TEXT_LIMIT)
     }
@@ -666,14 +686,13 @@ impl<'a> Rows<'a> {
                 return Err(too_long(what, len));
             }
         }
-        self.keys.push(Some(key.as_bytes()));
-        self.metadata.push(Some(&metadata));
-        self.extra.push(extra.as_deref());
+        let floats = offset(self.floats + artifact.vector.len(), "floats")?;
+        self.keys.push(Some(key.as_bytes()))?;
+        self.metadata.push(Some(&metadata))?;
+        self.extra.push(extra.as_deref())?;
         self.vectors.push(artifact.vector.as_slice());
         self.floats += artifact.vector.len();
-        // The limits keep the count within `i32`.
-        self.offsets
-            .push(i32::try_from(self.floats).unwrap_or(i32::MAX));
+        self.offsets.push(floats);
         Ok(())
     }
 
@@ -1437,10 +1456,66 @@ mod tests {
     }
 
     /// `doc` written by arrow-rs's own `FileWriter` from the record batches penin cuts.
+    ///
+    /// The batches hold the rows penin cuts them at, but are built with arrow-rs's own
+    /// builders, not penin's `Rows`.
     fn by_arrow_rs(doc: &Document) -> Vec<u8> {
+        use arrow_array::builder::{
+            FixedSizeListBuilder, Float64Builder, ListBuilder, StringBuilder,
+        };
         let schema = Arc::new(schema_of(doc));
+        let mut cuts = Vec::new();
+        for_each_batch(doc, &schema, |batch| {
+            cuts.push(batch.num_rows());
+            Ok(())
+        })
+        .unwrap();
         let mut file = FileWriter::try_new(Vec::new(), &schema).unwrap();
-        for_each_batch(doc, &schema, |batch| file.write(batch).map_err(arrow_io)).unwrap();
+        let mut artifacts = doc.knowledge_base.iter();
+        for rows in cuts {
+            let (mut keys, mut metadata, mut extra) = (
+                StringBuilder::new(),
+                StringBuilder::new(),
+                StringBuilder::new(),
+            );
+            let mut fixed = width_of(&schema).map(|width| {
+                FixedSizeListBuilder::new(Float64Builder::new(), width).with_field(item())
+            });
+            let mut list = ListBuilder::new(Float64Builder::new()).with_field(item());
+            for (key, artifact) in artifacts.by_ref().take(rows) {
+                keys.append_value(key);
+                let json = penin_codec::to_vec_compact(&artifact.metadata);
+                metadata.append_value(std::str::from_utf8(&json).unwrap());
+                if artifact.extra().is_empty() {
+                    extra.append_null();
+                } else {
+                    let json = penin_codec::to_vec_compact(artifact.extra());
+                    extra.append_value(std::str::from_utf8(&json).unwrap());
+                }
+                match &mut fixed {
+                    Some(fixed) => {
+                        fixed.values().append_slice(&artifact.vector);
+                        fixed.append(true);
+                    }
+                    None => {
+                        list.values().append_slice(&artifact.vector);
+                        list.append(true);
+                    }
+                }
+            }
+            let vectors: ArrayRef = match &mut fixed {
+                Some(fixed) => Arc::new(fixed.finish()),
+                None => Arc::new(list.finish()),
+            };
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(keys.finish()),
+                vectors,
+                Arc::new(metadata.finish()),
+                Arc::new(extra.finish()),
+            ];
+            let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+            file.write(&batch).unwrap();
+        }
         with_checksum(file)
     }
 

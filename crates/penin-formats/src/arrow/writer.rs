@@ -3,6 +3,10 @@
 //! floats go from the state straight into the writer. Through arrow-rs, a batch's floats
 //! were first gathered into an array of their own, a copy of every float that an encrypted
 //! save then made a second time into the cipher's buffers.
+//!
+//! Offsets and floats are written in the machine's byte order, as arrow-rs writes a body:
+//! little-endian on every machine penin is built and tested for (the layout's "all integers
+//! little-endian").
 
 use std::io::{self, Write};
 
@@ -71,6 +75,21 @@ impl<'s, W: Write> Writer<'s, W> {
 
     /// Writes the record batch of `rows` (cut for this schema).
     pub(super) fn batch(&mut self, rows: &Rows<'_>) -> io::Result<()> {
+        if let Some(width) = rows.width
+            && usize::try_from(width)
+                .ok()
+                .and_then(|w| w.checked_mul(rows.len()))
+                != Some(rows.floats)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a record batch of {} vectors of {width} floats holds {} floats",
+                    rows.len(),
+                    rows.floats
+                ),
+            ));
+        }
         // The buffers, in arrow's order: a column's validity bitmap (empty when no value is
         // null), then its offsets and values; a list's items after the list's own buffers.
         let mut parts = Vec::with_capacity(13);
@@ -91,16 +110,19 @@ impl<'s, W: Write> Writer<'s, W> {
         let mut buffers = Vec::with_capacity(parts.len());
         let mut body = 0;
         for part in &parts {
-            buffers.push(arrow_ipc::Buffer::new(int(body)?, int(len(part))?));
+            buffers.push(arrow_ipc::Buffer::new(
+                int(body, "record batch's body")?,
+                int(len(part), "buffer")?,
+            ));
             body += len(part).next_multiple_of(ALIGNMENT);
         }
-        let rows_len = int(rows.len())?;
+        let rows_len = int(rows.len(), "row count")?;
         let nodes = [
             FieldNode::new(rows_len, 0),
             FieldNode::new(rows_len, 0),
-            FieldNode::new(int(rows.floats)?, 0),
+            FieldNode::new(int(rows.floats, "float count")?, 0),
             FieldNode::new(rows_len, 0),
-            FieldNode::new(rows_len, int(rows.extra.nulls)?),
+            FieldNode::new(rows_len, int(rows.extra.nulls, "null count")?),
         ];
 
         // The message, built as arrow-rs builds it (the same calls in the same order make
@@ -117,7 +139,7 @@ impl<'s, W: Write> Writer<'s, W> {
         let mut message = MessageBuilder::new(fbb);
         message.add_version(IPC_VERSION);
         message.add_header_type(MessageHeader::RecordBatch);
-        message.add_bodyLength(int(body)?);
+        message.add_bodyLength(int(body, "record batch's body")?);
         message.add_header(batch.as_union_value());
         let message = message.finish();
         fbb.finish(message, None);
@@ -136,9 +158,9 @@ impl<'s, W: Write> Writer<'s, W> {
             self.sink.pad(len(part))?;
         }
         self.blocks.push(Block::new(
-            int(offset)?,
-            i32::try_from(header).map_err(|_| too_large())?,
-            int(body)?,
+            int(offset, "record batch's offset")?,
+            i32::try_from(header).map_err(|_| too_large("record batch's message", header))?,
+            int(body, "record batch's body")?,
         ));
         Ok(())
     }
@@ -148,7 +170,8 @@ impl<'s, W: Write> Writer<'s, W> {
     pub(super) fn finish(mut self) -> io::Result<W> {
         self.sink.put(&EOS)?;
         let footer = canonical_footer(self.schema, &self.blocks, self.sink.hasher.digest128());
-        let footer_len = i32::try_from(footer.len()).map_err(|_| too_large())?;
+        let footer_len =
+            i32::try_from(footer.len()).map_err(|_| too_large("footer", footer.len()))?;
         let mut out = self.sink.out;
         out.write_all(&footer)?;
         out.write_all(&footer_len.to_le_bytes())?;
@@ -175,7 +198,8 @@ impl<W: Write> Sink<W> {
     /// the metadata, and zeros to the alignment. Gives the bytes written.
     fn message(&mut self, metadata: &[u8]) -> io::Result<usize> {
         let padded = (CONTINUATION.len() + 4 + metadata.len()).next_multiple_of(ALIGNMENT);
-        let len = i32::try_from(padded - CONTINUATION.len() - 4).map_err(|_| too_large())?;
+        let len = i32::try_from(padded - CONTINUATION.len() - 4)
+            .map_err(|_| too_large("message's metadata", padded))?;
         self.put(&CONTINUATION)?;
         self.put(&len.to_le_bytes())?;
         self.put(metadata)?;
@@ -193,16 +217,16 @@ fn text(column: &Text) -> [Part<'_>; 3] {
     ]
 }
 
-/// A length or offset as the `i64` arrow's messages hold.
-fn int(n: usize) -> io::Result<i64> {
-    i64::try_from(n).map_err(|_| too_large())
+/// `n`, the length, count or offset `what`, as the `i64` arrow's messages hold.
+fn int(n: usize, what: &str) -> io::Result<i64> {
+    i64::try_from(n).map_err(|_| too_large(what, n))
 }
 
 /// The error for a length past what the format holds (the batch limits keep every length
-/// far below it).
-fn too_large() -> io::Error {
+/// far below it: never seen).
+fn too_large(what: &str, n: usize) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        "a length too large for an arrow snapshot",
+        format!("the {what}, {n} bytes or items, is more than an arrow snapshot holds"),
     )
 }
