@@ -67,6 +67,40 @@ fn every_format_saves_and_loads_the_same_state() {
 }
 
 #[test]
+fn every_format_saves_encrypted_the_bytes_of_its_plaintext_save_and_loads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, _) = penin_formats::new_identity("now");
+    let keys = penin_formats::Keys::from_identities(
+        penin_formats::ExposeSecret::expose_secret(&identity),
+        Path::new("key"),
+    )
+    .unwrap();
+    // More than one sealed segment (1 MiB), so that the workers seal some of it.
+    let mut state = sample();
+    for i in 0..800_i32 {
+        state.add_knowledge(
+            format!("big{i}"),
+            NumericVectorArtifact::new(vec![f64::from(i); 384]),
+        );
+    }
+    for format in Format::ALL {
+        let path = dir.path().join(format!("state-{format}.age"));
+        state.save_state_with(&path, format, &keys).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(penin_formats::is_encrypted(&bytes), "{format}");
+        let inside = penin_formats::decrypt(&keys, &bytes[..]).unwrap().bytes;
+        assert!(
+            inside == state.write_as(Vec::new(), format).unwrap(),
+            "{format}: the plaintext inside is not the plaintext save's"
+        );
+        let mut loaded = Orchestrator::new();
+        let layout = loaded.load_state_with(&path, &keys).unwrap().unwrap();
+        assert_eq!(layout.format, format);
+        assert_same(&loaded, &state);
+    }
+}
+
+#[test]
 fn a_damaged_stream_is_refused_and_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let json = sample().to_bytes();
