@@ -66,10 +66,10 @@ pub fn is_encrypted(head: &[u8]) -> bool {
 ///
 /// Streaming: it holds at most 17 segments of 1 MiB, never the file. The payload's chunks
 /// are encrypted on worker threads (one per core but one, up to four), and on the caller's
-/// thread when the workers already hold 8 segments or it would otherwise wait for them, so that the encryption overlaps with
-/// whatever produces the bytes (an encoder, a compressor) and uses more than one core; the
-/// ciphertext is written to `W` in order on the caller's thread, so `W` need not be sent
-/// anywhere. The file is age v1 (see the `stream` module for how penin lays it out).
+/// thread when the workers already hold 8 segments or it would otherwise wait for them, so
+/// that the encryption overlaps with whatever produces the bytes (an encoder, a compressor)
+/// and uses more than one core; the ciphertext is written to `W` in order on the caller's
+/// thread, so `W` need not be sent anywhere. The file is age v1 (see the `stream` module for how penin lays it out).
 pub struct Envelope<W: Write> {
     inner: Inner<W>,
 }

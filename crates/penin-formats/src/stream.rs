@@ -41,8 +41,7 @@
 //! the next segment itself instead of queueing it, so a writer faster than the workers gets
 //! the caller's core too, and memory stays bounded. Where the caller's thread would wait for
 //! the workers (for a free buffer, or at the end), it takes back a queued segment none of
-//! them has started and seals it itself instead (at the end of a 10,000 × 384 arrow save
-//! this took the encrypted save from 22.3 to 19.9 ms, see docs/benchmarks.md).
+//! them has started and seals it itself instead (docs/benchmarks.md has what this gained).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -270,11 +269,11 @@ impl Workers {
             buffer_limit: MAX_BUFFERS,
         })
     }
-}
 
-impl Workers {
     /// A segment no worker has started, taken from the queue; `None` when there is none, or
-    /// when a worker holds the queue (one waiting for a job holds it: then it is empty).
+    /// when a worker holds the queue's lock: one waiting for a job holds it while the queue
+    /// is empty, and one just woken by a job may hold it a moment longer (a missed chance to
+    /// help, not a wait: the caller then waits for an answer instead).
     fn steal(&mut self) -> Option<Job> {
         let job = self.queue.try_lock().ok()?.try_recv().ok()?;
         self.pending -= 1;
