@@ -1416,16 +1416,20 @@ mod tests {
         );
     }
 
-    /// The rows of each batch `for_each_batch` makes of `vectors`.
-    fn batch_rows(vectors: &[Vec<f64>]) -> Vec<usize> {
-        let doc = sample(vectors);
+    /// The rows of each batch penin cuts `doc`'s knowledge base into.
+    fn cuts(doc: &Document) -> Vec<usize> {
         let mut rows = Vec::new();
-        for_each_batch(&doc, &Arc::new(schema_of(&doc)), |batch| {
-            rows.push(batch.num_rows());
+        each_batch(doc, width_of(&schema_of(doc)), |batch| {
+            rows.push(batch.len());
             Ok(())
         })
         .unwrap();
         rows
+    }
+
+    /// [`cuts`] of the sample state with `vectors`.
+    fn batch_rows(vectors: &[Vec<f64>]) -> Vec<usize> {
+        cuts(&sample(vectors))
     }
 
     #[test]
@@ -1464,15 +1468,9 @@ mod tests {
             FixedSizeListBuilder, Float64Builder, ListBuilder, StringBuilder,
         };
         let schema = Arc::new(schema_of(doc));
-        let mut cuts = Vec::new();
-        for_each_batch(doc, &schema, |batch| {
-            cuts.push(batch.num_rows());
-            Ok(())
-        })
-        .unwrap();
         let mut file = FileWriter::try_new(Vec::new(), &schema).unwrap();
         let mut artifacts = doc.knowledge_base.iter();
-        for rows in cuts {
+        for rows in cuts(doc) {
             let (mut keys, mut metadata, mut extra) = (
                 StringBuilder::new(),
                 StringBuilder::new(),

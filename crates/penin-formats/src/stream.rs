@@ -86,10 +86,10 @@ const SEGMENT_BUFFER: usize = SEGMENT_CHUNKS * SEALED_CHUNK;
 pub(crate) const MAX_WORKERS: usize = 4;
 
 /// Segments the workers may hold (sealing or queued) before the caller's thread seals the
-/// next one itself. A writer hands segments over in bursts (an arrow save writes a batch's
-/// 3 MiB of floats at once, then builds the next batch for longer than a worker takes to
-/// seal them), so the limit is well above the number of workers: the caller's thread,
-/// which a save waits for, seals only when the workers are behind for longer than a burst.
+/// next one itself. Well above the number of workers: the caller's thread, which a save
+/// waits for, seals only when the workers are well behind (with 1 or 2 it sealed too much
+/// of a 10,000 × 384 arrow save, which took longer; 3 to 8 measured alike, see
+/// docs/benchmarks.md), and takes back what is still queued at the end.
 const PENDING_LIMIT: usize = 8;
 
 /// How many segment buffers (of 1 MiB) may exist at once: the workers' segments, as many
@@ -382,7 +382,7 @@ impl<W: Write> Sealer<W> {
             self.workers = Some(Workers::start(&self.cipher, self.threads)?);
         }
         let next = self.free_buffer()?;
-        let mut job = Job {
+        let job = Job {
             sequence: self.sequence,
             buffer: std::mem::replace(&mut self.current, next),
             plain: self.plain,
@@ -399,8 +399,7 @@ impl<W: Write> Sealer<W> {
         };
         if workers.pending >= workers.pending_limit {
             // The workers are behind: seal this one here, to be written after theirs.
-            let len = seal_segment(&self.cipher, &mut job.buffer, job.plain, job.first, false)?;
-            self.sealed.insert(job.sequence, (job.buffer, len));
+            self.seal_here(job)?;
             #[cfg(test)]
             {
                 self.sealed_here += 1;
@@ -433,12 +432,8 @@ impl<W: Write> Sealer<W> {
         }
     }
 
-    /// Seals here a segment the workers have not started, if one is queued, rather than
-    /// wait for them; else waits for their next answer. Then writes what is next in order.
-    fn help_or_wait(&mut self) -> io::Result<()> {
-        let Some(mut job) = self.workers.as_mut().and_then(Workers::steal) else {
-            return self.collect(true);
-        };
+    /// Seals `job` on this thread, to be written in its turn.
+    fn seal_here(&mut self, mut job: Job) -> io::Result<()> {
         let len = seal_segment(
             &self.cipher,
             &mut job.buffer,
@@ -447,6 +442,16 @@ impl<W: Write> Sealer<W> {
             job.last,
         )?;
         self.sealed.insert(job.sequence, (job.buffer, len));
+        Ok(())
+    }
+
+    /// Seals here a segment the workers have not started, if one is queued, rather than
+    /// wait for them; else waits for their next answer. Then writes what is next in order.
+    fn help_or_wait(&mut self) -> io::Result<()> {
+        let Some(job) = self.workers.as_mut().and_then(Workers::steal) else {
+            return self.collect(true);
+        };
+        self.seal_here(job)?;
         #[cfg(test)]
         {
             self.stolen += 1;

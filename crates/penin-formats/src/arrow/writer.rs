@@ -197,13 +197,14 @@ impl<W: Write> Sink<W> {
     /// Writes a message's metadata: the continuation marker, the metadata's padded length,
     /// the metadata, and zeros to the alignment. Gives the bytes written.
     fn message(&mut self, metadata: &[u8]) -> io::Result<usize> {
-        let padded = (CONTINUATION.len() + 4 + metadata.len()).next_multiple_of(ALIGNMENT);
-        let len = i32::try_from(padded - CONTINUATION.len() - 4)
-            .map_err(|_| too_large("message's metadata", padded))?;
+        const PREFIX: usize = CONTINUATION.len() + size_of::<i32>();
+        let padded = (PREFIX + metadata.len()).next_multiple_of(ALIGNMENT);
+        let len =
+            i32::try_from(padded - PREFIX).map_err(|_| too_large("message's metadata", padded))?;
         self.put(&CONTINUATION)?;
         self.put(&len.to_le_bytes())?;
         self.put(metadata)?;
-        self.pad(CONTINUATION.len() + 4 + metadata.len())?;
+        self.pad(PREFIX + metadata.len())?;
         Ok(padded)
     }
 }
