@@ -64,7 +64,7 @@ pub fn is_encrypted(head: &[u8]) -> bool {
 /// keys, or passes it through when there are none. [`Envelope::finish`] writes the last
 /// chunk; dropping it without does not write a complete file.
 ///
-/// Streaming: it holds at most 17 segments of 1 MiB, never the file. The payload's chunks
+/// Streaming: it holds at most 17 segments of 256 KiB, never the file. The payload's chunks
 /// are encrypted on worker threads (one per core but one, up to four), and on the caller's
 /// thread when the workers already hold 8 segments or it would otherwise wait for them, so
 /// that the encryption overlaps with whatever produces the bytes (an encoder, a compressor)

@@ -27,8 +27,8 @@
 //! IETF ChaCha20-Poly1305 (RFC 8439), so the bytes are those any age writer would write with
 //! the same key and nonce; the tests open them with the `chacha20poly1305` crate.
 //!
-//! Chunks are independent (each has its own nonce), so [`Sealer`] gathers 16 of them (a
-//! segment of 1 MiB) at a time in a buffer laid out as the ciphertext will be (a 16-byte gap
+//! Chunks are independent (each has its own nonce), so [`Sealer`] gathers 4 of them (a
+//! segment of 256 KiB) at a time in a buffer laid out as the ciphertext will be (a 16-byte gap
 //! after each 64 KiB), hands full segments to worker threads that seal them in place, and
 //! writes the sealed segments to its writer in order, on the caller's thread. A segment is
 //! handed over as "not the last" only once a byte beyond it has been written, so the last
@@ -73,8 +73,10 @@ pub(crate) const TAG: usize = 16;
 /// A sealed chunk: the ciphertext (as long as the plaintext) and its tag.
 pub(crate) const SEALED_CHUNK: usize = CHUNK + TAG;
 
-/// Chunks in one segment, the unit handed to a worker thread.
-pub(crate) const SEGMENT_CHUNKS: usize = 16;
+/// Chunks in one segment, the unit handed to a worker thread. Small, so that the buffers a
+/// save fills are few megabytes of new memory: a 10,000 × 384 arrow save encrypted in
+/// 1 MiB segments faulted in twice the pages and took about 10% longer (docs/benchmarks.md).
+pub(crate) const SEGMENT_CHUNKS: usize = 4;
 
 /// Plaintext bytes in one (full) segment.
 pub(crate) const SEGMENT: usize = SEGMENT_CHUNKS * CHUNK;
@@ -92,7 +94,7 @@ pub(crate) const MAX_WORKERS: usize = 4;
 /// docs/benchmarks.md), and takes back what is still queued at the end.
 const PENDING_LIMIT: usize = 8;
 
-/// How many segment buffers (of 1 MiB) may exist at once: the workers' segments, as many
+/// How many segment buffers (of 256 KiB) may exist at once: the workers' segments, as many
 /// sealed by the caller's thread while they are behind and waiting to be written after
 /// theirs, and the one being filled.
 const MAX_BUFFERS: usize = 2 * PENDING_LIMIT + 1;
