@@ -103,7 +103,7 @@ use arrow_ipc::writer::DictionaryTracker;
 use arrow_ipc::{Block, FooterBuilder, MessageHeader, MetadataVersion};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Metadata, Schema, SchemaRef};
 use penin_codec::{Document, KnowledgeBase, Map, NumericVectorArtifact, Value, Vector};
-use xxhash_rust::xxh3::{Xxh3, xxh3_128};
+use twox_hash::XxHash3_128;
 
 use crate::error::{Error, Result};
 
@@ -399,7 +399,7 @@ enum Checksum {
 fn hash_ahead(bytes: &[u8]) -> u128 {
     const PIECE: usize = 16 << 10;
     const LINE: usize = 64;
-    let mut hasher = Xxh3::new();
+    let mut hasher = XxHash3_128::new();
     #[cfg(target_arch = "x86_64")]
     let sse = pulp::core_arch::x86::Sse::try_new();
     let mut pieces = bytes.chunks(PIECE).peekable();
@@ -410,19 +410,19 @@ fn hash_ahead(bytes: &[u8]) -> u128 {
                 sse._mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast());
             }
         }
-        hasher.update(piece);
+        hasher.write(piece);
     }
-    hasher.digest128()
+    hasher.finish_128()
 }
 
 /// The XXH3-128 of the bytes of a file read so far, with the hash's state at each of the
 /// last [`PREFIX_STATES`] chunk boundaries.
 #[derive(Default)]
 struct Prefix {
-    hasher: Xxh3,
+    hasher: XxHash3_128,
     len: usize,
     /// `(offset, state after the bytes before offset)`, oldest first.
-    states: std::collections::VecDeque<(usize, Xxh3)>,
+    states: std::collections::VecDeque<(usize, XxHash3_128)>,
 }
 
 impl Prefix {
@@ -435,7 +435,7 @@ impl Prefix {
             self.states.pop_front();
         }
         self.states.push_back((self.len, self.hasher.clone()));
-        self.hasher.update(chunk);
+        self.hasher.write(chunk);
         self.len += chunk.len();
     }
 
@@ -448,10 +448,10 @@ impl Prefix {
             .find(|(offset, _)| *offset <= end);
         match from {
             Some((offset, mut hasher)) => {
-                hasher.update(&bytes[offset..end]);
-                hasher.digest128()
+                hasher.write(&bytes[offset..end]);
+                hasher.finish_128()
             }
-            None => xxh3_128(&bytes[..end]),
+            None => XxHash3_128::oneshot(&bytes[..end]),
         }
     }
 }
@@ -1743,10 +1743,10 @@ mod tests {
 
     /// The file `file` has written so far, finished with the checksum penin writes.
     fn with_checksum(mut file: FileWriter<Vec<u8>>) -> Vec<u8> {
-        let mut prefix = Xxh3::new();
-        prefix.update(file.get_ref());
-        prefix.update(&EOS);
-        file.write_metadata(CHECKSUM_KEY, format!("{:032x}", prefix.digest128()));
+        let mut prefix = XxHash3_128::new();
+        prefix.write(file.get_ref());
+        prefix.write(&EOS);
+        file.write_metadata(CHECKSUM_KEY, format!("{:032x}", prefix.finish_128()));
         file.into_inner().unwrap()
     }
 

@@ -413,7 +413,7 @@ fn stamp(metadata: &std::fs::Metadata) -> (i64, u64) {
 /// The XXH3-128 of the first `len` bytes of `file`, read with positioned reads (the
 /// handle's own position is left alone).
 fn hash_file(file: &File, len: u64, path: &Path) -> Result<u128> {
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut hasher = twox_hash::XxHash3_128::new();
     let mut buffer = vec![0; 1 << 20];
     let mut offset = 0;
     while offset < len {
@@ -421,16 +421,16 @@ fn hash_file(file: &File, len: u64, path: &Path) -> Result<u128> {
             .len()
             .min(usize::try_from(len - offset).unwrap_or(usize::MAX));
         read_at(file, &mut buffer[..want], offset).map_err(io_error("read", path))?;
-        hasher.update(&buffer[..want]);
+        hasher.write(&buffer[..want]);
         offset += want as u64;
     }
-    Ok(hasher.digest128())
+    Ok(hasher.finish_128())
 }
 
 /// A writer that hashes what it passes on, for the identity of a snapshot being written.
 pub struct HashingWriter<W> {
     inner: W,
-    hasher: xxhash_rust::xxh3::Xxh3,
+    hasher: twox_hash::XxHash3_128,
 }
 
 impl<W: io::Write> HashingWriter<W> {
@@ -438,26 +438,26 @@ impl<W: io::Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
         HashingWriter {
             inner,
-            hasher: xxhash_rust::xxh3::Xxh3::new(),
+            hasher: twox_hash::XxHash3_128::new(),
         }
     }
 
     /// The XXH3-128 of every byte written so far.
     pub fn digest(&self) -> u128 {
-        self.hasher.digest128()
+        self.hasher.finish_128()
     }
 }
 
 impl<W: io::Write> io::Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let written = self.inner.write(buf)?;
-        self.hasher.update(&buf[..written]);
+        self.hasher.write(&buf[..written]);
         Ok(written)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         self.inner.write_all(buf)?;
-        self.hasher.update(buf);
+        self.hasher.write(buf);
         Ok(())
     }
 

@@ -152,7 +152,7 @@ pub fn number_of(file: &str) -> Option<u64> {
 
 /// The XXH3-128 of `bytes`, 32 lowercase hex digits.
 pub fn checksum(bytes: &[u8]) -> String {
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+    format!("{:032x}", twox_hash::XxHash3_128::oneshot(bytes))
 }
 
 /// The bytes of a manifest.

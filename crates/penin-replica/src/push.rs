@@ -195,7 +195,7 @@ fn read_snapshot(path: &Path, cached: Option<(FileId, u64, u128)>) -> Result<Opt
     Ok(Some(Snapshot {
         id,
         len: bytes.len() as u64,
-        xxh3: xxhash_rust::xxh3::xxh3_128(&bytes),
+        xxh3: twox_hash::XxHash3_128::oneshot(&bytes),
         bytes: Some(bytes),
     }))
 }
@@ -310,7 +310,7 @@ impl Local {
                 }
                 let xxh3 = snapshot
                     .as_ref()
-                    .map_or_else(|| xxhash_rust::xxh3::xxh3_128(&[]), |s| s.xxh3);
+                    .map_or_else(|| twox_hash::XxHash3_128::oneshot(&[]), |s| s.xxh3);
                 if xxh3 != found.identity.xxh3 {
                     return Err(moved(
                         path.to_owned(),
@@ -387,7 +387,7 @@ impl Local {
             return Err(moved());
         }
         let bytes = read_at(&file, &self.path, 0, snapshot.len)?;
-        if xxhash_rust::xxh3::xxh3_128(&bytes) != snapshot.xxh3 {
+        if twox_hash::XxHash3_128::oneshot(&bytes) != snapshot.xxh3 {
             return Err(moved());
         }
         Ok(Some((bytes.into(), xxh3)))

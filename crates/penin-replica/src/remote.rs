@@ -546,7 +546,7 @@ impl Remote {
         if sealed {
             gathered.reserve(usize::try_from(object.size).unwrap_or(0));
         }
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut hasher = twox_hash::XxHash3_128::new();
         let mut read = 0_u64;
         let mut chunks = got.into_stream();
         while let Some(chunk) = chunks
@@ -563,7 +563,7 @@ impl Remote {
                     object.size
                 )));
             }
-            hasher.update(&chunk);
+            hasher.write(&chunk);
             if sealed {
                 gathered.extend_from_slice(&chunk);
             } else {
@@ -573,7 +573,7 @@ impl Remote {
         if read != object.size {
             return Err(wrong_size(read));
         }
-        let found = format!("{:032x}", hasher.digest128());
+        let found = format!("{:032x}", hasher.finish_128());
         if found != object.xxh3 {
             return Err(damaged(format!(
                 "checksum mismatch: expected XXH3-128 {}, found {found}",

@@ -15,7 +15,7 @@ use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
 use arrow_ipc::{Block, FieldNode, MessageBuilder, MessageHeader, RecordBatchBuilder};
 use arrow_schema::Schema;
 use flatbuffers::FlatBufferBuilder;
-use xxhash_rust::xxh3::Xxh3;
+use twox_hash::XxHash3_128;
 
 use super::{CONTINUATION, EOS, HEADER_LEN, IPC_VERSION, MAGIC, Rows, Text, canonical_footer};
 
@@ -39,7 +39,7 @@ pub(super) struct Writer<'s, W> {
 /// The writer, and the hash and count of every byte written to it.
 struct Sink<W> {
     out: W,
-    hasher: Xxh3,
+    hasher: XxHash3_128,
     written: usize,
 }
 
@@ -54,7 +54,7 @@ impl<'s, W: Write> Writer<'s, W> {
     pub(super) fn start(out: W, schema: &'s Schema) -> io::Result<Self> {
         let mut sink = Sink {
             out,
-            hasher: Xxh3::new(),
+            hasher: XxHash3_128::new(),
             written: 0,
         };
         sink.put(MAGIC)?;
@@ -169,7 +169,7 @@ impl<'s, W: Write> Writer<'s, W> {
     /// it, flushes the writer and returns it.
     pub(super) fn finish(mut self) -> io::Result<W> {
         self.sink.put(&EOS)?;
-        let footer = canonical_footer(self.schema, &self.blocks, self.sink.hasher.digest128());
+        let footer = canonical_footer(self.schema, &self.blocks, self.sink.hasher.finish_128());
         let footer_len =
             i32::try_from(footer.len()).map_err(|_| too_large("footer", footer.len()))?;
         let mut out = self.sink.out;
@@ -184,7 +184,7 @@ impl<'s, W: Write> Writer<'s, W> {
 impl<W: Write> Sink<W> {
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.out.write_all(bytes)?;
-        self.hasher.update(bytes);
+        self.hasher.write(bytes);
         self.written += bytes.len();
         Ok(())
     }
