@@ -159,23 +159,40 @@ pub struct Decrypted {
 ///   identity's recipient but no stanza opens with it); for a chunk, its source names it;
 /// * a failure of `reader` itself: [`Error::Read`].
 pub fn decrypt<R: Read>(keys: &Keys, reader: R) -> Result<Decrypted> {
-    open(keys, reader, true)
+    decrypt_with_size_hint(keys, reader, None)
+}
+
+/// [`decrypt`], `size_hint` being the length of the file if known: the plaintext's buffer
+/// is then allocated at once, as fresh memory that the threads opening the chunks fill
+/// (instead of growing it as the chunks are opened, each piece zeroed first on one thread).
+/// A wrong hint costs time, never correctness.
+pub fn decrypt_with_size_hint<R: Read>(
+    keys: &Keys,
+    reader: R,
+    size_hint: Option<u64>,
+) -> Result<Decrypted> {
+    open(keys, reader, true, size_hint)
 }
 
 /// Whether the identities of `keys` open the age file `reader` (binary or armored): its
 /// header is read and its MAC checked, the payload is not. Errors as [`decrypt`]'s, but for
 /// damage in the payload, which this does not see.
 pub fn check_opens<R: Read>(keys: &Keys, reader: R) -> Result<()> {
-    open(keys, reader, false).map(drop)
+    open(keys, reader, false, None).map(drop)
 }
 
-fn open<R: Read>(keys: &Keys, mut reader: R, payload: bool) -> Result<Decrypted> {
+fn open<R: Read>(
+    keys: &Keys,
+    mut reader: R,
+    payload: bool,
+    size_hint: Option<u64>,
+) -> Result<Decrypted> {
     if !payload {
         return open_with_age(keys, reader, false);
     }
     // penin opens the file itself when the keys open its header; otherwise the age crate
     // reads it (what was read first, then the rest) and says what is wrong.
-    match unseal::open(keys, &mut reader).map_err(Error::Read)? {
+    match unseal::open(keys, &mut reader, size_hint).map_err(Error::Read)? {
         Unsealed::Opened { bytes, head } => Ok(Decrypted {
             bytes,
             recipients: Names::parse(&head).recipients,

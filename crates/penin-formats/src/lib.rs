@@ -70,7 +70,7 @@
 pub use crate::compress::{Encoder, GZIP_LEVEL, ZSTD_LEVEL, decompress};
 pub use crate::envelope::{
     AGE_MAGIC, ARMOR_MAGIC, Decrypted, ENVELOPE_MAGIC_LEN, Envelope, check_opens, decrypt,
-    is_encrypted,
+    decrypt_with_size_hint, is_encrypted,
 };
 pub use crate::error::{Error, Result};
 pub use crate::format::{Format, Layout, MAGIC_LEN};

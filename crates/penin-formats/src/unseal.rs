@@ -62,8 +62,13 @@ pub(crate) enum Unsealed {
 }
 
 /// Reads the age file `reader` and opens it with the identities of `keys`. An error is the
-/// reader's own; what the file holds is in [`Unsealed`].
-pub(crate) fn open<R: Read>(keys: &Keys, reader: &mut R) -> io::Result<Unsealed> {
+/// reader's own; what the file holds is in [`Unsealed`]. `size_hint`, the file's length if
+/// known, sizes the plaintext's buffer at once (see [`plain_buffer`]).
+pub(crate) fn open<R: Read>(
+    keys: &Keys,
+    reader: &mut R,
+    size_hint: Option<u64>,
+) -> io::Result<Unsealed> {
     let mut head = Vec::with_capacity(HEADER_READ);
     reader
         .by_ref()
@@ -77,7 +82,9 @@ pub(crate) fn open<R: Read>(keys: &Keys, reader: &mut R) -> io::Result<Unsealed>
         .clamp(1, MAX_WORKERS);
     let mut pending = Vec::with_capacity(PIECE + 1);
     pending.extend_from_slice(&head[payload_start..]);
-    let mut plain = Vec::new();
+    let mut plain = plain_buffer(size_hint, payload_start);
+    // The bytes of `plain` opened so far; the rest is room for the next ones.
+    let mut opened = 0;
     let mut first = 0;
     loop {
         // A whole piece and a byte beyond it (so none of its chunks is the last), or the end.
@@ -89,9 +96,15 @@ pub(crate) fn open<R: Read>(keys: &Keys, reader: &mut R) -> io::Result<Unsealed>
         if pending.len() <= PIECE {
             break;
         }
-        if let Err(damage) =
-            open_piece(&cipher, workers, &pending[..PIECE], first, None, &mut plain)
-        {
+        if let Err(damage) = open_piece(
+            &cipher,
+            workers,
+            &pending[..PIECE],
+            first,
+            None,
+            &mut plain,
+            &mut opened,
+        ) {
             return Ok(Unsealed::Damaged(damage));
         }
         first += PIECE_CHUNKS as u64;
@@ -123,10 +136,35 @@ pub(crate) fn open<R: Read>(keys: &Keys, reader: &mut R) -> io::Result<Unsealed>
         )));
     }
     let total = first + chunks as u64;
-    if let Err(damage) = open_piece(&cipher, workers, &pending, first, Some(total), &mut plain) {
+    let last = open_piece(
+        &cipher,
+        workers,
+        &pending,
+        first,
+        Some(total),
+        &mut plain,
+        &mut opened,
+    );
+    if let Err(damage) = last {
         return Ok(Unsealed::Damaged(damage));
     }
+    plain.truncate(opened);
     Ok(Unsealed::Opened { bytes: plain, head })
+}
+
+/// The buffer for the plaintext of a file of `size_hint` bytes whose payload starts at
+/// `payload_start`: as long as that plaintext, zeroed by the allocator (fresh pages from the
+/// system, so nothing is written to it here: the threads that open the chunks into it fault
+/// its pages in, each its own part). Empty without a hint; a wrong hint only means the
+/// buffer grows or is cut to the bytes opened.
+fn plain_buffer(size_hint: Option<u64>, payload_start: usize) -> Vec<u8> {
+    let Some(payload) = size_hint
+        .and_then(|len| usize::try_from(len).ok())
+        .and_then(|len| len.checked_sub(payload_start))
+    else {
+        return Vec::new();
+    };
+    vec![0; payload - payload.div_ceil(SEALED_CHUNK) * TAG]
 }
 
 /// Where the payload's chunks start in `head` (after the header and the nonce) and their
@@ -179,9 +217,10 @@ fn header(file: &[u8]) -> Option<(usize, Vec<Stanza>, Vec<u8>)> {
     Some((header_len, stanzas, mac))
 }
 
-/// Opens the whole chunks of `sealed`, the first numbered `first`, onto the end of `plain`,
-/// on up to `workers` threads; `total` is the number of chunks of the file when the last
-/// one is among them. The error names the first chunk that does not open.
+/// Opens the whole chunks of `sealed`, the first numbered `first`, into `plain` after its
+/// first `opened` bytes (growing it if it is too short), on up to `workers` threads, and
+/// counts them in `opened`; `total` is the number of chunks of the file when the last one
+/// is among them. The error names the first chunk that does not open.
 fn open_piece(
     cipher: &LessSafeKey,
     workers: usize,
@@ -189,15 +228,19 @@ fn open_piece(
     first: u64,
     total: Option<u64>,
     plain: &mut Vec<u8>,
+    opened: &mut usize,
 ) -> io::Result<()> {
     let chunks = sealed.len().div_ceil(SEALED_CHUNK);
-    let start = plain.len();
+    let start = *opened;
     // Every chunk holds at least its tag (the caller checked the last one).
-    plain.resize(start + sealed.len() - chunks * TAG, 0);
+    let end = start + sealed.len() - chunks * TAG;
+    if plain.len() < end {
+        plain.resize(end, 0);
+    }
     // Each worker opens a run of whole chunks into its own part of the plaintext.
     let per_worker = chunks.div_ceil(workers.min(chunks).max(1)).max(1);
     let mut runs = Vec::with_capacity(workers);
-    let (mut rest, mut out) = (sealed, &mut plain[start..]);
+    let (mut rest, mut out) = (sealed, &mut plain[start..end]);
     let mut counter = first;
     loop {
         let count = per_worker.min(rest.len().div_ceil(SEALED_CHUNK));
@@ -234,7 +277,10 @@ fn open_piece(
         failed
     });
     match failed {
-        None => Ok(()),
+        None => {
+            *opened = end;
+            Ok(())
+        }
         Some(chunk) => Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
@@ -292,8 +338,9 @@ mod tests {
         envelope.finish().unwrap()
     }
 
+    /// `file` opened as the orchestrator opens a file: its length given.
     fn unsealed(keys: &Keys, file: &[u8]) -> Unsealed {
-        open(keys, &mut &file[..]).unwrap()
+        open(keys, &mut &file[..], Some(file.len() as u64)).unwrap()
     }
 
     /// What the age crate reads from `file`, or `None` when it refuses it.
@@ -329,11 +376,26 @@ mod tests {
         ] {
             let data = data(len);
             let file = seal(&keys, &data);
-            let Unsealed::Opened { bytes, head } = unsealed(&keys, &file) else {
+            // The file's length, none, and wrong ones: shorter, longer, past any file.
+            let size = file.len() as u64;
+            for hint in [
+                Some(size),
+                None,
+                Some(0),
+                Some(size / 2),
+                Some(size + 99),
+                Some(size * 3),
+            ] {
+                let Unsealed::Opened { bytes, head } = open(&keys, &mut &file[..], hint).unwrap()
+                else {
+                    panic!("{len} bytes, hint {hint:?}: not opened");
+                };
+                assert!(bytes == data, "{len} bytes, hint {hint:?}");
+                assert_eq!(head, file[..file.len().min(HEADER_READ)]);
+            }
+            let Unsealed::Opened { bytes, .. } = unsealed(&keys, &file) else {
                 panic!("{len} bytes: not opened");
             };
-            assert!(bytes == data, "{len} bytes");
-            assert_eq!(head, file[..file.len().min(HEADER_READ)]);
             assert!(
                 by_age(&keys, &file) == Some(bytes),
                 "{len} bytes: age reads otherwise"
@@ -545,7 +607,11 @@ mod tests {
         let file = seal(&keys, &data(3 * PIECE_CHUNKS * CHUNK));
         for good in [0, 10, HEADER_READ + 1, PIECE + 5, file.len() - 1] {
             let failing = Failing { file: &file, good };
-            assert!(open(&keys, &mut { failing }).is_err(), "after {good} bytes");
+            let size = Some(file.len() as u64);
+            assert!(
+                open(&keys, &mut { failing }, size).is_err(),
+                "after {good} bytes"
+            );
             let error = decrypt(&keys, Failing { file: &file, good }).unwrap_err();
             assert!(
                 matches!(error, Error::Read(_)),

@@ -267,15 +267,15 @@ impl Orchestrator {
             .map_err(|source| read_error(path, source))?;
         let head = &head[..got];
         if penin_formats::is_encrypted(head) {
-            let opened = penin_formats::decrypt(keys, At { file, offset: 0 }).map_err(
-                |source| match source {
+            let size = file.metadata().ok().map(|m| m.len());
+            let opened = penin_formats::decrypt_with_size_hint(keys, At { file, offset: 0 }, size)
+                .map_err(|source| match source {
                     penin_formats::Error::Read(source) => read_error(path, source),
                     source => Error::Envelope {
                         path: path.to_owned(),
                         source,
                     },
-                },
-            )?;
+                })?;
             let format = Format::detect(&opened.bytes);
             self.state = decode(format, &opened.bytes, path, self.history_maxlen)?;
             return Ok((
@@ -320,10 +320,7 @@ impl Orchestrator {
                     })
                     .map_err(|source| match source {
                         penin_formats::Error::Read(source) => read_error(path, source),
-                        source => Error::Arrow {
-                            path: path.to_owned(),
-                            source,
-                        },
+                        source => arrow_error(path, source),
                     })?
             }
             _ => {
@@ -353,10 +350,8 @@ impl Orchestrator {
 /// The state held by `bytes`, laid out in `format` (`path` names the file in errors).
 fn decode(format: Format, bytes: &[u8], path: &Path, maxlen: Option<usize>) -> Result<Document> {
     if format == Format::Arrow {
-        return penin_formats::arrow::from_slice(bytes, maxlen).map_err(|source| Error::Arrow {
-            path: path.to_owned(),
-            source,
-        });
+        return penin_formats::arrow::from_slice(bytes, maxlen)
+            .map_err(|source| arrow_error(path, source));
     }
     if format == Format::Json {
         return Document::decode(bytes, maxlen).map_err(|source| Error::Corrupt {
@@ -373,6 +368,14 @@ fn decode(format: Format, bytes: &[u8], path: &Path, maxlen: Option<usize>) -> R
         format,
         source,
     })
+}
+
+/// The arrow snapshot at `path` does not decode.
+fn arrow_error(path: &Path, source: penin_formats::Error) -> Error {
+    Error::Arrow {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// An I/O error reading the state file at `path`.
