@@ -251,6 +251,17 @@ pub fn from_slice(bytes: &[u8], history_maxlen: Option<usize>) -> Result<Documen
     read(bytes, bytes.len(), history_maxlen)
 }
 
+/// [`read`] from bytes in memory that the state may keep (a decrypted file's plaintext): the
+/// snapshot's buffers are these bytes, not a copy of them, and the checksum over them is
+/// computed on a second thread while the batches are decoded, as for a mapped file. Bytes
+/// not aligned for the columns' types (8 bytes) are copied, as [`from_slice`] does.
+pub fn from_vec(bytes: Vec<u8>, history_maxlen: Option<usize>) -> Result<Document> {
+    if bytes.as_ptr().align_offset(8) != 0 {
+        return from_slice(&bytes, history_maxlen);
+    }
+    decode(&Buffer::from_vec(bytes), Checksum::Aside, history_maxlen)
+}
+
 /// The file's bytes in a buffer aligned for every type of the snapshot's columns (8 bytes),
 /// and the hash of its first bytes, computed as they arrive: on a second thread for a large
 /// file, while the first reads on.
@@ -1376,6 +1387,7 @@ mod tests {
             let bytes = write(&doc, Vec::new()).unwrap();
             let back = from_slice(&bytes, Some(1000)).unwrap();
             same(&back, &doc);
+            same(&from_vec(bytes.clone(), Some(1000)).unwrap(), &doc);
             let schema = schema_of(&doc);
             assert!(
                 format!("{:?}", schema.field(1).data_type()).starts_with(kind),
@@ -1671,8 +1683,9 @@ mod tests {
         assert!(newer <= 4, "{newer} flips read as a newer version");
     }
 
-    /// A mapped file is decoded before its checksum is compared: every flipped bit must still
-    /// be an error (the checksum's, or the decoder's), never a panic and never a state.
+    /// A mapped file, or a decrypted one kept as the state's buffer, is decoded before its
+    /// checksum is compared: every flipped bit must still be an error (the checksum's, or the
+    /// decoder's), never a panic and never a state.
     #[test]
     fn every_flipped_bit_is_refused_when_decoded_before_the_checksum() {
         let fixed = sample(&[vec![0.5, -1.5], vec![f64::NAN, 2.0]]);
@@ -1686,10 +1699,13 @@ mod tests {
                     let mut bad = bytes.clone();
                     bad[at] ^= 1 << bit;
                     let (buffer, _) = read_aligned(&bad[..], bad.len()).unwrap();
-                    match decode(&buffer, Checksum::Aside, None) {
-                        Ok(_) => panic!("bit {bit} of byte {at} of {}: a state", bytes.len()),
-                        Err(Error::Corrupt { .. } | Error::NewerVersion { .. }) => {}
-                        Err(other) => panic!("byte {at} bit {bit}: {other:?}"),
+                    let kept = from_vec(bad, None);
+                    for decoded in [decode(&buffer, Checksum::Aside, None), kept] {
+                        match decoded {
+                            Ok(_) => panic!("bit {bit} of byte {at} of {}: a state", bytes.len()),
+                            Err(Error::Corrupt { .. } | Error::NewerVersion { .. }) => {}
+                            Err(other) => panic!("byte {at} bit {bit}: {other:?}"),
+                        }
                     }
                 }
             }

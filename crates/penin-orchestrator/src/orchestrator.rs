@@ -277,7 +277,13 @@ impl Orchestrator {
                     },
                 })?;
             let format = Format::detect(&opened.bytes);
-            self.state = decode(format, &opened.bytes, path, self.history_maxlen)?;
+            self.state = if format == Format::Arrow {
+                // The plaintext is the state's now: its vectors stay where they were opened.
+                penin_formats::arrow::from_vec(opened.bytes, self.history_maxlen)
+                    .map_err(|source| arrow_error(path, source))?
+            } else {
+                decode(format, &opened.bytes, path, self.history_maxlen)?
+            };
             return Ok((
                 Layout {
                     format,
