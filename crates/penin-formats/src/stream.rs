@@ -75,7 +75,8 @@ pub(crate) const SEALED_CHUNK: usize = CHUNK + TAG;
 
 /// Chunks in one segment, the unit handed to a worker thread. Small, so that the buffers a
 /// save fills are few megabytes of new memory: a 10,000 × 384 arrow save encrypted in
-/// 1 MiB segments faulted in twice the pages and took about 10% longer (docs/benchmarks.md).
+/// 1 MiB segments faulted in 2.8 times as many pages more than its plaintext save, and took
+/// about 10% longer (docs/benchmarks.md).
 pub(crate) const SEGMENT_CHUNKS: usize = 4;
 
 /// Plaintext bytes in one (full) segment.
