@@ -165,7 +165,8 @@ pub fn decrypt<R: Read>(keys: &Keys, reader: R) -> Result<Decrypted> {
 /// [`decrypt`], `size_hint` being the length of the file if known: the plaintext's buffer
 /// is then allocated at once, as fresh memory that the threads opening the chunks fill
 /// (instead of growing it as the chunks are opened, each piece zeroed first on one thread).
-/// A wrong hint costs time, never correctness.
+/// A wrong hint costs time, never correctness; a hint of more memory than the system grants
+/// is not used.
 pub fn decrypt_with_size_hint<R: Read>(
     keys: &Keys,
     reader: R,

@@ -153,10 +153,13 @@ pub(crate) fn open<R: Read>(
 }
 
 /// The buffer for the plaintext of a file of `size_hint` bytes whose payload starts at
-/// `payload_start`: as long as that plaintext, zeroed by the allocator (fresh pages from the
-/// system, so nothing is written to it here: the threads that open the chunks into it fault
-/// its pages in, each its own part). Empty without a hint; a wrong hint only means the
-/// buffer grows or is cut to the bytes opened.
+/// `payload_start`: as long as that plaintext, zeroed by the allocator (for a large buffer
+/// usually fresh pages from the system, so that nothing is written to it here: the threads
+/// that open the chunks into it fault its pages in, each its own part). Empty without a hint, or
+/// when the system would refuse that much memory: the length is the file's as the system
+/// reports it, which no chunk has vouched for yet (a damaged or sparse file may claim
+/// terabytes), and a refused allocation would abort the process. A wrong hint otherwise
+/// only means the buffer grows, or is cut to the bytes opened.
 fn plain_buffer(size_hint: Option<u64>, payload_start: usize) -> Vec<u8> {
     let Some(payload) = size_hint
         .and_then(|len| usize::try_from(len).ok())
@@ -164,7 +167,14 @@ fn plain_buffer(size_hint: Option<u64>, payload_start: usize) -> Vec<u8> {
     else {
         return Vec::new();
     };
-    vec![0; payload - payload.div_ceil(SEALED_CHUNK) * TAG]
+    // A payload shorter than a tag is damaged; `open` says so.
+    let len = payload.saturating_sub(payload.div_ceil(SEALED_CHUNK) * TAG);
+    // Asked for without being used (a mapping the system grants or refuses, no page
+    // touched), then given back for the zeroed allocation of the same size.
+    if Vec::<u8>::new().try_reserve_exact(len).is_err() {
+        return Vec::new();
+    }
+    vec![0; len]
 }
 
 /// Where the payload's chunks start in `head` (after the header and the nonce) and their
@@ -376,7 +386,8 @@ mod tests {
         ] {
             let data = data(len);
             let file = seal(&keys, &data);
-            // The file's length, none, and wrong ones: shorter, longer, past any file.
+            // The file's length, none, and wrong ones: shorter, longer, far longer, more than
+            // any system grants (which must not abort the process).
             let size = file.len() as u64;
             for hint in [
                 Some(size),
@@ -385,6 +396,8 @@ mod tests {
                 Some(size / 2),
                 Some(size + 99),
                 Some(size * 3),
+                Some(1 << 62),
+                Some(u64::MAX),
             ] {
                 let Unsealed::Opened { bytes, head } = open(&keys, &mut &file[..], hint).unwrap()
                 else {
@@ -427,7 +440,7 @@ mod tests {
     }
 
     /// Where a bad file goes: to the age crate, or refused here, naming this chunk.
-    #[derive(Debug, PartialEq)]
+    #[derive(Clone, Copy, Debug, PartialEq)]
     enum Fate {
         Age,
         Damaged(&'static str),
@@ -435,6 +448,30 @@ mod tests {
 
     /// Damaged versions of `file` (a seal of `data` for `keys`, 65 chunks), what each is and
     /// where it must go.
+    /// `file` cut to 1, 15 and 16 bytes after its nonce (`file` ends 16 bytes after it): a
+    /// first chunk shorter than a tag (which the file's length alone says), then a tag alone.
+    fn cut_within_a_tag(file: &[u8]) -> Vec<(&'static str, Vec<u8>, Fate)> {
+        let payload = file.len() - TAG;
+        let short = Fate::Damaged("chunk 0 is shorter than its tag");
+        vec![
+            (
+                "cut a byte after its nonce",
+                file[..=payload].to_vec(),
+                short,
+            ),
+            (
+                "cut 15 bytes after its nonce",
+                file[..payload + TAG - 1].to_vec(),
+                short,
+            ),
+            (
+                "cut a tag after its nonce",
+                file.to_vec(),
+                Fate::Damaged("chunk 0 does not open"),
+            ),
+        ]
+    }
+
     fn bad_files(keys: &Keys, data: &[u8], file: &[u8]) -> Vec<(&'static str, Vec<u8>, Fate)> {
         let header_len = header(file).unwrap().0;
         let payload = header_len + NONCE_LEN;
@@ -501,6 +538,7 @@ mod tests {
             file[..payload].to_vec(),
             Fate::Damaged("before its first chunk"),
         ));
+        cases.extend(cut_within_a_tag(&file[..payload + TAG]));
         cases.push(("cut in its nonce", file[..payload - 1].to_vec(), Fate::Age));
         let mut longer = file.to_vec();
         longer.extend_from_slice(&file[..=SEALED_CHUNK]);

@@ -267,7 +267,12 @@ impl Orchestrator {
             .map_err(|source| read_error(path, source))?;
         let head = &head[..got];
         if penin_formats::is_encrypted(head) {
-            let size = file.metadata().ok().map(|m| m.len());
+            // The length of a regular file; what it claims is checked before it is trusted.
+            let size = file
+                .metadata()
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len());
             let opened = penin_formats::decrypt_with_size_hint(keys, At { file, offset: 0 }, size)
                 .map_err(|source| match source {
                     penin_formats::Error::Read(source) => read_error(path, source),

@@ -75,7 +75,7 @@ fn every_format_saves_encrypted_the_bytes_of_its_plaintext_save_and_loads_back()
         Path::new("key"),
     )
     .unwrap();
-    // More than one sealed segment (1 MiB), so that the workers seal some of it.
+    // More than one sealed segment (256 KiB), so that the workers seal some of it.
     let mut state = sample();
     for i in 0..800_i32 {
         state.add_knowledge(
@@ -98,6 +98,59 @@ fn every_format_saves_encrypted_the_bytes_of_its_plaintext_save_and_loads_back()
         assert_eq!(layout.format, format);
         assert_same(&loaded, &state);
     }
+}
+
+/// The length of a file decides the size of the buffer an encrypted load opens its chunks
+/// into: a file cut short, or one that claims far more bytes than it holds (a sparse file),
+/// is refused with what is wrong, never a panic or an aborted process.
+#[test]
+fn an_encrypted_file_cut_short_or_claiming_a_huge_length_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (identity, _) = penin_formats::new_identity("now");
+    let keys = penin_formats::Keys::from_identities(
+        penin_formats::ExposeSecret::expose_secret(&identity),
+        Path::new("key"),
+    )
+    .unwrap();
+    let path = dir.path().join("state.arrow.age");
+    sample()
+        .save_state_with(&path, Format::Arrow, &keys)
+        .unwrap();
+    let whole = std::fs::read(&path).unwrap();
+    // The payload starts after the MAC line and the 16-byte nonce.
+    let mac = whole.windows(4).position(|w| w == b"--- ").unwrap();
+    let payload = mac + whole[mac..].iter().position(|&b| b == b'\n').unwrap() + 1 + 16;
+    for cut in [1, 5, 15] {
+        std::fs::write(&path, &whole[..payload + cut]).unwrap();
+        let error = Orchestrator::new()
+            .load_state_with(&path, &keys)
+            .unwrap_err();
+        let message = chain(&error);
+        assert!(
+            message.contains("chunk 0 is shorter than its tag"),
+            "cut {cut}: {message}"
+        );
+    }
+    std::fs::write(&path, &whole).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(1 << 40).unwrap();
+    drop(file);
+    let error = Orchestrator::new()
+        .load_state_with(&path, &keys)
+        .unwrap_err();
+    let message = chain(&error);
+    assert!(message.contains("does not open"), "{message}");
+}
+
+/// `error` and its sources, one after the other.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    message
 }
 
 #[test]
