@@ -256,7 +256,13 @@ pub fn from_slice(bytes: &[u8], history_maxlen: Option<usize>) -> Result<Documen
 /// computed on a second thread while the batches are decoded, as for a mapped file. Bytes
 /// not aligned for the columns' types (8 bytes) are copied, as [`from_slice`] does.
 pub fn from_vec(bytes: Vec<u8>, history_maxlen: Option<usize>) -> Result<Document> {
-    if bytes.as_ptr().align_offset(8) != 0 {
+    let aligned = bytes.as_ptr().align_offset(8) == 0;
+    decode_owned(bytes, aligned, history_maxlen)
+}
+
+/// [`from_vec`], told whether `bytes` are aligned (the tests take both ways).
+fn decode_owned(bytes: Vec<u8>, aligned: bool, history_maxlen: Option<usize>) -> Result<Document> {
+    if !aligned {
         return from_slice(&bytes, history_maxlen);
     }
     decode(&Buffer::from_vec(bytes), Checksum::Aside, history_maxlen)
@@ -400,13 +406,15 @@ const PREFIX_STATES: usize = 8;
 enum Checksum {
     /// Hashed as they were read.
     Read(Box<Prefix>),
-    /// Not hashed yet (a mapped file): hashed beside the decoding.
+    /// Not hashed yet (a mapped file, a decrypted one kept as it is): hashed beside the
+    /// decoding.
     Aside,
 }
 
-/// The XXH3-128 of `bytes`, which are not in the CPU's caches yet (a mapped file): each piece
-/// is hashed while the CPU is asked for the next one, which one core's own reads of a run of
-/// 4 KiB pages do not ask for early enough.
+/// The XXH3-128 of `bytes`, which may not be in the CPU's caches (a mapped file; a large
+/// decrypted one, opened by other threads): each piece is hashed while the CPU is asked for
+/// the next one, which one core's own reads of a run of 4 KiB pages do not ask for early
+/// enough.
 fn hash_ahead(bytes: &[u8]) -> u128 {
     const PIECE: usize = 16 << 10;
     const LINE: usize = 64;
@@ -1681,6 +1689,24 @@ mod tests {
             }
         }
         assert!(newer <= 4, "{newer} flips read as a newer version");
+    }
+
+    #[test]
+    fn a_kept_buffer_is_decoded_in_place_and_an_unaligned_one_is_copied() {
+        let doc = sample(&[vec![0.5, -1.5], vec![f64::NAN, 2.0], vec![4.0, 8.0]]);
+        let bytes = write(&doc, Vec::new()).unwrap();
+        for aligned in [true, false] {
+            let kept = bytes.clone();
+            let range = kept.as_ptr_range();
+            let range = range.start as usize..range.end as usize;
+            let back = decode_owned(kept, aligned, None).unwrap();
+            same(&back, &doc);
+            // In place, every vector is a view into the bytes given; copied, none is.
+            for (key, artifact) in &back.knowledge_base {
+                let at = artifact.vector.as_ptr() as usize;
+                assert_eq!(range.contains(&at), aligned, "{key}, aligned: {aligned}");
+            }
+        }
     }
 
     /// A mapped file, or a decrypted one kept as the state's buffer, is decoded before its
