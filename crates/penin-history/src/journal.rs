@@ -1658,6 +1658,56 @@ mod tests {
         bytes
     }
 
+    /// A writer that takes at most 1,000 bytes a call.
+    struct Trickle(Vec<u8>);
+
+    impl io::Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(1000);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A snapshot is named by the XXH3-128 of its bytes, whoever computes it: the values are
+    /// Python `xxhash.xxh3_128_intdigest`'s, of nothing and of more than one read's bytes.
+    #[test]
+    fn a_snapshot_is_named_by_the_xxh3_128_python_computes() {
+        let data: Vec<u8> = (0..(3_usize << 20) + 5)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        let known = [
+            (0, 0x99aa_06d3_0147_98d8_6001_c324_468d_497f_u128),
+            (data.len(), 0xbe70_234d_015a_ea3c_62f0_de2e_cd70_2f9b_u128),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (len, xxh3) in known {
+            let bytes = &data[..len];
+            let path = dir.path().join(format!("snapshot-{len}"));
+            std::fs::write(&path, bytes).unwrap();
+            assert_eq!(
+                Identity::of_file(&path).unwrap().xxh3,
+                xxh3,
+                "{len} bytes, read"
+            );
+            let mut whole = HashingWriter::new(Vec::new());
+            io::Write::write_all(&mut whole, bytes).unwrap();
+            assert_eq!(whole.digest(), xxh3, "{len} bytes, written whole");
+            // Each call hashes what the writer took, not what it was offered.
+            let mut trickled = HashingWriter::new(Trickle(Vec::new()));
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                let n = io::Write::write(&mut trickled, rest).unwrap();
+                rest = &rest[n..];
+            }
+            assert_eq!(trickled.digest(), xxh3, "{len} bytes, 1,000 at a time");
+        }
+    }
+
     #[test]
     fn headers_round_trip() {
         let header = Header::new(MAX_SEQ, 9, -5, identity());
