@@ -27,6 +27,16 @@ fn sample() -> Orchestrator {
     o
 }
 
+/// Keys holding a new identity, which encrypt to its recipient and decrypt.
+fn keys() -> penin_formats::Keys {
+    let (identity, _) = penin_formats::new_identity("now");
+    penin_formats::Keys::from_identities(
+        penin_formats::ExposeSecret::expose_secret(&identity),
+        Path::new("key"),
+    )
+    .unwrap()
+}
+
 fn compress(format: Format, bytes: &[u8]) -> Vec<u8> {
     let mut encoder = penin_formats::Encoder::new(format, Vec::new()).unwrap();
     encoder.write_all(bytes).unwrap();
@@ -69,12 +79,7 @@ fn every_format_saves_and_loads_the_same_state() {
 #[test]
 fn every_format_saves_encrypted_the_bytes_of_its_plaintext_save_and_loads_back() {
     let dir = tempfile::tempdir().unwrap();
-    let (identity, _) = penin_formats::new_identity("now");
-    let keys = penin_formats::Keys::from_identities(
-        penin_formats::ExposeSecret::expose_secret(&identity),
-        Path::new("key"),
-    )
-    .unwrap();
+    let keys = keys();
     // More than one sealed segment (256 KiB), so that the workers seal some of it.
     let mut state = sample();
     for i in 0..800_i32 {
@@ -106,12 +111,7 @@ fn every_format_saves_encrypted_the_bytes_of_its_plaintext_save_and_loads_back()
 #[test]
 fn an_encrypted_file_cut_short_or_claiming_a_huge_length_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (identity, _) = penin_formats::new_identity("now");
-    let keys = penin_formats::Keys::from_identities(
-        penin_formats::ExposeSecret::expose_secret(&identity),
-        Path::new("key"),
-    )
-    .unwrap();
+    let keys = keys();
     let path = dir.path().join("state.arrow.age");
     sample()
         .save_state_with(&path, Format::Arrow, &keys)
