@@ -155,9 +155,9 @@ pub(crate) fn open<R: Read>(
 /// The buffer for the plaintext of a file of `size_hint` bytes whose payload starts at
 /// `payload_start`: as long as that plaintext, zeroed by the allocator (for a large buffer
 /// usually fresh pages from the system, so that nothing is written to it here: the threads
-/// that open the chunks into it fault its pages in, each its own part). Empty without a hint, or
-/// when the system would refuse that much memory: the length is the file's as the system
-/// reports it, which no chunk has vouched for yet (a damaged or sparse file may claim
+/// that open the chunks into it fault its pages in, each its own part). Empty without a
+/// hint, or when the system would refuse that much memory: the length is the file's as the
+/// system reports it, which no chunk has vouched for yet (a damaged or sparse file may claim
 /// terabytes), and a refused allocation would abort the process. A wrong hint otherwise
 /// only means the buffer grows, or is cut to the bytes opened.
 fn plain_buffer(size_hint: Option<u64>, payload_start: usize) -> Vec<u8> {
