@@ -69,7 +69,8 @@ pub fn is_encrypted(head: &[u8]) -> bool {
 /// thread when the workers already hold 8 segments or it would otherwise wait for them, so
 /// that the encryption overlaps with whatever produces the bytes (an encoder, a compressor)
 /// and uses more than one core; the ciphertext is written to `W` in order on the caller's
-/// thread, so `W` need not be sent anywhere. The file is age v1 (see the `stream` module for how penin lays it out).
+/// thread, so `W` need not be sent anywhere. The file is age v1 (see the `stream` module for
+/// how penin lays it out).
 pub struct Envelope<W: Write> {
     inner: Inner<W>,
 }

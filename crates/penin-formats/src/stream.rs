@@ -74,9 +74,9 @@ pub(crate) const TAG: usize = 16;
 pub(crate) const SEALED_CHUNK: usize = CHUNK + TAG;
 
 /// Chunks in one segment, the unit handed to a worker thread. Small, so that the buffers a
-/// save fills are few megabytes of new memory: a 10,000 × 384 arrow save encrypted in
-/// 1 MiB segments faulted in 2.8 times as many pages more than its plaintext save, and took
-/// about 10% longer (docs/benchmarks.md).
+/// save fills are few megabytes of new memory: in 1 MiB segments, the encryption of a
+/// 10,000 × 384 arrow save faulted in 2.8 times as many pages beyond its plaintext save's,
+/// and the save took about 10% longer (docs/benchmarks.md).
 pub(crate) const SEGMENT_CHUNKS: usize = 4;
 
 /// Plaintext bytes in one (full) segment.

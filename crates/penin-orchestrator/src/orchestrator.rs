@@ -282,13 +282,7 @@ impl Orchestrator {
                     },
                 })?;
             let format = Format::detect(&opened.bytes);
-            self.state = if format == Format::Arrow {
-                // The plaintext is the state's now: its vectors stay where they were opened.
-                penin_formats::arrow::from_vec(opened.bytes, self.history_maxlen)
-                    .map_err(|source| arrow_error(path, source))?
-            } else {
-                decode(format, &opened.bytes, path, self.history_maxlen)?
-            };
+            self.state = decode(format, opened.bytes, path, self.history_maxlen)?;
             return Ok((
                 Layout {
                     format,
@@ -358,22 +352,25 @@ impl Orchestrator {
     }
 }
 
-/// The state held by `bytes`, laid out in `format` (`path` names the file in errors).
-fn decode(format: Format, bytes: &[u8], path: &Path, maxlen: Option<usize>) -> Result<Document> {
+/// The state held by `bytes` (a decrypted file's plaintext), laid out in `format` (`path`
+/// names the file in errors). An arrow snapshot keeps `bytes` as its buffer: its vectors
+/// stay where they were opened.
+fn decode(format: Format, bytes: Vec<u8>, path: &Path, maxlen: Option<usize>) -> Result<Document> {
     if format == Format::Arrow {
-        return penin_formats::arrow::from_slice(bytes, maxlen)
+        return penin_formats::arrow::from_vec(bytes, maxlen)
             .map_err(|source| arrow_error(path, source));
     }
     if format == Format::Json {
-        return Document::decode(bytes, maxlen).map_err(|source| Error::Corrupt {
+        return Document::decode(&bytes, maxlen).map_err(|source| Error::Corrupt {
             path: path.to_owned(),
             source,
         });
     }
-    let json = penin_formats::decompress(format, bytes).map_err(|source| Error::Compressed {
-        path: path.to_owned(),
-        source,
-    })?;
+    let json =
+        penin_formats::decompress(format, &bytes[..]).map_err(|source| Error::Compressed {
+            path: path.to_owned(),
+            source,
+        })?;
     Document::decode(&json, maxlen).map_err(|source| Error::CorruptDecompressed {
         path: path.to_owned(),
         format,
