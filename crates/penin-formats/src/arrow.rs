@@ -70,6 +70,13 @@
 //!    while it is in the cache. The artifacts are built on two threads for a large knowledge
 //!    base.
 //!
+//! A file is not read, or mapped, before step 2 has checked its last bytes ([`check_frame`],
+//! which reads the first ones for step 1 only when step 2 fails): a snapshot extended by
+//! zeros or a hole (a sparse file can claim a terabyte) is refused at once, with the error
+//! the whole file gives, instead of read to its end or into memory it does not fit. Memory
+//! sized by a file's length is asked for fallibly: a length the system will not grant is an
+//! error ([`Error::Read`], out of memory), never an aborted process.
+//!
 //! ```
 //! use penin_codec::{Document, NumericVectorArtifact};
 //!
@@ -102,7 +109,7 @@ use arrow_ipc::reader::FileDecoder;
 use arrow_ipc::writer::DictionaryTracker;
 use arrow_ipc::{Block, FooterBuilder, MessageHeader, MetadataVersion};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Metadata, Schema, SchemaRef};
-use penin_codec::{Document, KnowledgeBase, Map, NumericVectorArtifact, Value, Vector};
+use penin_codec::{Document, KnowledgeBase, Map, NumericVectorArtifact, Source, Value, Vector};
 use twox_hash::XxHash3_128;
 
 use crate::error::{Error, Result};
@@ -219,10 +226,73 @@ pub fn read<R: Read>(
 /// when it reads a page past the new end. penin's own writers never change a snapshot in
 /// place (they write a new file and rename it, which leaves a mapped file as it was); `penin
 /// run` and every command that writes read the snapshot instead.
+///
+/// The file's two ends are checked first ([`check_frame`]), so that a file that cannot be a
+/// snapshot is refused before its pages are faulted in.
 pub fn map(file: &std::fs::File, history_maxlen: Option<usize>) -> Option<Result<Document>> {
+    let checked = file
+        .metadata()
+        .map_err(Error::Read)
+        .and_then(|metadata| check_frame(file, metadata.len()));
+    if let Err(error) = checked {
+        return Some(Err(error));
+    }
     let map = map_file(file)?;
     let buffer = Buffer::from(bytes::Bytes::from_owner(map));
     Some(decode(&buffer, Checksum::Aside, history_maxlen))
+}
+
+/// Checks the frame of a snapshot of `len` bytes that `source` holds from its two ends
+/// only, before the whole of it is read or mapped: the magic at the end, the footer's length,
+/// the end-of-stream marker before the footer. A file that fails is refused with the error
+/// reading the whole of it would give, the version first (its first bytes are then read as
+/// far as the schema message, whose version a newer penin's file may need to be refused
+/// by): a snapshot extended by zeros or a hole (a sparse file can claim terabytes) is refused
+/// at once instead of read to its end, or into memory it does not fit. A file that passes is
+/// not yet checked: [`read`] and [`map`] check all of it.
+///
+/// A failure of `source` (or a file that shrinks while it is read) is [`Error::Read`].
+pub fn check_frame<S: Source + ?Sized>(source: &S, len: u64) -> Result<()> {
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    let last = read_exactly(source, len.saturating_sub(10), len.min(10))?;
+    // Against the shortest schema message, as far as its length.
+    if let Ok(start) = footer_start(len, &last, HEADER_LEN + 8)
+        && end_of_stream(&read_exactly(source, start - EOS.len(), EOS.len())?).is_ok()
+    {
+        return Ok(());
+    }
+    // Refused: by the error the whole file gives, which the schema's comes before.
+    let mut head = read_exactly(source, 0, len.min(HEADER_LEN + 8))?;
+    if let Some(meta_len) = head
+        .get(HEADER_LEN..)
+        .filter(|prefix| prefix.len() == 8 && prefix[..4] == CONTINUATION)
+        .and_then(|prefix| usize::try_from(i32::from_le_bytes(prefix[4..].try_into().ok()?)).ok())
+    {
+        let rest = read_exactly(source, head.len(), meta_len.min(len - head.len()))?;
+        head.extend_from_slice(&rest);
+    }
+    let (_, schema_end) = schema_message(&head)?;
+    let start = footer_start(len, &last, schema_end)?;
+    end_of_stream(&read_exactly(source, start - EOS.len(), EOS.len())?)
+}
+
+/// `len` bytes of `source` from `offset`; memory for them is asked for fallibly (a length
+/// read from the file is not checked yet).
+fn read_exactly<S: Source + ?Sized>(source: &S, offset: usize, len: usize) -> Result<Vec<u8>> {
+    let mut bytes = crate::memory::zeroed(len).ok_or_else(|| {
+        Error::Read(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("no memory for the {len} bytes at byte {offset}"),
+        ))
+    })?;
+    let got = penin_codec::read_full(source, &mut bytes, offset as u64).map_err(Error::Read)?;
+    if got < len {
+        return Err(Error::Read(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the file ends at byte {}, before its length", offset + got),
+        )));
+    }
+    Ok(bytes)
 }
 
 /// A read-only map of the whole of `file`, its pages faulted in ahead of the reads; `None`
@@ -289,9 +359,10 @@ fn read_aligned<R: Read>(mut reader: R, size_hint: usize) -> Result<(Buffer, Pre
     }
     // 64-bit words, so that the buffer is aligned for floats and offsets; zeroed by the
     // allocator's fresh pages (`calloc`) rather than by a pass over them. One byte more than
-    // the hint, so that the end is seen without growing.
-    let words = vec![0_u64; size_hint.saturating_add(1).div_ceil(8)];
-    let buffer = MutableBuffer::from(words);
+    // the hint, so that the end is seen without growing; a hint of more memory than the
+    // system grants is not used.
+    let words = crate::memory::zeroed::<u64>(size_hint.saturating_add(1).div_ceil(8));
+    let buffer = MutableBuffer::from(words.unwrap_or_default());
     read_rest(reader, buffer, 0, Prefix::default())
 }
 
@@ -306,7 +377,12 @@ fn read_rest<R: Read>(
     loop {
         if filled == buffer.len() {
             let grow = buffer.len().max(1 << 16);
-            buffer.resize(filled + grow, 0);
+            buffer.try_resize(filled + grow, 0).map_err(|e| {
+                Error::Read(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!("no memory to read more than {filled} bytes: {e}"),
+                ))
+            })?;
         }
         let end = buffer.len().min(filled + READ_CHUNK);
         let n = read_some(&mut reader, &mut buffer.as_slice_mut()[filled..end])?;
@@ -776,49 +852,13 @@ fn corrupt(what: impl Into<String>) -> Error {
 /// Checks the whole file in `buffer` (see the module's overview, "Reading") and decodes it.
 fn decode(buffer: &Buffer, checksum: Checksum, history_maxlen: Option<usize>) -> Result<Document> {
     let bytes = buffer.as_slice();
-    if !bytes.starts_with(MAGIC) {
-        return Err(corrupt("the file does not start with ARROW1"));
-    }
     // 1. The schema message, and the version in it.
-    let (schema_end, message) = message_at(bytes, HEADER_LEN)?
-        .ok_or_else(|| corrupt("the stream ends before its schema"))?;
-    let schema = message
-        .header_as_schema()
-        .ok_or_else(|| corrupt("the first message is not a schema"))
-        .and_then(|fb| {
-            try_fb_to_schema(fb).map_err(|e| corrupt(format!("the schema cannot be read: {e}")))
-        })?;
-    check_version(&schema)?;
-    if message.version() != IPC_VERSION {
-        return Err(corrupt(format!(
-            "the schema message is of IPC metadata version {:?}, not V5",
-            message.version()
-        )));
-    }
+    let (schema, schema_end) = schema_message(bytes)?;
 
     // 2. The end of the file: magic, footer length, end-of-stream marker.
     let len = bytes.len();
-    if len < schema_end + EOS.len() + 10 {
-        return Err(corrupt(format!("the file is truncated ({len} bytes)")));
-    }
-    if &bytes[len - 6..] != MAGIC {
-        return Err(corrupt(
-            "the file does not end with ARROW1 (is it cut short?)",
-        ));
-    }
-    let footer_len = i32::from_le_bytes(bytes[len - 10..len - 6].try_into().unwrap_or_default());
-    let footer_start = usize::try_from(footer_len)
-        .ok()
-        .and_then(|n| (len - 10).checked_sub(n))
-        .filter(|&start| start >= schema_end + EOS.len())
-        .ok_or_else(|| {
-            corrupt(format!(
-                "the footer length {footer_len} does not fit the file"
-            ))
-        })?;
-    if bytes[footer_start - EOS.len()..footer_start] != EOS {
-        return Err(corrupt("no end-of-stream marker before the footer"));
-    }
+    let footer_start = footer_start(len, &bytes[len.saturating_sub(10)..], schema_end)?;
+    end_of_stream(&bytes[footer_start - EOS.len()..footer_start])?;
     let footer = &bytes[footer_start..len - 10];
 
     // 3. The checksum of everything before the footer: checked now if its bytes were hashed
@@ -865,6 +905,64 @@ fn decode(buffer: &Buffer, checksum: Checksum, history_maxlen: Option<usize>) ->
             decoded
         }),
     }
+}
+
+/// Step 1 of [`decode`]: the schema message at the start of `bytes` (the file's first
+/// bytes, at least as far as the end of that message), after the version in it is checked.
+/// Gives the schema and where the message ends.
+fn schema_message(bytes: &[u8]) -> Result<(Schema, usize)> {
+    if !bytes.starts_with(MAGIC) {
+        return Err(corrupt("the file does not start with ARROW1"));
+    }
+    let (schema_end, message) = message_at(bytes, HEADER_LEN)?
+        .ok_or_else(|| corrupt("the stream ends before its schema"))?;
+    let schema = message
+        .header_as_schema()
+        .ok_or_else(|| corrupt("the first message is not a schema"))
+        .and_then(|fb| {
+            try_fb_to_schema(fb).map_err(|e| corrupt(format!("the schema cannot be read: {e}")))
+        })?;
+    check_version(&schema)?;
+    if message.version() != IPC_VERSION {
+        return Err(corrupt(format!(
+            "the schema message is of IPC metadata version {:?}, not V5",
+            message.version()
+        )));
+    }
+    Ok((schema, schema_end))
+}
+
+/// Step 2 of [`decode`], first half: where the footer of a file of `len` bytes starts,
+/// from `last`, its last 10 bytes (the footer's length and the magic), the schema message
+/// ending at `schema_end`.
+fn footer_start(len: usize, last: &[u8], schema_end: usize) -> Result<usize> {
+    if len < schema_end + EOS.len() + 10 || last.len() != 10 {
+        return Err(corrupt(format!("the file is truncated ({len} bytes)")));
+    }
+    if &last[4..] != MAGIC {
+        return Err(corrupt(
+            "the file does not end with ARROW1 (is it cut short?)",
+        ));
+    }
+    let footer_len = i32::from_le_bytes(last[..4].try_into().unwrap_or_default());
+    usize::try_from(footer_len)
+        .ok()
+        .and_then(|n| (len - 10).checked_sub(n))
+        .filter(|&start| start >= schema_end + EOS.len())
+        .ok_or_else(|| {
+            corrupt(format!(
+                "the footer length {footer_len} does not fit the file"
+            ))
+        })
+}
+
+/// Step 2 of [`decode`], second half: `marker`, the 8 bytes before the footer, must be the
+/// end-of-stream marker.
+fn end_of_stream(marker: &[u8]) -> Result<()> {
+    if marker != EOS {
+        return Err(corrupt("no end-of-stream marker before the footer"));
+    }
+    Ok(())
 }
 
 /// Step 5 of [`decode`]: the state, from the schema's metadata and the record batches (whose
@@ -1851,6 +1949,84 @@ mod tests {
             let error = from_slice(&with_version(bad), None).unwrap_err();
             assert!(matches!(error, Error::Corrupt { .. }), "{bad:?}: {error}");
         }
+    }
+
+    /// `check_frame` of `bytes` agrees with the whole file's reading: it refuses only what
+    /// `from_slice` refuses, with the same error; gives whether it refused.
+    fn frame_agrees(bytes: &[u8], case: &str) -> bool {
+        match check_frame(bytes, bytes.len() as u64) {
+            Ok(()) => false,
+            Err(error) => {
+                let whole = from_slice(bytes, None).expect_err(case);
+                assert_eq!(error.to_string(), whole.to_string(), "{case}");
+                true
+            }
+        }
+    }
+
+    #[test]
+    fn a_frame_is_checked_from_its_ends_with_the_error_of_the_whole_file() {
+        let bytes = write(&sample(&[vec![1.0, 2.0], vec![3.0, 4.0]]), Vec::new()).unwrap();
+        assert!(!frame_agrees(&bytes, "the whole file"));
+        // Cut short anywhere: refused as the whole file is, whenever its last bytes are
+        // not a footer's length and the magic (a cut inside the leading magic cannot end
+        // with it).
+        let mut refused = 0;
+        for cut in 0..bytes.len() {
+            refused += usize::from(frame_agrees(&bytes[..cut], &format!("cut at {cut}")));
+        }
+        assert_eq!(refused, bytes.len());
+        // Extended by zeros, as a file given a hole at its end reads.
+        for zeros in [1, 10, 4096, 1 << 20] {
+            let mut longer = bytes.clone();
+            longer.resize(bytes.len() + zeros, 0);
+            assert!(frame_agrees(&longer, &format!("{zeros} zeros more")));
+            assert!(
+                check_frame(&longer[..], longer.len() as u64)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("does not end with ARROW1")
+            );
+        }
+        // Every bit of the file flipped: refused by the frame when the flip is in the
+        // marker, the footer's length or the magic at the end; never a file the whole
+        // reading accepts.
+        let footer_start = footer_start(bytes.len(), &bytes[bytes.len() - 10..], 0).unwrap();
+        let framing = (footer_start - EOS.len()..footer_start).chain(bytes.len() - 10..bytes.len());
+        let framing: Vec<usize> = framing.collect();
+        for at in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut flipped = bytes.clone();
+                flipped[at] ^= 1 << bit;
+                let refused = frame_agrees(&flipped, &format!("bit {bit} of byte {at}"));
+                if framing.contains(&at) {
+                    assert!(refused, "bit {bit} of byte {at}");
+                }
+                if !framing.contains(&at) && at < footer_start - EOS.len() {
+                    assert!(!refused, "bit {bit} of byte {at}: the middle is not read");
+                }
+            }
+        }
+        // The version first: a newer file that does not end as this penin's do is refused
+        // as newer, even with its middle a hole.
+        let mut newer = with_version("17");
+        newer.resize(newer.len() + 4096, 0);
+        assert!(frame_agrees(&newer, "a newer file extended"));
+        assert!(matches!(
+            check_frame(&newer[..], newer.len() as u64),
+            Err(Error::NewerVersion { found: 17, .. })
+        ));
+    }
+
+    #[test]
+    fn a_frame_whose_length_is_a_lie_is_a_read_error() {
+        let bytes = write(&sample(&[vec![1.0]]), Vec::new()).unwrap();
+        // The source holds fewer bytes than the length it is checked against.
+        let error = check_frame(&bytes[..], bytes.len() as u64 + 100).unwrap_err();
+        assert!(matches!(error, Error::Read(_)), "{error}");
+        // A terabyte claimed: the last bytes are read where the source has none.
+        let error = check_frame(&bytes[..], 1 << 40).unwrap_err();
+        assert!(matches!(error, Error::Read(_)), "{error}");
     }
 
     #[test]

@@ -86,6 +86,7 @@ mod error;
 pub mod export;
 mod format;
 mod keys;
+mod memory;
 mod npy;
 mod stream;
 mod unseal;

@@ -169,12 +169,7 @@ fn plain_buffer(size_hint: Option<u64>, payload_start: usize) -> Vec<u8> {
     };
     // A payload shorter than a tag is damaged; `open` says so.
     let len = payload.saturating_sub(payload.div_ceil(SEALED_CHUNK) * TAG);
-    // Asked for without being used (a mapping the system grants or refuses, no page
-    // touched), then given back for the zeroed allocation of the same size.
-    if Vec::<u8>::new().try_reserve_exact(len).is_err() {
-        return Vec::new();
-    }
-    vec![0; len]
+    crate::memory::zeroed(len).unwrap_or_default()
 }
 
 /// Where the payload's chunks start in `head` (after the header and the nonce) and their

@@ -306,17 +306,19 @@ impl Orchestrator {
             Format::Arrow => {
                 // The file's length, so that its buffer is allocated once; a file that grows
                 // meanwhile is read to its end all the same.
-                let size = file
+                let len = file
                     .metadata()
                     .map_err(|source| read_error(path, source))?
                     .len();
-                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                let size = usize::try_from(len).unwrap_or(usize::MAX);
                 let read_mapped = (map && size >= MAP_MIN)
                     .then(|| penin_formats::arrow::map(file, self.history_maxlen))
                     .flatten();
                 mapped = read_mapped.is_some();
                 read_mapped
                     .unwrap_or_else(|| {
+                        // Its ends first: a file that cannot be a snapshot is not read whole.
+                        penin_formats::arrow::check_frame(file, len)?;
                         penin_formats::arrow::read(
                             At { file, offset: 0 },
                             size,

@@ -142,6 +142,37 @@ fn an_encrypted_file_cut_short_or_claiming_a_huge_length_is_refused() {
     assert!(message.contains("does not open"), "{message}");
 }
 
+/// A plaintext snapshot whose file claims far more than it holds (extended by a hole: a
+/// sparse file of a terabyte) is refused from its last bytes, read or mapped, before anything
+/// is sized by its length: not read to its end, not an aborted process, the state unchanged.
+#[test]
+fn a_snapshot_extended_by_a_terabyte_hole_is_refused_from_its_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.arrow");
+    sample().save_state_as(&path, Format::Arrow).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(1 << 40).unwrap();
+    drop(file);
+    let before = Orchestrator::new();
+    let mut read = Orchestrator::new();
+    let error = read.load_state(&path).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::SnapshotDamaged, "{error:?}");
+    let message = chain(&error);
+    assert!(message.contains("does not end with ARROW1"), "{message}");
+    assert_eq!(read, before);
+    let mut mapped = Orchestrator::new();
+    let handle = std::fs::File::open(&path).unwrap();
+    let error = mapped
+        .map_file_with(&handle, &path, &penin_formats::Keys::new())
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::SnapshotDamaged, "{error:?}");
+    assert!(
+        chain(&error).contains("does not end with ARROW1"),
+        "{error}"
+    );
+    assert_eq!(mapped, before);
+}
+
 /// `error` and its sources, one after the other.
 fn chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();

@@ -1,0 +1,29 @@
+//! Memory sized by what a file claims before anything in it is checked.
+
+/// `len` zeroed values, or `None` when the system refuses that much memory: the memory is
+/// first asked for without being used (a mapping the system grants or refuses, no page
+/// touched) and given back, then allocated zeroed, so that a large buffer is fresh pages
+/// from the system that nothing here writes to (zeroed by the kernel as they are first
+/// touched, by whichever thread fills them), and a length the system will not grant (a
+/// damaged or sparse file may claim terabytes) is a refusal instead of the abort of the
+/// process that an infallible allocation makes.
+pub(crate) fn zeroed<T: Clone + Default>(len: usize) -> Option<Vec<T>> {
+    Vec::<T>::new().try_reserve_exact(len).ok()?;
+    Some(vec![T::default(); len])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_length_the_system_grants_is_zeroed_and_one_it_refuses_is_none() {
+        let words = zeroed::<u64>(1 << 20).unwrap();
+        assert_eq!(words.len(), 1 << 20);
+        assert!(words.iter().all(|&w| w == 0));
+        // A pebibyte, more than a 47-bit address space holds, and more than a length can
+        // say: refused, not aborted.
+        assert!(zeroed::<u8>(1 << 50).is_none());
+        assert!(zeroed::<u64>(usize::MAX / 4).is_none());
+    }
+}
