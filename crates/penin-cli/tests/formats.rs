@@ -204,6 +204,53 @@ fn a_damaged_arrow_state_exits_65_and_is_left_alone() {
     assert_eq!(out.code, Some(65), "{}", out.stderr);
 }
 
+/// An arrow state extended by a hole to a terabyte (a sparse file) is refused from its last
+/// bytes by every command, read or mapped, with a gigabyte of address space: a penin that
+/// sized a buffer or a map by the file's length, or read it to its end, would fail here at
+/// once (it aborted on the allocation) instead of taking the machine's memory.
+#[test]
+fn an_arrow_state_extended_by_a_terabyte_hole_exits_65_in_a_gigabyte() {
+    let env = Env::new();
+    env.write("in.json", &fixture_bytes("seed_demo.json"));
+    env.run(&["convert", "in.json", STATE, "--to", "arrow"])
+        .assert_ok();
+    let bytes = env.read(STATE);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.path(STATE))
+        .unwrap();
+    file.set_len(1 << 40).unwrap();
+    drop(file);
+    for args in [&["stats"][..], &["run"][..], &["verify"][..], &["keys"][..]] {
+        let mut command = std::process::Command::new("sh");
+        command
+            .args(["-c", "ulimit -v 1048576 && exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_penin"))
+            .args(args)
+            .current_dir(env.dir())
+            .env_remove("PENIN_STATE")
+            .stdin(std::process::Stdio::null());
+        let out = common::output(&mut command);
+        assert_eq!(out.code, Some(65), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "{STATE} cannot be loaded: the arrow snapshot is damaged: the file does not end with ARROW1"
+            )),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    let after = std::fs::File::open(env.path(STATE)).unwrap();
+    assert_eq!(
+        after.metadata().unwrap().len(),
+        1 << 40,
+        "the file was changed"
+    );
+    let mut head = vec![0; bytes.len()];
+    std::io::Read::read_exact(&mut &after, &mut head).unwrap();
+    assert!(head == bytes, "the file was changed");
+}
+
 /// The first `penin.version` value `1` of a penin arrow file made `2`: the file a newer penin
 /// would write (its checksum no longer matches, and the version is read before it).
 fn newer(mut bytes: Vec<u8>) -> Vec<u8> {

@@ -70,12 +70,14 @@
 //!    while it is in the cache. The artifacts are built on two threads for a large knowledge
 //!    base.
 //!
-//! A file is not read, or mapped, before step 2 has checked its last bytes ([`check_frame`],
-//! which reads the first ones for step 1 only when step 2 fails): a snapshot extended by
-//! zeros or a hole (a sparse file can claim a terabyte) is refused at once, with the error
-//! the whole file gives, instead of read to its end or into memory it does not fit. Memory
-//! sized by a file's length is asked for fallibly: a length the system will not grant is an
-//! error ([`Error::Read`], out of memory), never an aborted process.
+//! [`map`], and penin's loads before they read a file, check its last bytes first
+//! ([`check_frame`]; the first ones too, for step 1, only when the last ones fail): a
+//! snapshot extended by zeros or a hole (a sparse file can claim a terabyte) is refused at
+//! once, with the error the whole file gives, instead of read to its end or into memory it
+//! does not fit. Memory sized by a length a file claims is asked for fallibly: a length the
+//! system will not grant is not used (the buffer grows as the bytes come), and memory it
+//! refuses as the buffer grows is an error ([`Error::Read`], out of memory), never an aborted
+//! process.
 //!
 //! ```
 //! use penin_codec::{Document, NumericVectorArtifact};
@@ -242,20 +244,25 @@ pub fn map(file: &std::fs::File, history_maxlen: Option<usize>) -> Option<Result
     Some(decode(&buffer, Checksum::Aside, history_maxlen))
 }
 
-/// Checks the frame of a snapshot of `len` bytes that `source` holds from its two ends
-/// only, before the whole of it is read or mapped: the magic at the end, the footer's length,
-/// the end-of-stream marker before the footer. A file that fails is refused with the error
-/// reading the whole of it would give, the version first (its first bytes are then read as
-/// far as the schema message, whose version a newer penin's file may need to be refused
-/// by): a snapshot extended by zeros or a hole (a sparse file can claim terabytes) is refused
-/// at once instead of read to its end, or into memory it does not fit. A file that passes is
-/// not yet checked: [`read`] and [`map`] check all of it.
+/// Checks the frame of a snapshot of `len` bytes held by `source`, from its last bytes only:
+/// the magic at the end, the footer's length, the end-of-stream marker before the footer.
+/// Call it before reading or mapping a file whose length is not vouched for: a snapshot
+/// extended by zeros or a hole (a sparse file can claim terabytes) is then refused at once,
+/// instead of read to its end or into memory it does not fit. [`map`] calls it itself;
+/// [`read`], which takes any reader, cannot.
 ///
-/// A failure of `source` (or a file that shrinks while it is read) is [`Error::Read`].
+/// A file that fails is refused with the error that reading the whole of it gives. The
+/// version comes first: the file's first bytes are then read, as far as the end of the
+/// schema message's metadata (at most 2 GiB, a length the file gives), so that a newer
+/// penin's file is refused as newer. A file that passes is not checked yet: [`read`] and
+/// [`map`] check all of it.
+///
+/// A failure of `source`, or a source shorter than `len`, is [`Error::Read`].
 pub fn check_frame<S: Source + ?Sized>(source: &S, len: u64) -> Result<()> {
     let len = usize::try_from(len).unwrap_or(usize::MAX);
     let last = read_exactly(source, len.saturating_sub(10), len.min(10))?;
-    // Against the shortest schema message, as far as its length.
+    // The schema message ends at byte 72 or later; a later end only makes the check
+    // stricter, so this one refuses nothing that the whole file's reading accepts.
     if let Ok(start) = footer_start(len, &last, HEADER_LEN + 8)
         && end_of_stream(&read_exactly(source, start - EOS.len(), EOS.len())?).is_ok()
     {
@@ -271,7 +278,7 @@ pub fn check_frame<S: Source + ?Sized>(source: &S, len: u64) -> Result<()> {
         let rest = read_exactly(source, head.len(), meta_len.min(len - head.len()))?;
         head.extend_from_slice(&rest);
     }
-    let (_, schema_end) = schema_message(&head)?;
+    let (_, schema_end) = schema_message(&head, len)?;
     let start = footer_start(len, &last, schema_end)?;
     end_of_stream(&read_exactly(source, start - EOS.len(), EOS.len())?)
 }
@@ -279,12 +286,8 @@ pub fn check_frame<S: Source + ?Sized>(source: &S, len: u64) -> Result<()> {
 /// `len` bytes of `source` from `offset`; memory for them is asked for fallibly (a length
 /// read from the file is not checked yet).
 fn read_exactly<S: Source + ?Sized>(source: &S, offset: usize, len: usize) -> Result<Vec<u8>> {
-    let mut bytes = crate::memory::zeroed(len).ok_or_else(|| {
-        Error::Read(io::Error::new(
-            io::ErrorKind::OutOfMemory,
-            format!("no memory for the {len} bytes at byte {offset}"),
-        ))
-    })?;
+    let mut bytes = crate::memory::zeroed(len)
+        .ok_or_else(|| no_memory(&format!("for the {len} bytes at byte {offset}")))?;
     let got = penin_codec::read_full(source, &mut bytes, offset as u64).map_err(Error::Read)?;
     if got < len {
         return Err(Error::Read(io::Error::new(
@@ -293,6 +296,14 @@ fn read_exactly<S: Source + ?Sized>(source: &S, offset: usize, len: usize) -> Re
         )));
     }
     Ok(bytes)
+}
+
+/// The error for memory the system refused, `what` being what it was for.
+fn no_memory(what: &str) -> Error {
+    Error::Read(io::Error::new(
+        io::ErrorKind::OutOfMemory,
+        format!("no memory {what}"),
+    ))
 }
 
 /// A read-only map of the whole of `file`, its pages faulted in ahead of the reads; `None`
@@ -352,7 +363,9 @@ fn read_aligned<R: Read>(mut reader: R, size_hint: usize) -> Result<(Buffer, Pre
             return Ok((Buffer::from(bytes), prefix));
         }
         // The file grew past its hint: on in growable memory.
-        let mut buffer = MutableBuffer::from(vec![0_u64; filled.div_ceil(8)]);
+        let words = crate::memory::zeroed::<u64>(filled.div_ceil(8))
+            .ok_or_else(|| no_memory(&format!("to read more than {filled} bytes")))?;
+        let mut buffer = MutableBuffer::from(words);
         buffer.truncate(filled);
         buffer.as_slice_mut().copy_from_slice(&region[..filled]);
         return read_rest(reader, buffer, filled, prefix);
@@ -377,12 +390,9 @@ fn read_rest<R: Read>(
     loop {
         if filled == buffer.len() {
             let grow = buffer.len().max(1 << 16);
-            buffer.try_resize(filled + grow, 0).map_err(|e| {
-                Error::Read(io::Error::new(
-                    io::ErrorKind::OutOfMemory,
-                    format!("no memory to read more than {filled} bytes: {e}"),
-                ))
-            })?;
+            buffer
+                .try_resize(filled + grow, 0)
+                .map_err(|_| no_memory(&format!("to read more than {filled} bytes")))?;
         }
         let end = buffer.len().min(filled + READ_CHUNK);
         let n = read_some(&mut reader, &mut buffer.as_slice_mut()[filled..end])?;
@@ -853,7 +863,7 @@ fn corrupt(what: impl Into<String>) -> Error {
 fn decode(buffer: &Buffer, checksum: Checksum, history_maxlen: Option<usize>) -> Result<Document> {
     let bytes = buffer.as_slice();
     // 1. The schema message, and the version in it.
-    let (schema, schema_end) = schema_message(bytes)?;
+    let (schema, schema_end) = schema_message(bytes, bytes.len())?;
 
     // 2. The end of the file: magic, footer length, end-of-stream marker.
     let len = bytes.len();
@@ -907,14 +917,14 @@ fn decode(buffer: &Buffer, checksum: Checksum, history_maxlen: Option<usize>) ->
     }
 }
 
-/// Step 1 of [`decode`]: the schema message at the start of `bytes` (the file's first
-/// bytes, at least as far as the end of that message), after the version in it is checked.
-/// Gives the schema and where the message ends.
-fn schema_message(bytes: &[u8]) -> Result<(Schema, usize)> {
+/// Step 1 of [`decode`]: the schema message at the start of a file of `len` bytes, of which
+/// `bytes` are the first (at least as far as the end of that message's metadata), after the
+/// version in it is checked. Gives the schema and where the message ends.
+fn schema_message(bytes: &[u8], len: usize) -> Result<(Schema, usize)> {
     if !bytes.starts_with(MAGIC) {
         return Err(corrupt("the file does not start with ARROW1"));
     }
-    let (schema_end, message) = message_at(bytes, HEADER_LEN)?
+    let (schema_end, message) = message_at(bytes, HEADER_LEN, len)?
         .ok_or_else(|| corrupt("the stream ends before its schema"))?;
     let schema = message
         .header_as_schema()
@@ -1032,9 +1042,14 @@ fn check_version(schema: &Schema) -> Result<()> {
     }
 }
 
-/// The message at `offset`: where the next one starts and the message, or `None` for the
-/// end-of-stream marker.
-fn message_at(bytes: &[u8], offset: usize) -> Result<Option<(usize, arrow_ipc::Message<'_>)>> {
+/// The message at `offset` of `bytes`, the first bytes of a file (or of a part of one) of
+/// `len` bytes: where the next one starts and the message, or `None` for the end-of-stream
+/// marker. Its metadata must lie within `bytes`, its body within the `len` bytes.
+fn message_at(
+    bytes: &[u8],
+    offset: usize,
+    len: usize,
+) -> Result<Option<(usize, arrow_ipc::Message<'_>)>> {
     let at = |what: &str| corrupt(format!("the message at byte {offset}: {what}"));
     let head = bytes
         .get(offset..offset + 8)
@@ -1056,7 +1071,7 @@ fn message_at(bytes: &[u8], offset: usize) -> Result<Option<(usize, arrow_ipc::M
     let body = usize::try_from(message.bodyLength()).map_err(|_| at("a negative body length"))?;
     let end = (offset + 8 + meta_len)
         .checked_add(body)
-        .filter(|&end| end <= bytes.len())
+        .filter(|&end| end <= len)
         .ok_or_else(|| at("its body runs past the end"))?;
     Ok(Some((end, message)))
 }
@@ -1066,7 +1081,7 @@ fn record_batches(bytes: &[u8], schema: &Schema, start: usize, end: usize) -> Re
     let mut blocks = Vec::new();
     let mut offset = start;
     loop {
-        let message = message_at(&bytes[..end + EOS.len()], offset)?;
+        let message = message_at(&bytes[..end + EOS.len()], offset, end + EOS.len())?;
         let Some((next, message)) = message else {
             if offset != end {
                 return Err(corrupt(format!(
@@ -1515,7 +1530,10 @@ mod tests {
         let doc = sample(&vectors);
         let bytes = write(&doc, Vec::new()).unwrap();
         let (buffer, prefix) = read_aligned(&bytes[..], bytes.len()).unwrap();
-        let schema_end = message_at(&bytes, HEADER_LEN).unwrap().unwrap().0;
+        let schema_end = message_at(&bytes, HEADER_LEN, bytes.len())
+            .unwrap()
+            .unwrap()
+            .0;
         let footer_len = usize::try_from(i32::from_le_bytes(
             bytes[bytes.len() - 10..bytes.len() - 6].try_into().unwrap(),
         ))
@@ -2018,15 +2036,139 @@ mod tests {
         ));
     }
 
+    /// A file of `len` bytes: `bytes`, then zeros (a hole); it counts the bytes read from it,
+    /// and fails the reads that touch `failing`.
+    struct Holed {
+        bytes: Vec<u8>,
+        len: u64,
+        read: std::sync::atomic::AtomicU64,
+        failing: Range<u64>,
+    }
+
+    impl Holed {
+        fn new(bytes: Vec<u8>, len: u64) -> Holed {
+            Holed {
+                bytes,
+                len,
+                read: 0.into(),
+                failing: 0..0,
+            }
+        }
+
+        fn read(&self) -> u64 {
+            self.read.load(std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
+    impl Source for Holed {
+        fn size(&self) -> io::Result<u64> {
+            Ok(self.len)
+        }
+
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+            let n = buf
+                .len()
+                .min(usize::try_from(self.len.saturating_sub(offset)).unwrap());
+            let end = offset + n as u64;
+            if n > 0 && offset < self.failing.end && self.failing.start < end {
+                return Err(io::Error::other("a bad sector"));
+            }
+            for (i, byte) in buf[..n].iter_mut().enumerate() {
+                let at = usize::try_from(offset).unwrap() + i;
+                *byte = self.bytes.get(at).copied().unwrap_or(0);
+            }
+            self.read
+                .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+
     #[test]
-    fn a_frame_whose_length_is_a_lie_is_a_read_error() {
-        let bytes = write(&sample(&[vec![1.0]]), Vec::new()).unwrap();
-        // The source holds fewer bytes than the length it is checked against.
-        let error = check_frame(&bytes[..], bytes.len() as u64 + 100).unwrap_err();
+    fn a_frame_is_checked_by_reading_a_few_bytes_whatever_length_the_file_claims() {
+        let bytes = write(&sample(&[vec![1.0, 2.0]]), Vec::new()).unwrap();
+        let schema_meta =
+            i32::from_le_bytes(bytes[HEADER_LEN + 4..HEADER_LEN + 8].try_into().unwrap());
+        let schema_meta = u64::try_from(schema_meta).unwrap();
+        // Sound: its last 10 bytes and the marker before the footer.
+        let sound = Holed::new(bytes.clone(), bytes.len() as u64);
+        check_frame(&sound, sound.len).unwrap();
+        assert_eq!(sound.read(), 18);
+        // A terabyte, the snapshot then a hole: its last 10 bytes, then its first ones as
+        // far as the schema's metadata, for the error the whole file gives.
+        let holed = Holed::new(bytes.clone(), 1 << 40);
+        let error = check_frame(&holed, holed.len).unwrap_err();
+        assert!(
+            error.to_string().contains("does not end with ARROW1"),
+            "{error}"
+        );
+        assert_eq!(holed.read(), 10 + (HEADER_LEN as u64 + 8) + schema_meta);
+        // A read that fails, at the end, at the marker or in the schema: a read error.
+        let footer_start = footer_start(bytes.len(), &bytes[bytes.len() - 10..], 0).unwrap();
+        let len = bytes.len() as u64;
+        let marker = footer_start as u64 - 8;
+        for (failing, claimed) in [
+            (len - 1..len, len),
+            (marker..marker + 1, len),
+            (HEADER_LEN as u64 + 20..HEADER_LEN as u64 + 21, 1 << 40),
+        ] {
+            let mut source = Holed::new(bytes.clone(), claimed);
+            source.failing = failing.clone();
+            let error = check_frame(&source, claimed).unwrap_err();
+            assert!(matches!(error, Error::Read(_)), "{failing:?}: {error}");
+        }
+        // A source that holds fewer bytes than the length it is checked against.
+        let error = check_frame(&bytes[..], len + 100).unwrap_err();
         assert!(matches!(error, Error::Read(_)), "{error}");
-        // A terabyte claimed: the last bytes are read where the source has none.
-        let error = check_frame(&bytes[..], 1 << 40).unwrap_err();
-        assert!(matches!(error, Error::Read(_)), "{error}");
+    }
+
+    /// A file whose schema message, of `version`, claims a body of `body` bytes (arrow's
+    /// schema messages have none), followed by `body` zeros and a damaged end.
+    fn schema_with_body(version: &str, body: usize) -> Vec<u8> {
+        let doc = sample(&[vec![1.0]]);
+        let schema = schema_of(&doc);
+        let mut metadata = schema.metadata().clone();
+        metadata.insert(VERSION_KEY.to_owned(), version.to_owned());
+        let schema = schema.with_metadata(metadata);
+        let mut fbb = flatbuffers::FlatBufferBuilder::new();
+        let mut tracker = DictionaryTracker::new(true);
+        let fb_schema = IpcSchemaEncoder::new()
+            .with_dictionary_tracker(&mut tracker)
+            .schema_to_fb_offset(&mut fbb, &schema);
+        let mut message = arrow_ipc::MessageBuilder::new(&mut fbb);
+        message.add_version(IPC_VERSION);
+        message.add_header_type(MessageHeader::Schema);
+        message.add_bodyLength(i64::try_from(body).unwrap());
+        message.add_header(fb_schema.as_union_value());
+        let message = message.finish();
+        fbb.finish(message, None);
+        let meta = fbb.finished_data();
+        let padded = (meta.len() + 8).next_multiple_of(8) - 8;
+        let mut bytes = MAGIC.to_vec();
+        bytes.resize(HEADER_LEN, 0);
+        bytes.extend_from_slice(&CONTINUATION);
+        bytes.extend_from_slice(&i32::try_from(padded).unwrap().to_le_bytes());
+        bytes.extend_from_slice(meta);
+        bytes.resize(HEADER_LEN + 8 + padded + body + 100, 0);
+        bytes
+    }
+
+    #[test]
+    fn a_schema_message_with_a_body_is_framed_as_the_whole_file_frames_it() {
+        for body in [0, 64, 1 << 16] {
+            let newer = schema_with_body("17", body);
+            assert!(frame_agrees(&newer, &format!("version 17, body {body}")));
+            assert!(matches!(
+                check_frame(&newer[..], newer.len() as u64),
+                Err(Error::NewerVersion { found: 17, .. })
+            ));
+            let current = schema_with_body("1", body);
+            assert!(frame_agrees(&current, &format!("version 1, body {body}")));
+            let error = check_frame(&current[..], current.len() as u64).unwrap_err();
+            assert!(
+                error.to_string().contains("does not end with ARROW1"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

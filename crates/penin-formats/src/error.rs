@@ -16,8 +16,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// Reading the compressed bytes failed (the stream itself may be sound).
-    #[error("reading the compressed bytes failed")]
+    /// Reading the file's bytes failed, or no memory could be had for them (the file
+    /// itself may be sound).
+    #[error("reading the file failed")]
     Read(#[source] io::Error),
     /// The file is encrypted (age), and no identity was given to decrypt it.
     #[error("it is encrypted (age) to {}, and no identity was given", named(recipients, *stanzas))]

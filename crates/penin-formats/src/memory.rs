@@ -1,12 +1,13 @@
 //! Memory sized by what a file claims before anything in it is checked.
 
-/// `len` zeroed values, or `None` when the system refuses that much memory: the memory is
-/// first asked for without being used (a mapping the system grants or refuses, no page
-/// touched) and given back, then allocated zeroed, so that a large buffer is fresh pages
-/// from the system that nothing here writes to (zeroed by the kernel as they are first
-/// touched, by whichever thread fills them), and a length the system will not grant (a
-/// damaged or sparse file may claim terabytes) is a refusal instead of the abort of the
-/// process that an infallible allocation makes.
+/// `len` zeroed values, or `None` when the system refuses that much memory.
+///
+/// The memory is first asked for without being used (a mapping the system grants or
+/// refuses, no page touched) and given back, then allocated zeroed. A length the system will
+/// not grant (a damaged or sparse file may claim terabytes) is thus a `None`, not the abort
+/// of the process an infallible allocation makes; and a large buffer is fresh pages from the
+/// system that nothing here writes to, zeroed by the kernel when whichever thread fills them
+/// first touches them.
 pub(crate) fn zeroed<T: Clone + Default>(len: usize) -> Option<Vec<T>> {
     Vec::<T>::new().try_reserve_exact(len).ok()?;
     Some(vec![T::default(); len])
