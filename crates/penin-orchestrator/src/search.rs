@@ -335,7 +335,9 @@ impl SearchIndex {
             let per = n.div_ceil(threads * PIECES_PER_THREAD).max(1);
             let next = AtomicUsize::new(0);
             let worker = || {
-                let mut heap = BinaryHeap::with_capacity(search.k + 1);
+                // `k` comes from the caller (a request's `k` may be any count): no more
+                // room than the knowledge base can fill.
+                let mut heap = BinaryHeap::with_capacity(search.k.min(n) + 1);
                 let mut skipped = Skipped::default();
                 loop {
                     let start = next
@@ -1022,6 +1024,12 @@ mod tests {
     fn k_beyond_the_knowledge_base_and_an_empty_one() {
         let kb = kb(&[("a", &[1.0]), ("b", &[2.0])]);
         assert_eq!(keys(&run(&kb, &[1.0], &Search::new(100))), ["a", "b"]);
+        // The largest k, on one thread and split over two: every artifact, no room
+        // asked for beyond them.
+        for threads in [1, 2] {
+            let search = Search::new(usize::MAX).threads(threads).parallel_min(0);
+            assert_eq!(keys(&run(&kb, &[1.0], &search)), ["a", "b"], "{threads}");
+        }
         let empty = KnowledgeBase::new();
         let hits = SearchIndex::new(&empty)
             .search(&empty, &[1.0], &Search::new(3))
