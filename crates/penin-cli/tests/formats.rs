@@ -222,15 +222,7 @@ fn an_arrow_state_extended_by_a_terabyte_hole_exits_65_in_a_gigabyte() {
     file.set_len(1 << 40).unwrap();
     drop(file);
     for args in [&["stats"][..], &["run"][..], &["verify"][..], &["keys"][..]] {
-        let mut command = std::process::Command::new("sh");
-        command
-            .args(["-c", "ulimit -v 1048576 && exec \"$0\" \"$@\""])
-            .arg(env!("CARGO_BIN_EXE_penin"))
-            .args(args)
-            .current_dir(env.dir())
-            .env_remove("PENIN_STATE")
-            .stdin(std::process::Stdio::null());
-        let out = common::output(&mut command);
+        let out = env.run_within(1 << 20, args);
         assert_eq!(out.code, Some(65), "{args:?}: {}", out.stderr);
         assert!(
             out.stderr.contains(&format!(

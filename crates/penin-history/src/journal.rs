@@ -1609,7 +1609,10 @@ fn tail(file: &File, path: &Path) -> Result<Option<(Header, u64, u64)>> {
         return Ok(None);
     }
     let start = len - frame;
-    let mut bytes = vec![0; frame as usize];
+    // Up to a gigabyte, on the trailer's word: memory refused is a tail not read here.
+    let Ok(mut bytes) = penin_store::buffer(frame as usize) else {
+        return Ok(None);
+    };
     if read_at(file, &mut bytes, start).is_err() {
         return Ok(None);
     }

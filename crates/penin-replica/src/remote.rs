@@ -544,7 +544,10 @@ impl Remote {
         let sealed = object.is_sealed();
         let mut gathered = Vec::new();
         if sealed {
-            gathered.reserve(usize::try_from(object.size).unwrap_or(0));
+            // The manifest's size, not yet vouched for: memory refused is an error.
+            gathered
+                .try_reserve_exact(usize::try_from(object.size).unwrap_or(usize::MAX))
+                .map_err(|_| damaged(format!("no memory for its {} bytes", object.size)))?;
         }
         let mut hasher = twox_hash::XxHash3_128::new();
         let mut read = 0_u64;

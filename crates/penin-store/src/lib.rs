@@ -74,7 +74,7 @@ pub use crate::atomic::{
 pub use crate::error::{Error, Result, Step};
 pub use crate::fs::{Fs, RealFs};
 pub use crate::lock::{Lock, lock_path};
-pub use crate::read::{open, read};
+pub use crate::read::{buffer, open, read};
 
 mod aside;
 mod atomic;

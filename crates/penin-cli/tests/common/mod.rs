@@ -92,6 +92,21 @@ impl Env {
         output(&mut self.command(args))
     }
 
+    /// Runs `penin ARGS` to the end with stdin closed, in at most `kib` KiB of address space
+    /// (`ulimit -v`): memory asked for beyond it is refused, as on a machine without it.
+    pub fn run_within(&self, kib: u64, args: &[&str]) -> Out {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_penin"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("PENIN_STATE")
+            .stdin(Stdio::null());
+        output(&mut command)
+    }
+
     /// Runs `penin ARGS` to the end with `input` on stdin.
     pub fn run_with_input(&self, args: &[&str], input: &str) -> Out {
         let mut command = self.command(args);

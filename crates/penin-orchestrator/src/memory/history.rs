@@ -203,8 +203,13 @@ pub fn recover_with(
         });
     };
     // Setting the journal aside needs nothing from it: a journal too damaged to read can be
-    // discarded too. Applying it needs every record.
-    let parsed = journal::scan(bytes.clone(), &journal_path);
+    // discarded too (its last valid record then says where the sequence stands). Applying it
+    // needs every record. The bytes go to the scan, not a copy of them: a journal is as
+    // large as its file says.
+    let valid_seq =
+        matches!(how, Recovery::DiscardJournal).then(|| journal::last_valid_seq(&bytes));
+    let digest = ledger::digest(&bytes);
+    let parsed = journal::scan(bytes, &journal_path);
     if let Ok(scan) = &parsed
         && scan.header.identity.check(path)? == Match::Same
     {
@@ -242,7 +247,7 @@ pub fn recover_with(
             let aside = set_aside(&fs, &journal_path, "discarded")?;
             let (changes, seq) = match &parsed {
                 Ok(scan) => (scan.records.len() as u64, scan.last_seq()),
-                Err(_) => (0, journal::last_valid_seq(&bytes)),
+                Err(_) => (0, valid_seq.unwrap_or_default()),
             };
             (0, Some(aside), changes, seq, None)
         }
@@ -268,7 +273,7 @@ pub fn recover_with(
     if let Some(aside) = &moved_to {
         fields.insert("moved_to", Value::from(aside.display().to_string()));
     }
-    memory.record("recover", fields, ledger::digest(&bytes))?;
+    memory.record("recover", fields, digest)?;
     let recovered = Recovered {
         applied,
         moved_to,
