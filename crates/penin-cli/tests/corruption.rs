@@ -220,3 +220,30 @@ fn a_journal_record_of_more_than_memory_is_an_error_not_an_abort() {
     );
     assert_eq!(env.read(DEFAULT_STATE), state);
 }
+
+/// A ledger whose torn tail (no newline after it) is a hole of a gigabyte and a half:
+/// `verify` and `log`, which read it line by line, fail saying so in a gigabyte of address
+/// space (the line's buffer grew infallibly, and the process aborted).
+#[test]
+fn a_torn_ledger_tail_of_more_than_memory_is_an_error_not_an_abort() {
+    let env = Env::new();
+    env.run(&["demo"]).assert_ok();
+    let ledger = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.path(LEDGER))
+        .unwrap();
+    let len = ledger.metadata().unwrap().len();
+    ledger.set_len(len + (3 << 29)).unwrap();
+    drop(ledger);
+    for command in ["verify", "log"] {
+        let out = env.run_within(1 << 20, &[command]);
+        assert_eq!(out.code, Some(74), "{command}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "cannot read {LEDGER}: no memory for a line of more than "
+            )),
+            "{command}: {}",
+            out.stderr
+        );
+    }
+}

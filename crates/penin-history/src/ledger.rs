@@ -804,9 +804,7 @@ fn scan(
     let (mut lines, mut offset) = (0_u64, 0_u64);
     loop {
         bytes.clear();
-        let read = reader
-            .read_until(b'\n', &mut bytes)
-            .map_err(io_error("read", path))?;
+        let read = read_line(&mut reader, &mut bytes).map_err(io_error("read", path))?;
         let Some(line) = bytes.strip_suffix(b"\n") else {
             let torn = (read > 0).then_some(Torn {
                 offset,
@@ -823,6 +821,36 @@ fn scan(
             fault: Box::new(fault),
         })?;
         offset += read as u64;
+    }
+}
+
+/// `BufRead::read_until(b'\n')` into `line`, its growth asked for fallibly: a line longer
+/// than the memory the system grants (a torn tail that is a hole is as long as the file
+/// says) is an out-of-memory error, not the abort of the process.
+fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> io::Result<usize> {
+    let mut read = 0;
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        let (ended, used) = match available.iter().position(|&byte| byte == b'\n') {
+            Some(newline) => (true, newline + 1),
+            None => (false, available.len()),
+        };
+        line.try_reserve(used).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("no memory for a line of more than {} bytes", line.len()),
+            )
+        })?;
+        line.extend_from_slice(&available[..used]);
+        reader.consume(used);
+        read += used;
+        if ended || used == 0 {
+            return Ok(read);
+        }
     }
 }
 
@@ -908,6 +936,24 @@ fn io_error<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(io::Error) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_read_as_read_until_reads_them_across_buffer_refills() {
+        let text: &[u8] = b"{\"seq\":1}\n\n{\"seq\":2, \"long\": \"abcdefghij\"}\ntorn";
+        for capacity in [1, 3, 7, 64] {
+            let mut ours = BufReader::with_capacity(capacity, text);
+            let mut theirs = BufReader::with_capacity(capacity, text);
+            loop {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let n = read_line(&mut ours, &mut a).unwrap();
+                assert_eq!(n, theirs.read_until(b'\n', &mut b).unwrap(), "{capacity}");
+                assert_eq!(a, b, "{capacity}");
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    }
 
     #[test]
     fn hex_round_trips_and_refuses_what_is_not_lowercase_hex() {
