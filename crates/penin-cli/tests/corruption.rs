@@ -160,22 +160,15 @@ fn one_shot_commands_refuse_a_corrupt_state() {
 
 /// A ledger whose last line claims a gigabyte and a half (a hole before its last newline, as
 /// a sparse file has) makes a change fail with what it could not do, the state left as it
-/// is, in a gigabyte of address space: the line's buffer is asked for fallibly (it aborted
-/// the process), and `stats` says the ledger is unreadable.
+/// is, in a gigabyte of address space (the line's buffer is asked for fallibly; an
+/// infallible one aborts the process), and `stats` says the ledger is unreadable.
 #[test]
 fn a_ledger_line_of_more_than_memory_is_an_error_not_an_abort() {
     let env = Env::new();
     env.run(&["demo"]).assert_ok();
-    let state = env.read(DEFAULT_STATE);
-    let ledger = std::fs::OpenOptions::new()
-        .write(true)
-        .open(env.path(LEDGER))
-        .unwrap();
-    let len = ledger.metadata().unwrap().len();
+    let (state, journal) = (env.read(DEFAULT_STATE), env.read(JOURNAL));
     let hole = 3_u64 << 29;
-    ledger.set_len(len + hole + 1).unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&ledger, b"\n", len + hole).unwrap();
-    drop(ledger);
+    env.extend_by_hole(LEDGER, hole, b"\n");
     let out = env.run_within(1 << 20, &["add-score", "0.5"]);
     assert_eq!(out.code, Some(74), "{}", out.stderr);
     assert!(
@@ -185,6 +178,7 @@ fn a_ledger_line_of_more_than_memory_is_an_error_not_an_abort() {
         out.stderr
     );
     assert_eq!(env.read(DEFAULT_STATE), state);
+    assert_eq!(env.read(JOURNAL), journal);
     let out = env.run_within(1 << 20, &["stats"]);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
@@ -197,19 +191,14 @@ fn a_ledger_line_of_more_than_memory_is_an_error_not_an_abort() {
 
 /// A journal whose last 4 bytes claim a record of a gigabyte (after a hole, as a sparse file
 /// has) makes a change fail with what it could not read, the state left as it is, in 900 MiB
-/// of address space: the record's buffer is asked for fallibly (it aborted the process).
+/// of address space (the record's buffer is asked for fallibly; an infallible one aborts the
+/// process).
 #[test]
 fn a_journal_record_of_more_than_memory_is_an_error_not_an_abort() {
     let env = Env::new();
     env.run(&["demo"]).assert_ok();
     let state = env.read(DEFAULT_STATE);
-    let journal = std::fs::OpenOptions::new()
-        .write(true)
-        .open(env.path(JOURNAL))
-        .unwrap();
-    let end = journal.metadata().unwrap().len() + (1100 << 20);
-    std::os::unix::fs::FileExt::write_all_at(&journal, &[0, 0, 0, 0x40], end).unwrap();
-    drop(journal);
+    env.extend_by_hole(JOURNAL, 1100 << 20, &[0, 0, 0, 0x40]);
     let out = env.run_within(900 << 10, &["add-score", "0.5"]);
     assert_eq!(out.code, Some(74), "{}", out.stderr);
     assert!(
@@ -223,18 +212,12 @@ fn a_journal_record_of_more_than_memory_is_an_error_not_an_abort() {
 
 /// A ledger whose torn tail (no newline after it) is a hole of a gigabyte and a half:
 /// `verify` and `log`, which read it line by line, fail saying so in a gigabyte of address
-/// space (the line's buffer grew infallibly, and the process aborted).
+/// space (the line's buffer grows fallibly; an infallible one aborts the process).
 #[test]
 fn a_torn_ledger_tail_of_more_than_memory_is_an_error_not_an_abort() {
     let env = Env::new();
     env.run(&["demo"]).assert_ok();
-    let ledger = std::fs::OpenOptions::new()
-        .write(true)
-        .open(env.path(LEDGER))
-        .unwrap();
-    let len = ledger.metadata().unwrap().len();
-    ledger.set_len(len + (3 << 29)).unwrap();
-    drop(ledger);
+    env.extend_by_hole(LEDGER, 3 << 29, b"");
     for command in ["verify", "log"] {
         let out = env.run_within(1 << 20, &[command]);
         assert_eq!(out.code, Some(74), "{command}: {}", out.stderr);

@@ -1287,8 +1287,9 @@ impl<F: Fs> Writer<F> {
     /// sealed journal is [`Error::Sealed`] ([`Writer::open_with_in`] opens it).
     ///
     /// The last record is found from the end of the file and checked; only when it is not
-    /// valid is the whole journal read, and then a torn last record is cut off (and
-    /// reported) and damage before it is an error.
+    /// valid (or the memory for it, as long as the file's last bytes say, is refused) is the
+    /// whole journal read, and then a torn last record is cut off (and reported) and damage
+    /// before it is an error.
     pub fn open_in(fs: F, path: &Path) -> Result<Opened<F>> {
         Self::open_with_in(fs, path, None)
     }
@@ -1576,7 +1577,8 @@ fn end_frame(out: &mut Vec<u8>, start: usize, len: u32) {
 }
 
 /// The header, next sequence number and length of a journal whose last record (found from
-/// the end) is valid; `None` when it is not, or the file is too short to tell.
+/// the end) is valid; `None` when it is not, when the file is too short to tell, or when
+/// the system refuses memory for the record its last bytes claim.
 fn tail(file: &File, path: &Path) -> Result<Option<(Header, u64, u64)>> {
     let len = file
         .metadata()

@@ -1024,11 +1024,17 @@ mod tests {
     fn k_beyond_the_knowledge_base_and_an_empty_one() {
         let kb = kb(&[("a", &[1.0]), ("b", &[2.0])]);
         assert_eq!(keys(&run(&kb, &[1.0], &Search::new(100))), ["a", "b"]);
-        // The largest k, on one thread and split over two: every artifact, no room
-        // asked for beyond them.
-        for threads in [1, 2] {
-            let search = Search::new(usize::MAX).threads(threads).parallel_min(0);
-            assert_eq!(keys(&run(&kb, &[1.0], &search)), ["a", "b"], "{threads}");
+        // The largest k a request gives, and the largest there is, on one thread and split
+        // over two: every artifact, no room asked for beyond them.
+        for k in [usize::try_from(i64::MAX).unwrap(), usize::MAX] {
+            for threads in [1, 2] {
+                let search = Search::new(k).threads(threads).parallel_min(0);
+                assert_eq!(
+                    keys(&run(&kb, &[1.0], &search)),
+                    ["a", "b"],
+                    "{k}, {threads}"
+                );
+            }
         }
         let empty = KnowledgeBase::new();
         let hits = SearchIndex::new(&empty)

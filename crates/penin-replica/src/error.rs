@@ -104,6 +104,17 @@ pub enum Error {
         /// What the other writer did.
         how: String,
     },
+    /// An object is larger than the memory this machine grants for it (the copy may be
+    /// sound).
+    #[error("{url}: {key} is {len} bytes: no memory for them here")]
+    NoMemory {
+        /// The remote's URL.
+        url: String,
+        /// The object.
+        key: String,
+        /// Its size, as the manifest and the server give it.
+        len: u64,
+    },
     /// There is no local state to push.
     #[error("{} does not exist: there is no state to push", .0.display())]
     NoState(PathBuf),

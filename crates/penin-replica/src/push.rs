@@ -753,6 +753,23 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn a_length_past_memory_is_a_read_error_not_an_abort() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file");
+        std::fs::write(&path, b"abc").unwrap();
+        let file = File::open(&path).unwrap();
+        assert_eq!(read_at(&file, &path, 1, 2).unwrap(), b"bc");
+        // A pebibyte, as a file's metadata may claim: refused, not aborted.
+        let error = read_at(&file, &path, 0, 1 << 50).unwrap_err();
+        let cause = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(
+            cause.as_deref(),
+            Some("no memory for 1125899906842624 bytes"),
+            "{error}"
+        );
+    }
+
     fn score(x: f64) -> Vec<Change> {
         vec![Change::AddScore(Number::Float(x))]
     }

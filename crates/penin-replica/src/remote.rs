@@ -544,10 +544,15 @@ impl Remote {
         let sealed = object.is_sealed();
         let mut gathered = Vec::new();
         if sealed {
-            // The manifest's size, not yet vouched for: memory refused is an error.
+            // The manifest's size, not yet vouched for by the bytes: memory refused is an
+            // error, not an abort.
             gathered
                 .try_reserve_exact(usize::try_from(object.size).unwrap_or(usize::MAX))
-                .map_err(|_| damaged(format!("no memory for its {} bytes", object.size)))?;
+                .map_err(|_| Error::NoMemory {
+                    url: self.url.clone(),
+                    key: self.shown(&object.key),
+                    len: object.size,
+                })?;
         }
         let mut hasher = twox_hash::XxHash3_128::new();
         let mut read = 0_u64;

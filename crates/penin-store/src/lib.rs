@@ -10,6 +10,8 @@
 //!   listed in [`write_atomic_in`].
 //! * [`read`] tells a first run (no file: `Ok(None)`) from a file that cannot be read (an
 //!   error naming the path and the failed [`Step`]).
+//! * [`buffer`] is memory for bytes about to be read, of a length a file gives before
+//!   anything vouches for it: refused memory is an error, not an aborted process.
 //! * [`remove_stale_temporaries`] removes what interrupted saves left behind, at start-up.
 //! * [`Lock`] keeps one writer per state: an advisory lock on a file beside it.
 //! * [`move_aside`] renames a file that cannot be loaded, without overwriting anything.

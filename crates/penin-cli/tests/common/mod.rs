@@ -79,8 +79,13 @@ impl Env {
     /// `penin ARGS` in the directory, `PENIN_STATE` removed, stdin closed.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_penin"));
+        command.args(args);
+        self.within(command)
+    }
+
+    /// `command` run in the directory, `PENIN_STATE` removed, stdin closed.
+    fn within(&self, mut command: Command) -> Command {
         command
-            .args(args)
             .current_dir(self.dir.path())
             .env_remove("PENIN_STATE")
             .stdin(Stdio::null());
@@ -100,11 +105,20 @@ impl Env {
             .arg("-c")
             .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
             .arg(env!("CARGO_BIN_EXE_penin"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("PENIN_STATE")
-            .stdin(Stdio::null());
-        output(&mut command)
+            .args(args);
+        output(&mut self.within(command))
+    }
+
+    /// Extends the file at `rel` by a hole of `hole` bytes (zeros no disk block holds, as in
+    /// a sparse file), then `tail`.
+    pub fn extend_by_hole(&self, rel: &str, hole: u64, tail: &[u8]) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.path(rel))
+            .unwrap();
+        let end = file.metadata().unwrap().len() + hole;
+        file.set_len(end).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, tail, end).unwrap();
     }
 
     /// Runs `penin ARGS` to the end with `input` on stdin.

@@ -247,6 +247,7 @@ pub fn recover_with(
             let aside = set_aside(&fs, &journal_path, "discarded")?;
             let (changes, seq) = match &parsed {
                 Ok(scan) => (scan.records.len() as u64, scan.last_seq()),
+                // Always computed above for a discard.
                 Err(_) => (0, valid_seq.unwrap_or_default()),
             };
             (0, Some(aside), changes, seq, None)
