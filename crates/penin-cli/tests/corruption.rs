@@ -230,3 +230,28 @@ fn a_torn_ledger_tail_of_more_than_memory_is_an_error_not_an_abort() {
         );
     }
 }
+
+/// A prepared journal (`NAME.journal.next`, a header alone) that is a hole of a terabyte:
+/// refused as not a journal, from its first bytes, by a reader and a writer alike, in a
+/// gigabyte of address space (reading the whole file would ask for a terabyte).
+#[test]
+fn a_prepared_journal_of_a_terabyte_is_refused_from_its_first_bytes() {
+    let env = Env::new();
+    env.run(&["demo"]).assert_ok();
+    let state = env.read(DEFAULT_STATE);
+    let next = format!("{JOURNAL}.next");
+    env.write(&next, b"");
+    env.extend_by_hole(&next, 1 << 40, b"");
+    for args in [&["stats"][..], &["add-score", "0.5"][..]] {
+        let out = env.run_within(1 << 20, args);
+        assert_eq!(out.code, Some(84), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!(
+                "{next} is not a penin journal (its first bytes are not the journal's magic number)"
+            )),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(env.read(DEFAULT_STATE), state);
+}

@@ -1151,9 +1151,14 @@ fn settle_compaction<F: Fs>(
     notices: &mut Vec<Notice>,
 ) -> Result<Option<PathBuf>> {
     let next = next_journal_path(path);
-    let Some(bytes) = penin_store::read(&next)? else {
+    let Some(file) = penin_store::open(&next)? else {
         return Ok(None);
     };
+    // A prepared journal is a header alone, whose length is a `u16`: only that much is read,
+    // whatever length the file claims.
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(&file, u64::from(u16::MAX)), &mut bytes)
+        .map_err(store_io(penin_store::Step::Read, &next))?;
     // A prepared journal is written atomically, so a bad one is not ours to interpret.
     let header = Header::parse(&bytes, &next)?;
     // It is the new journal if the snapshot is the one it names, and the journal in place
