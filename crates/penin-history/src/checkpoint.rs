@@ -824,6 +824,16 @@ pub fn verify(dir: &Path, meta: &Meta) -> Result<()> {
         }
         Err(error) => return Err(Error::io("open", &path)(error)),
     };
+    // The size first: a file longer than the meta says (extended, or a sparse hole of a
+    // terabyte) is refused without being read; the bytes read are counted too, for a file
+    // that changes while it is read.
+    let claimed = file.metadata().map_err(Error::io("read", &path))?.len();
+    if claimed != meta.size {
+        return Err(damaged(format!(
+            "its data file holds {claimed} bytes, not {}",
+            meta.size
+        )));
+    }
     let mut hasher = Blake2b256::new();
     let mut size: u64 = 0;
     let mut buffer = vec![0; 256 * 1024];

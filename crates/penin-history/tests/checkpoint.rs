@@ -310,6 +310,24 @@ fn verify_catches_a_changed_byte_a_truncation_and_a_missing_file() {
         )
     );
 
+    // Extended by a hole of a terabyte: refused by its size, without reading it.
+    fs::write(&data, &good).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&data)
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    let error = checkpoint::verify(&dir, &meta).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "checkpoint 20261129T000000.000Z is damaged: its data file holds {} bytes, not {}",
+            1_u64 << 40,
+            good.len()
+        )
+    );
+
     fs::write(&data, &good).unwrap();
     checkpoint::verify(&dir, &meta).unwrap();
 }
