@@ -112,7 +112,8 @@ pub enum Error {
         url: String,
         /// The object.
         key: String,
-        /// Its size, as the manifest and the server give it.
+        /// Its size, as announced (by the server, and for an object a manifest lists, by
+        /// the manifest too).
         len: u64,
     },
     /// There is no local state to push.

@@ -327,14 +327,34 @@ impl Remote {
     }
 
     /// The object `name`'s bytes; `Ok(None)` if there is none.
+    ///
+    /// They are gathered as they come, their memory asked for fallibly, rather than into a
+    /// buffer of the length the server announces (as `GetResult::bytes` does), which no byte
+    /// has vouched for: a server that announces a terabyte is [`Error::NoMemory`], not the
+    /// abort of the process.
     pub(crate) fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        use futures::TryStreamExt;
         let key = self.key(name);
         let read = self.runtime.block_on(async {
             let got = self.store.get(&key).await?;
-            got.bytes().await
+            let announced = got.meta.size;
+            let mut bytes = Vec::new();
+            let mut chunks = got.into_stream();
+            while let Some(chunk) = chunks.try_next().await? {
+                if bytes.try_reserve(chunk.len()).is_err() {
+                    return Ok(Err(announced));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(Ok(bytes))
         });
         match read {
-            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Ok(Ok(bytes)) => Ok(Some(bytes)),
+            Ok(Err(len)) => Err(Error::NoMemory {
+                url: self.url.clone(),
+                key: self.shown(name),
+                len,
+            }),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.error("read", name, &e)),
         }
@@ -607,6 +627,104 @@ impl Remote {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store that announces `size` bytes for every object it holds, whatever it holds (as
+    /// a server's `Content-Length` may), and sends each in two pieces.
+    #[derive(Debug)]
+    struct Announcing {
+        inner: object_store::memory::InMemory,
+        size: u64,
+    }
+
+    impl std::fmt::Display for Announcing {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a store announcing {} bytes", self.size)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for Announcing {
+        async fn put_opts(
+            &self,
+            location: &Key,
+            payload: object_store::PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            self.inner.put_opts(location, payload, opts).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Key,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(
+            &self,
+            location: &Key,
+            options: object_store::GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            use futures::StreamExt;
+            let bytes = self.inner.get(location).await?.bytes().await?;
+            let mut got = self.inner.get_opts(location, options).await?;
+            got.meta.size = self.size;
+            got.range = 0..self.size;
+            // In two pieces: a body of one piece is kept as it is, whatever its announced
+            // length; two are gathered into a buffer of that length.
+            let half = bytes.len() / 2;
+            let pieces = [Ok(bytes.slice(..half)), Ok(bytes.slice(half..))];
+            got.payload =
+                object_store::GetResultPayload::Stream(futures::stream::iter(pieces).boxed());
+            Ok(got)
+        }
+
+        fn delete_stream(
+            &self,
+            locations: futures::stream::BoxStream<'static, object_store::Result<Key>>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<Key>> {
+            self.inner.delete_stream(locations)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&Key>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
+        {
+            self.inner.list(prefix)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Key>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &Key,
+            to: &Key,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    #[test]
+    fn an_object_is_read_as_its_bytes_come_not_as_long_as_the_server_announces() {
+        let store = Announcing {
+            inner: object_store::memory::InMemory::new(),
+            size: 1 << 50,
+        };
+        let remote = Remote::with_store("s3://penin/agents", Arc::new(store)).unwrap();
+        assert!(remote.put_new("manifest", b"{}".to_vec()).unwrap());
+        // A pebibyte announced, two bytes sent: the two bytes, and no buffer of a pebibyte
+        // asked for (which aborts the process).
+        assert_eq!(remote.get("manifest").unwrap().as_deref(), Some(&b"{}"[..]));
+        assert_eq!(remote.get("missing").unwrap(), None);
+    }
 
     /// An error whose text is the given one, under `object_store`'s `Generic`.
     #[derive(Debug)]
