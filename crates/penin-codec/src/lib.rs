@@ -47,7 +47,7 @@
 pub use crate::document::{DEFAULT_HISTORY_MAXLEN, Document};
 pub use crate::error::{Error, Result};
 pub use crate::reader::{DEFAULT_WINDOW, Reader};
-pub use crate::source::{Source, read_full};
+pub use crate::source::{Source, buffer, read_full, zeroed};
 pub use crate::write::{Encode, Encoder, Style};
 pub use penin_artifacts::{
     Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Text, Value, Vector,

@@ -82,6 +82,30 @@ pub fn read_full<S: Source + ?Sized>(source: &S, buf: &mut [u8], offset: u64) ->
     Ok(got)
 }
 
+/// `len` zeroed values for bytes about to be read, `len` being a length a file (or a server)
+/// gives before anything vouches for it; `None` when the system refuses that much memory.
+///
+/// The memory is first asked for without being used (a mapping the system grants or
+/// refuses, no page touched) and given back, then allocated zeroed. A length the system will
+/// not grant (a damaged or sparse file may claim terabytes) is thus a `None`, not the abort
+/// of the process an infallible allocation makes; and a large buffer is fresh pages from the
+/// system that nothing here writes to, zeroed by the kernel when whichever thread fills them
+/// first touches them.
+pub fn zeroed<T: Clone + Default>(len: usize) -> Option<Vec<T>> {
+    Vec::<T>::new().try_reserve_exact(len).ok()?;
+    Some(vec![T::default(); len])
+}
+
+/// [`zeroed`] bytes, memory refused being an [`io::ErrorKind::OutOfMemory`] error.
+pub fn buffer(len: usize) -> io::Result<Vec<u8>> {
+    zeroed(len).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("no memory for {len} bytes"),
+        )
+    })
+}
+
 /// Copies what `bytes` holds from `offset` into `buf`.
 fn copy_at(bytes: &[u8], buf: &mut [u8], offset: u64) -> usize {
     let start = usize::try_from(offset).map_or(bytes.len(), |o| o.min(bytes.len()));
@@ -254,6 +278,24 @@ impl Source for NotInMemory<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_the_system_refuses_is_none_or_an_error_not_an_abort() {
+        let words = zeroed::<u64>(1 << 20).unwrap();
+        assert_eq!(words.len(), 1 << 20);
+        assert!(words.iter().all(|&w| w == 0));
+        assert_eq!(buffer(5).unwrap(), [0; 5]);
+        // A pebibyte, more than a 47-bit address space holds, and more than a length can
+        // say: refused, not aborted.
+        assert!(zeroed::<u8>(1 << 50).is_none());
+        assert!(zeroed::<u64>(usize::MAX / 4).is_none());
+        let error = buffer(1 << 50).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::OutOfMemory);
+        assert_eq!(
+            error.to_string(),
+            format!("no memory for {} bytes", 1_u64 << 50)
+        );
+    }
 
     /// A source that reads at most three bytes a call and fails at a chosen offset.
     struct Trickle {

@@ -286,8 +286,7 @@ pub fn check_frame<S: Source + ?Sized>(source: &S, len: u64) -> Result<()> {
 /// `len` bytes of `source` from `offset`; memory for them is asked for fallibly (a length
 /// read from the file is not checked yet).
 fn read_exactly<S: Source + ?Sized>(source: &S, offset: usize, len: usize) -> Result<Vec<u8>> {
-    let mut bytes = crate::memory::zeroed(len)
-        .ok_or_else(|| no_memory(&format!("for the {len} bytes at byte {offset}")))?;
+    let mut bytes = penin_codec::buffer(len).map_err(Error::Read)?;
     let got = penin_codec::read_full(source, &mut bytes, offset as u64).map_err(Error::Read)?;
     if got < len {
         return Err(Error::Read(io::Error::new(
@@ -363,7 +362,7 @@ fn read_aligned<R: Read>(mut reader: R, size_hint: usize) -> Result<(Buffer, Pre
             return Ok((Buffer::from(bytes), prefix));
         }
         // The file grew past its hint: on in growable memory.
-        let words = crate::memory::zeroed::<u64>(filled.div_ceil(8))
+        let words = penin_codec::zeroed::<u64>(filled.div_ceil(8))
             .ok_or_else(|| no_memory(&format!("to read more than {filled} bytes")))?;
         let mut buffer = MutableBuffer::from(words);
         buffer.truncate(filled);
@@ -374,7 +373,7 @@ fn read_aligned<R: Read>(mut reader: R, size_hint: usize) -> Result<(Buffer, Pre
     // allocator's fresh pages (`calloc`) rather than by a pass over them. One byte more than
     // the hint, so that the end is seen without growing; a hint of more memory than the
     // system grants is not used.
-    let words = crate::memory::zeroed::<u64>(size_hint.saturating_add(1).div_ceil(8));
+    let words = penin_codec::zeroed::<u64>(size_hint.saturating_add(1).div_ceil(8));
     let buffer = MutableBuffer::from(words.unwrap_or_default());
     read_rest(reader, buffer, 0, Prefix::default())
 }

@@ -86,7 +86,6 @@ mod error;
 pub mod export;
 mod format;
 mod keys;
-mod memory;
 mod npy;
 mod stream;
 mod unseal;

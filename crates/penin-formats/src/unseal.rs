@@ -169,7 +169,7 @@ fn plain_buffer(size_hint: Option<u64>, payload_start: usize) -> Vec<u8> {
     };
     // A payload shorter than a tag is damaged; `open` says so.
     let len = payload.saturating_sub(payload.div_ceil(SEALED_CHUNK) * TAG);
-    crate::memory::zeroed(len).unwrap_or_default()
+    penin_codec::zeroed(len).unwrap_or_default()
 }
 
 /// Where the payload's chunks start in `head` (after the header and the nonce) and their

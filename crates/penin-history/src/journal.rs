@@ -1612,7 +1612,7 @@ fn tail(file: &File, path: &Path) -> Result<Option<(Header, u64, u64)>> {
     }
     let start = len - frame;
     // Up to a gigabyte, on the trailer's word: memory refused is a tail not read here.
-    let Ok(mut bytes) = penin_store::buffer(frame as usize) else {
+    let Ok(mut bytes) = penin_codec::buffer(frame as usize) else {
         return Ok(None);
     };
     if read_at(file, &mut bytes, start).is_err() {

@@ -900,7 +900,7 @@ fn last_newline(file: &File, end: u64) -> io::Result<Option<u64>> {
 fn read_range(file: &File, start: u64, end: u64) -> io::Result<Vec<u8>> {
     let len = usize::try_from(end - start)
         .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "the last line is too long"))?;
-    let mut bytes = penin_store::buffer(len)?;
+    let mut bytes = penin_codec::buffer(len)?;
     read_at(file, start, &mut bytes)?;
     Ok(bytes)
 }

@@ -169,7 +169,7 @@ fn read_at(file: &File, path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
         path: path.to_owned(),
         why: format!("{len} bytes do not fit in memory"),
     })?;
-    let mut bytes = penin_store::buffer(len).map_err(io("read", path))?;
+    let mut bytes = penin_codec::buffer(len).map_err(io("read", path))?;
     file.read_exact_at(&mut bytes, offset)
         .map_err(io("read", path))?;
     Ok(bytes)

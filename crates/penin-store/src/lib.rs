@@ -10,8 +10,6 @@
 //!   listed in [`write_atomic_in`].
 //! * [`read`] tells a first run (no file: `Ok(None)`) from a file that cannot be read (an
 //!   error naming the path and the failed [`Step`]).
-//! * [`buffer`] is memory for bytes about to be read, of a length a file gives before
-//!   anything vouches for it: refused memory is an error, not an aborted process.
 //! * [`remove_stale_temporaries`] removes what interrupted saves left behind, at start-up.
 //! * [`Lock`] keeps one writer per state: an advisory lock on a file beside it.
 //! * [`move_aside`] renames a file that cannot be loaded, without overwriting anything.
@@ -76,7 +74,7 @@ pub use crate::atomic::{
 pub use crate::error::{Error, Result, Step};
 pub use crate::fs::{Fs, RealFs};
 pub use crate::lock::{Lock, lock_path};
-pub use crate::read::{buffer, open, read};
+pub use crate::read::{open, read};
 
 mod aside;
 mod atomic;

@@ -38,22 +38,6 @@ fn open_checked(path: &Path) -> Result<Option<(File, Metadata)>> {
     Ok(Some((file, metadata)))
 }
 
-/// A buffer of `len` zeros for bytes about to be read, `len` being a length a file gives
-/// before anything vouches for it: memory the system will not grant (a damaged or sparse
-/// file may claim terabytes) is an [`io::ErrorKind::OutOfMemory`] error, not the abort of the
-/// process an infallible allocation makes.
-pub fn buffer(len: usize) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    bytes.try_reserve_exact(len).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::OutOfMemory,
-            format!("no memory for {len} bytes"),
-        )
-    })?;
-    bytes.resize(len, 0);
-    Ok(bytes)
-}
-
 /// Reads the whole file at `path`, or returns `Ok(None)` if there is none (a first run).
 ///
 /// A path that exists but is not a regular file (a directory, a named pipe) is
@@ -83,18 +67,6 @@ mod tests {
     use super::*;
     use crate::testutil::set_mode;
     use std::fs;
-
-    #[test]
-    fn a_buffer_the_system_refuses_is_an_error_not_an_abort() {
-        assert_eq!(buffer(5).unwrap(), [0; 5]);
-        // A pebibyte: more than a 47-bit address space holds.
-        let error = buffer(1 << 50).unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::OutOfMemory);
-        assert_eq!(
-            error.to_string(),
-            format!("no memory for {} bytes", 1_u64 << 50)
-        );
-    }
 
     #[test]
     fn a_missing_file_is_none() {
