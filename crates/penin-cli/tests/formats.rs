@@ -854,3 +854,64 @@ fn commands_that_only_look_map_a_large_arrow_snapshot_and_writers_read_it() {
     let (status, _, stderr) = session.finish();
     assert_eq!(status.code(), Some(0), "{stderr}");
 }
+
+/// A compressed state of `len` bytes of content, `head` then `fill` repeated, written
+/// through penin's encoder a mebibyte at a time.
+fn compressed_content(format: Format, head: &[u8], fill: &[u8], len: usize) -> Vec<u8> {
+    let mut encoder = penin_formats::Encoder::new(format, Vec::new()).unwrap();
+    encoder.write_all(head).unwrap();
+    let chunk = fill.repeat((1 << 20) / fill.len());
+    let mut written = head.len();
+    while written < len {
+        let n = chunk.len().min(len - written);
+        encoder.write_all(&chunk[..n]).unwrap();
+        written += n;
+    }
+    encoder.finish().unwrap()
+}
+
+/// A few hundred kilobytes of zstd or gzip that expand to 1.5 GiB of zeros are refused from
+/// their first 64 KiB, as the whole content would be, in a gigabyte of address space (the
+/// whole content does not fit in it: decompressed whole, the state was reported as damaged,
+/// out of memory), and the file is left as it is.
+#[test]
+fn a_compressed_state_that_is_not_json_from_its_start_is_refused_from_its_first_bytes() {
+    let env = Env::new();
+    for format in [Format::JsonZst, Format::JsonGz] {
+        let bomb = compressed_content(format, b"", &[0], 3 << 29);
+        env.write(STATE, &bomb);
+        for args in [&["stats"][..], &["add-score", "0.5"][..]] {
+            let out = env.run_within(1 << 20, args);
+            assert_eq!(out.code, Some(65), "{format} {args:?}: {}", out.stderr);
+            assert!(
+                out.stderr.contains(&format!(
+                    "{STATE} is not a valid state (in the decompressed {} content): expected a value, found U+0000 at line 1, column 1",
+                    format.compression().unwrap()
+                )),
+                "{format} {args:?}: {}",
+                out.stderr
+            );
+        }
+        assert_eq!(env.read(STATE), bomb, "{format}");
+    }
+}
+
+/// A compressed state whose content, sound as far as it goes, needs more memory than the
+/// process may have is an error that says so (exit 74), not a damaged stream (the decoder
+/// had no fault) and not an aborted process.
+#[test]
+fn a_compressed_state_of_more_than_memory_is_an_error_not_an_abort() {
+    let env = Env::new();
+    let state = compressed_content(Format::JsonZst, b"{\"score_history\": [", b"0, ", 3 << 29);
+    env.write(STATE, &state);
+    let out = env.run_within(1 << 20, &["stats"]);
+    assert_eq!(out.code, Some(74), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot read {STATE}: no memory for the decompressed content past its first "
+        )),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.read(STATE), state);
+}

@@ -227,34 +227,73 @@ impl<W: Write> Write for Members<W> {
 /// Reads the whole of `reader`, a stream of `format`, and returns what it holds: for
 /// [`Format::Json`], the bytes as they are. A stream that is corrupt, cut short or
 /// followed by anything but further members or frames is [`Error::Damaged`]; a failure of
-/// `reader` itself is [`Error::Read`].
+/// `reader` itself, or memory refused for what it holds, is [`Error::Read`].
 ///
 /// A format that is not JSON ([`Format::is_json`]) is [`Error::NotJson`].
 pub fn decompress<R: Read>(format: Format, reader: R) -> Result<Vec<u8>> {
+    decompress_probed(format, reader, usize::MAX, |_| false).map(|(content, _)| content)
+}
+
+/// [`decompress`], which shows the content's first `probe` bytes to `refuse` as soon as they
+/// are out, and stops there if it refuses them: a stream whose content is not what it should
+/// be from its start (a few kilobytes of zeros can expand to gigabytes) is then given up
+/// without being decompressed whole. Gives the content and whether it is whole: `false`
+/// when `refuse` refused its first `probe` bytes, which are then all it holds. A content of
+/// at most `probe` bytes is not shown to `refuse`.
+pub fn decompress_probed<R: Read>(
+    format: Format,
+    reader: R,
+    probe: usize,
+    refuse: impl FnOnce(&[u8]) -> bool,
+) -> Result<(Vec<u8>, bool)> {
     if !format.is_json() {
         return Err(Error::NotJson(format));
     }
     let mut source = Tracked::new(reader);
     let mut out = Vec::new();
     let result = match format {
-        Format::Json => source.read_to_end(&mut out).map(drop),
-        Format::JsonGz => MultiGzDecoder::new(&mut source)
-            .read_to_end(&mut out)
-            .map(drop),
-        Format::JsonZst => {
-            zstd::Decoder::new(&mut source).and_then(|mut d| d.read_to_end(&mut out).map(drop))
-        }
+        Format::Json => read_probed(&mut source, &mut out, probe, refuse),
+        Format::JsonGz => read_probed(MultiGzDecoder::new(&mut source), &mut out, probe, refuse),
+        Format::JsonZst => zstd::Decoder::new(&mut source)
+            .and_then(|decoder| read_probed(decoder, &mut out, probe, refuse)),
         // Refused above.
-        Format::Arrow => Ok(()),
+        Format::Arrow => Ok(true),
     };
     match result {
-        Ok(()) => Ok(out),
+        Ok(whole) => Ok((out, whole)),
         Err(source_error) if source.failed => Err(Error::Read(source_error)),
+        // `read_to_end` asks for its memory fallibly: refused, it says so.
+        Err(error) if error.kind() == io::ErrorKind::OutOfMemory => {
+            Err(Error::Read(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!(
+                    "no memory for the decompressed content past its first {} bytes",
+                    out.len()
+                ),
+            )))
+        }
         Err(error) => Err(Error::Damaged {
             format,
             source: error,
         }),
     }
+}
+
+/// Reads `reader` to its end into `out`, showing `refuse` the first `probe` bytes on the
+/// way; `Ok(false)` when it refused them.
+fn read_probed<R: Read>(
+    mut reader: R,
+    out: &mut Vec<u8>,
+    probe: usize,
+    refuse: impl FnOnce(&[u8]) -> bool,
+) -> io::Result<bool> {
+    let limit = u64::try_from(probe).unwrap_or(u64::MAX);
+    (&mut reader).take(limit).read_to_end(out)?;
+    if out.len() == probe && refuse(out) {
+        return Ok(false);
+    }
+    reader.read_to_end(out)?;
+    Ok(true)
 }
 
 /// A reader that remembers whether it failed, so that the decompressor's own errors (a
@@ -460,6 +499,43 @@ mod tests {
                 matches!(decompress(format, &bytes[..]), Err(Error::Damaged { .. })),
                 "{format}"
             );
+        }
+    }
+
+    #[test]
+    fn a_probe_refused_stops_the_decompression_and_one_accepted_does_not() {
+        let zeros = vec![0_u8; 3 << 20];
+        for format in [Format::Json, Format::JsonGz, Format::JsonZst] {
+            let bytes = encode(format, &zeros);
+            let mut shown = Vec::new();
+            let (content, whole) = decompress_probed(format, &bytes[..], 1 << 20, |prefix| {
+                shown = prefix.to_vec();
+                true
+            })
+            .unwrap();
+            assert!(!whole, "{format}");
+            assert_eq!(content, vec![0; 1 << 20], "{format}");
+            assert_eq!(shown, content, "{format}");
+            let (content, whole) =
+                decompress_probed(format, &bytes[..], 1 << 20, |prefix| prefix[0] != 0).unwrap();
+            assert!(whole, "{format}");
+            assert_eq!(content, zeros, "{format}");
+            // A content of the probe's length is shown; a shorter one is not.
+            let (_, whole) = decompress_probed(format, &bytes[..], 3 << 20, |_| true).unwrap();
+            assert!(!whole, "{format}");
+            let (content, whole) =
+                decompress_probed(format, &bytes[..], (3 << 20) + 1, |_| panic!("shown")).unwrap();
+            assert!(whole, "{format}");
+            assert_eq!(content.len(), 3 << 20, "{format}");
+        }
+        // A damaged stream is damaged, before its probe or after it.
+        let bytes = encode(Format::JsonZst, &zeros);
+        let cut = &bytes[..bytes.len() - 2];
+        for probe in [16, usize::MAX] {
+            assert!(matches!(
+                decompress_probed(Format::JsonZst, cut, probe, |_| false),
+                Err(Error::Damaged { .. })
+            ));
         }
     }
 

@@ -67,7 +67,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub use crate::compress::{Encoder, GZIP_LEVEL, ZSTD_LEVEL, decompress};
+pub use crate::compress::{Encoder, GZIP_LEVEL, ZSTD_LEVEL, decompress, decompress_probed};
 pub use crate::envelope::{
     AGE_MAGIC, ARMOR_MAGIC, Decrypted, ENVELOPE_MAGIC_LEN, Envelope, check_opens, decrypt,
     decrypt_with_size_hint, is_encrypted,

@@ -330,24 +330,7 @@ impl Orchestrator {
                         source => arrow_error(path, source),
                     })?
             }
-            _ => {
-                let json = penin_formats::decompress(format, At { file, offset: 0 }).map_err(
-                    |source| match source {
-                        penin_formats::Error::Read(source) => read_error(path, source),
-                        source => Error::Compressed {
-                            path: path.to_owned(),
-                            source,
-                        },
-                    },
-                )?;
-                Document::decode(&json, self.history_maxlen).map_err(|source| {
-                    Error::CorruptDecompressed {
-                        path: path.to_owned(),
-                        format,
-                        source,
-                    }
-                })?
-            }
+            _ => decompressed(format, At { file, offset: 0 }, path, self.history_maxlen)?,
         };
         self.state = decoded;
         Ok((Layout::plain(format), mapped))
@@ -368,16 +351,53 @@ fn decode(format: Format, bytes: Vec<u8>, path: &Path, maxlen: Option<usize>) ->
             source,
         });
     }
-    let json =
-        penin_formats::decompress(format, &bytes[..]).map_err(|source| Error::Compressed {
-            path: path.to_owned(),
-            source,
-        })?;
-    Document::decode(&json, maxlen).map_err(|source| Error::CorruptDecompressed {
+    decompressed(format, &bytes[..], path, maxlen)
+}
+
+/// How many bytes of a compressed state's content are parsed before the rest is
+/// decompressed: a content that is not a state from its start is refused there.
+const PROBE: usize = 64 << 10;
+
+/// The state in `reader`, a compressed state file (`path` in errors). A content that fails
+/// to parse within its first [`PROBE`] bytes is refused with that failure before the rest
+/// is decompressed (a few kilobytes of zstd can hold gigabytes of zeros), as the whole
+/// content would be, save that invalid UTF-8 past those bytes, which the whole content's
+/// error would name first, is not looked for.
+fn decompressed<R: Read>(
+    format: Format,
+    reader: R,
+    path: &Path,
+    maxlen: Option<usize>,
+) -> Result<Document> {
+    let corrupt = |source| Error::CorruptDecompressed {
         path: path.to_owned(),
         format,
         source,
+    };
+    let mut early = None;
+    let (json, _) = penin_formats::decompress_probed(format, reader, PROBE, |prefix| {
+        // A prefix that ends too soon, or in the middle of a character, says nothing yet.
+        early = Document::decode(prefix, maxlen).err().filter(|error| {
+            !matches!(
+                error,
+                penin_codec::Error::Truncated { .. }
+                    | penin_codec::Error::InvalidUtf8 { .. }
+                    | penin_codec::Error::Empty
+            )
+        });
+        early.is_some()
     })
+    .map_err(|source| match source {
+        penin_formats::Error::Read(source) => read_error(path, source),
+        source => Error::Compressed {
+            path: path.to_owned(),
+            source,
+        },
+    })?;
+    if let Some(error) = early {
+        return Err(corrupt(error));
+    }
+    Document::decode(&json, maxlen).map_err(corrupt)
 }
 
 /// The arrow snapshot at `path` does not decode.
