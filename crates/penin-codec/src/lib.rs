@@ -7,6 +7,8 @@
 //! * [`Reader`] reads either from any [`Source`] (a file is read a window at a time, so
 //!   memory holds the state, not the state and the file) with a history bound and a window
 //!   size; [`Document::read_from`] is its shortcut. The window never changes what is read.
+//! * [`ObjectReader`] reads a column of small objects (an arrow snapshot's metadata), one
+//!   after another, as [`from_str`] reads each, faster.
 //! * [`to_vec`] and [`to_writer`] write either in Python's layout; [`to_vec_compact`] writes
 //!   one line.
 //!
@@ -46,6 +48,7 @@
 
 pub use crate::document::{DEFAULT_HISTORY_MAXLEN, Document};
 pub use crate::error::{Error, Result};
+pub use crate::objects::ObjectReader;
 pub use crate::reader::{DEFAULT_WINDOW, Reader};
 pub use crate::source::{Source, buffer, read_full, zeroed};
 pub use crate::write::{Encode, Encoder, Style};
@@ -56,6 +59,7 @@ pub use penin_artifacts::{
 mod document;
 mod error;
 mod float;
+mod objects;
 mod parallel;
 mod path;
 mod read;

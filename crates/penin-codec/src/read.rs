@@ -538,8 +538,46 @@ impl<I: Input> Parser<I> {
         self.plain_floats(items, |f| Value::Number(Number::Float(f)), limit);
     }
 
+    /// A value at the top of the input: an object that is not tagged is given as its map,
+    /// any other value as itself (a tagged object as what its tag makes).
+    pub(crate) fn object_or_value(&mut self) -> Result<Result<Map, Value>, Fault> {
+        self.skip_ws();
+        if self.peek() != Some(b'{') {
+            return self.value().map(Err);
+        }
+        let start = self.offset();
+        let map = self.object_map()?;
+        if tag_of(&map).is_some() {
+            return self.tagged(map, start).map(Err);
+        }
+        Ok(Ok(map))
+    }
+
+    /// Puts `members` (empty, with room) to use as this parser's stack of members.
+    pub(crate) fn lend_members(&mut self, members: Vec<(Key, Value)>) {
+        self.members = members;
+    }
+
+    /// The stack of members, emptied, to be lent to the next parser.
+    pub(crate) fn take_members(&mut self) -> Vec<(Key, Value)> {
+        let mut members = std::mem::take(&mut self.members);
+        members.clear();
+        members
+    }
+
     fn object(&mut self) -> Result<Value, Fault> {
         let start = self.offset();
+        let map = self.object_map()?;
+        // The conversion lives in its own function so that its temporaries stay out of
+        // the recursion's frames (see `scalar`).
+        self.tagged(map, start)
+    }
+
+    /// The map of the object whose `{` is at the cursor, untagged. Inlined into its callers,
+    /// as it was written in [`Parser::object`] before: its frame would add to the recursion's.
+    #[allow(clippy::inline_always)] // so that the recursion's frames stay as they were
+    #[inline(always)]
+    fn object_map(&mut self) -> Result<Map, Fault> {
         // The members go on the parser's stack first (nested objects above them), so that
         // the map is built once, with its exact size.
         let base = self.members.len();
@@ -549,9 +587,7 @@ impl<I: Input> Parser<I> {
         let mut map = Map::with_capacity(members.len());
         // As a dict is built: a repeated key keeps its first place and its last value.
         map.extend(members);
-        // The conversion lives in its own function so that its temporaries stay out of
-        // the recursion's frames (see `scalar`).
-        self.tagged(map, start)
+        Ok(map)
     }
 
     /// The members of the object whose `{` is at the cursor, pushed on the stack of members

@@ -90,11 +90,11 @@ impl Reader {
 
     fn read<S: Source + ?Sized, P: Parse>(&self, source: &S, parse: &P) -> Result<P::Output> {
         if let Some(bytes) = source.as_slice() {
-            return whole(Parser::new(Whole::new(bytes)), parse);
+            return whole(&mut Parser::new(Whole::new(bytes)), parse);
         }
         let size = source.size().map_err(Error::Io)?;
         whole(
-            Parser::new(Windowed::new(source, 0, size, self.window)),
+            &mut Parser::new(Windowed::new(source, 0, size, self.window)),
             parse,
         )
     }
@@ -107,7 +107,7 @@ impl Default for Reader {
 }
 
 /// What a read makes of the input: a parse generic over the input (which a closure cannot be).
-trait Parse {
+pub(crate) trait Parse {
     type Output;
     fn parse<I: Input>(&self, p: &mut Parser<I>) -> Result<Self::Output, Fault>;
 }
@@ -137,11 +137,11 @@ impl Parse for Any {
 }
 
 /// Parses the whole input as one value, then only whitespace.
-fn whole<I: Input, P: Parse>(mut p: Parser<I>, parse: &P) -> Result<P::Output> {
+pub(crate) fn whole<I: Input, P: Parse>(p: &mut Parser<I>, parse: &P) -> Result<P::Output> {
     if !p.has_content() {
         return Err(p.take_failure().map_or(Error::Empty, Error::Io));
     }
-    match parse.parse(&mut p).and_then(|v| p.finish().map(|()| v)) {
+    match parse.parse(p).and_then(|v| p.finish().map(|()| v)) {
         // A read that failed after the document ended still failed.
         Ok(value) => p.take_failure().map_or(Ok(value), |e| Err(Error::Io(e))),
         Err(fault) => Err(p.error(fault)),

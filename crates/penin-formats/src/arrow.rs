@@ -68,7 +68,8 @@
 //!    the vectors are views into it ([`penin_codec::Vector`]): no float is copied after the
 //!    read. The checksum of step 3 is computed while the file is read, a chunk at a time
 //!    while it is in the cache. The artifacts are built on two threads for a large knowledge
-//!    base.
+//!    base; their metadata and extras are read by [`penin_codec::ObjectReader`], which reads
+//!    the compact objects penin writes without the general JSON reader.
 //!
 //! [`map`], and penin's loads before they read a file, check its last bytes first
 //! ([`check_frame`]; the first ones too, for step 1, only when the last ones fail): a
@@ -111,7 +112,9 @@ use arrow_ipc::reader::FileDecoder;
 use arrow_ipc::writer::DictionaryTracker;
 use arrow_ipc::{Block, FooterBuilder, MessageHeader, MetadataVersion};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Metadata, Schema, SchemaRef};
-use penin_codec::{Document, KnowledgeBase, Map, NumericVectorArtifact, Source, Value, Vector};
+use penin_codec::{
+    Document, KnowledgeBase, Map, NumericVectorArtifact, ObjectReader, Source, Vector,
+};
 use twox_hash::XxHash3_128;
 
 use crate::error::{Error, Result};
@@ -1335,8 +1338,12 @@ impl Batch {
         })
     }
 
-    /// The artifact of row `i`, and its key.
-    fn row(&self, i: usize) -> Result<(String, NumericVectorArtifact), String> {
+    /// The artifact of row `i`, and its key; `objects` reads its metadata and extras.
+    fn row(
+        &self,
+        i: usize,
+        objects: &mut ObjectReader,
+    ) -> Result<(String, NumericVectorArtifact), String> {
         let key = self.keys.value(i);
         let at = |what: String| format!("the artifact {key:?}: {what}");
         let range = match &self.vectors {
@@ -1354,10 +1361,12 @@ impl Batch {
         // A view into the buffer the file was read into: no float is copied.
         let vector = Vector::view(&self.floats, range.start, range.len())
             .ok_or_else(|| at("its vector lies outside the floats".to_owned()))?;
-        let metadata = object(self.metadata.value(i)).map_err(|e| at(format!("metadata: {e}")))?;
+        let metadata =
+            object(objects, self.metadata.value(i)).map_err(|e| at(format!("metadata: {e}")))?;
         let mut artifact = NumericVectorArtifact::new(vector).with_metadata(metadata);
         if self.extra.is_valid(i) {
-            let extra = object(self.extra.value(i)).map_err(|e| at(format!("extra: {e}")))?;
+            let extra =
+                object(objects, self.extra.value(i)).map_err(|e| at(format!("extra: {e}")))?;
             if let Some(reserved) = ["__type__", "vector", "metadata"]
                 .into_iter()
                 .find(|k| extra.contains_key(k))
@@ -1372,15 +1381,11 @@ impl Batch {
     }
 }
 
-/// A JSON object in the seed format.
-fn object(json: &str) -> Result<Map, String> {
-    // Most artifacts have no metadata: no parser for them.
-    if json == "{}" {
-        return Ok(Map::new());
-    }
-    match penin_codec::from_str::<Value>(json) {
-        Ok(Value::Object(map)) => Ok(*map),
-        Ok(other) => Err(format!("expected an object, found {}", other.kind())),
+/// A JSON object in the seed format, read by `objects`.
+fn object(objects: &mut ObjectReader, json: &str) -> Result<Map, String> {
+    match objects.read(json) {
+        Ok(Ok(map)) => Ok(map),
+        Ok(Err(other)) => Err(format!("expected an object, found {}", other.kind())),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -1428,13 +1433,14 @@ fn insert(kb: &mut KnowledgeBase, part: Vec<(String, NumericVectorArtifact)>) ->
 /// The artifacts of rows `range` of the batches, counted across them.
 fn rows(batches: &[Batch], range: Range<usize>) -> Result<Vec<(String, NumericVectorArtifact)>> {
     let mut out = Vec::with_capacity(range.len());
+    let mut objects = ObjectReader::new();
     let mut first = 0;
     for (index, batch) in batches.iter().enumerate() {
         let n = batch.keys.len();
         let from = range.start.max(first);
         let to = range.end.min(first + n);
         for row in from..to {
-            out.push(batch.row(row - first).map_err(|what| {
+            out.push(batch.row(row - first, &mut objects).map_err(|what| {
                 corrupt(format!("record batch {index}, row {}: {what}", row - first))
             })?);
         }
@@ -1447,7 +1453,7 @@ fn rows(batches: &[Batch], range: Range<usize>) -> Result<Vec<(String, NumericVe
 mod tests {
     use super::*;
     use arrow_ipc::writer::FileWriter;
-    use penin_codec::{Deque, Number};
+    use penin_codec::{Deque, Number, Value};
 
     /// A small state with every kind of thing the layout keeps.
     fn sample(vectors: &[Vec<f64>]) -> Document {
