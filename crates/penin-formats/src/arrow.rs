@@ -220,9 +220,16 @@ pub fn read<R: Read>(
 }
 
 /// [`read`] of a whole file through a read-only map of it: the snapshot's buffers are the
-/// page cache's pages, neither copied nor zeroed, which makes a large snapshot's load about
-/// as fast as reading its bytes once (the checksum over them, on a second thread while the
-/// batches are decoded). `None` when the file cannot be mapped (the caller reads it instead).
+/// page cache's pages, neither copied nor zeroed, and mapped only as they are used (the
+/// vectors' pages by a search, not by the load). The checksum is computed on a second
+/// thread while the batches are decoded, over the file's bytes read through `file` a piece
+/// at a time: the load reads them once, as `cat` does, and maps none of them. `None` when
+/// the file cannot be mapped (the caller reads it instead).
+///
+/// Reading the bytes for the checksum beats mapping them all first (`MAP_POPULATE`): a
+/// 100,000 × 384 snapshot (313 MB) written by penin loaded in 43–48 ms instead of 58–61
+/// (docs/benchmarks.md). Only a file cached in huge folios of 2 MiB, which penin's writes
+/// do not make, maps faster than it reads (39 ms against 42).
 ///
 /// **A map is only for a process that looks at the state, writes nothing made from it, and
 /// exits soon after.** A map is shared with the file: while the process lives, another
@@ -244,7 +251,7 @@ pub fn map(file: &std::fs::File, history_maxlen: Option<usize>) -> Option<Result
     }
     let map = map_file(file)?;
     let buffer = Buffer::from(bytes::Bytes::from_owner(map));
-    Some(decode(&buffer, Checksum::Aside, history_maxlen))
+    Some(decode(&buffer, Checksum::Reread(file), history_maxlen))
 }
 
 /// Checks the frame of a snapshot of `len` bytes held by `source`, from its last bytes only:
@@ -308,8 +315,8 @@ fn no_memory(what: &str) -> Error {
     ))
 }
 
-/// A read-only map of the whole of `file`, its pages faulted in ahead of the reads; `None`
-/// if the system refuses it, or on a system where penin does not map files.
+/// A read-only map of the whole of `file`, its pages mapped as they are used; `None` if the
+/// system refuses it, or on a system where penin does not map files.
 #[allow(unsafe_code)]
 fn map_file(file: &std::fs::File) -> Option<memmap2::Mmap> {
     if !cfg!(target_os = "linux") {
@@ -325,7 +332,7 @@ fn map_file(file: &std::fs::File) -> Option<memmap2::Mmap> {
     // program writing into or truncating the file in place while it is mapped, is documented
     // on `map`: penin maps only for commands that look and write nothing, never for `penin
     // run` or a command that writes a file made from the state.
-    let map = unsafe { memmap2::MmapOptions::new().populate().map(file) }.ok()?;
+    let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
     Some(map)
 }
 
@@ -491,12 +498,13 @@ const PARALLEL_HASH_MIN: usize = 4 << 20;
 const PREFIX_STATES: usize = 8;
 
 /// How [`decode`] comes by the checksum of the bytes before the footer.
-enum Checksum {
+enum Checksum<'f> {
     /// Hashed as they were read.
     Read(Box<Prefix>),
-    /// Not hashed yet (a mapped file, a decrypted one kept as it is): hashed beside the
-    /// decoding.
+    /// Not hashed yet (a decrypted file kept as it is): hashed beside the decoding.
     Aside,
+    /// In a file mapped as it is used: hashed beside the decoding, read from the file.
+    Reread(&'f std::fs::File),
 }
 
 /// The XXH3-128 of `bytes`, which may not be in the CPU's caches (a mapped file; a large
@@ -520,6 +528,29 @@ fn hash_ahead(bytes: &[u8]) -> u128 {
         hasher.write(piece);
     }
     hasher.finish_128()
+}
+
+/// The XXH3-128 of the first `end` bytes of `file`, read a chunk at a time through one
+/// small buffer (positioned reads: the handle's position is not used), as `cat` reads.
+fn hash_file(file: &std::fs::File, end: usize) -> Result<u128> {
+    let mut chunk = penin_codec::buffer(READ_CHUNK.min(end)).map_err(Error::Read)?;
+    let mut hasher = XxHash3_128::new();
+    let mut at = 0;
+    while at < end {
+        let want = chunk.len().min(end - at);
+        let got =
+            penin_codec::read_full(file, &mut chunk[..want], at as u64).map_err(Error::Read)?;
+        if got < want {
+            // Cut short while it was mapped.
+            return Err(Error::Read(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the file ends at byte {}, before its length", at + got),
+            )));
+        }
+        hasher.write(&chunk[..want]);
+        at += want;
+    }
+    Ok(hasher.finish_128())
 }
 
 /// The XXH3-128 of the bytes of a file read so far, with the hash's state at each of the
@@ -862,7 +893,11 @@ fn corrupt(what: impl Into<String>) -> Error {
 }
 
 /// Checks the whole file in `buffer` (see the module's overview, "Reading") and decodes it.
-fn decode(buffer: &Buffer, checksum: Checksum, history_maxlen: Option<usize>) -> Result<Document> {
+fn decode(
+    buffer: &Buffer,
+    checksum: Checksum<'_>,
+    history_maxlen: Option<usize>,
+) -> Result<Document> {
     let bytes = buffer.as_slice();
     // 1. The schema message, and the version in it.
     let (schema, schema_end) = schema_message(bytes, bytes.len())?;
@@ -902,15 +937,18 @@ fn decode(buffer: &Buffer, checksum: Checksum, history_maxlen: Option<usize>) ->
             }
             walk(found)
         }
-        Checksum::Aside => std::thread::scope(|scope| {
-            let hasher = scope.spawn(|| hash_ahead(&bytes[..footer_start]));
+        Checksum::Aside | Checksum::Reread(_) => std::thread::scope(|scope| {
+            let hasher = scope.spawn(|| match checksum {
+                Checksum::Reread(file) => hash_file(file, footer_start),
+                _ => Ok(hash_ahead(&bytes[..footer_start])),
+            });
             let decoded = walk(expected);
             // A panic in the hashing thread is a bug of this module: pass it on.
             let found = hasher
                 .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            // A file whose checksum does not match is refused as such, whatever its
-            // contents gave.
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            // A file whose checksum does not match (or cannot be read) is refused as such,
+            // whatever its contents gave.
             if expected != found {
                 return Err(mismatch(found));
             }
@@ -1656,6 +1694,26 @@ mod tests {
             file.write(&batch).unwrap();
         }
         with_checksum(file)
+    }
+
+    #[test]
+    fn a_file_is_hashed_as_read_across_its_chunks_and_a_short_one_is_an_error() {
+        let bytes: Vec<u8> = (0..2 * READ_CHUNK + 77).map(|i| (i % 251) as u8).collect();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&bytes).unwrap();
+        for end in [0, 1, READ_CHUNK, READ_CHUNK + 1, bytes.len()] {
+            assert_eq!(
+                hash_file(&file, end).unwrap(),
+                XxHash3_128::oneshot(&bytes[..end]),
+                "{end}"
+            );
+        }
+        let error = hash_file(&file, bytes.len() + 1).unwrap_err();
+        assert!(
+            matches!(&error, Error::Read(e) if e.kind() == io::ErrorKind::UnexpectedEof
+                && e.to_string() == format!("the file ends at byte {}, before its length", bytes.len())),
+            "{error:?}"
+        );
     }
 
     #[test]
