@@ -870,29 +870,81 @@ fn compressed_content(format: Format, head: &[u8], fill: &[u8], len: usize) -> V
     encoder.finish().unwrap()
 }
 
-/// A few hundred kilobytes of zstd or gzip that expand to 1.5 GiB of zeros are refused from
-/// their first 64 KiB, as the whole content would be, in a gigabyte of address space (the
-/// whole content does not fit in it: decompressed whole, the state was reported as damaged,
-/// out of memory), and the file is left as it is.
+/// 50 KB of zstd, or 1.6 MB of gzip, that expand to 1.5 GiB of zeros, of bytes that are
+/// not UTF-8, or of a word that is not JSON, are refused from their first 64 KiB, with the
+/// error the whole content gives, in a gigabyte of address space (the whole content does
+/// not fit in it: decompressed whole, the state was reported as damaged, out of memory), and
+/// the file is left as it is.
 #[test]
 fn a_compressed_state_that_is_not_json_from_its_start_is_refused_from_its_first_bytes() {
     let env = Env::new();
     for format in [Format::JsonZst, Format::JsonGz] {
-        let bomb = compressed_content(format, b"", &[0], 3 << 29);
-        env.write(STATE, &bomb);
-        for args in [&["stats"][..], &["add-score", "0.5"][..]] {
-            let out = env.run_within(1 << 20, args);
-            assert_eq!(out.code, Some(65), "{format} {args:?}: {}", out.stderr);
-            assert!(
-                out.stderr.contains(&format!(
-                    "{STATE} is not a valid state (in the decompressed {} content): expected a value, found U+0000 at line 1, column 1",
-                    format.compression().unwrap()
-                )),
-                "{format} {args:?}: {}",
-                out.stderr
-            );
+        let bombs: [(&[u8], &[u8], i32, &str); 3] = [
+            (
+                b"",
+                b"\0",
+                65,
+                "expected a value, found U+0000 at line 1, column 1",
+            ),
+            (
+                b"",
+                b"\xff",
+                82,
+                "invalid UTF-8 at line 1, column 1 (byte 0)",
+            ),
+            (
+                b"x",
+                "\u{e9}".as_bytes(),
+                65,
+                "expected a value, found 'x' at line 1, column 1",
+            ),
+        ];
+        for (head, fill, code, message) in bombs {
+            let bomb = compressed_content(format, head, fill, 3 << 29);
+            env.write(STATE, &bomb);
+            for args in [&["stats"][..], &["add-score", "0.5"][..]] {
+                let out = env.run_within(1 << 20, args);
+                assert_eq!(out.code, Some(code), "{format} {args:?}: {}", out.stderr);
+                assert!(
+                    out.stderr.contains(&format!(
+                        "{STATE} is not a valid state (in the decompressed {} content): {message}",
+                        format.compression().unwrap()
+                    )),
+                    "{format} {args:?}: {}",
+                    out.stderr
+                );
+            }
+            assert_eq!(env.read(STATE), bomb, "{format}");
         }
-        assert_eq!(env.read(STATE), bomb, "{format}");
+    }
+}
+
+/// A sound compressed state whose first 64 KiB end inside an integer of a vector: cut there,
+/// the integer (2^60, which a float holds exactly) would be one a float does not hold. The
+/// state loads, as its JSON does.
+#[test]
+fn a_compressed_state_cut_inside_a_number_by_the_first_bytes_loads() {
+    let mut json = br#"{"knowledge_base": {"k": {"__type__": "NumericVectorArtifact", "metadata": {}, "vector": ["#.to_vec();
+    let start = (64 << 10) - 18;
+    while json.len() < start {
+        json.extend_from_slice(if start - json.len() >= 5 {
+            b"0.5, "
+        } else {
+            b" "
+        });
+    }
+    json.extend_from_slice(b"1152921504606846976, 0.5]}}}");
+    assert_eq!(&json[start..64 << 10], b"115292150460684697");
+    let env = Env::new();
+    for format in [Format::JsonZst, Format::JsonGz] {
+        env.write(STATE, &compress(format, &json));
+        let out = env.run(&["stats"]);
+        assert_eq!(out.code, Some(0), "{format}: {}", out.stderr);
+        assert!(
+            out.stdout.contains("Knowledge base: 1 items"),
+            "{}",
+            out.stdout
+        );
     }
 }
 
@@ -908,10 +960,52 @@ fn a_compressed_state_of_more_than_memory_is_an_error_not_an_abort() {
     assert_eq!(out.code, Some(74), "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!(
-            "cannot read {STATE}: no memory for the decompressed content past its first "
+            "cannot read {STATE}: no memory to decompress the content past its first "
         )),
         "{}",
         out.stderr
     );
     assert_eq!(env.read(STATE), state);
+}
+
+/// A zstd frame whose window needs more memory than the process may have (128 MiB: written
+/// as a stream, with no content size, and a window of 2^27 bytes, as `zstd --long=27`
+/// writes) is an error that says so (exit 74), not a damaged stream. The limit is the
+/// smallest under which the same state with a small window loads.
+#[test]
+fn a_zstd_window_of_more_than_memory_is_an_error_not_a_damaged_stream() {
+    let env = Env::new();
+    let json = fixture_bytes("seed_demo.json");
+    let with_window = |window_log: u32| {
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.window_log(window_log).unwrap();
+        encoder.long_distance_matching(true).unwrap();
+        encoder.write_all(&json).unwrap();
+        encoder.finish().unwrap()
+    };
+    env.write(STATE, &with_window(17));
+    let loads = |kib: u64| env.run_within(kib, &["stats"]).code == Some(0);
+    // The smallest limit, within 8 MiB, under which it loads.
+    let (mut low, mut high) = (8 << 10, 4 << 20);
+    assert!(loads(high), "the state does not load in 4 GiB");
+    while high - low > 8 << 10 {
+        let middle = low + (high - low) / 2;
+        if loads(middle) {
+            high = middle;
+        } else {
+            low = middle;
+        }
+    }
+    env.write(STATE, &with_window(27));
+    let out = env.run_within(high, &["stats"]);
+    assert_eq!(out.code, Some(74), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot read {STATE}: no memory to decompress the content past its first 0 bytes"
+        )),
+        "{}",
+        out.stderr
+    );
+    // With the window's memory, it loads.
+    assert!(loads(high + (256 << 10)));
 }

@@ -238,8 +238,8 @@ pub fn decompress<R: Read>(format: Format, reader: R) -> Result<Vec<u8>> {
 /// are out, and stops there if it refuses them: a stream whose content is not what it should
 /// be from its start (a few kilobytes of zeros can expand to gigabytes) is then given up
 /// without being decompressed whole. Gives the content and whether it is whole: `false`
-/// when `refuse` refused its first `probe` bytes, which are then all it holds. A content of
-/// at most `probe` bytes is not shown to `refuse`.
+/// when `refuse` refused its first `probe` bytes, which are then all it holds. A content
+/// shorter than `probe` bytes is not shown to `refuse`.
 pub fn decompress_probed<R: Read>(
     format: Format,
     reader: R,
@@ -262,21 +262,31 @@ pub fn decompress_probed<R: Read>(
     match result {
         Ok(whole) => Ok((out, whole)),
         Err(source_error) if source.failed => Err(Error::Read(source_error)),
-        // `read_to_end` asks for its memory fallibly: refused, it says so.
-        Err(error) if error.kind() == io::ErrorKind::OutOfMemory => {
-            Err(Error::Read(io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                format!(
-                    "no memory for the decompressed content past its first {} bytes",
-                    out.len()
-                ),
-            )))
-        }
+        Err(error) if out_of_memory(format, &error) => Err(Error::Read(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "no memory to decompress the content past its first {} bytes",
+                out.len()
+            ),
+        ))),
         Err(error) => Err(Error::Damaged {
             format,
             source: error,
         }),
     }
+}
+
+/// Whether `error`, from decompressing a stream of `format`, is memory refused: by
+/// `read_to_end`, which asks for its memory fallibly, or by zstd itself (a frame's window
+/// can ask for 128 MiB at once), which names its failure only in its message.
+fn out_of_memory(format: Format, error: &io::Error) -> bool {
+    use zstd::zstd_safe::zstd_sys::ZSTD_ErrorCode;
+    if error.kind() == io::ErrorKind::OutOfMemory {
+        return true;
+    }
+    // zstd's functions return an error as the code's negation.
+    let code = 0_usize.wrapping_sub(ZSTD_ErrorCode::ZSTD_error_memory_allocation as usize);
+    format == Format::JsonZst && error.to_string() == zstd::zstd_safe::get_error_name(code)
 }
 
 /// Reads `reader` to its end into `out`, showing `refuse` the first `probe` bytes on the
@@ -537,6 +547,17 @@ mod tests {
                 Err(Error::Damaged { .. })
             ));
         }
+    }
+
+    #[test]
+    fn memory_refused_is_told_apart_from_a_damaged_stream() {
+        let refused = io::Error::new(io::ErrorKind::OutOfMemory, "refused");
+        let zstd = io::Error::other("Allocation error : not enough memory");
+        let damaged = io::Error::other("Data corruption detected");
+        assert!(out_of_memory(Format::JsonGz, &refused));
+        assert!(out_of_memory(Format::JsonZst, &zstd));
+        assert!(!out_of_memory(Format::JsonGz, &zstd));
+        assert!(!out_of_memory(Format::JsonZst, &damaged));
     }
 
     #[test]

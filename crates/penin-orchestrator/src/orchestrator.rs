@@ -358,11 +358,10 @@ fn decode(format: Format, bytes: Vec<u8>, path: &Path, maxlen: Option<usize>) ->
 /// decompressed: a content that is not a state from its start is refused there.
 const PROBE: usize = 64 << 10;
 
-/// The state in `reader`, a compressed state file (`path` in errors). A content that fails
-/// to parse within its first [`PROBE`] bytes is refused with that failure before the rest
-/// is decompressed (a few kilobytes of zstd can hold gigabytes of zeros), as the whole
-/// content would be, save that invalid UTF-8 past those bytes, which the whole content's
-/// error would name first, is not looked for.
+/// The state in `reader`, a compressed state file (`path` in errors). The first [`PROBE`]
+/// bytes of the content are parsed as soon as they are out, and a content that fails there
+/// is refused before the rest is decompressed (50 KB of zstd can hold gigabytes of zeros);
+/// see [`probe`] for how its error compares with the whole content's.
 fn decompressed<R: Read>(
     format: Format,
     reader: R,
@@ -376,15 +375,7 @@ fn decompressed<R: Read>(
     };
     let mut early = None;
     let (json, _) = penin_formats::decompress_probed(format, reader, PROBE, |prefix| {
-        // A prefix that ends too soon, or in the middle of a character, says nothing yet.
-        early = Document::decode(prefix, maxlen).err().filter(|error| {
-            !matches!(
-                error,
-                penin_codec::Error::Truncated { .. }
-                    | penin_codec::Error::InvalidUtf8 { .. }
-                    | penin_codec::Error::Empty
-            )
-        });
+        early = probe(prefix, maxlen);
         early.is_some()
     })
     .map_err(|source| match source {
@@ -398,6 +389,39 @@ fn decompressed<R: Read>(
         return Err(corrupt(error));
     }
     Document::decode(&json, maxlen).map_err(corrupt)
+}
+
+/// The failure of a state's content within its first bytes, `prefix`, when it is sure to be
+/// the failure of the whole content; `None` when the prefix says nothing yet.
+///
+/// What the end of the prefix cuts says nothing: a character (its first bytes), and a
+/// number, which may go on past the cut (`115292150460684697` of `1152921504606846976`, not
+/// held exactly by a float where `2^60` is; the integer part of a long float), are cut off
+/// before the prefix is parsed, and a prefix that then ends too soon says nothing. Any other
+/// failure of the prefix is one of the whole content, at the same place, with the same
+/// message, except that the whole content's reader names invalid UTF-8 first, wherever it
+/// is: invalid UTF-8 past the prefix is not looked for. (A content of digits alone is cut
+/// off whole, and read whole.)
+fn probe(prefix: &[u8], maxlen: Option<usize>) -> Option<penin_codec::Error> {
+    let mut end = prefix.len();
+    if let Err(e) = std::str::from_utf8(prefix)
+        && e.error_len().is_none()
+    {
+        end = e.valid_up_to();
+    }
+    let number = prefix[..end]
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b'0'..=b'9' | b'+' | b'-' | b'.' | b'e' | b'E'))
+        .count();
+    Document::decode(&prefix[..end - number], maxlen)
+        .err()
+        .filter(|error| {
+            !matches!(
+                error,
+                penin_codec::Error::Truncated { .. } | penin_codec::Error::Empty
+            )
+        })
 }
 
 /// The arrow snapshot at `path` does not decode.
@@ -446,5 +470,95 @@ impl From<Document> for Orchestrator {
             state,
             history_maxlen,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sound state with a bit of everything the reader takes, cut anywhere: the probe
+    /// says nothing at any cut.
+    #[test]
+    fn a_probe_says_nothing_of_any_prefix_of_a_sound_state() {
+        let long_float = format!("{}.5", "1".repeat(5000));
+        let state = format!(
+            "\u{feff}{{\"knowledge_base\": {{\"k\": {{\"__type__\": \"NumericVectorArtifact\", \
+             \"vector\": [1152921504606846976, 1.5, -0, 1e5, -2.5E-3, NaN, Infinity, -Infinity], \
+             \"metadata\": {{\"s\": \"a\\\"b\\\\c\\u00e9\\ud83d\\ude00 é😀\", \"n\": 123456789012345678901, \
+             \"t\": [true, false, null]}}}},\r\n \"k\": {{\"vector\": [2], \"__type__\": \"NumericVectorArtifact\"}}}},\r\n\t\
+             \"task_history\": {{\"__type__\": \"deque\", \"items\": [{{\"a\": 1}}, \"s\", 2], \"maxlen\": 2}},\n\
+             \"score_history\": [0.5, 1, {long_float}, 1e400, 9007199254740993],\n\
+             \"score_history\": [1], \"extra\": {{\"__type__\": \"other\"}}, \"extra\": -0.0}}  \r\n"
+        );
+        let bytes = state.as_bytes();
+        Document::decode(bytes, Some(1000)).unwrap();
+        for cut in 0..=bytes.len() {
+            if let Some(error) = probe(&bytes[..cut], Some(1000)) {
+                panic!("cut at {cut}: {error}");
+            }
+        }
+    }
+
+    /// Contents that fail within their first bytes: the probe gives the whole content's
+    /// failure, before the rest is read.
+    #[test]
+    fn a_probe_gives_the_failure_of_the_whole_content() {
+        let fill = |head: &[u8], fill: &[u8]| {
+            let mut content = head.to_vec();
+            while content.len() < PROBE + 1000 {
+                content.extend_from_slice(fill);
+            }
+            content
+        };
+        let mut vectors = b"{\"knowledge_base\": {\"k\": {\"__type__\": \"NumericVectorArtifact\", \"vector\": [\"x\", ".to_vec();
+        vectors.extend(std::iter::repeat_n(b"0.5, ", PROBE / 5).flatten());
+        let contents = [
+            fill(b"", b"\0"),
+            fill(b"", b"\xff"),
+            fill(b"x", "é".as_bytes()),
+            fill(b"", b"a"),
+            fill(b"{\"score_history\": [0.5, 1}", b" "),
+            fill(b"{\"a\": 01", b" "),
+            vectors,
+        ];
+        for content in contents {
+            let whole = Document::decode(&content, Some(1000)).unwrap_err();
+            let early = probe(&content[..PROBE], Some(1000));
+            assert_eq!(
+                early.map(|e| e.to_string()),
+                Some(whole.to_string()),
+                "{:?}",
+                String::from_utf8_lossy(&content[..20])
+            );
+        }
+    }
+
+    /// What a cut may leave unfinished says nothing; what is before a number the cut
+    /// leaves, however long, is read.
+    #[test]
+    fn a_probe_says_nothing_of_what_the_cut_leaves_unfinished() {
+        let digits = format!("{{\"score_history\": [{}", "7".repeat(PROBE));
+        let cut_char = "{\"a\": \"é".as_bytes();
+        for prefix in [
+            digits.as_bytes(),
+            &cut_char[..cut_char.len() - 1],
+            b"{\"a\": tru",
+            b"{\"a\": -Infin",
+            b"{\"a\": 1e",
+            b"",
+            b"  \r\n",
+        ] {
+            assert!(
+                probe(prefix, Some(1000)).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(prefix)
+            );
+        }
+        let refused = format!("{{\"a\": 01, {}", "7".repeat(PROBE));
+        assert_eq!(
+            probe(refused.as_bytes(), Some(1000)).map(|e| e.to_string()),
+            Some(r#"a number cannot have a leading zero at line 1, column 8 in ["a"]"#.to_owned())
+        );
     }
 }
