@@ -319,6 +319,7 @@ mod tests {
     mod properties {
         use super::agree;
         use proptest::prelude::*;
+        use proptest::strategy::ValueTree;
 
         /// Keys and strings: mostly plain, sometimes with what the fast path leaves alone.
         fn text() -> impl Strategy<Value = String> {
@@ -330,7 +331,8 @@ mod tests {
         }
 
         fn quoted(s: &str) -> String {
-            // Escaped as JSON would have it, or left raw (and then maybe invalid).
+            // Not escaped: a quote, a backslash or a control character in `s` makes a text
+            // that ends early, escapes or is refused.
             let mut out = String::from("\"");
             out.push_str(s);
             out.push('"');
@@ -380,6 +382,62 @@ mod tests {
             fn both_readers_agree_on_any_object(text in object()) {
                 agree(&text);
             }
+        }
+
+        /// Objects in penin's compact form, most of which the fast path takes, with the
+        /// values next to its edges: tags, the longest integers, leading zeros, cut words.
+        fn compact() -> impl Strategy<Value = String> {
+            let key = prop_oneof![
+                24 => "[a-c]{1,2}",
+                1 => Just("__type__".to_owned()),
+                1 => Just("é😀\u{7f}".to_owned()),
+                1 => Just("a\u{1f}".to_owned()),
+            ];
+            let value = prop_oneof![
+                12 => "-?[1-9][0-9]{0,18}",
+                1 => Just("-0".to_owned()),
+                1 => Just("0".to_owned()),
+                1 => "-?0[0-9]",
+                1 => Just("1.0".to_owned()),
+                1 => Just("1e2".to_owned()),
+                8 => "\"[a-z]{0,3}\"",
+                1 => Just("\"deque\"".to_owned()),
+                1 => Just("\"NumericVectorArtifact\"".to_owned()),
+                1 => Just("true".to_owned()),
+                1 => Just("false".to_owned()),
+                1 => Just("null".to_owned()),
+                1 => Just("nul".to_owned()),
+            ];
+            (
+                prop::collection::vec((key, value), 0..10),
+                prop_oneof![12 => Just("}"), 1 => Just("} "), 1 => Just("}}")],
+            )
+                .prop_map(|(members, end)| {
+                    let body: Vec<String> = members
+                        .iter()
+                        .map(|(k, v)| format!("\"{k}\":{v}"))
+                        .collect();
+                    format!("{{{}{end}", body.join(","))
+                })
+        }
+
+        /// Both readers agree on compact objects, and the fast path took a fair share of
+        /// them (else this would test the general reader against itself).
+        #[test]
+        fn both_readers_agree_on_compact_objects_most_read_by_the_fast_path() {
+            let mut runner = proptest::test_runner::TestRunner::deterministic();
+            let (mut cases, mut flat, mut members) = (0, 0, 0);
+            for _ in 0..6000 {
+                let text = compact().new_tree(&mut runner).unwrap().current();
+                agree(&text);
+                cases += 1;
+                if let Some(map) = super::flat_object(text.as_bytes()) {
+                    flat += 1;
+                    members = members.max(map.len());
+                }
+            }
+            assert!(flat * 5 >= cases, "{flat} of {cases} read by the fast path");
+            assert_eq!(members, super::FLAT_MAX);
         }
     }
 }
