@@ -221,15 +221,16 @@ pub fn read<R: Read>(
 
 /// [`read`] of a whole file through a read-only map of it: the snapshot's buffers are the
 /// page cache's pages, neither copied nor zeroed, and mapped only as they are used (the
-/// vectors' pages by a search, not by the load). The checksum is computed on a second
-/// thread while the batches are decoded, over the file's bytes read through `file` a piece
-/// at a time: the load reads them once, as `cat` does, and maps none of them. `None` when
-/// the file cannot be mapped (the caller reads it instead).
+/// load maps the pages of the keys and the metadata; a search, those of the vectors). The
+/// checksum is computed on a second thread while the batches are decoded, over the file's
+/// bytes read through `file` a piece at a time, as `cat` reads them, not through the map.
+/// `None` when the file cannot be mapped (the caller reads it instead).
 ///
 /// Reading the bytes for the checksum beats mapping them all first (`MAP_POPULATE`): a
-/// 100,000 × 384 snapshot (313 MB) written by penin loaded in 43–48 ms instead of 58–61
-/// (docs/benchmarks.md). Only a file cached in huge folios of 2 MiB, which penin's writes
-/// do not make, maps faster than it reads (39 ms against 42).
+/// 100,000 × 384 snapshot (313 MB) in the page cache as penin's writes leave it loaded in
+/// 42–48 ms instead of 59–64 (docs/benchmarks.md, "The page cache's folios"). Only in a
+/// file cached in folios of 2 MiB, which penin's writes do not make, do both take about as
+/// long.
 ///
 /// **A map is only for a process that looks at the state, writes nothing made from it, and
 /// exits soon after.** A map is shared with the file: while the process lives, another
