@@ -4,7 +4,7 @@
 use penin_artifacts::{Key, Map, Number, Value};
 
 use crate::error::Result;
-use crate::read::{Fault, Parser};
+use crate::read::{Fault, Parser, int_value};
 use crate::reader::{Parse, whole};
 use crate::source::{Input, Whole};
 
@@ -140,9 +140,9 @@ fn flat_object(text: &[u8]) -> Option<Map> {
         }
         let value = match member.kind {
             Kind::String => Value::String(part(member.value)?.into()),
-            Kind::Integer => {
-                Value::Number(Number::Int(integer(&text[member.value.0..member.value.1])))
-            }
+            Kind::Integer => Value::Number(Number::Int(int_value(
+                &text[member.value.0..member.value.1],
+            ))),
             Kind::True => Value::Bool(true),
             Kind::False => Value::Bool(false),
             Kind::Null => Value::Null,
@@ -184,18 +184,6 @@ fn word_at(text: &[u8], at: usize, word: &[u8]) -> Option<(usize, usize)> {
     text.get(at..)?
         .starts_with(word)
         .then_some((at, at + word.len()))
-}
-
-/// The value of an integer [`integer_at`] took: at most 18 digits, which `i64` holds.
-fn integer(text: &[u8]) -> i64 {
-    let (negative, digits) = match text.split_first() {
-        Some((b'-', digits)) => (true, digits),
-        _ => (false, text),
-    };
-    let magnitude = digits
-        .iter()
-        .fold(0_i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
-    if negative { -magnitude } else { magnitude }
 }
 
 #[cfg(test)]

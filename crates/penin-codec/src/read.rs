@@ -1119,7 +1119,7 @@ fn skip_ws_in(window: &[u8], mut at: usize) -> usize {
 }
 
 /// The value of `-?[0-9]{1,18}`, which an `i64` always holds.
-fn int_value(text: &[u8]) -> i64 {
+pub(crate) fn int_value(text: &[u8]) -> i64 {
     let (negative, digits) = match text.split_first() {
         Some((b'-', digits)) => (true, digits),
         _ => (false, text),
