@@ -508,8 +508,8 @@ enum Checksum<'f> {
     Reread(&'f std::fs::File),
 }
 
-/// The XXH3-128 of `bytes`, which may not be in the CPU's caches (a mapped file; a large
-/// decrypted one, opened by other threads): each piece is hashed while the CPU is asked for
+/// The XXH3-128 of `bytes`, which may not be in the CPU's caches (a large decrypted file,
+/// opened by other threads): each piece is hashed while the CPU is asked for
 /// the next one, which one core's own reads of a run of 4 KiB pages do not ask for early
 /// enough.
 fn hash_ahead(bytes: &[u8]) -> u128 {
