@@ -21,6 +21,16 @@ pub fn load(ctx: &Globals, path: &Path) -> Result<UntilExit<Loaded>> {
     load_with(ctx, path, true).map(UntilExit::new)
 }
 
+/// [`load`] for a command that reads every vector (a search): a mapped snapshot's pages
+/// are all mapped at once ([`memory::Options::populate`]).
+pub fn load_to_scan(ctx: &Globals, path: &Path) -> Result<UntilExit<Loaded>> {
+    let options = ctx
+        .options()
+        .with_mapped_loads(true)
+        .with_populated_maps(true);
+    load_as(path, &options).map(UntilExit::new)
+}
+
 /// A value left to the end of the process instead of freed: the state a command that only
 /// looks has loaded, once it has printed what it found, the command ends with the process.
 /// The system takes the memory (and the map of the file) back at once, where freeing
@@ -53,8 +63,12 @@ impl<T> Deref for UntilExit<T> {
 /// that writes a file made from the state: a map shows what another program writes into
 /// the file in place, after its checksum was checked.
 pub fn load_with(ctx: &Globals, path: &Path, map: bool) -> Result<Loaded> {
-    let options = ctx.options().with_mapped_loads(map);
-    let loaded = progress::slow("Loading", path, || memory::load_with(path, &options))?;
+    load_as(path, &ctx.options().with_mapped_loads(map))
+}
+
+/// Loads the state at `path` with `options`, saying what the load found and did.
+fn load_as(path: &Path, options: &memory::Options) -> Result<Loaded> {
+    let loaded = progress::slow("Loading", path, || memory::load_with(path, options))?;
     for notice in &loaded.notices {
         tracing::warn!("{notice}");
     }
@@ -84,9 +98,22 @@ pub fn load_existing(ctx: &Globals, path: &Path) -> Result<UntilExit<Loaded>> {
     load_existing_with(ctx, path, true).map(UntilExit::new)
 }
 
+/// [`load_existing`] for a command that reads every vector (see [`load_to_scan`]).
+pub fn load_existing_to_scan(ctx: &Globals, path: &Path) -> Result<UntilExit<Loaded>> {
+    let options = ctx
+        .options()
+        .with_mapped_loads(true)
+        .with_populated_maps(true);
+    existing(load_as(path, &options)?, path).map(UntilExit::new)
+}
+
 /// [`load_existing`], mapping a large `arrow` snapshot or not (see [`load_with`]).
 pub fn load_existing_with(ctx: &Globals, path: &Path, map: bool) -> Result<Loaded> {
-    let loaded = load_with(ctx, path, map)?;
+    existing(load_with(ctx, path, map)?, path)
+}
+
+/// `loaded`, if the state at `path` exists.
+fn existing(loaded: Loaded, path: &Path) -> Result<Loaded> {
     if !loaded.exists() {
         return Err(NotFound(path.to_owned()).into());
     }

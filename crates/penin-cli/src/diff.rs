@@ -86,7 +86,8 @@ fn side(ctx: &Globals, operand: &Path) -> Result<Side> {
         }
         None => (PathBuf::from(operand), operand.display().to_string()),
     };
-    let loaded = commands::load_existing(ctx, &path)?;
+    // A diff compares every artifact present in both states, vectors included.
+    let loaded = commands::load_existing_to_scan(ctx, &path)?;
     Ok(Side {
         label,
         state: loaded.map(|loaded| loaded.state),

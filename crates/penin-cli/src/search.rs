@@ -56,7 +56,7 @@ fn parse_filter(text: &str) -> Result<(String, Value)> {
 /// `penin search`: loads the state, searches, prints a table (rank, score, key, metadata) or
 /// with `json` one object.
 pub fn search(ctx: &Globals, query: &Query, json: bool, out: &mut dyn Write) -> Result<()> {
-    let loaded = commands::load(ctx, &ctx.path)?;
+    let loaded = commands::load_to_scan(ctx, &ctx.path)?;
     if !loaded.exists() {
         eprintln!(
             "penin: no state at {} yet (first run): searching an empty state",

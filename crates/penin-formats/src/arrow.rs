@@ -221,10 +221,12 @@ pub fn read<R: Read>(
 
 /// [`read`] of a whole file through a read-only map of it: the snapshot's buffers are the
 /// page cache's pages, neither copied nor zeroed, and mapped only as they are used (the
-/// load maps the pages of the keys and the metadata; a search, those of the vectors). The
-/// checksum is computed on a second thread while the batches are decoded, over the file's
-/// bytes read through `file` a piece at a time, as `cat` reads them, not through the map.
-/// `None` when the file cannot be mapped (the caller reads it instead).
+/// load uses those of the keys, the metadata and the messages' headers; a search, those of
+/// the vectors; a kernel may map a whole folio of the page cache at a time). The checksum is
+/// computed on a second thread while the batches are decoded, over the file's bytes read
+/// through `file` a piece at a time, as `cat` reads them, not through the map. `None` when
+/// the file cannot be mapped (the caller reads it instead). A caller that will read every
+/// vector loads faster through [`map_populated`].
 ///
 /// Reading the bytes for the checksum beats mapping them all first (`MAP_POPULATE`): a
 /// 100,000 × 384 snapshot (313 MB) in the page cache as penin's writes leave it loaded in
@@ -243,6 +245,26 @@ pub fn read<R: Read>(
 /// The file's two ends are checked first ([`check_frame`]), so that a file that cannot be a
 /// snapshot is refused before its pages are faulted in.
 pub fn map(file: &std::fs::File, history_maxlen: Option<usize>) -> Option<Result<Document>> {
+    map_as(file, history_maxlen, false)
+}
+
+/// [`map`] for a caller that will read every vector (a search over all of them): every
+/// page of the map is mapped at once (`MAP_POPULATE`), and the checksum is computed over
+/// the map. One call maps the pages faster than the reads of the vectors fault them in
+/// (a search of a 100,000 × 384 snapshot took 94 ms this way against 106 ms through
+/// [`map`]); a caller that reads few vectors loads faster through [`map`].
+pub fn map_populated(
+    file: &std::fs::File,
+    history_maxlen: Option<usize>,
+) -> Option<Result<Document>> {
+    map_as(file, history_maxlen, true)
+}
+
+fn map_as(
+    file: &std::fs::File,
+    history_maxlen: Option<usize>,
+    populate: bool,
+) -> Option<Result<Document>> {
     let checked = file
         .metadata()
         .map_err(Error::Read)
@@ -250,9 +272,14 @@ pub fn map(file: &std::fs::File, history_maxlen: Option<usize>) -> Option<Result
     if let Err(error) = checked {
         return Some(Err(error));
     }
-    let map = map_file(file)?;
+    let map = map_file(file, populate)?;
     let buffer = Buffer::from(bytes::Bytes::from_owner(map));
-    Some(decode(&buffer, Checksum::Reread(file), history_maxlen))
+    let checksum = if populate {
+        Checksum::Aside
+    } else {
+        Checksum::Reread(file)
+    };
+    Some(decode(&buffer, checksum, history_maxlen))
 }
 
 /// Checks the frame of a snapshot of `len` bytes held by `source`, from its last bytes only:
@@ -316,10 +343,11 @@ fn no_memory(what: &str) -> Error {
     ))
 }
 
-/// A read-only map of the whole of `file`, its pages mapped as they are used; `None` if the
-/// system refuses it, or on a system where penin does not map files.
+/// A read-only map of the whole of `file`, its pages mapped at once if `populate`, else as
+/// they are used; `None` if the system refuses it, or on a system where penin does not map
+/// files.
 #[allow(unsafe_code)]
-fn map_file(file: &std::fs::File) -> Option<memmap2::Mmap> {
+fn map_file(file: &std::fs::File, populate: bool) -> Option<memmap2::Mmap> {
     if !cfg!(target_os = "linux") {
         return None;
     }
@@ -333,7 +361,11 @@ fn map_file(file: &std::fs::File) -> Option<memmap2::Mmap> {
     // program writing into or truncating the file in place while it is mapped, is documented
     // on `map`: penin maps only for commands that look and write nothing, never for `penin
     // run` or a command that writes a file made from the state.
-    let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
+    let mut options = memmap2::MmapOptions::new();
+    if populate {
+        options.populate();
+    }
+    let map = unsafe { options.map(file) }.ok()?;
     Some(map)
 }
 
@@ -502,14 +534,15 @@ const PREFIX_STATES: usize = 8;
 enum Checksum<'f> {
     /// Hashed as they were read.
     Read(Box<Prefix>),
-    /// Not hashed yet (a decrypted file kept as it is): hashed beside the decoding.
+    /// Not hashed yet (a decrypted file kept as it is, a map populated at once): hashed
+    /// beside the decoding.
     Aside,
     /// In a file mapped as it is used: hashed beside the decoding, read from the file.
     Reread(&'f std::fs::File),
 }
 
-/// The XXH3-128 of `bytes`, which may not be in the CPU's caches (a large decrypted file,
-/// opened by other threads): each piece is hashed while the CPU is asked for
+/// The XXH3-128 of `bytes`, which may not be in the CPU's caches (a mapped file; a large
+/// decrypted one, opened by other threads): each piece is hashed while the CPU is asked for
 /// the next one, which one core's own reads of a run of 4 KiB pages do not ask for early
 /// enough.
 fn hash_ahead(bytes: &[u8]) -> u128 {

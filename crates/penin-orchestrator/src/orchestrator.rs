@@ -242,7 +242,8 @@ impl Orchestrator {
     /// `keys` first (into memory; the format inside is recognised by its first bytes), and
     /// saying how the file was laid out.
     pub fn load_file_with(&mut self, file: &File, path: &Path, keys: &Keys) -> Result<Layout> {
-        self.load(file, path, keys, false).map(|(layout, _)| layout)
+        self.load(file, path, keys, Via::Read)
+            .map(|(layout, _)| layout)
     }
 
     /// [`Orchestrator::load_file_with`], reading a large `arrow` snapshot through a read-only
@@ -258,10 +259,22 @@ impl Orchestrator {
         path: &Path,
         keys: &Keys,
     ) -> Result<(Layout, bool)> {
-        self.load(file, path, keys, true)
+        self.load(file, path, keys, Via::Map)
     }
 
-    fn load(&mut self, file: &File, path: &Path, keys: &Keys, map: bool) -> Result<(Layout, bool)> {
+    /// [`Orchestrator::map_file_with`] for a process that will read every vector (a search
+    /// over all of them): the map's pages are all mapped at once (see
+    /// [`penin_formats::arrow::map_populated`]).
+    pub fn map_file_populated_with(
+        &mut self,
+        file: &File,
+        path: &Path,
+        keys: &Keys,
+    ) -> Result<(Layout, bool)> {
+        self.load(file, path, keys, Via::MapPopulated)
+    }
+
+    fn load(&mut self, file: &File, path: &Path, keys: &Keys, via: Via) -> Result<(Layout, bool)> {
         let mut head = [0; ENVELOPE_MAGIC_LEN];
         let got = penin_codec::read_full(file, &mut head, 0)
             .map_err(|source| read_error(path, source))?;
@@ -311,9 +324,14 @@ impl Orchestrator {
                     .map_err(|source| read_error(path, source))?
                     .len();
                 let size = usize::try_from(len).unwrap_or(usize::MAX);
-                let read_mapped = (map && size >= MAP_MIN)
-                    .then(|| penin_formats::arrow::map(file, self.history_maxlen))
-                    .flatten();
+                let read_mapped = match via {
+                    _ if size < MAP_MIN => None,
+                    Via::Read => None,
+                    Via::Map => penin_formats::arrow::map(file, self.history_maxlen),
+                    Via::MapPopulated => {
+                        penin_formats::arrow::map_populated(file, self.history_maxlen)
+                    }
+                };
                 mapped = read_mapped.is_some();
                 read_mapped
                     .unwrap_or_else(|| {
@@ -352,6 +370,17 @@ fn decode(format: Format, bytes: Vec<u8>, path: &Path, maxlen: Option<usize>) ->
         });
     }
     decompressed(format, &bytes[..], path, maxlen)
+}
+
+/// How [`Orchestrator::load`] reads a large `arrow` snapshot.
+#[derive(Clone, Copy)]
+enum Via {
+    /// Into memory of its own.
+    Read,
+    /// Through a map, its pages mapped as they are used.
+    Map,
+    /// Through a map, its pages all mapped at once.
+    MapPopulated,
 }
 
 /// How many bytes of a compressed state's content are parsed before the rest is

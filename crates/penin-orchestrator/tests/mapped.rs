@@ -81,6 +81,15 @@ fn a_mapped_load_gives_the_state_a_read_gives_and_maps_the_file() {
     let (read, mapped, was_mapped) = both(&path);
     assert_eq!(encoded(&read), encoded(&state));
     assert_eq!(encoded(&mapped), encoded(&state));
+    // Mapped with every page at once, as a search loads it: the same state.
+    let file = File::open(&path).unwrap();
+    let mut populated = Orchestrator::new();
+    let (_, was_populated) = populated
+        .map_file_populated_with(&file, &path, &Keys::new())
+        .unwrap();
+    assert_eq!(was_populated, was_mapped);
+    assert_eq!(encoded(&populated), encoded(&state));
+    drop(populated);
     if cfg!(target_os = "linux") {
         assert!(was_mapped, "a large arrow snapshot is mapped on Linux");
         // The vectors live in the file's pages for as long as the state does.
@@ -131,6 +140,11 @@ fn a_bit_flipped_anywhere_in_a_mapped_snapshot_is_refused() {
             result.is_err(),
             "bit {bit} of byte {offset} of {len} flipped: loaded as a state"
         );
+        let result = Orchestrator::new().map_file_populated_with(&file, &path, &Keys::new());
+        assert!(
+            result.is_err(),
+            "bit {bit} of byte {offset} of {len} flipped: loaded as a state, populated"
+        );
     }
 }
 
@@ -148,4 +162,13 @@ fn loads_map_only_when_asked() {
     assert_eq!(mapped.mapped, cfg!(target_os = "linux"));
     assert_eq!(encoded(&read.state), encoded(&mapped.state));
     assert_eq!(encoded(&mapped.state), encoded(&state));
+    let options = Options::new(Some(1000))
+        .with_mapped_loads(true)
+        .with_populated_maps(true);
+    let populated = memory::load_with(&path, &options).unwrap();
+    assert_eq!(populated.mapped, cfg!(target_os = "linux"));
+    assert_eq!(encoded(&populated.state), encoded(&state));
+    // Populating asks for nothing without a map.
+    let options = Options::new(Some(1000)).with_populated_maps(true);
+    assert!(!memory::load_with(&path, &options).unwrap().mapped);
 }
