@@ -19,8 +19,9 @@
 //! seed's three, and the items of those that are arrays) — so that the caller can check the
 //! whole state was read. A missing file is an error here, not a first run.
 //!
-//! `load` loads as penin's commands that only look (`stats`, `search`, `verify`…) do: a
-//! large `arrow` snapshot through a map of its file, and the state left to the process's
+//! `load` loads as penin's commands that only look (`stats`, `verify`, `inspect`…) do: a
+//! large `arrow` snapshot through a map of its file, its pages mapped as they are used (not
+//! as `search` and `diff`, which map them all at once), and the state left to the process's
 //! exit instead of freed; with `PENIN_BENCH_COPY=1`, into memory of its own instead, and
 //! freed, as `penin run` and every command that writes do. The other operations always load
 //! the second way, as the commands that save do.

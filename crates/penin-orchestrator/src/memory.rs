@@ -69,8 +69,8 @@ pub struct Options {
     pub map: bool,
     /// With [`Options::map`], every page of the map mapped at once
     /// ([`Orchestrator::map_file_populated_with`]): for a process that reads every vector (a
-    /// search, a diff), which it then loads and reads faster; one that reads few loads
-    /// faster without. Off by default.
+    /// search, a diff), which then takes less time to load and read them all; one that reads
+    /// few loads faster without. Off by default.
     pub populate: bool,
 }
 

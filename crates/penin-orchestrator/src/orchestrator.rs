@@ -426,11 +426,15 @@ fn decompressed<R: Read>(
 /// What the end of the prefix cuts says nothing: a character (its first bytes), and a
 /// number, which may go on past the cut (`115292150460684697` of `1152921504606846976`, not
 /// held exactly by a float where `2^60` is; the integer part of a long float), are cut off
-/// before the prefix is parsed, and a prefix that then ends too soon says nothing. Any other
-/// failure of the prefix is one of the whole content, at the same place, with the same
-/// message, except that the whole content's reader names invalid UTF-8 first, wherever it
-/// is: invalid UTF-8 past the prefix is not looked for. (A content of digits alone is cut
-/// off whole, and read whole.)
+/// before the prefix is parsed, and a prefix that then ends too soon says nothing. The
+/// number cut off is the run of a number's characters at the end, when the run is the start
+/// of one number; any other run (`0000…`, `1.2.3`, the `e` of `true`) is not one a sound
+/// content can end its prefix with outside a string, and inside one, cut or not, the prefix
+/// ends too soon. Any other failure of the prefix is one of the whole content, at the same
+/// place, with the same message, except that the whole content's reader names invalid UTF-8
+/// first, wherever it is: invalid UTF-8 past the prefix, or in a character the prefix's last
+/// bytes start, is not looked for. (A content of a number alone is cut off whole, and read
+/// whole.)
 fn probe(prefix: &[u8], maxlen: Option<usize>) -> Option<penin_codec::Error> {
     let mut end = prefix.len();
     if let Err(e) = std::str::from_utf8(prefix)
@@ -438,12 +442,15 @@ fn probe(prefix: &[u8], maxlen: Option<usize>) -> Option<penin_codec::Error> {
     {
         end = e.valid_up_to();
     }
-    let number = prefix[..end]
+    let run = prefix[..end]
         .iter()
         .rev()
         .take_while(|b| matches!(b, b'0'..=b'9' | b'+' | b'-' | b'.' | b'e' | b'E'))
         .count();
-    Document::decode(&prefix[..end - number], maxlen)
+    if starts_a_number(&prefix[end - run..end]) {
+        end -= run;
+    }
+    Document::decode(&prefix[..end], maxlen)
         .err()
         .filter(|error| {
             !matches!(
@@ -502,9 +509,74 @@ impl From<Document> for Orchestrator {
     }
 }
 
+/// Whether `text` is the start of one JSON number: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+/// cut anywhere after its first character.
+fn starts_a_number(text: &[u8]) -> bool {
+    let digits = |at: usize| {
+        text[at.min(text.len())..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
+    let mut at = usize::from(text.first() == Some(&b'-'));
+    match text.get(at) {
+        None => return at > 0,
+        Some(b'0') => at += 1,
+        Some(b'1'..=b'9') => at += digits(at),
+        Some(_) => return false,
+    }
+    if text.get(at) == Some(&b'.') {
+        let fraction = digits(at + 1);
+        if fraction == 0 && at + 1 < text.len() {
+            return false;
+        }
+        at += 1 + fraction;
+    }
+    if matches!(text.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(text.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        let exponent = digits(at);
+        if exponent == 0 && at < text.len() {
+            return false;
+        }
+        at += exponent;
+    }
+    at >= text.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_starts_of_numbers_are_told_from_other_runs() {
+        for start in [
+            "-",
+            "0",
+            "7",
+            "-0",
+            "12",
+            "1.",
+            "1.5",
+            "-0.25",
+            "1e",
+            "1E+",
+            "1e-",
+            "2.5e10",
+            "0e0",
+            "1152921504606846976",
+        ] {
+            assert!(starts_a_number(start.as_bytes()), "{start}");
+        }
+        for other in [
+            "", "00", "01", "-01", "+1", ".5", "e", "ee", "1..", "1.2.3", "1.e5", "1e5e", "1e+-",
+            "1-", "--", "0000", "e5",
+        ] {
+            assert!(!starts_a_number(other.as_bytes()), "{other}");
+        }
+    }
 
     /// A sound state with a bit of everything the reader takes, cut anywhere: the probe
     /// says nothing at any cut.
@@ -549,6 +621,10 @@ mod tests {
             fill(b"", b"a"),
             fill(b"{\"score_history\": [0.5, 1}", b" "),
             fill(b"{\"a\": 01", b" "),
+            fill(b"{\"a\": ", b"0"),
+            fill(b"[", b"1.2."),
+            fill(b"", b"e"),
+            fill(b"{\"a\": ", b"-"),
             vectors,
         ];
         for content in contents {
