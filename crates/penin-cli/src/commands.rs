@@ -24,11 +24,15 @@ pub fn load(ctx: &Globals, path: &Path) -> Result<UntilExit<Loaded>> {
 /// [`load`] for a command that reads every vector (a search): a mapped snapshot's pages
 /// are all mapped at once ([`memory::Options::populate`]).
 pub fn load_to_scan(ctx: &Globals, path: &Path) -> Result<UntilExit<Loaded>> {
-    let options = ctx
-        .options()
+    load_as(path, &scanning(ctx)).map(UntilExit::new)
+}
+
+/// The options of a load for a command that reads every vector: a large `arrow` snapshot
+/// mapped, every page at once.
+fn scanning(ctx: &Globals) -> memory::Options {
+    ctx.options()
         .with_mapped_loads(true)
-        .with_populated_maps(true);
-    load_as(path, &options).map(UntilExit::new)
+        .with_populated_maps(true)
 }
 
 /// A value left to the end of the process instead of freed: the state a command that only
@@ -100,11 +104,7 @@ pub fn load_existing(ctx: &Globals, path: &Path) -> Result<UntilExit<Loaded>> {
 
 /// [`load_existing`] for a command that reads every vector (see [`load_to_scan`]).
 pub fn load_existing_to_scan(ctx: &Globals, path: &Path) -> Result<UntilExit<Loaded>> {
-    let options = ctx
-        .options()
-        .with_mapped_loads(true)
-        .with_populated_maps(true);
-    existing(load_as(path, &options)?, path).map(UntilExit::new)
+    existing(load_as(path, &scanning(ctx))?, path).map(UntilExit::new)
 }
 
 /// [`load_existing`], mapping a large `arrow` snapshot or not (see [`load_with`]).

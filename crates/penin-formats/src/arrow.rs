@@ -328,12 +328,17 @@ fn read_exactly<S: Source + ?Sized>(source: &S, offset: usize, len: usize) -> Re
     let mut bytes = penin_codec::buffer(len).map_err(Error::Read)?;
     let got = penin_codec::read_full(source, &mut bytes, offset as u64).map_err(Error::Read)?;
     if got < len {
-        return Err(Error::Read(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("the file ends at byte {}, before its length", offset + got),
-        )));
+        return Err(ended_at(offset + got));
     }
     Ok(bytes)
+}
+
+/// The error for a file that ends at byte `end`, before the length it had when looked at.
+fn ended_at(end: usize) -> Error {
+    Error::Read(io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("the file ends at byte {end}, before its length"),
+    ))
 }
 
 /// The error for memory the system refused, `what` being what it was for.
@@ -577,10 +582,7 @@ fn hash_file(file: &std::fs::File, end: usize) -> Result<u128> {
             penin_codec::read_full(file, &mut chunk[..want], at as u64).map_err(Error::Read)?;
         if got < want {
             // Cut short while it was mapped.
-            return Err(Error::Read(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("the file ends at byte {}, before its length", at + got),
-            )));
+            return Err(ended_at(at + got));
         }
         hasher.write(&chunk[..want]);
         at += want;

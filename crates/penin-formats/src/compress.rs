@@ -236,7 +236,7 @@ pub fn decompress<R: Read>(format: Format, reader: R) -> Result<Vec<u8>> {
 
 /// [`decompress`], which shows the content's first `probe` bytes to `refuse` as soon as they
 /// are out, and stops there if it refuses them: a stream whose content is not what it should
-/// be from its start (a few kilobytes of zeros can expand to gigabytes) is then given up
+/// be from its start (50 KB of zstd can expand to gigabytes of zeros) is then given up
 /// without being decompressed whole. Gives the content and whether it is whole: `false`
 /// when `refuse` refused its first `probe` bytes, which are then all it holds. A content
 /// shorter than `probe` bytes is not shown to `refuse`.
