@@ -67,9 +67,12 @@
 //! 5. The batches are decoded in place from one 8-byte-aligned buffer holding the file, and
 //!    the vectors are views into it ([`penin_codec::Vector`]): no float is copied after the
 //!    read. The checksum of step 3 is computed while the file is read, a chunk at a time
-//!    while it is in the cache. The artifacts are built on two threads for a large knowledge
-//!    base; their metadata and extras are read by [`penin_codec::ObjectReader`], which reads
-//!    the compact objects penin writes without the general JSON reader.
+//!    while it is in the cache. The artifacts are built a chunk of rows at a time, by the
+//!    decoding thread and by one more for a large knowledge base: the thread that computes
+//!    the checksum beside the decoding, once it is done, or a thread of their own when the
+//!    checksum was computed as the file was read. Their metadata and extras are read by
+//!    [`penin_codec::ObjectReader`], which reads the compact objects penin writes without
+//!    the general JSON reader.
 //!
 //! [`map`], and penin's loads before they read a file, check its last bytes first
 //! ([`check_frame`]; the first ones too, for step 1, only when the last ones fail): a
@@ -98,7 +101,6 @@
 //! ```
 
 use std::io::{self, BufWriter, Read, Write};
-use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -119,7 +121,12 @@ use twox_hash::XxHash3_128;
 
 use crate::error::{Error, Result};
 
+mod artifacts;
 mod writer;
+
+use artifacts::Artifacts;
+#[cfg(test)]
+use artifacts::CHUNK_ROWS;
 
 /// The magic number at both ends of an Arrow IPC file.
 pub const MAGIC: &[u8; 6] = b"ARROW1";
@@ -164,9 +171,6 @@ const TEXT_LIMIT: usize = 1 << 30;
 /// The most floats in one vector: a batch holds at most [`FLOATS_PER_BATCH`] floats or one
 /// vector, so its 32-bit offsets never overflow.
 const FLOAT_LIMIT: usize = 1 << 27;
-
-/// Below this many artifacts the rows are built on one thread.
-const PARALLEL_MIN_ROWS: usize = 2048;
 
 /// Writes `doc` into `writer` as an arrow snapshot (through a buffer of its own), flushes it
 /// and returns it.
@@ -966,31 +970,62 @@ fn decode(
             "checksum mismatch: expected {expected:032x}, found {found:032x}"
         ))
     };
+    // 5. The artifacts, built by this thread and helped by others (see `artifacts`): a
+    // helper of its own when there is more than one chunk and a core for it beside the
+    // `threads` already at work.
+    let helper_of_its_own = |artifacts: &Artifacts, threads: usize| {
+        artifacts.chunks() > 1
+            && std::thread::available_parallelism().is_ok_and(|n| n.get() > threads)
+    };
     match checksum {
         Checksum::Read(prefix) => {
             let found = prefix.digest(bytes, footer_start);
             if expected != found {
                 return Err(mismatch(found));
             }
-            walk(found)
+            let (mut doc, artifacts) = walk(found)?;
+            doc.knowledge_base = std::thread::scope(|scope| {
+                if helper_of_its_own(&artifacts, 1) {
+                    scope.spawn(|| artifacts.help());
+                }
+                artifacts.build()
+            })?;
+            Ok(doc)
         }
-        Checksum::Aside | Checksum::Reread(_) => std::thread::scope(|scope| {
-            let hasher = scope.spawn(|| match checksum {
-                Checksum::Reread(file) => hash_file(file, footer_start),
-                _ => Ok(hash_ahead(&bytes[..footer_start])),
-            });
-            let decoded = walk(expected);
-            // A panic in the hashing thread is a bug of this module: pass it on.
-            let found = hasher
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            // A file whose checksum does not match (or cannot be read) is refused as such,
-            // whatever its contents gave.
-            if expected != found {
-                return Err(mismatch(found));
-            }
-            decoded
-        }),
+        Checksum::Aside | Checksum::Reread(_) => {
+            // The hashing thread builds artifacts too once it is done.
+            let shared = std::sync::OnceLock::<Artifacts>::new();
+            std::thread::scope(|scope| {
+                let hasher = scope.spawn(|| {
+                    let found = match checksum {
+                        Checksum::Reread(file) => hash_file(file, footer_start),
+                        _ => Ok(hash_ahead(&bytes[..footer_start])),
+                    };
+                    if let Some(artifacts) = shared.get() {
+                        artifacts.help();
+                    }
+                    found
+                });
+                let decoded = walk(expected).and_then(|(mut doc, artifacts)| {
+                    let artifacts = shared.get_or_init(|| artifacts);
+                    if helper_of_its_own(artifacts, 2) {
+                        scope.spawn(|| artifacts.help());
+                    }
+                    doc.knowledge_base = artifacts.build()?;
+                    Ok(doc)
+                });
+                // A panic in the hashing thread is a bug of this module: pass it on.
+                let found = hasher
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                // A file whose checksum does not match (or cannot be read) is refused as
+                // such, whatever its contents gave.
+                if expected != found {
+                    return Err(mismatch(found));
+                }
+                decoded
+            })
+        }
     }
 }
 
@@ -1052,20 +1087,21 @@ fn end_of_stream(marker: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Step 5 of [`decode`]: the state, from the schema's metadata and the record batches (whose
-/// columns and headers step 4 checked).
+/// Step 5 of [`decode`]: the state without its knowledge base, from the schema's metadata,
+/// and the knowledge base's rows, from the record batches (whose columns and headers step 4
+/// checked), decoded and not yet built.
 fn contents(
     buffer: &Buffer,
     schema: &Schema,
     blocks: &[Block],
     history_maxlen: Option<usize>,
-) -> Result<Document> {
+) -> Result<(Document, Artifacts)> {
     // 5. The state.
     let state = schema
         .metadata()
         .get(STATE_KEY)
         .ok_or_else(|| corrupt(format!("the schema metadata has no {STATE_KEY}")))?;
-    let mut doc = Document::decode(state.as_bytes(), history_maxlen)
+    let doc = Document::decode(state.as_bytes(), history_maxlen)
         .map_err(|e| corrupt(format!("{STATE_KEY}: {e}")))?;
     if !doc.knowledge_base.is_empty() {
         return Err(corrupt(format!("{STATE_KEY} holds a knowledge base")));
@@ -1085,8 +1121,7 @@ fn contents(
             .ok_or_else(|| at("no batch".to_owned()))?;
         batches.push(Batch::of(&batch).map_err(at)?);
     }
-    doc.knowledge_base = knowledge_base(&batches)?;
-    Ok(doc)
+    Ok((doc, Artifacts::new(batches)))
 }
 
 /// Refuses a file that is not a penin state of a version this penin reads.
@@ -1465,65 +1500,6 @@ fn object(objects: &mut ObjectReader, json: &str) -> Result<Map, String> {
     }
 }
 
-/// The knowledge base of the decoded batches: the artifacts built on two threads when there
-/// are many, then put in order.
-fn knowledge_base(batches: &[Batch]) -> Result<KnowledgeBase> {
-    let total: usize = batches.iter().map(|b| b.keys.len()).sum();
-    let two = total >= PARALLEL_MIN_ROWS
-        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
-    let mut kb = KnowledgeBase::with_capacity(total);
-    if two {
-        let half = total / 2;
-        std::thread::scope(|scope| {
-            let second = scope.spawn(|| rows(batches, half..total));
-            // The first half goes in while the second is still being made.
-            let first = rows(batches, 0..half).and_then(|part| insert(&mut kb, part));
-            // A panic in the second thread is a bug of this module: pass it on.
-            let second = second
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            first.and_then(|()| insert(&mut kb, second?))
-        })?;
-    } else {
-        insert(&mut kb, rows(batches, 0..total)?)?;
-    }
-    Ok(kb)
-}
-
-/// Appends `part` to `kb`, refusing a key it already holds.
-fn insert(kb: &mut KnowledgeBase, part: Vec<(String, NumericVectorArtifact)>) -> Result<()> {
-    for (key, artifact) in part {
-        match kb.entry(key) {
-            indexmap::map::Entry::Vacant(entry) => {
-                entry.insert(artifact);
-            }
-            indexmap::map::Entry::Occupied(entry) => {
-                return Err(corrupt(format!("the key {:?} appears twice", entry.key())));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The artifacts of rows `range` of the batches, counted across them.
-fn rows(batches: &[Batch], range: Range<usize>) -> Result<Vec<(String, NumericVectorArtifact)>> {
-    let mut out = Vec::with_capacity(range.len());
-    let mut objects = ObjectReader::new();
-    let mut first = 0;
-    for (index, batch) in batches.iter().enumerate() {
-        let n = batch.keys.len();
-        let from = range.start.max(first);
-        let to = range.end.min(first + n);
-        for row in from..to {
-            out.push(batch.row(row - first, &mut objects).map_err(|what| {
-                corrupt(format!("record batch {index}, row {}: {what}", row - first))
-            })?);
-        }
-        first += n;
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1603,7 +1579,7 @@ mod tests {
     #[test]
     fn many_rows_make_several_batches_read_on_two_threads() {
         let n = ROWS_PER_BATCH * 2 + 5;
-        assert!(n >= PARALLEL_MIN_ROWS, "too few rows for two threads");
+        assert!(n > CHUNK_ROWS, "too few rows for two threads");
         let vectors: Vec<Vec<f64>> = (0..n)
             .map(|i| vec![f64::from(u32::try_from(i).unwrap()); 3])
             .collect();
@@ -2009,24 +1985,21 @@ mod tests {
     }
 
     #[test]
-    fn a_key_twice_is_refused_within_a_batch_across_batches_and_across_threads() {
+    fn a_key_twice_is_refused_within_a_batch_across_batches_and_across_chunks() {
         let doc = sample(&[vec![1.0, 2.0]]);
         let artifact = &doc.knowledge_base["k0"];
         let schema = schema_of(&doc);
-        let names: Vec<String> = (0..PARALLEL_MIN_ROWS + 10)
-            .map(|i| format!("n{i}"))
-            .collect();
+        let names: Vec<String> = (0..CHUNK_ROWS * 2 + 10).map(|i| format!("n{i}")).collect();
         let many: Vec<(&str, &NumericVectorArtifact)> =
             names.iter().map(|name| (name.as_str(), artifact)).collect();
-        let (first, second) = many.split_at(many.len() / 2);
+        let (first, second) = many.split_at(CHUNK_ROWS * 2 - 1);
         let twice = [("a", artifact), ("b", artifact), ("a", artifact)];
         let again = [("n3", artifact)];
         let cases: [(&str, &str, Vec<HandRows<'_>>); 3] = [
             ("one batch", "a", vec![&twice]),
             ("two batches", "a", vec![&twice[..2], &twice[2..]]),
-            // Enough rows for two threads: the key is in the first thread's half and in
-            // the second's.
-            ("two threads", "n3", vec![first, &again, second]),
+            // The key's first copy is in the first chunk, its second in the third.
+            ("three chunks", "n3", vec![first, &again, second]),
         ];
         for (case, key, batches) in cases {
             let bytes = handmade(&schema, &batches);
@@ -2038,6 +2011,109 @@ mod tests {
         }
         // The same rows without the second copy read.
         assert!(from_slice(&handmade(&schema, &[&twice[..2]]), None).is_ok());
+    }
+
+    /// The rows of the snapshot `bytes`, decoded and not built.
+    fn artifacts_of(bytes: &[u8]) -> Artifacts {
+        let (buffer, _) = read_aligned(bytes, bytes.len()).unwrap();
+        let (schema, schema_end) = schema_message(bytes, bytes.len()).unwrap();
+        let end = footer_start(bytes.len(), &bytes[bytes.len() - 10..], schema_end).unwrap();
+        let blocks = record_batches(bytes, &schema, schema_end, end - EOS.len()).unwrap();
+        contents(&buffer, &schema, &blocks, None).unwrap().1
+    }
+
+    /// The rows of a snapshot of `n` artifacts, decoded and not built.
+    pub(super) fn sample_artifacts(n: usize) -> Artifacts {
+        let vectors = vec![vec![0.25]; n];
+        artifacts_of(&write(&sample(&vectors), Vec::new()).unwrap())
+    }
+
+    /// The knowledge base of `bytes`' rows, built with `helpers` threads helping.
+    fn built_with(bytes: &[u8], helpers: usize) -> Result<KnowledgeBase> {
+        let artifacts = artifacts_of(bytes);
+        std::thread::scope(|scope| {
+            for _ in 0..helpers {
+                scope.spawn(|| artifacts.help());
+            }
+            artifacts.build()
+        })
+    }
+
+    #[test]
+    fn artifacts_built_by_any_number_of_threads_come_in_the_files_order() {
+        // Batches of 1,024 rows and chunks of 2,048: neither ends where the other does.
+        let n = CHUNK_ROWS * 5 + 7;
+        let vectors: Vec<Vec<f64>> = (0..n)
+            .map(|i| vec![f64::from(u32::try_from(i).unwrap()), -0.5])
+            .collect();
+        let doc = sample(&vectors);
+        let bytes = write(&doc, Vec::new()).unwrap();
+        for helpers in [0, 1, 3] {
+            for _ in 0..5 {
+                let mut back = sample(&[]);
+                back.knowledge_base = built_with(&bytes, helpers).unwrap();
+                same(&back, &doc);
+                for (a, b) in back
+                    .knowledge_base
+                    .values()
+                    .zip(doc.knowledge_base.values())
+                {
+                    assert_eq!(a.metadata, b.metadata);
+                }
+            }
+        }
+        // And through each way of loading.
+        same(&from_slice(&bytes, None).unwrap(), &doc);
+        let (buffer, prefix) = read_aligned(&bytes[..], bytes.len()).unwrap();
+        same(
+            &decode(&buffer, Checksum::Read(Box::new(prefix)), None).unwrap(),
+            &doc,
+        );
+    }
+
+    #[test]
+    fn the_first_refusal_in_the_files_order_is_the_error_whatever_the_threads() {
+        let doc = sample(&[vec![1.0, 2.0]]);
+        let artifact = &doc.knowledge_base["k0"];
+        let mut bad = artifact.clone();
+        bad.extra_mut().insert("vector", Value::from(1));
+        let schema = schema_of(&doc);
+        let names: Vec<String> = (0..CHUNK_ROWS * 5).map(|i| format!("n{i}")).collect();
+        let rows = |twice_at: usize, bad_at: usize| -> Vec<(&str, &NumericVectorArtifact)> {
+            (0..names.len())
+                .map(|i| match i {
+                    _ if i == twice_at => ("n0", artifact),
+                    _ if i == bad_at => (names[i].as_str(), &bad),
+                    _ => (names[i].as_str(), artifact),
+                })
+                .collect()
+        };
+        // The second copy of a key in chunk 1 and a refused row in chunk 3, and the other
+        // way round; the chunk holding the first refusal is the last one to be built when
+        // the helpers take the chunks after it.
+        let (twice_first, bad_first) = (
+            rows(CHUNK_ROWS + 5, CHUNK_ROWS * 3 + 5),
+            rows(CHUNK_ROWS * 3 + 5, CHUNK_ROWS + 5),
+        );
+        let cases = [
+            (&twice_first, "the key \"n0\" appears twice"),
+            (
+                &bad_first,
+                "record batch 2, row 5: the artifact \"n2053\": extra: the key \"vector\"",
+            ),
+        ];
+        for (rows, expected) in cases {
+            let batches: Vec<HandRows<'_>> = rows.chunks(ROWS_PER_BATCH).collect();
+            let bytes = handmade(&schema, &batches);
+            for helpers in [0, 1, 3] {
+                for _ in 0..5 {
+                    let error = built_with(&bytes, helpers).unwrap_err().to_string();
+                    assert!(error.contains(expected), "{helpers} helpers: {error}");
+                }
+            }
+            let error = from_slice(&bytes, None).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error}");
+        }
     }
 
     #[test]
@@ -2142,7 +2218,7 @@ mod tests {
         bytes: Vec<u8>,
         len: u64,
         read: std::sync::atomic::AtomicU64,
-        failing: Range<u64>,
+        failing: std::ops::Range<u64>,
     }
 
     impl Holed {

@@ -1,0 +1,261 @@
+//! The knowledge base of a snapshot's decoded batches: its artifacts built a chunk of rows at
+//! a time by any threads that have time for it, and put into the knowledge base in order by
+//! one.
+//!
+//! A load of a large snapshot runs two jobs side by side: the checksum of the whole file
+//! (one thread: XXH3 is a serial hash) and the artifacts. How long the checksum takes
+//! depends on where the file's bytes are (how the page cache holds them, or a decryption
+//! still under way), so a fixed share of the rows for the hashing thread would leave one
+//! core idle while the other works. Instead the rows are cut into chunks that threads take
+//! in turn, from the first: the thread that builds the knowledge base ([`Artifacts::build`])
+//! takes chunks, and so does the hashing thread once it is done ([`Artifacts::help`]).
+//! Chunks are built into vectors that are used again once their rows are in the knowledge
+//! base: a load takes fresh memory for the knowledge base itself, not for rows on their way.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+use arrow_array::Array;
+use penin_codec::{KnowledgeBase, NumericVectorArtifact, ObjectReader};
+
+use super::{Batch, corrupt};
+use crate::error::Result;
+
+/// The rows in a chunk: few enough that the chunks being built and waiting stay in the CPU's
+/// caches (a built row takes about 120 bytes), many enough that taking one is rare.
+pub(super) const CHUNK_ROWS: usize = 2048;
+
+/// An artifact and its key.
+type Row = (String, NumericVectorArtifact);
+
+/// The rows of a snapshot's batches, shared by the threads that build their artifacts.
+pub(super) struct Artifacts {
+    batches: Vec<Batch>,
+    rows: usize,
+    chunks: usize,
+    /// The first chunk no thread has taken.
+    next: AtomicUsize,
+    /// Set when the knowledge base will not be finished (a row was refused): no more
+    /// chunks are taken.
+    stop: AtomicBool,
+    shared: Mutex<Shared>,
+    /// Told when a chunk is built.
+    built: Condvar,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Chunks built by one thread and not yet put into the knowledge base, by index.
+    built: Vec<Option<Chunk>>,
+    /// Emptied chunk vectors, to build into again.
+    spare: Vec<Vec<Row>>,
+}
+
+/// A built chunk: its rows, or the first error among them.
+enum Chunk {
+    Rows(Result<Vec<Row>>),
+    /// The thread building it panicked (a bug of this module): the panic is passed on when
+    /// that thread is joined.
+    Abandoned,
+}
+
+impl Artifacts {
+    /// The rows of `batches`, none built yet.
+    pub(super) fn new(batches: Vec<Batch>) -> Artifacts {
+        let rows: usize = batches.iter().map(|b| b.keys.len()).sum();
+        let chunks = rows.div_ceil(CHUNK_ROWS);
+        Artifacts {
+            batches,
+            rows,
+            chunks,
+            next: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            shared: Mutex::new(Shared {
+                built: (0..chunks).map(|_| None).collect(),
+                spare: Vec::new(),
+            }),
+            built: Condvar::new(),
+        }
+    }
+
+    /// How many chunks of [`CHUNK_ROWS`] rows there are (the last may have fewer).
+    pub(super) fn chunks(&self) -> usize {
+        self.chunks
+    }
+
+    /// The knowledge base of every row, in order: chunks taken and built in turn, and those
+    /// other threads ([`Artifacts::help`]) built put in as they come. The first refused row
+    /// in the file's order (a row that is not an artifact, a key seen before) is the error.
+    pub(super) fn build(&self) -> Result<KnowledgeBase> {
+        let built = self.build_all();
+        if built.is_err() {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        built
+    }
+
+    fn build_all(&self) -> Result<KnowledgeBase> {
+        let mut kb = KnowledgeBase::with_capacity(self.rows);
+        let mut objects = ObjectReader::new();
+        // The next chunk to put into the knowledge base.
+        let mut at = 0;
+        while at < self.chunks {
+            let ready = self.lock().built[at].take();
+            let rows = match ready {
+                Some(Chunk::Rows(rows)) => rows?,
+                Some(Chunk::Abandoned) => {
+                    return Err(corrupt("a thread building artifacts failed"));
+                }
+                None => match self.take() {
+                    Some(chunk) if chunk == at => self.chunk(chunk, &mut objects)?,
+                    Some(chunk) => {
+                        // Taken ahead of `at`, which another thread holds: kept for later.
+                        let rows = self.chunk(chunk, &mut objects);
+                        self.lock().built[chunk] = Some(Chunk::Rows(rows));
+                        continue;
+                    }
+                    None => {
+                        self.wait_for(at);
+                        continue;
+                    }
+                },
+            };
+            let spare = insert(&mut kb, rows)?;
+            self.lock().spare.push(spare);
+            at += 1;
+        }
+        Ok(kb)
+    }
+
+    /// Builds chunks until none is left to take: for a thread with time on its hands while
+    /// another [builds](Artifacts::build) the knowledge base.
+    pub(super) fn help(&self) {
+        let mut objects = ObjectReader::new();
+        while let Some(chunk) = self.take() {
+            let mut guard = Abandon {
+                artifacts: self,
+                chunk,
+                armed: true,
+            };
+            let rows = self.chunk(chunk, &mut objects);
+            guard.armed = false;
+            self.lock().built[chunk] = Some(Chunk::Rows(rows));
+            self.built.notify_all();
+        }
+    }
+
+    /// The next chunk no thread has taken, unless there is none or the build stopped.
+    fn take(&self) -> Option<usize> {
+        if self.stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let chunk = self.next.fetch_add(1, Ordering::Relaxed);
+        (chunk < self.chunks).then_some(chunk)
+    }
+
+    /// Waits until chunk `at`, which another thread took, is built.
+    fn wait_for(&self, at: usize) {
+        let shared = self.lock();
+        drop(
+            self.built
+                .wait_while(shared, |shared| shared.built[at].is_none())
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // Nothing a panicking holder could leave half done: a slot is set or not.
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The artifacts of chunk `chunk`, built into a spare vector; `objects` reads their
+    /// metadata and extras.
+    fn chunk(&self, chunk: usize, objects: &mut ObjectReader) -> Result<Vec<Row>> {
+        let spare = self.lock().spare.pop();
+        let mut out = spare.unwrap_or_else(|| Vec::with_capacity(CHUNK_ROWS));
+        let start = chunk * CHUNK_ROWS;
+        let end = (start + CHUNK_ROWS).min(self.rows);
+        // The batch holding `start`, and the row it starts at.
+        let mut first = 0;
+        for (index, batch) in self.batches.iter().enumerate() {
+            let n = batch.keys.len();
+            let (from, to) = (start.max(first), end.min(first + n));
+            for row in from..to {
+                out.push(batch.row(row - first, objects).map_err(|what| {
+                    corrupt(format!("record batch {index}, row {}: {what}", row - first))
+                })?);
+            }
+            first += n;
+            if first >= end {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Marks a helper's chunk abandoned if the helper unwinds while building it, so that
+/// [`Artifacts::build`] does not wait for it forever.
+struct Abandon<'a> {
+    artifacts: &'a Artifacts,
+    chunk: usize,
+    armed: bool,
+}
+
+impl Drop for Abandon<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.artifacts.lock().built[self.chunk] = Some(Chunk::Abandoned);
+            self.artifacts.built.notify_all();
+        }
+    }
+}
+
+/// Appends `rows` to `kb`, refusing a key it already holds; gives back their emptied vector.
+fn insert(kb: &mut KnowledgeBase, mut rows: Vec<Row>) -> Result<Vec<Row>> {
+    for (key, artifact) in rows.drain(..) {
+        match kb.entry(key) {
+            indexmap::map::Entry::Vacant(entry) => {
+                entry.insert(artifact);
+            }
+            indexmap::map::Entry::Occupied(entry) => {
+                return Err(corrupt(format!("the key {:?} appears twice", entry.key())));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_abandoned_by_a_panicking_helper_ends_the_build_with_an_error() {
+        let artifacts = super::super::tests::sample_artifacts(CHUNK_ROWS * 3);
+        let (taken, told) = std::sync::mpsc::channel();
+        let built = std::thread::scope(|scope| {
+            let helper = scope.spawn(|| {
+                let chunk = artifacts.take().unwrap();
+                let _guard = Abandon {
+                    artifacts: &artifacts,
+                    chunk,
+                    armed: true,
+                };
+                taken.send(()).unwrap();
+                // Most likely while the build waits for this chunk, the others built.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                panic!("a bug while building a chunk (this test's own panic)");
+            });
+            told.recv().unwrap();
+            let built = artifacts.build();
+            assert!(helper.join().is_err());
+            built
+        });
+        let error = built.unwrap_err().to_string();
+        assert!(
+            error.contains("a thread building artifacts failed"),
+            "{error}"
+        );
+    }
+}
