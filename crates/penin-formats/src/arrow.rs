@@ -67,10 +67,11 @@
 //! 5. The batches are decoded in place from one 8-byte-aligned buffer holding the file, and
 //!    the vectors are views into it ([`penin_codec::Vector`]): no float is copied after the
 //!    read. The checksum of step 3 is computed while the file is read, a chunk at a time
-//!    while it is in the cache. The artifacts are built a chunk of rows at a time, by the
-//!    decoding thread and by one more for a large knowledge base: the thread that computes
-//!    the checksum beside the decoding, once it is done, or a thread of their own when the
-//!    checksum was computed as the file was read. Their metadata and extras are read by
+//!    while it is in the cache. The artifacts are built a chunk of rows at a time by the
+//!    decoding thread, which puts them into the knowledge base in order, helped by the
+//!    thread that computes the checksum beside the decoding once it is done, and by a
+//!    thread of their own where a core is free for one (or in the hashing thread's place
+//!    when the hash was done first). Their metadata and extras are read by
 //!    [`penin_codec::ObjectReader`], which reads the compact objects penin writes without
 //!    the general JSON reader.
 //!
@@ -101,7 +102,7 @@
 //! ```
 
 use std::io::{self, BufWriter, Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
@@ -970,12 +971,9 @@ fn decode(
             "checksum mismatch: expected {expected:032x}, found {found:032x}"
         ))
     };
-    // 5. The artifacts, built by this thread and helped by others (see `artifacts`): a
-    // helper of its own when there is more than one chunk and a core for it beside the
-    // `threads` already at work.
-    let helper_of_its_own = |artifacts: &Artifacts, threads: usize| {
-        artifacts.chunks() > 1
-            && std::thread::available_parallelism().is_ok_and(|n| n.get() > threads)
+    // 5. The artifacts, built by this thread and helped by others (see `artifacts`).
+    let helpers_beside = |threads: usize| {
+        std::thread::available_parallelism().map_or(0, |n| n.get().saturating_sub(threads))
     };
     match checksum {
         Checksum::Read(prefix) => {
@@ -985,33 +983,47 @@ fn decode(
             }
             let (mut doc, artifacts) = walk(found)?;
             doc.knowledge_base = std::thread::scope(|scope| {
-                if helper_of_its_own(&artifacts, 1) {
-                    scope.spawn(|| artifacts.help());
-                }
-                artifacts.build()
+                // A helper where a second core is free.
+                let helper = (artifacts.chunks() > 1 && helpers_beside(1) > 0)
+                    .then(|| scope.spawn(|| artifacts.help()));
+                let built = artifacts.build();
+                join(helper);
+                built
             })?;
             Ok(doc)
         }
         Checksum::Aside | Checksum::Reread(_) => {
-            // The hashing thread builds artifacts too once it is done.
+            // The hashing thread helps build the artifacts once its hash is done, if they are
+            // there to build by then; if not, it says so, and a helper takes its place. The
+            // lock makes the two exclusive: it helps, or a helper is started.
             let shared = std::sync::OnceLock::<Artifacts>::new();
+            let hasher_idle = std::sync::Mutex::new(false);
             std::thread::scope(|scope| {
                 let hasher = scope.spawn(|| {
                     let found = match checksum {
                         Checksum::Reread(file) => hash_file(file, footer_start),
                         _ => Ok(hash_ahead(&bytes[..footer_start])),
                     };
+                    let mut idle = hasher_idle.lock().unwrap_or_else(PoisonError::into_inner);
                     if let Some(artifacts) = shared.get() {
+                        drop(idle);
                         artifacts.help();
+                    } else {
+                        *idle = true;
                     }
                     found
                 });
                 let decoded = walk(expected).and_then(|(mut doc, artifacts)| {
-                    let artifacts = shared.get_or_init(|| artifacts);
-                    if helper_of_its_own(artifacts, 2) {
-                        scope.spawn(|| artifacts.help());
-                    }
-                    doc.knowledge_base = artifacts.build()?;
+                    let (artifacts, idle) = {
+                        let idle = hasher_idle.lock().unwrap_or_else(PoisonError::into_inner);
+                        (shared.get_or_init(|| artifacts), *idle)
+                    };
+                    // A helper in the hashing thread's place, or where a third core is free.
+                    let helper = (artifacts.chunks() > 1 && (idle || helpers_beside(2) > 0))
+                        .then(|| scope.spawn(|| artifacts.help()));
+                    let built = artifacts.build();
+                    join(helper);
+                    doc.knowledge_base = built?;
                     Ok(doc)
                 });
                 // A panic in the hashing thread is a bug of this module: pass it on.
@@ -1026,6 +1038,15 @@ fn decode(
                 decoded
             })
         }
+    }
+}
+
+/// Waits for a helper that builds artifacts, passing its panic on (a bug of this module).
+fn join(helper: Option<std::thread::ScopedJoinHandle<'_, ()>>) {
+    if let Some(helper) = helper {
+        helper
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     }
 }
 
@@ -1577,9 +1598,9 @@ mod tests {
     }
 
     #[test]
-    fn many_rows_make_several_batches_read_on_two_threads() {
+    fn many_rows_make_several_batches_and_chunks() {
         let n = ROWS_PER_BATCH * 2 + 5;
-        assert!(n > CHUNK_ROWS, "too few rows for two threads");
+        assert!(n > CHUNK_ROWS, "too few rows for two chunks");
         let vectors: Vec<Vec<f64>> = (0..n)
             .map(|i| vec![f64::from(u32::try_from(i).unwrap()); 3])
             .collect();
@@ -1998,7 +2019,7 @@ mod tests {
         let cases: [(&str, &str, Vec<HandRows<'_>>); 3] = [
             ("one batch", "a", vec![&twice]),
             ("two batches", "a", vec![&twice[..2], &twice[2..]]),
-            // The key's first copy is in the first chunk, its second in the third.
+            // The key's first copy is in the first chunk, its second ends the second.
             ("three chunks", "n3", vec![first, &again, second]),
         ];
         for (case, key, batches) in cases {
@@ -2039,36 +2060,56 @@ mod tests {
         })
     }
 
+    /// The knowledge base of `bytes`, loaded every way there is: built with 0 to 3 helping
+    /// threads (five times each), read (`Checksum::Read`), kept (`Checksum::Aside`), mapped
+    /// bare (`Checksum::Reread`) and mapped populated.
+    fn every_load(bytes: &[u8]) -> Vec<(String, Result<KnowledgeBase>)> {
+        let mut loads = Vec::new();
+        for helpers in [0, 1, 3] {
+            for round in 0..5 {
+                let built = built_with(bytes, helpers);
+                loads.push((format!("{helpers} helpers, round {round}"), built));
+            }
+        }
+        let kb = |doc: Result<Document>| doc.map(|doc| doc.knowledge_base);
+        loads.push(("read".to_owned(), kb(from_slice(bytes, None))));
+        loads.push(("kept".to_owned(), kb(from_vec(bytes.to_vec(), None))));
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(bytes).unwrap();
+        loads.push(("mapped".to_owned(), kb(map(&file, None).unwrap())));
+        let populated = map_populated(&file, None).unwrap();
+        loads.push(("mapped populated".to_owned(), kb(populated)));
+        loads
+    }
+
     #[test]
     fn artifacts_built_by_any_number_of_threads_come_in_the_files_order() {
-        // Batches of 1,024 rows and chunks of 2,048: neither ends where the other does.
         let n = CHUNK_ROWS * 5 + 7;
         let vectors: Vec<Vec<f64>> = (0..n)
             .map(|i| vec![f64::from(u32::try_from(i).unwrap()), -0.5])
             .collect();
         let doc = sample(&vectors);
-        let bytes = write(&doc, Vec::new()).unwrap();
-        for helpers in [0, 1, 3] {
-            for _ in 0..5 {
-                let mut back = sample(&[]);
-                back.knowledge_base = built_with(&bytes, helpers).unwrap();
-                same(&back, &doc);
-                for (a, b) in back
-                    .knowledge_base
-                    .values()
-                    .zip(doc.knowledge_base.values())
-                {
-                    assert_eq!(a.metadata, b.metadata);
-                }
+        // Batches of 1,000 rows and an empty one: chunks of 2,048 start inside batches.
+        let rows: Vec<(&str, &NumericVectorArtifact)> = doc
+            .knowledge_base
+            .iter()
+            .map(|(k, a)| (k.as_str(), a))
+            .collect();
+        let mut batches: Vec<HandRows<'_>> = rows.chunks(1000).collect();
+        batches.insert(3, &[]);
+        let bytes = handmade(&schema_of(&doc), &batches);
+        for (how, kb) in every_load(&bytes) {
+            let mut back = sample(&[]);
+            back.knowledge_base = kb.unwrap_or_else(|e| panic!("{how}: {e}"));
+            same(&back, &doc);
+            for (a, b) in back
+                .knowledge_base
+                .values()
+                .zip(doc.knowledge_base.values())
+            {
+                assert_eq!(a.metadata, b.metadata, "{how}");
             }
         }
-        // And through each way of loading.
-        same(&from_slice(&bytes, None).unwrap(), &doc);
-        let (buffer, prefix) = read_aligned(&bytes[..], bytes.len()).unwrap();
-        same(
-            &decode(&buffer, Checksum::Read(Box::new(prefix)), None).unwrap(),
-            &doc,
-        );
     }
 
     #[test]
@@ -2079,40 +2120,37 @@ mod tests {
         bad.extra_mut().insert("vector", Value::from(1));
         let schema = schema_of(&doc);
         let names: Vec<String> = (0..CHUNK_ROWS * 5).map(|i| format!("n{i}")).collect();
-        let rows = |twice_at: usize, bad_at: usize| -> Vec<(&str, &NumericVectorArtifact)> {
-            (0..names.len())
+        let twice = "the key \"n0\" appears twice".to_owned();
+        let bad_row = |i: usize| {
+            format!(
+                "record batch {}, row {}: the artifact \"n{i}\": extra: the key \"vector\"",
+                i / ROWS_PER_BATCH,
+                i % ROWS_PER_BATCH
+            )
+        };
+        let (chunk_1, chunk_3) = (CHUNK_ROWS + 5, CHUNK_ROWS * 3 + 5);
+        // (the row that repeats the key "n0", the row refused, the error): in chunks 1 and
+        // 3, both ways round, and one after the other in the first chunk, both ways round.
+        let cases = [
+            (chunk_1, chunk_3, twice.clone()),
+            (chunk_3, chunk_1, bad_row(chunk_1)),
+            (5, 6, twice.clone()),
+            (6, 5, bad_row(5)),
+        ];
+        for (twice_at, bad_at, expected) in cases {
+            let rows: Vec<(&str, &NumericVectorArtifact)> = (0..names.len())
                 .map(|i| match i {
                     _ if i == twice_at => ("n0", artifact),
                     _ if i == bad_at => (names[i].as_str(), &bad),
                     _ => (names[i].as_str(), artifact),
                 })
-                .collect()
-        };
-        // The second copy of a key in chunk 1 and a refused row in chunk 3, and the other
-        // way round; the chunk holding the first refusal is the last one to be built when
-        // the helpers take the chunks after it.
-        let (twice_first, bad_first) = (
-            rows(CHUNK_ROWS + 5, CHUNK_ROWS * 3 + 5),
-            rows(CHUNK_ROWS * 3 + 5, CHUNK_ROWS + 5),
-        );
-        let cases = [
-            (&twice_first, "the key \"n0\" appears twice"),
-            (
-                &bad_first,
-                "record batch 2, row 5: the artifact \"n2053\": extra: the key \"vector\"",
-            ),
-        ];
-        for (rows, expected) in cases {
+                .collect();
             let batches: Vec<HandRows<'_>> = rows.chunks(ROWS_PER_BATCH).collect();
             let bytes = handmade(&schema, &batches);
-            for helpers in [0, 1, 3] {
-                for _ in 0..5 {
-                    let error = built_with(&bytes, helpers).unwrap_err().to_string();
-                    assert!(error.contains(expected), "{helpers} helpers: {error}");
-                }
+            for (how, kb) in every_load(&bytes) {
+                let error = kb.unwrap_err().to_string();
+                assert!(error.contains(&expected), "{how}: {error}");
             }
-            let error = from_slice(&bytes, None).unwrap_err().to_string();
-            assert!(error.contains(expected), "{error}");
         }
     }
 

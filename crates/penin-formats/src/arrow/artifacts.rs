@@ -19,7 +19,7 @@ use arrow_array::Array;
 use penin_codec::{KnowledgeBase, NumericVectorArtifact, ObjectReader};
 
 use super::{Batch, corrupt};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The rows in a chunk: few enough that the chunks being built and waiting stay in the CPU's
 /// caches (a built row takes about 120 bytes), many enough that taking one is rare.
@@ -27,6 +27,11 @@ pub(super) const CHUNK_ROWS: usize = 2048;
 
 /// An artifact and its key.
 type Row = (String, NumericVectorArtifact);
+
+/// The rows of a chunk before its first refused row, and the refusal if there is one: the
+/// rows before it go into the knowledge base first, where a key seen twice among them is the
+/// earlier error.
+type Built = (Vec<Row>, Option<Error>);
 
 /// The rows of a snapshot's batches, shared by the threads that build their artifacts.
 pub(super) struct Artifacts {
@@ -51,9 +56,9 @@ struct Shared {
     spare: Vec<Vec<Row>>,
 }
 
-/// A built chunk: its rows, or the first error among them.
+/// A built chunk: its rows as far as the first refused one, and that refusal.
 enum Chunk {
-    Rows(Result<Vec<Row>>),
+    Rows(Built),
     /// The thread building it panicked (a bug of this module): the panic is passed on when
     /// that thread is joined.
     Abandoned,
@@ -85,33 +90,28 @@ impl Artifacts {
 
     /// The knowledge base of every row, in order: chunks taken and built in turn, and those
     /// other threads ([`Artifacts::help`]) built put in as they come. The first refused row
-    /// in the file's order (a row that is not an artifact, a key seen before) is the error.
+    /// in the file's order (a row that is not an artifact, a key seen before) is the error,
+    /// whichever thread built it.
     pub(super) fn build(&self) -> Result<KnowledgeBase> {
-        let built = self.build_all();
-        if built.is_err() {
-            self.stop.store(true, Ordering::Relaxed);
-        }
-        built
-    }
-
-    fn build_all(&self) -> Result<KnowledgeBase> {
+        // However the build ends (an error, a panic), no more chunks are taken.
+        let _stop = Stop(&self.stop);
         let mut kb = KnowledgeBase::with_capacity(self.rows);
         let mut objects = ObjectReader::new();
         // The next chunk to put into the knowledge base.
         let mut at = 0;
         while at < self.chunks {
             let ready = self.lock().built[at].take();
-            let rows = match ready {
-                Some(Chunk::Rows(rows)) => rows?,
+            let (rows, refused) = match ready {
+                Some(Chunk::Rows(built)) => built,
                 Some(Chunk::Abandoned) => {
                     return Err(corrupt("a thread building artifacts failed"));
                 }
                 None => match self.take() {
-                    Some(chunk) if chunk == at => self.chunk(chunk, &mut objects)?,
+                    Some(chunk) if chunk == at => self.chunk(chunk, &mut objects),
                     Some(chunk) => {
                         // Taken ahead of `at`, which another thread holds: kept for later.
-                        let rows = self.chunk(chunk, &mut objects);
-                        self.lock().built[chunk] = Some(Chunk::Rows(rows));
+                        let built = self.chunk(chunk, &mut objects);
+                        self.lock().built[chunk] = Some(Chunk::Rows(built));
                         continue;
                     }
                     None => {
@@ -121,6 +121,9 @@ impl Artifacts {
                 },
             };
             let spare = insert(&mut kb, rows)?;
+            if let Some(refused) = refused {
+                return Err(refused);
+            }
             self.lock().spare.push(spare);
             at += 1;
         }
@@ -168,9 +171,9 @@ impl Artifacts {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The artifacts of chunk `chunk`, built into a spare vector; `objects` reads their
-    /// metadata and extras.
-    fn chunk(&self, chunk: usize, objects: &mut ObjectReader) -> Result<Vec<Row>> {
+    /// The artifacts of chunk `chunk`, built into a spare vector as far as the first refused
+    /// row; `objects` reads their metadata and extras.
+    fn chunk(&self, chunk: usize, objects: &mut ObjectReader) -> Built {
         let spare = self.lock().spare.pop();
         let mut out = spare.unwrap_or_else(|| Vec::with_capacity(CHUNK_ROWS));
         let start = chunk * CHUNK_ROWS;
@@ -181,16 +184,30 @@ impl Artifacts {
             let n = batch.keys.len();
             let (from, to) = (start.max(first), end.min(first + n));
             for row in from..to {
-                out.push(batch.row(row - first, objects).map_err(|what| {
-                    corrupt(format!("record batch {index}, row {}: {what}", row - first))
-                })?);
+                match batch.row(row - first, objects) {
+                    Ok(built) => out.push(built),
+                    Err(what) => {
+                        let at = row - first;
+                        let refused = corrupt(format!("record batch {index}, row {at}: {what}"));
+                        return (out, Some(refused));
+                    }
+                }
             }
             first += n;
             if first >= end {
                 break;
             }
         }
-        Ok(out)
+        (out, None)
+    }
+}
+
+/// Sets the flag that stops the helpers, when dropped.
+struct Stop<'a>(&'a AtomicBool);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
