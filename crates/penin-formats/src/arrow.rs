@@ -1018,11 +1018,15 @@ fn decode(
                         let idle = hasher_idle.lock().unwrap_or_else(PoisonError::into_inner);
                         (shared.get_or_init(|| artifacts), *idle)
                     };
-                    // A helper in the hashing thread's place, or where a third core is free.
-                    let helper = (artifacts.chunks() > 1 && (idle || helpers_beside(2) > 0))
-                        .then(|| scope.spawn(|| artifacts.help()));
+                    // A helper in the hashing thread's place, and one where a third core is
+                    // free.
+                    let wanted = usize::from(idle) + usize::from(helpers_beside(2) > 0);
+                    let helpers: Vec<_> = (0..wanted)
+                        .filter(|_| artifacts.chunks() > 1)
+                        .map(|_| scope.spawn(|| artifacts.help()))
+                        .collect();
                     let built = artifacts.build();
-                    join(helper);
+                    join(helpers);
                     doc.knowledge_base = built?;
                     Ok(doc)
                 });
@@ -1041,9 +1045,9 @@ fn decode(
     }
 }
 
-/// Waits for a helper that builds artifacts, passing its panic on (a bug of this module).
-fn join(helper: Option<std::thread::ScopedJoinHandle<'_, ()>>) {
-    if let Some(helper) = helper {
+/// Waits for the helpers that build artifacts, passing a panic on (a bug of this module).
+fn join<'s>(helpers: impl IntoIterator<Item = std::thread::ScopedJoinHandle<'s, ()>>) {
+    for helper in helpers {
         helper
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -2060,7 +2064,7 @@ mod tests {
         })
     }
 
-    /// The knowledge base of `bytes`, loaded every way there is: built with 0 to 3 helping
+    /// The knowledge base of `bytes`, loaded every way there is: built with 0, 1 and 3 helping
     /// threads (five times each), read (`Checksum::Read`), kept (`Checksum::Aside`), mapped
     /// bare (`Checksum::Reread`) and mapped populated.
     fn every_load(bytes: &[u8]) -> Vec<(String, Result<KnowledgeBase>)> {

@@ -8,7 +8,8 @@
 //! still under way), so a fixed share of the rows for the hashing thread would leave one
 //! core idle while the other works. Instead the rows are cut into chunks that threads take
 //! in turn, from the first: the thread that builds the knowledge base ([`Artifacts::build`])
-//! takes chunks, and so does the hashing thread once it is done ([`Artifacts::help`]).
+//! takes chunks, and so do its helpers ([`Artifacts::help`]): the hashing thread once it is
+//! done, and a thread of their own where a core would be idle otherwise.
 //! Chunks are built into vectors that are used again once their rows are in the knowledge
 //! base: a load takes fresh memory for the knowledge base itself, not for rows on their way.
 
@@ -40,8 +41,8 @@ pub(super) struct Artifacts {
     chunks: usize,
     /// The first chunk no thread has taken.
     next: AtomicUsize,
-    /// Set when the knowledge base will not be finished (a row was refused): no more
-    /// chunks are taken.
+    /// Set when the build ends, finished or not (a row refused, a panic): no more chunks
+    /// are taken.
     stop: AtomicBool,
     shared: Mutex<Shared>,
     /// Told when a chunk is built.
@@ -178,7 +179,7 @@ impl Artifacts {
         let mut out = spare.unwrap_or_else(|| Vec::with_capacity(CHUNK_ROWS));
         let start = chunk * CHUNK_ROWS;
         let end = (start + CHUNK_ROWS).min(self.rows);
-        // The batch holding `start`, and the row it starts at.
+        // The row the batch at hand starts at.
         let mut first = 0;
         for (index, batch) in self.batches.iter().enumerate() {
             let n = batch.keys.len();
