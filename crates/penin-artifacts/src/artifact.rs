@@ -10,13 +10,28 @@ pub const ARTIFACT_TAG: &str = "NumericVectorArtifact";
 ///
 /// `metadata` is an insertion-ordered JSON object, empty by default; it may hold any
 /// [`Value`], tagged artifacts and deques included.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct NumericVectorArtifact {
     /// The vector: owned, or a view into the buffer it was loaded from.
     pub vector: Vector,
     /// Free-form metadata, in insertion order.
     pub metadata: Map,
-    extra: Map,
+    /// Boxed: nearly every artifact has none, and a knowledge base's entries are 24 bytes
+    /// smaller for it (a load of 100,000 artifacts takes 2.4 MB less fresh memory).
+    extra: Option<Box<Map>>,
+}
+
+/// What [`NumericVectorArtifact::extra`] gives an artifact without extra keys.
+static NO_EXTRA: Map = Map::new();
+
+impl PartialEq for NumericVectorArtifact {
+    /// Equal vectors, metadata and extra keys (no extra keys and an emptied map of them are
+    /// the same).
+    fn eq(&self, other: &Self) -> bool {
+        self.vector == other.vector
+            && self.metadata == other.metadata
+            && self.extra() == other.extra()
+    }
 }
 
 impl NumericVectorArtifact {
@@ -26,7 +41,7 @@ impl NumericVectorArtifact {
         NumericVectorArtifact {
             vector: vector.into(),
             metadata: Map::new(),
-            extra: Map::new(),
+            extra: None,
         }
     }
 
@@ -49,14 +64,14 @@ impl NumericVectorArtifact {
     /// ```
     #[must_use]
     pub fn to_dict(&self) -> Map {
-        let mut map = Map::with_capacity(3 + self.extra.len());
+        let mut map = Map::with_capacity(3 + self.extra().len());
         map.insert("__type__", Value::from(ARTIFACT_TAG));
         map.insert(
             "vector",
             Value::Array(self.vector.iter().map(|&f| Value::from(f)).collect()),
         );
         map.insert("metadata", Value::from(self.metadata.clone()));
-        for (k, v) in &self.extra {
+        for (k, v) in self.extra() {
             map.insert(k.clone(), v.clone());
         }
         map
@@ -106,7 +121,7 @@ impl NumericVectorArtifact {
         Ok(NumericVectorArtifact {
             vector: vector.into(),
             metadata,
-            extra: rest,
+            extra: (!rest.is_empty()).then(|| Box::new(rest)),
         })
     }
 
@@ -114,12 +129,12 @@ impl NumericVectorArtifact {
     /// kept so that a re-save loses nothing. Empty for artifacts made in code.
     #[must_use]
     pub fn extra(&self) -> &Map {
-        &self.extra
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
     }
 
     /// Mutable access to the extra keys.
     pub fn extra_mut(&mut self) -> &mut Map {
-        &mut self.extra
+        self.extra.get_or_insert_with(Box::default)
     }
 }
 
@@ -204,6 +219,21 @@ mod tests {
         assert_eq!(a.extra().get("id"), Some(&Value::from("e1")));
         let keys: Vec<_> = a.to_dict().keys().cloned().collect();
         assert_eq!(keys, ["__type__", "vector", "metadata", "id"]);
+    }
+
+    #[test]
+    fn extra_keys_are_empty_until_given_and_an_emptied_map_equals_none() {
+        let plain = NumericVectorArtifact::new(vec![1.0]);
+        assert!(plain.extra().is_empty());
+        let mut emptied = plain.clone();
+        emptied.extra_mut().insert("note", Value::from("x"));
+        assert_ne!(emptied, plain);
+        assert_eq!(emptied.extra().get("note"), Some(&Value::from("x")));
+        emptied.extra_mut().shift_remove("note");
+        assert_eq!(emptied, plain);
+        assert_eq!(emptied.to_dict(), plain.to_dict());
+        // An artifact is its vector, its metadata and one pointer for extras: 24 + 32 + 8.
+        assert_eq!(std::mem::size_of::<NumericVectorArtifact>(), 64);
     }
 
     #[test]

@@ -76,8 +76,11 @@ impl Index {
 impl Map {
     /// An empty map.
     #[must_use]
-    pub fn new() -> Self {
-        Map::default()
+    pub const fn new() -> Self {
+        Map {
+            entries: Vec::new(),
+            index: None,
+        }
     }
 
     /// An empty map with room for `capacity` entries.
