@@ -2117,6 +2117,36 @@ mod tests {
     }
 
     #[test]
+    fn every_loaded_vector_is_a_view_of_the_files_buffer_until_compacted() {
+        let many: Vec<Vec<f64>> = (0..CHUNK_ROWS + 3)
+            .map(|i| vec![0.5, -1.0, 2.0 + f64::from(u32::try_from(i).unwrap())])
+            .collect();
+        // A vector alone in its batch, and one with all of its batch's floats beside empty ones.
+        let states = [
+            sample(&[vec![1.0, 2.0]]),
+            sample(&[vec![0.25; FLOATS_PER_BATCH + 1], vec![1.0]]),
+            sample(&[vec![], vec![1.0, 2.0], vec![]]),
+            sample(&many),
+        ];
+        for (case, doc) in states.iter().enumerate() {
+            let bytes = write(doc, Vec::new()).unwrap();
+            for (how, kb) in every_load(&bytes) {
+                let kb = kb.unwrap();
+                assert_eq!(kb.len(), doc.knowledge_base.len());
+                for (key, artifact) in kb {
+                    let mut vector = artifact.vector;
+                    assert!(vector.is_shared(), "state {case}, {how}: {key}");
+                    // Compacted, a vector has floats of its own, the same.
+                    let floats = vector.to_vec();
+                    vector.compact();
+                    assert!(!vector.is_shared(), "state {case}, {how}: {key}");
+                    assert_eq!(vector, floats);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_first_refusal_in_the_files_order_is_the_error_whatever_the_threads() {
         let doc = sample(&[vec![1.0, 2.0]]);
         let artifact = &doc.knowledge_base["k0"];
