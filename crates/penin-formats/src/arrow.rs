@@ -972,9 +972,9 @@ fn decode(
         ))
     };
     // 5. The artifacts, built by this thread and helped by others (see `artifacts`).
-    let helpers_beside = |threads: usize| {
-        std::thread::available_parallelism().map_or(0, |n| n.get().saturating_sub(threads))
-    };
+    // Whether a core is free beside `busy` threads at work.
+    let core_free =
+        |busy: usize| std::thread::available_parallelism().is_ok_and(|n| n.get() > busy);
     match checksum {
         Checksum::Read(prefix) => {
             let found = prefix.digest(bytes, footer_start);
@@ -982,13 +982,9 @@ fn decode(
                 return Err(mismatch(found));
             }
             let (mut doc, artifacts) = walk(found)?;
+            // A helper where a second core is free.
             doc.knowledge_base = std::thread::scope(|scope| {
-                // A helper where a second core is free.
-                let helper = (artifacts.chunks() > 1 && helpers_beside(1) > 0)
-                    .then(|| scope.spawn(|| artifacts.help()));
-                let built = artifacts.build();
-                join(helper);
-                built
+                artifacts.build_helped(scope, usize::from(core_free(1)))
             })?;
             Ok(doc)
         }
@@ -1020,14 +1016,8 @@ fn decode(
                     };
                     // A helper in the hashing thread's place, and one where a third core is
                     // free.
-                    let wanted = usize::from(idle) + usize::from(helpers_beside(2) > 0);
-                    let helpers: Vec<_> = (0..wanted)
-                        .filter(|_| artifacts.chunks() > 1)
-                        .map(|_| scope.spawn(|| artifacts.help()))
-                        .collect();
-                    let built = artifacts.build();
-                    join(helpers);
-                    doc.knowledge_base = built?;
+                    let helpers = usize::from(idle) + usize::from(core_free(2));
+                    doc.knowledge_base = artifacts.build_helped(scope, helpers)?;
                     Ok(doc)
                 });
                 // A panic in the hashing thread is a bug of this module: pass it on.
@@ -1042,15 +1032,6 @@ fn decode(
                 decoded
             })
         }
-    }
-}
-
-/// Waits for the helpers that build artifacts, passing a panic on (a bug of this module).
-fn join<'s>(helpers: impl IntoIterator<Item = std::thread::ScopedJoinHandle<'s, ()>>) {
-    for helper in helpers {
-        helper
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     }
 }
 
@@ -2093,13 +2074,17 @@ mod tests {
             .map(|i| vec![f64::from(u32::try_from(i).unwrap()), -0.5])
             .collect();
         let doc = sample(&vectors);
-        // Batches of 1,000 rows and an empty one: chunks of 2,048 start inside batches.
+        // 2,500 batches of one row, then batches of 1,000 rows, and empty ones: chunks of
+        // 2,048 start among the one-row batches and inside a larger one.
         let rows: Vec<(&str, &NumericVectorArtifact)> = doc
             .knowledge_base
             .iter()
             .map(|(k, a)| (k.as_str(), a))
             .collect();
-        let mut batches: Vec<HandRows<'_>> = rows.chunks(1000).collect();
+        let (ones, rest) = rows.split_at(2500);
+        let mut batches: Vec<HandRows<'_>> = ones.chunks(1).collect();
+        batches.extend(rest.chunks(1000));
+        batches.insert(2048, &[]);
         batches.insert(3, &[]);
         let bytes = handmade(&schema_of(&doc), &batches);
         for (how, kb) in every_load(&bytes) {

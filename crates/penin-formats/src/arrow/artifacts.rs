@@ -23,7 +23,7 @@ use super::{Batch, corrupt};
 use crate::error::{Error, Result};
 
 /// The rows in a chunk: few enough that the chunks being built and waiting stay in the CPU's
-/// caches (a built row takes about 120 bytes), many enough that taking one is rare.
+/// caches (a built row takes 88 bytes), many enough that taking one is rare.
 pub(super) const CHUNK_ROWS: usize = 2048;
 
 /// An artifact and its key.
@@ -37,6 +37,8 @@ type Built = (Vec<Row>, Option<Error>);
 /// The rows of a snapshot's batches, shared by the threads that build their artifacts.
 pub(super) struct Artifacts {
     batches: Vec<Batch>,
+    /// The row each batch starts at, counted across the batches.
+    starts: Vec<usize>,
     rows: usize,
     chunks: usize,
     /// The first chunk no thread has taken.
@@ -68,10 +70,19 @@ enum Chunk {
 impl Artifacts {
     /// The rows of `batches`, none built yet.
     pub(super) fn new(batches: Vec<Batch>) -> Artifacts {
-        let rows: usize = batches.iter().map(|b| b.keys.len()).sum();
+        let mut rows = 0;
+        let starts = batches
+            .iter()
+            .map(|batch| {
+                let start = rows;
+                rows += batch.keys.len();
+                start
+            })
+            .collect();
         let chunks = rows.div_ceil(CHUNK_ROWS);
         Artifacts {
             batches,
+            starts,
             rows,
             chunks,
             next: AtomicUsize::new(0),
@@ -84,9 +95,23 @@ impl Artifacts {
         }
     }
 
-    /// How many chunks of [`CHUNK_ROWS`] rows there are (the last may have fewer).
-    pub(super) fn chunks(&self) -> usize {
-        self.chunks
+    /// The knowledge base of every row ([`Artifacts::build`]), with up to `helpers` more
+    /// threads of `scope` helping ([`Artifacts::help`]) when there is more than one chunk.
+    /// A helper's panic (a bug of this module) is passed on.
+    pub(super) fn build_helped<'scope, 'env>(
+        &'env self,
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        helpers: usize,
+    ) -> Result<KnowledgeBase> {
+        let helpers = if self.chunks > 1 { helpers } else { 0 };
+        let helpers: Vec<_> = (0..helpers).map(|_| scope.spawn(|| self.help())).collect();
+        let built = self.build();
+        for helper in helpers {
+            helper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        }
+        built
     }
 
     /// The knowledge base of every row, in order: chunks taken and built in turn, and those
@@ -179,11 +204,20 @@ impl Artifacts {
         let mut out = spare.unwrap_or_else(|| Vec::with_capacity(CHUNK_ROWS));
         let start = chunk * CHUNK_ROWS;
         let end = (start + CHUNK_ROWS).min(self.rows);
-        // The row the batch at hand starts at.
-        let mut first = 0;
-        for (index, batch) in self.batches.iter().enumerate() {
-            let n = batch.keys.len();
-            let (from, to) = (start.max(first), end.min(first + n));
+        // From the last batch that starts at or before `start` (empty ones before it hold
+        // no row of this chunk).
+        let from_batch = self.starts.partition_point(|&first| first <= start) - 1;
+        for (index, (batch, &first)) in self
+            .batches
+            .iter()
+            .zip(&self.starts)
+            .enumerate()
+            .skip(from_batch)
+        {
+            if first >= end {
+                break;
+            }
+            let (from, to) = (start.max(first), end.min(first + batch.keys.len()));
             for row in from..to {
                 match batch.row(row - first, objects) {
                     Ok(built) => out.push(built),
@@ -193,10 +227,6 @@ impl Artifacts {
                         return (out, Some(refused));
                     }
                 }
-            }
-            first += n;
-            if first >= end {
-                break;
             }
         }
         (out, None)
