@@ -34,6 +34,10 @@ use crate::globals::Globals;
 /// The seed's default state file, shared with the Python tool.
 const DEFAULT_STATE: &str = ".penin_omega/state.json";
 
+/// mimalloc for small blocks, the system's allocator for large ones (see `penin_alloc`).
+#[global_allocator]
+static ALLOCATOR: penin_alloc::Allocator = penin_alloc::Allocator;
+
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,

@@ -33,6 +33,10 @@ use penin_artifacts::Value;
 use penin_formats::Keys;
 use penin_orchestrator::{Format, Orchestrator};
 
+/// The `penin` command's allocator, so that what is timed is what the command does.
+#[global_allocator]
+static ALLOCATOR: penin_alloc::Allocator = penin_alloc::Allocator;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let (op, file, format) = match args.as_slice() {

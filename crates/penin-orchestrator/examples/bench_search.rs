@@ -9,6 +9,10 @@ use std::time::Instant;
 
 use penin_orchestrator::{Metric, Orchestrator, Search, SearchIndex};
 
+/// The `penin` command's allocator, so that what is timed is what the command does.
+#[global_allocator]
+static ALLOCATOR: penin_alloc::Allocator = penin_alloc::Allocator;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = args

@@ -1,0 +1,154 @@
+//! The allocator of the `penin` command: [mimalloc] for small blocks, the system's (glibc's
+//! `malloc` on Linux) for large ones.
+//!
+//! A state holds hundreds of thousands of small blocks (an artifact's metadata, a task
+//! record's parameters, a long key) and a few large ones (the knowledge base's table, a long
+//! history, an array of millions of numbers). The two kinds are served best by different
+//! allocators, measured on the states of `bench/formats.py` and `bench/compare.py`
+//! (docs/benchmarks.md, "The allocator"):
+//!
+//! - **Small blocks: mimalloc.** It takes fresh memory for them in 2 MiB transparent huge
+//!   pages (where the system allows them on request, as most Linux systems do), so that a
+//!   load of 100,000 artifacts takes about 270 page faults instead of 7,100; and its
+//!   allocations are cheaper. A mapped load of 100,000 × 384 took 35.2 ms with glibc's
+//!   `malloc` and 27.9 ms with this allocator, a task-heavy JSON state 0.22 s and 0.13 s.
+//! - **Large blocks: the system's.** glibc maps each in its own mapping and grows it with
+//!   `mremap`, without a copy, and gives its memory back when it is freed. mimalloc copies a
+//!   large block that grows and keeps freed memory for a while: with mimalloc for every
+//!   block, the peak memory of a load of 1,000,000 scores went from 76 to 130 MB, and of an
+//!   array of 3,000,000 numbers from 154 to 321 MB.
+//!
+//! A block is large from [`LARGE`] bytes. Every block is freed by the allocator that gave
+//! it: [`GlobalAlloc`] frees and resizes a block with the layout it was allocated (or last
+//! resized) with, and its size alone chooses the allocator. A resize across [`LARGE`]
+//! moves the block to the other allocator (a new block, the bytes copied, the old one
+//! freed).
+//!
+//! The libraries of the workspace choose no allocator: a program that uses them chooses its
+//! own. The `penin` binary and the examples that time what it does
+//! (`penin-orchestrator`'s `bench_io` and `bench_search`) declare this one:
+//!
+//! ```
+//! #[global_allocator]
+//! static ALLOCATOR: penin_alloc::Allocator = penin_alloc::Allocator;
+//!
+//! fn main() {
+//!     // A small block, then the same vector grown past `LARGE` and shrunk below it again:
+//!     // its bytes move from one allocator to the other and back.
+//!     let mut bytes: Vec<u8> = (0..=255).collect();
+//!     bytes.resize(penin_alloc::LARGE * 2, 7);
+//!     bytes.truncate(256);
+//!     bytes.shrink_to_fit();
+//!     assert!(bytes.iter().copied().eq(0..=255));
+//! }
+//! ```
+//!
+//! [mimalloc]: https://github.com/microsoft/mimalloc
+
+// The one place beside `penin_formats::arrow::map_file` that allows unsafe code (see the
+// workspace's Cargo.toml and `.ci/run`): a global allocator is an `unsafe impl` of unsafe
+// functions. Each forwards its caller's promises to one of two allocators that make the same
+// promises; the argument is on each.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+
+use mimalloc::MiMalloc;
+
+/// The size from which a block is large, and comes from the system's allocator: 256 KiB, past
+/// glibc's first threshold for a block of its own mapping (128 KiB).
+pub const LARGE: usize = 256 << 10;
+
+/// mimalloc for blocks of fewer than [`LARGE`] bytes, the system's allocator for the others
+/// (see the crate's documentation).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Allocator;
+
+/// Whether a block of `size` bytes is large, and so the system's.
+#[inline]
+const fn is_large(size: usize) -> bool {
+    size >= LARGE
+}
+
+// SAFETY: every method forwards to `System` or `MiMalloc`, both sound `GlobalAlloc`s, with
+// the caller's arguments, and the choice between them depends on the block's size only. The
+// caller frees and resizes a block with the layout it was given (or last resized) with, so a
+// block always goes back to the allocator that gave it. A resize across `LARGE` gets a block
+// from the other allocator through `alloc`, whose promises it keeps (size, alignment), and
+// frees the old one through `dealloc`, as `GlobalAlloc::realloc`'s default does.
+unsafe impl GlobalAlloc for Allocator {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's `layout` (a non-zero size) is passed on unchanged.
+        unsafe {
+            if is_large(layout.size()) {
+                System.alloc(layout)
+            } else {
+                MiMalloc.alloc(layout)
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as `alloc`.
+        unsafe {
+            if is_large(layout.size()) {
+                System.alloc_zeroed(layout)
+            } else {
+                MiMalloc.alloc_zeroed(layout)
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was given by `alloc` (or `realloc`) for this `layout`, whose size
+        // chose the same allocator then as now.
+        unsafe {
+            if is_large(layout.size()) {
+                System.dealloc(ptr, layout);
+            } else {
+                MiMalloc.dealloc(ptr, layout);
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        match (is_large(layout.size()), is_large(new_size)) {
+            // SAFETY: the block stays with the allocator that gave it, which takes the
+            // caller's arguments unchanged.
+            (true, true) => unsafe { System.realloc(ptr, layout, new_size) },
+            // SAFETY: as above.
+            (false, false) => unsafe { MiMalloc.realloc(ptr, layout, new_size) },
+            // SAFETY: `new_size` with the block's alignment is a valid layout (the caller
+            // promises it: non-zero, not overflowing `isize` when rounded up). The new block,
+            // from the other allocator, is at least `new_size` bytes and distinct from the
+            // old one, so the copy of the bytes both hold does not overlap; the old block is
+            // then freed with its own layout, and never used again.
+            (_, _) => unsafe {
+                let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+                let new = self.alloc(new_layout);
+                if !new.is_null() {
+                    std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                    self.dealloc(ptr, layout);
+                }
+                new
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_from_large_up_are_the_systems() {
+        assert!(!is_large(1));
+        assert!(!is_large(LARGE - 1));
+        assert!(is_large(LARGE));
+        assert!(is_large(usize::MAX));
+    }
+}
