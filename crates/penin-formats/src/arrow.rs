@@ -67,8 +67,9 @@
 //! 5. The batches are decoded in place from one 8-byte-aligned buffer holding the file, and
 //!    the vectors are views into it ([`penin_codec::Vector`]): no float is copied after the
 //!    read. The checksum of step 3 is computed while the file is read, a chunk at a time
-//!    while it is in the cache (of a mapped file: beside the decoding, over the map while
-//!    its pages come a 2 MiB folio a fault, else read through the file). The artifacts are built a chunk of rows at a time by the
+//!    while it is in the cache (of a mapped file: beside the decoding, over the map where
+//!    its pages come a 2 MiB folio a fault, else read through the file). The artifacts are
+//!    built a chunk of rows at a time by the
 //!    decoding thread, which puts them into the knowledge base in order, helped by the
 //!    thread that computes the checksum beside the decoding once it is done, and by a
 //!    thread of their own where a core is free for one (or in the hashing thread's place
@@ -237,16 +238,19 @@ pub fn read<R: Read>(
 /// through [`map_populated`].
 ///
 /// Reading the bytes for the checksum beats mapping them all first (`MAP_POPULATE`) where
-/// the page cache holds the file in small folios: a 100,000 × 384 snapshot (313 MB) in the
-/// page cache as penin's writes leave it loaded in 42–48 ms instead of 59–64
-/// (docs/benchmarks.md, "The page cache's folios"). In 2 MiB folios (a file read back from
-/// disk by readahead), hashing over the map saves the copy a read makes.
+/// the page cache holds the file in small folios, as penin's writes leave it: a 100,000 ×
+/// 384 snapshot (313 MB) loaded in 42–48 ms instead of 59–64 when this was measured, before
+/// penin's allocator (docs/benchmarks.md, "The page cache's folios"). Where it holds the
+/// file in 2 MiB folios (most of a file read back from disk by readahead), hashing over the
+/// map saves the copy a read makes.
 ///
 /// **A map is only for a process that looks at the state, writes nothing made from it, and
 /// exits soon after.** A map is shared with the file: while the process lives, another
 /// program that writes into the file in place changes what the state holds after its
 /// checksum was checked, and one that cuts the file short kills the process with `SIGBUS`
-/// when it reads a page past the new end. penin's own writers never change a snapshot in
+/// when it reads a page past the new end. The checksum may read the map too (`hash_mapped`):
+/// a file cut short during the load, or a page the disk cannot read, then kills the command
+/// with `SIGBUS` where a read of the file would refuse it with an error. penin's own writers never change a snapshot in
 /// place (they write a new file and rename it, which leaves a mapped file as it was); `penin
 /// run` and every command that writes read the snapshot instead.
 ///
@@ -614,6 +618,9 @@ const MAP_WINDOW: usize = 16 << 20;
 /// fault, and one in smaller folios 64 KiB a fault (its fault-around): 16 a MiB.
 const MAP_FAULTS_PER_MIB: u64 = 2;
 
+/// The most windows [`hash_mapped`] reads without a probe after probes were refused.
+const MAP_PROBE_GAP: usize = 8;
+
 /// The XXH3-128 of the first `end` bytes of `file`, mapped as `map` (at least `end` bytes):
 /// each [`MAP_WINDOW`] over the map where its pages come cheaply, else read through the file
 /// ([`hash_read`]).
@@ -624,18 +631,19 @@ const MAP_FAULTS_PER_MIB: u64 = 2;
 /// read (31 rounds, `cat` 14.4 ms). In small folios each fault maps 64 KiB, and the same load
 /// hashed over the map took 76.6 ms against 33.9 ms read (15 rounds). A file read back from
 /// disk holds both: its first megabytes in small folios (readahead starts small), the rest
-/// mostly in 2 MiB ones. Choosing window by window as below, the load took 25.4 ms against
-/// 27.1 read in that state (31 rounds, `cat` 14.9 ms), and 31.4 against 29.9 where every
-/// window is read (21 rounds, `cat` 18.8 ms: the probes' cost).
+/// mostly in 2 MiB ones; a file penin has just written, small folios only.
 ///
-/// So the page faults are counted (this thread's, from `/proc/thread-self/stat`). Before a
-/// window that follows one read (or the first), four bytes 512 KiB apart in its first 2 MiB
-/// are touched in the map: if they took one fault at most (a 2 MiB folio, or pages mapped
-/// already), the window is hashed over the map, else read. A window hashed over the map that
-/// took more than [`MAP_FAULTS_PER_MIB`] makes the next one probed again. Where the faults
-/// cannot be counted, every window is read.
+/// So the page faults are counted (this thread's, minor and major, from
+/// `/proc/thread-self/stat`). Before a window that follows one read (or the first), four
+/// bytes 512 KiB apart in its first 2 MiB are touched in the map: if they took one fault at
+/// most (a 2 MiB folio, or pages mapped already), the window is hashed over the map, else
+/// read. A window hashed over the map that took more than [`MAP_FAULTS_PER_MIB`] makes the
+/// next one probed again. After a refused probe the next windows are read without one, one
+/// more each time a probe is refused again, twice as many, up to [`MAP_PROBE_GAP`]. Where
+/// the faults cannot be counted, every window is read.
 fn hash_mapped(file: &std::fs::File, map: &[u8], end: usize) -> Result<u128> {
-    hash_mapped_with(file, map, end, MAP_WINDOW, thread_faults)
+    let mut faults = ThreadFaults::new();
+    hash_mapped_with(file, map, end, MAP_WINDOW, || faults.count())
 }
 
 /// [`hash_mapped`] with its window and its fault counter given.
@@ -646,14 +654,19 @@ fn hash_mapped_with(
     window: usize,
     mut faults: impl FnMut() -> Option<u64>,
 ) -> Result<u128> {
+    debug_assert!(window > 0);
     let mut hasher = XxHash3_128::new();
     let mut chunk = Vec::new();
     // Whether the window is hashed over the map, and the faults counted before it if so.
     let mut over_map = None;
+    // Windows to read before the next probe, and how many the next refusal sets.
+    let (mut unprobed, mut gap) = (0, 1);
     let mut at = 0;
     while at < end {
         let to = end.min(at + window);
-        if over_map.is_none()
+        if over_map.is_none() && unprobed > 0 {
+            unprobed -= 1;
+        } else if over_map.is_none()
             && let Some(before) = faults()
         {
             // Four bytes of the window's first 2 MiB, 512 KiB apart, touched in the map.
@@ -661,6 +674,12 @@ fn hash_mapped_with(
                 std::hint::black_box(map[touched]);
             }
             over_map = faults().filter(|after| after.saturating_sub(before) <= 1);
+            if over_map.is_some() {
+                gap = 1;
+            } else {
+                unprobed = gap;
+                gap = (gap * 2).min(MAP_PROBE_GAP);
+            }
         }
         if let Some(before) = over_map {
             hasher.write(&map[at..to]);
@@ -674,14 +693,33 @@ fn hash_mapped_with(
     Ok(hasher.finish_128())
 }
 
-/// The page faults this thread has taken that needed no reading from disk (`minflt`), or
-/// `None` where the system does not say.
-fn thread_faults() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
-    // After the command's name in parentheses (which may hold anything): the state, then
-    // `ppid pgrp session tty_nr tpgid flags minflt`.
-    let (_, fields) = stat.rsplit_once(')')?;
-    fields.split_ascii_whitespace().nth(7)?.parse().ok()
+/// This thread's page faults, as the system counts them (`/proc/thread-self/stat`), or none
+/// where it does not say: the file opened once, read again for each count.
+struct ThreadFaults {
+    stat: Option<std::fs::File>,
+}
+
+impl ThreadFaults {
+    fn new() -> Self {
+        ThreadFaults {
+            stat: std::fs::File::open("/proc/thread-self/stat").ok(),
+        }
+    }
+
+    /// The page faults this thread has taken so far, minor (the page in memory already) and
+    /// major (read from disk).
+    fn count(&mut self) -> Option<u64> {
+        let mut line = [0_u8; 1024];
+        let len = std::os::unix::fs::FileExt::read_at(self.stat.as_ref()?, &mut line, 0).ok()?;
+        let line = std::str::from_utf8(&line[..len]).ok()?;
+        // After the command's name in parentheses (which may hold anything): the state, then
+        // `ppid pgrp session tty_nr tpgid flags minflt cminflt majflt`.
+        let (_, fields) = line.rsplit_once(')')?;
+        let mut fields = fields.split_ascii_whitespace();
+        let minor: u64 = fields.nth(7)?.parse().ok()?;
+        let major: u64 = fields.nth(1)?.parse().ok()?;
+        Some(minor + major)
+    }
 }
 
 /// The XXH3-128 of the bytes of a file read so far, with the hash's state at each of the
@@ -1865,11 +1903,12 @@ mod tests {
         assert_eq!(over_map, expected(&[(0, end)]));
         // No count at all: read throughout.
         assert_eq!(hashed(vec![]), expected(&[]));
-        // The first window's probe takes two faults: read. The second's one: over the map,
-        // where it takes too many (7): the third probed, refused, read; the fourth probed
-        // (no fault), over the map; then no count: read.
+        // The first window's probe takes two faults: read, and the second without a probe.
+        // The third's takes one: over the map, where it takes too many (7): the fourth
+        // probed, refused, read, and the fifth without a probe; the sixth probed (no
+        // fault), over the map; then no count: read.
         let counts = [0, 2, 2, 3, 10, 10, 12, 12, 12].map(Some).to_vec();
-        assert_eq!(hashed(counts), expected(&[(1000, 2000), (3000, 4000)]));
+        assert_eq!(hashed(counts), expected(&[(2000, 3000), (5000, 6000)]));
         // As many as allowed in two windows, then too many: the rest probed, refused, read.
         let counts = [0, 1, 3, 5, 8, 8, 10, 10, 12].map(Some).to_vec();
         assert_eq!(hashed(counts), expected(&[(0, 3000)]));
@@ -1879,6 +1918,35 @@ mod tests {
             hashed(vec![Some(0), Some(0), Some(0)]),
             expected(&[(0, 2000)])
         );
+        // Every probe refused: read throughout, probed ever more rarely (after 1, 2, 4, then
+        // every 8 windows read without one), not before every window.
+        let mut calls = 0;
+        let refusing = || {
+            calls += 1;
+            Some(2 * calls)
+        };
+        let read = hash_mapped_with(&file, &map, end, 1000, refusing).unwrap();
+        assert_eq!(read, expected(&[]));
+        let windows = end.div_ceil(1000) as u64;
+        let probes = 4 + (windows - 19).div_ceil(9);
+        assert_eq!(calls, 2 * probes, "{windows} windows");
+        // A window over the map may take 2 faults a MiB it spans: 6 for a window of 3 MiB.
+        let big_file: Vec<u8> = (0..(5_usize << 20) + 100)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let big_map: Vec<u8> = big_file.iter().map(|b| !b).collect();
+        let mut big = tempfile::tempfile().unwrap();
+        big.write_all(&big_file).unwrap();
+        let mut counts = [0, 0, 6, 13, 13, 15].map(Some).into_iter();
+        let window = (2 << 20) + 1;
+        let found = hash_mapped_with(&big, &big_map, big_file.len(), window, move || {
+            counts.next().flatten()
+        })
+        .unwrap();
+        let mut two_mapped = XxHash3_128::new();
+        two_mapped.write(&big_map[..2 * window]);
+        two_mapped.write(&big_file[2 * window..]);
+        assert_eq!(found, two_mapped.finish_128());
         // Every `end`, over the map and read alike.
         for end in [0, 1, 999, 1000, 1001, READ_CHUNK + 1, map.len()] {
             let read = hash_mapped_with(&file, &map, end, 1000, || None).unwrap();
@@ -1894,7 +1962,10 @@ mod tests {
     #[test]
     #[cfg(target_os = "linux")]
     fn a_threads_page_faults_are_counted() {
-        let before = thread_faults().expect("/proc/thread-self/stat gives minflt");
+        let mut faults = ThreadFaults::new();
+        let before = faults
+            .count()
+            .expect("/proc/thread-self/stat gives the faults");
         // 64 MiB of fresh memory, each page written: one fault a page, or one a 2 MiB huge
         // page where the system gives them.
         let mut fresh = vec![0_u8; 64 << 20];
@@ -1902,8 +1973,19 @@ mod tests {
             page[0] = 1;
         }
         std::hint::black_box(&fresh);
-        let after = thread_faults().unwrap();
+        let after = faults.count().unwrap();
         assert!(after >= before + 32, "{before} -> {after}");
+        // Another thread's faults are its own.
+        let other = std::thread::spawn(|| {
+            let mut fresh = vec![0_u8; 64 << 20];
+            for page in fresh.chunks_mut(4096) {
+                page[0] = 1;
+            }
+            std::hint::black_box(&fresh);
+        });
+        other.join().unwrap();
+        let later = faults.count().unwrap();
+        assert!(later < after + 32, "{after} -> {later}");
     }
 
     #[test]
