@@ -7,11 +7,13 @@
 //! allocators, measured on the states of `bench/formats.py` and `bench/compare.py`
 //! (docs/benchmarks.md, "The allocator"):
 //!
-//! - **Small blocks: mimalloc.** It takes fresh memory for them in 2 MiB transparent huge
-//!   pages (where the system allows them on request, as most Linux systems do), so that a
-//!   load of 100,000 artifacts takes about 270 page faults instead of 7,100; and its
-//!   allocations are cheaper. A mapped load of 100,000 × 384 took 35.2 ms with glibc's
-//!   `malloc` and 27.9 ms with this allocator, a task-heavy JSON state 0.22 s and 0.13 s.
+//! - **Small blocks: mimalloc.** Its allocations and frees are cheaper than glibc's: a
+//!   mapped load of 100,000 × 384 took 61 ms of CPU with glibc's `malloc` alone and 49 ms
+//!   with this allocator (35.4 against 32.4 ms of wall time), a task-heavy JSON state loaded
+//!   in 0.22 s against 0.18 s. mimalloc is built without its transparent huge pages
+//!   (`no_thp`): with them the same loads took 29.3 ms and 0.14 s, but on the virtual
+//!   machine measured, whose host takes back free memory in 2 MiB blocks, one task-heavy load
+//!   in four took up to 0.38 s, slower than glibc's worst.
 //! - **Large blocks: the system's.** glibc gives a block of at least its mapping threshold a
 //!   mapping of its own, grows it with `mremap` (no copy) and unmaps it when it is freed;
 //!   the threshold starts at 128 KiB and rises to the size of a mapped block freed (up to
@@ -19,7 +21,7 @@
 //!   glibc. mimalloc copies a large block that grows, and keeps freed memory for a while: with
 //!   mimalloc for every block, the peak memory of a load of 1,000,000 scores went from 76 to
 //!   130 MB, and of an array of 3,000,000 numbers from 154 to 321 MB; with this allocator it
-//!   is 83 and 162 MB.
+//!   is 76 and 152 MB (glibc alone: 75 and 150).
 //!
 //! A block is large from [`LARGE`] bytes. Every block is freed by the allocator that gave
 //! it: [`GlobalAlloc`] frees and resizes a block with the layout it was allocated (or last
