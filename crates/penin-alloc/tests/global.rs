@@ -13,6 +13,17 @@ fn pattern(len: usize, seed: u8) -> impl Iterator<Item = u8> {
     (0..len).map(move |i| (i % 251) as u8 ^ seed)
 }
 
+/// Resizes `bytes` to `len` through `realloc`s only: cut to what stays and shrunk, then
+/// extended with [`pattern`]`(.., seed)` and shrunk to fit. Gives how many bytes stayed.
+fn resize(bytes: &mut Vec<u8>, len: usize, seed: u8) -> usize {
+    let keep = bytes.len().min(len);
+    bytes.truncate(keep);
+    bytes.shrink_to_fit();
+    bytes.extend(pattern(len - keep, seed));
+    bytes.shrink_to_fit();
+    keep
+}
+
 #[test]
 fn a_vector_keeps_its_bytes_as_it_grows_past_large_and_shrinks_back() {
     let mut bytes: Vec<u8> = pattern(1000, 3).collect();
@@ -22,11 +33,7 @@ fn a_vector_keeps_its_bytes_as_it_grows_past_large_and_shrinks_back() {
     let mut expected = bytes.clone();
     for len in [LARGE - 1, LARGE, 3 * LARGE, 40 * LARGE, LARGE - 1, 1000, 10] {
         let seed = len as u8;
-        let keep = bytes.len().min(len);
-        bytes.truncate(keep);
-        bytes.shrink_to_fit();
-        bytes.extend(pattern(len - keep, seed));
-        bytes.shrink_to_fit();
+        let keep = resize(&mut bytes, len, seed);
         expected.truncate(keep);
         expected.extend(pattern(len - keep, seed));
         assert!(bytes == expected, "{len}");
@@ -133,12 +140,7 @@ proptest! {
         let mut kept: Vec<Vec<u8>> = Vec::new();
         let mut bytes: Vec<u8> = Vec::new();
         for (i, &len) in lens.iter().enumerate() {
-            let seed = i as u8;
-            let keep = bytes.len().min(len);
-            bytes.truncate(keep);
-            bytes.shrink_to_fit();
-            bytes.extend(pattern(len - keep, seed));
-            bytes.shrink_to_fit();
+            resize(&mut bytes, len, i as u8);
             prop_assert_eq!(bytes.len(), len);
             prop_assert_eq!(from_mimalloc(bytes.as_ptr()), len < LARGE);
             kept.push(bytes.clone());
