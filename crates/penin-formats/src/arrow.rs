@@ -69,9 +69,9 @@
 //!    read. The checksum of step 3 is computed while the file is read, a chunk at a time
 //!    while it is in the cache (of a mapped file: beside the decoding, over the map where
 //!    its pages come a 2 MiB folio a fault, else read through the file). The artifacts are
-//!    built a chunk of rows at a time by the
-//!    decoding thread, which puts them into the knowledge base in order, helped by the
-//!    thread that computes the checksum beside the decoding once it is done, and by a
+//!    built a chunk of rows at a time by the decoding thread, which puts them into the
+//!    knowledge base in order, helped by the thread that computes the checksum beside the
+//!    decoding once it is done, and by a
 //!    thread of their own where a core is free for one (or in the hashing thread's place
 //!    when the hash was done first). Their metadata and extras are read by
 //!    [`penin_codec::ObjectReader`], which reads the compact objects penin writes without
@@ -250,9 +250,10 @@ pub fn read<R: Read>(
 /// checksum was checked, and one that cuts the file short kills the process with `SIGBUS`
 /// when it reads a page past the new end. The checksum may read the map too (`hash_mapped`):
 /// a file cut short during the load, or a page the disk cannot read, then kills the command
-/// with `SIGBUS` where a read of the file would refuse it with an error. penin's own writers never change a snapshot in
-/// place (they write a new file and rename it, which leaves a mapped file as it was); `penin
-/// run` and every command that writes read the snapshot instead.
+/// with `SIGBUS` where a read of the file would refuse it with an error. penin's own writers
+/// never change a snapshot in place (they write a new file and rename it, which leaves a
+/// mapped file as it was); `penin run` and every command that writes read the snapshot
+/// instead.
 ///
 /// The file's two ends are checked first ([`check_frame`]), so that a file that cannot be a
 /// snapshot is refused before its pages are faulted in.
@@ -638,9 +639,9 @@ const MAP_PROBE_GAP: usize = 8;
 /// bytes 512 KiB apart in its first 2 MiB are touched in the map: if they took one fault at
 /// most (a 2 MiB folio, or pages mapped already), the window is hashed over the map, else
 /// read. A window hashed over the map that took more than [`MAP_FAULTS_PER_MIB`] makes the
-/// next one probed again. After a refused probe the next windows are read without one, one
-/// more each time a probe is refused again, twice as many, up to [`MAP_PROBE_GAP`]. Where
-/// the faults cannot be counted, every window is read.
+/// next one probed again. After a refused probe the next window is read without a probe,
+/// and after each further refusal twice as many (2, 4, up to [`MAP_PROBE_GAP`]) until a
+/// probe is taken. Where the faults cannot be counted, every window is read.
 fn hash_mapped(file: &std::fs::File, map: &[u8], end: usize) -> Result<u128> {
     let mut faults = ThreadFaults::new();
     hash_mapped_with(file, map, end, MAP_WINDOW, || faults.count())
