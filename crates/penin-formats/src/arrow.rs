@@ -665,21 +665,21 @@ fn hash_mapped_with(
     let mut at = 0;
     while at < end {
         let to = end.min(at + window);
-        if over_map.is_none() && unprobed > 0 {
-            unprobed -= 1;
-        } else if over_map.is_none()
-            && let Some(before) = faults()
-        {
-            // Four bytes of the window's first 2 MiB, 512 KiB apart, touched in the map.
-            for touched in (at..to).step_by(1 << 19).take(4) {
-                std::hint::black_box(map[touched]);
-            }
-            over_map = faults().filter(|after| after.saturating_sub(before) <= 1);
-            if over_map.is_some() {
-                gap = 1;
-            } else {
-                unprobed = gap;
-                gap = (gap * 2).min(MAP_PROBE_GAP);
+        if over_map.is_none() {
+            if unprobed > 0 {
+                unprobed -= 1;
+            } else if let Some(before) = faults() {
+                // Four bytes of the window's first 2 MiB, 512 KiB apart, touched in the map.
+                for touched in (at..to).step_by(1 << 19).take(4) {
+                    std::hint::black_box(map[touched]);
+                }
+                over_map = faults().filter(|after| after.saturating_sub(before) <= 1);
+                if over_map.is_some() {
+                    gap = 1;
+                } else {
+                    unprobed = gap;
+                    gap = (gap * 2).min(MAP_PROBE_GAP);
+                }
             }
         }
         if let Some(before) = over_map {
