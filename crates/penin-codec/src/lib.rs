@@ -46,6 +46,7 @@
 //! # Ok::<(), penin_codec::Error>(())
 //! ```
 
+pub use crate::beside::{spawn_beside, spawn_scoped_beside};
 pub use crate::document::{DEFAULT_HISTORY_MAXLEN, Document};
 pub use crate::error::{Error, Result};
 pub use crate::objects::ObjectReader;
@@ -56,6 +57,7 @@ pub use penin_artifacts::{
     Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Text, Value, Vector,
 };
 
+mod beside;
 mod document;
 mod error;
 mod float;
