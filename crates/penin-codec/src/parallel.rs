@@ -115,13 +115,15 @@ pub(crate) fn read_list<I: Input, C: Default + Send + Extend<E> + IntoIterator<I
     std::thread::scope(|scope| {
         let mut second = p.fork(split);
         let stop = &stop;
-        let spawned = std::thread::Builder::new()
-            .stack_size(HELPER_STACK)
-            .spawn_scoped(scope, move || {
+        let spawned = crate::spawn_scoped_beside(
+            std::thread::Builder::new().stack_size(HELPER_STACK),
+            scope,
+            move || {
                 let mut read = C::default();
                 let ended = reader.read(&mut second, &mut read, Role::Second { stop });
                 matches!(ended, Ok(Stopped::AtEnd)).then_some((read, second))
-            });
+            },
+        );
         let Ok(helper) = spawned else {
             // The system refused a second thread: one reads it all.
             reader.read(p, into, Role::Alone)?;

@@ -328,9 +328,10 @@ impl<'w> Encoder<'w> {
         std::thread::scope(|scope| {
             let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(1);
             let odd_chunks = entries.chunks(CHUNK_ARTIFACTS).skip(1).step_by(2);
-            let spawned = std::thread::Builder::new()
-                .stack_size(HELPER_STACK)
-                .spawn_scoped(scope, move || {
+            let spawned = crate::spawn_scoped_beside(
+                std::thread::Builder::new().stack_size(HELPER_STACK),
+                scope,
+                move || {
                     for chunk in odd_chunks {
                         let mut encoder = Encoder::to_vec(style, CHUNK_ARTIFACTS * 9 * 1024);
                         encoder.artifacts(chunk, false, level);
@@ -338,7 +339,8 @@ impl<'w> Encoder<'w> {
                             return;
                         }
                     }
-                });
+                },
+            );
             let mut helped = spawned.is_ok();
             for (i, chunk) in entries.chunks(CHUNK_ARTIFACTS).enumerate() {
                 if self.failed.is_some() {

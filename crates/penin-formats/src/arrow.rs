@@ -105,6 +105,7 @@
 
 use std::io::{self, BufWriter, Read, Write};
 use std::sync::{Arc, PoisonError};
+use std::thread::Builder;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
@@ -490,13 +491,14 @@ fn fresh_region(len: usize) -> Option<memmap2::MmapMut> {
 fn read_hashing_aside<R: Read>(reader: &mut R, buffer: &mut [u8]) -> Result<(usize, Prefix, bool)> {
     std::thread::scope(|scope| {
         let (chunks, received) = std::sync::mpsc::sync_channel::<&[u8]>(16);
-        let hasher = scope.spawn(move || {
+        let hasher = penin_codec::spawn_scoped_beside(Builder::new(), scope, move || {
             let mut prefix = Prefix::default();
             for chunk in received {
                 prefix.update(chunk);
             }
             prefix
-        });
+        })
+        .map_err(Error::Read)?;
         let mut rest = buffer;
         let mut filled = 0;
         let mut ended = false;
@@ -1122,12 +1124,13 @@ fn decode(
             // lock makes the two exclusive: it helps, or a helper is started.
             let shared = std::sync::OnceLock::<Artifacts>::new();
             let hasher_idle = std::sync::Mutex::new(false);
+            let hash = || match checksum {
+                Checksum::Reread(file) => hash_mapped(file, bytes, footer_start),
+                _ => Ok(hash_ahead(&bytes[..footer_start])),
+            };
             std::thread::scope(|scope| {
-                let hasher = scope.spawn(|| {
-                    let found = match checksum {
-                        Checksum::Reread(file) => hash_mapped(file, bytes, footer_start),
-                        _ => Ok(hash_ahead(&bytes[..footer_start])),
-                    };
+                let hasher = penin_codec::spawn_scoped_beside(Builder::new(), scope, || {
+                    let found = hash();
                     let mut idle = hasher_idle.lock().unwrap_or_else(PoisonError::into_inner);
                     if let Some(artifacts) = shared.get() {
                         drop(idle);
@@ -1148,10 +1151,14 @@ fn decode(
                     doc.knowledge_base = artifacts.build_helped(scope, helpers)?;
                     Ok(doc)
                 });
-                // A panic in the hashing thread is a bug of this module: pass it on.
-                let found = hasher
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                // A panic in the hashing thread is a bug of this module: pass it on. Where
+                // the system refused that thread, this one hashes now.
+                let found = match hasher {
+                    Ok(hasher) => hasher
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+                    Err(_) => hash()?,
+                };
                 // A file whose checksum does not match (or cannot be read) is refused as
                 // such, whatever its contents gave.
                 if expected != found {

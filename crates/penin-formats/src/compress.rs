@@ -160,11 +160,12 @@ impl<W: Write> Members<W> {
         }
         let input = std::mem::take(&mut self.buffer);
         let (sender, receiver) = mpsc::sync_channel(1);
-        thread::Builder::new()
-            .name("penin-gzip".to_owned())
-            .spawn(move || {
+        penin_codec::spawn_beside(
+            thread::Builder::new().name("penin-gzip".to_owned()),
+            move || {
                 let _ = sender.send(member(&input));
-            })?;
+            },
+        )?;
         self.pending.push_back(receiver);
         self.started = true;
         Ok(())

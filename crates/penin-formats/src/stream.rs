@@ -256,9 +256,10 @@ impl Workers {
             let queue = Arc::clone(&queue);
             let answer = answer.clone();
             let cipher = cipher.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("penin-age-{index}"))
-                .spawn(move || work(&queue, &answer, &cipher))?;
+            let thread = penin_codec::spawn_beside(
+                std::thread::Builder::new().name(format!("penin-age-{index}")),
+                move || work(&queue, &answer, &cipher),
+            )?;
             threads.push(thread);
         }
         Ok(Workers {

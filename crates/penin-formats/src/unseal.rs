@@ -16,6 +16,7 @@
 
 use std::io::{self, Read};
 use std::sync::Arc;
+use std::thread::Builder;
 
 use age::secrecy::ExposeSecret;
 use age_core::format::Stanza;
@@ -262,12 +263,18 @@ fn open_piece(
         let mut runs = runs.into_iter();
         // The first run on this thread, the others on threads of their own.
         let mine = runs.next();
+        // A thread the system refuses leaves its run unopened: the call fails with its error.
+        let mut refused = None;
         let others: Vec<_> = runs
-            .map(|(first, run, part)| {
-                (
-                    first,
-                    scope.spawn(move || open_run(cipher, first, total, run, part)),
-                )
+            .filter_map(|(first, run, part)| {
+                let open = move || open_run(cipher, first, total, run, part);
+                match penin_codec::spawn_scoped_beside(Builder::new(), scope, open) {
+                    Ok(worker) => Some((first, worker)),
+                    Err(error) => {
+                        refused.get_or_insert(error);
+                        None
+                    }
+                }
             })
             .collect();
         let mut failed =
@@ -279,8 +286,8 @@ fn open_piece(
                 failed = Some(failed.map_or(chunk, |f: u64| f.min(chunk)));
             }
         }
-        failed
-    });
+        refused.map_or(Ok(failed), Err)
+    })?;
     match failed {
         None => {
             *opened = end;

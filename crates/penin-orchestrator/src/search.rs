@@ -351,7 +351,13 @@ impl SearchIndex {
             };
             std::thread::scope(|scope| {
                 let worker = &worker;
-                let others: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
+                // A thread the system refuses is one fewer: the others take its pieces.
+                let others: Vec<_> = (1..threads)
+                    .filter_map(|_| {
+                        penin_codec::spawn_scoped_beside(std::thread::Builder::new(), scope, worker)
+                            .ok()
+                    })
+                    .collect();
                 // One worker on this thread, the others beside it.
                 let (mut heap, mut skipped) = worker();
                 for other in others {

@@ -104,7 +104,15 @@ impl Artifacts {
         helpers: usize,
     ) -> Result<KnowledgeBase> {
         let helpers = if self.chunks > 1 { helpers } else { 0 };
-        let helpers: Vec<_> = (0..helpers).map(|_| scope.spawn(|| self.help())).collect();
+        // A helper the system refuses is one fewer: the chunks are taken by those there are.
+        let helpers: Vec<_> = (0..helpers)
+            .filter_map(|_| {
+                penin_codec::spawn_scoped_beside(std::thread::Builder::new(), scope, || {
+                    self.help();
+                })
+                .ok()
+            })
+            .collect();
         let built = self.build();
         for helper in helpers {
             helper
