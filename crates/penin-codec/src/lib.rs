@@ -46,10 +46,10 @@
 //! # Ok::<(), penin_codec::Error>(())
 //! ```
 
-pub use crate::beside::{spawn_beside, spawn_scoped_beside};
 pub use crate::document::{DEFAULT_HISTORY_MAXLEN, Document};
 pub use crate::error::{Error, Result};
 pub use crate::objects::ObjectReader;
+pub use crate::placement::{refusing_helpers, spawn_beside, spawn_scoped_beside};
 pub use crate::reader::{DEFAULT_WINDOW, Reader};
 pub use crate::source::{Source, buffer, read_full, zeroed};
 pub use crate::write::{Encode, Encoder, Style};
@@ -57,13 +57,13 @@ pub use penin_artifacts::{
     Deque, Key, KnowledgeBase, Map, Number, NumericVectorArtifact, Text, Value, Vector,
 };
 
-mod beside;
 mod document;
 mod error;
 mod float;
 mod objects;
 mod parallel;
 mod path;
+mod placement;
 mod read;
 mod reader;
 mod source;
