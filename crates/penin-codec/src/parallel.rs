@@ -286,6 +286,15 @@ mod tests {
             let bytes = crate::to_vec_styled(&tasks, style);
             assert!(bytes.len() > PARALLEL_MIN_BYTES + LONG, "{}", bytes.len());
             assert_reads(&bytes, &tasks, Some(1), &format!("tasks {style:?}"));
+            // Where the system refuses the second thread, this one reads it all.
+            crate::refusing_helpers(|| {
+                assert_reads(
+                    &bytes,
+                    &tasks,
+                    Some(0),
+                    &format!("tasks {style:?}, refused"),
+                );
+            });
             for (name, value) in &kinds {
                 let mut doc = Document::new(None);
                 doc.extra.insert(*name, value.clone());

@@ -486,8 +486,8 @@ fn fresh_region(len: usize) -> Option<memmap2::MmapMut> {
 }
 
 /// Reads `buffer` full (or to the end of `reader`) a chunk at a time, each chunk hashed on a
-/// second thread while the next is read. Gives the bytes read, their hash and whether the
-/// reader ended.
+/// second thread while the next is read (on this one, after it is read, where the system
+/// refuses a second). Gives the bytes read, their hash and whether the reader ended.
 fn read_hashing_aside<R: Read>(reader: &mut R, buffer: &mut [u8]) -> Result<(usize, Prefix, bool)> {
     std::thread::scope(|scope| {
         let (chunks, received) = std::sync::mpsc::sync_channel::<&[u8]>(16);
@@ -497,36 +497,56 @@ fn read_hashing_aside<R: Read>(reader: &mut R, buffer: &mut [u8]) -> Result<(usi
                 prefix.update(chunk);
             }
             prefix
-        })
-        .map_err(Error::Read)?;
-        let mut rest = buffer;
-        let mut filled = 0;
-        let mut ended = false;
-        while !rest.is_empty() && !ended {
-            let (chunk, tail) = rest.split_at_mut(rest.len().min(READ_CHUNK));
-            let mut got = 0;
-            while got < chunk.len() {
-                let n = read_some(reader, &mut chunk[got..])?;
-                if n == 0 {
-                    ended = true;
-                    break;
-                }
-                got += n;
-            }
-            filled += got;
-            // The hashing thread only stops once this side has dropped its sender.
-            if chunks.send(&chunk[..got]).is_err() {
-                break;
-            }
-            rest = tail;
-        }
+        });
+        let Ok(hasher) = hasher else {
+            let mut prefix = Prefix::default();
+            let (filled, ended) = read_chunks(reader, buffer, |chunk| {
+                prefix.update(chunk);
+                true
+            })?;
+            return Ok((filled, prefix, ended));
+        };
+        // The hashing thread only stops once this side has dropped its sender.
+        let read = read_chunks(reader, buffer, |chunk| chunks.send(chunk).is_ok());
         drop(chunks);
         // A panic in the hashing thread is a bug of this module: pass it on.
         let prefix = hasher
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let (filled, ended) = read?;
         Ok((filled, prefix, ended))
     })
+}
+
+/// Reads `buffer` full (or to the end of `reader`) a chunk of [`READ_CHUNK`] bytes at a
+/// time, handing each to `take` as it is read, until `take` says to stop. Gives the bytes
+/// read and whether the reader ended.
+fn read_chunks<'b, R: Read>(
+    reader: &mut R,
+    buffer: &'b mut [u8],
+    mut take: impl FnMut(&'b [u8]) -> bool,
+) -> Result<(usize, bool)> {
+    let mut rest = buffer;
+    let mut filled = 0;
+    let mut ended = false;
+    while !rest.is_empty() && !ended {
+        let (chunk, tail) = rest.split_at_mut(rest.len().min(READ_CHUNK));
+        let mut got = 0;
+        while got < chunk.len() {
+            let n = read_some(reader, &mut chunk[got..])?;
+            if n == 0 {
+                ended = true;
+                break;
+            }
+            got += n;
+        }
+        filled += got;
+        if !take(&chunk[..got]) {
+            break;
+        }
+        rest = tail;
+    }
+    Ok((filled, ended))
 }
 
 /// One `read`, retried when interrupted.
@@ -1121,7 +1141,8 @@ fn decode(
         Checksum::Aside | Checksum::Reread(_) => {
             // The hashing thread helps build the artifacts once its hash is done, if they are
             // there to build by then; if not, it says so, and a helper takes its place. The
-            // lock makes the two exclusive: it helps, or a helper is started.
+            // lock makes the two exclusive: it helps, or a helper is started. Where the
+            // system refuses the hashing thread, this one hashes after the build.
             let shared = std::sync::OnceLock::<Artifacts>::new();
             let hasher_idle = std::sync::Mutex::new(false);
             let hash = || match checksum {
@@ -2096,6 +2117,40 @@ mod tests {
             flipped[at] ^= 0x10;
             let err = from_slice(&flipped, None).unwrap_err().to_string();
             assert!(err.contains("checksum mismatch"), "byte {at}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_load_without_helper_threads_gives_the_state_and_refuses_a_flip() {
+        // About 8 MiB (hashed beside the read where a thread is there to do it), 4 chunks
+        // of rows.
+        let vectors: Vec<Vec<f64>> = (0..8192)
+            .map(|i| vec![f64::from(u32::try_from(i).unwrap()) / 7.0; 128])
+            .collect();
+        let doc = sample(&vectors);
+        let bytes = write(&doc, Vec::new()).unwrap();
+        assert!(bytes.len() > PARALLEL_HASH_MIN && vectors.len() > 3 * CHUNK_ROWS);
+        let mut flipped = bytes.clone();
+        flipped[bytes.len() / 2] ^= 0x04;
+        let loads = |bytes: &[u8]| {
+            let mut file = tempfile::tempfile().unwrap();
+            file.write_all(bytes).unwrap();
+            penin_codec::refusing_helpers(|| {
+                [
+                    ("slice", from_slice(bytes, None)),
+                    ("kept", from_vec(bytes.to_vec(), None)),
+                    ("read", read(bytes, bytes.len(), None)),
+                    ("mapped", map(&file, None).unwrap()),
+                    ("mapped populated", map_populated(&file, None).unwrap()),
+                ]
+            })
+        };
+        for (how, loaded) in loads(&bytes) {
+            same(&loaded.unwrap_or_else(|e| panic!("{how}: {e}")), &doc);
+        }
+        for (how, loaded) in loads(&flipped) {
+            let err = loaded.map(|_| ()).unwrap_err().to_string();
+            assert!(err.contains("checksum mismatch"), "{how}: {err}");
         }
     }
 

@@ -160,12 +160,14 @@ impl<W: Write> Members<W> {
         }
         let input = std::mem::take(&mut self.buffer);
         let (sender, receiver) = mpsc::sync_channel(1);
-        penin_codec::spawn_beside(
-            thread::Builder::new().name("penin-gzip".to_owned()),
-            move || {
+        // A plain spawn, not `penin_codec::spawn_beside`: the thread that hands out members
+        // mostly waits for them (deflate is far slower than making its input), so members
+        // run on every core, its own too.
+        thread::Builder::new()
+            .name("penin-gzip".to_owned())
+            .spawn(move || {
                 let _ = sender.send(member(&input));
-            },
-        )?;
+            })?;
         self.pending.push_back(receiver);
         self.started = true;
         Ok(())

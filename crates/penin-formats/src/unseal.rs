@@ -15,7 +15,7 @@
 //! it is the only one), nothing after it; otherwise [`Unsealed::Damaged`] says which chunk.
 
 use std::io::{self, Read};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::Builder;
 
 use age::secrecy::ExposeSecret;
@@ -223,6 +223,10 @@ fn header(file: &[u8]) -> Option<(usize, Vec<Stanza>, Vec<u8>)> {
     Some((header_len, stanzas, mac))
 }
 
+/// A run of sealed chunks, the first numbered `.0`, and the part of the plaintext it opens
+/// into, until a thread takes them.
+type Slot<'a> = (u64, Mutex<Option<(&'a [u8], &'a mut [u8])>>);
+
 /// Opens the whole chunks of `sealed`, the first numbered `first`, into `plain` after its
 /// first `opened` bytes (growing it if it is too short), on up to `workers` threads, and
 /// counts them in `opened`; `total` is the number of chunks of the file when the last one
@@ -259,35 +263,35 @@ fn open_piece(
             break;
         }
     }
+    // Each run waits in a slot for the thread that takes it first: the first run this
+    // thread's, the others a worker's each, or this thread's once its own is open (a worker
+    // the system refused, or one that has not started yet). Gives the chunk that does not
+    // open, if any.
+    let slots: Vec<_> = runs
+        .into_iter()
+        .map(|(first, run, part)| (first, Mutex::new(Some((run, part)))))
+        .collect();
+    let open = |(first, slot): &Slot<'_>| {
+        let taken = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        taken.and_then(|(run, part)| open_run(cipher, *first, total, run, part).err())
+    };
     let failed = std::thread::scope(|scope| {
-        let mut runs = runs.into_iter();
-        // The first run on this thread, the others on threads of their own.
-        let mine = runs.next();
-        // A thread the system refuses leaves its run unopened: the call fails with its error.
-        let mut refused = None;
-        let others: Vec<_> = runs
-            .filter_map(|(first, run, part)| {
-                let open = move || open_run(cipher, first, total, run, part);
-                match penin_codec::spawn_scoped_beside(Builder::new(), scope, open) {
-                    Ok(worker) => Some((first, worker)),
-                    Err(error) => {
-                        refused.get_or_insert(error);
-                        None
-                    }
-                }
+        let workers: Vec<_> = slots[1..]
+            .iter()
+            .filter_map(|slot| {
+                let worker = penin_codec::spawn_scoped_beside(Builder::new(), scope, || open(slot));
+                worker.ok().map(|worker| (slot.0, worker))
             })
             .collect();
-        let mut failed =
-            mine.and_then(|(first, run, part)| open_run(cipher, first, total, run, part).err());
-        for (first, worker) in others {
+        let mut failed = slots.iter().filter_map(open).min();
+        for (first, worker) in workers {
             // A worker that panicked opened nothing: its first chunk is the one named.
-            let result = worker.join().unwrap_or(Err(first));
-            if let Err(chunk) = result {
+            if let Some(chunk) = worker.join().unwrap_or(Some(first)) {
                 failed = Some(failed.map_or(chunk, |f: u64| f.min(chunk)));
             }
         }
-        refused.map_or(Ok(failed), Err)
-    })?;
+        failed
+    });
     match failed {
         None => {
             *opened = end;
@@ -620,6 +624,34 @@ mod tests {
         assert!(
             matches!(unsealed(&keys, &right), Unsealed::Opened { bytes, .. } if bytes == expected)
         );
+    }
+
+    #[test]
+    fn without_helper_threads_a_file_opens_and_damage_names_its_chunk() {
+        let keys = keys();
+        let data = data(2 * PIECE_CHUNKS * CHUNK + 40_000);
+        let file = seal(&keys, &data);
+        let cases = bad_files(&keys, &data, &file);
+        let damaged: Vec<_> = cases
+            .iter()
+            .filter_map(|(what, bad, fate)| match fate {
+                Fate::Damaged(chunk) => Some((what, bad, chunk)),
+                Fate::Age => None,
+            })
+            .collect();
+        assert!(damaged.len() >= 3, "{} damaged cases", damaged.len());
+        penin_codec::refusing_helpers(|| {
+            let opened = unsealed(&keys, &file);
+            assert!(matches!(opened, Unsealed::Opened { bytes, .. } if bytes == data));
+            for (what, bad, chunk) in damaged {
+                match unsealed(&keys, bad) {
+                    Unsealed::Damaged(error) => {
+                        assert!(error.to_string().contains(chunk), "{what}: {error}");
+                    }
+                    _ => panic!("{what}: not refused as damaged"),
+                }
+            }
+        });
     }
 
     /// A reader of `file` that fails after `good` bytes.

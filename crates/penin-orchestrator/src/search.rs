@@ -1114,6 +1114,12 @@ mod tests {
                         )
                         .unwrap();
                     assert_eq!(split, one, "{metric}, k = {k}, {threads} threads");
+                    // Where the system refuses the other threads, this one scans it all.
+                    let alone = penin_codec::refusing_helpers(|| {
+                        let search = Search::new(k).metric(metric).threads(threads);
+                        index.search(&kb, &query, &search.parallel_min(0)).unwrap()
+                    });
+                    assert_eq!(alone, one, "{metric}, k = {k}, {threads} threads refused");
                 }
                 assert!(one.skipped.dimension > 0 && one.skipped.nan > 0);
                 // Against a full sort of every score.
