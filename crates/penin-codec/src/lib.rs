@@ -49,7 +49,9 @@
 pub use crate::document::{DEFAULT_HISTORY_MAXLEN, Document};
 pub use crate::error::{Error, Result};
 pub use crate::objects::ObjectReader;
-pub use crate::placement::{refusing_helpers, spawn_beside, spawn_scoped_beside};
+#[cfg(any(test, feature = "testing"))]
+pub use crate::placement::refusing_helpers;
+pub use crate::placement::{spawn_beside, spawn_scoped_beside};
 pub use crate::reader::{DEFAULT_WINDOW, Reader};
 pub use crate::source::{Source, buffer, read_full, zeroed};
 pub use crate::write::{Encode, Encoder, Style};

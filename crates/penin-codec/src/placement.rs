@@ -20,8 +20,8 @@
 //!   it to another core before the call returns. It then puts its mask back as it was, and
 //!   from then on the kernel places it as it would any thread.
 //!
-//! With this, the same 200 rounds started every helper within 0.23 ms, 0.077 ms at the
-//! median.
+//! With this, two runs of the same 200 rounds started every helper within 0.17 and 0.94 ms,
+//! 0.075 and 0.062 ms at the median.
 //!
 //! Nothing else changes:
 //! - Where the creator may run on one core only, or the mask cannot be read or set (a
@@ -32,6 +32,7 @@
 //! creator mostly waits for it (penin's gzip members) gains nothing from its creator's core
 //! being left to the creator.
 
+#[cfg(any(test, feature = "testing"))]
 use std::cell::Cell;
 use std::io;
 use std::thread::{Builder, JoinHandle, Scope, ScopedJoinHandle};
@@ -50,8 +51,9 @@ use std::thread::{Builder, JoinHandle, Scope, ScopedJoinHandle};
 ///
 /// # Errors
 ///
-/// The error [`Builder::spawn`] gives when the system refuses a thread (and, within
-/// [`refusing_helpers`], an error of kind [`io::ErrorKind::WouldBlock`]).
+/// The error [`Builder::spawn`] gives when the system refuses a thread (and, with the
+/// `testing` feature, within `refusing_helpers`, an error of kind
+/// [`io::ErrorKind::WouldBlock`]).
 ///
 /// # Examples
 ///
@@ -65,6 +67,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    #[cfg(any(test, feature = "testing"))]
     refused()?;
     let core = Core::current();
     let handle = builder.spawn(move || {
@@ -80,8 +83,9 @@ where
 ///
 /// # Errors
 ///
-/// The error [`Builder::spawn_scoped`] gives when the system refuses a thread (and, within
-/// [`refusing_helpers`], an error of kind [`io::ErrorKind::WouldBlock`]).
+/// The error [`Builder::spawn_scoped`] gives when the system refuses a thread (and, with the
+/// `testing` feature, within `refusing_helpers`, an error of kind
+/// [`io::ErrorKind::WouldBlock`]).
 ///
 /// # Examples
 ///
@@ -107,6 +111,7 @@ where
     F: FnOnce() -> T + Send + 'scope,
     T: Send + 'scope,
 {
+    #[cfg(any(test, feature = "testing"))]
     refused()?;
     let core = Core::current();
     let handle = builder.spawn_scoped(scope, move || {
@@ -117,13 +122,14 @@ where
     Ok(handle)
 }
 
+#[cfg(any(test, feature = "testing"))]
 thread_local! {
     static REFUSING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `f` with every [`spawn_beside`] and [`spawn_scoped_beside`] called by this thread
 /// refused, as a system out of threads refuses them: for the tests of what a caller does
-/// then. Other threads' spawns are not affected.
+/// then. Other threads' spawns are not affected. Only with the `testing` feature.
 ///
 /// # Examples
 ///
@@ -133,7 +139,7 @@ thread_local! {
 /// });
 /// assert!(refused);
 /// ```
-#[doc(hidden)]
+#[cfg(any(test, feature = "testing"))]
 pub fn refusing_helpers<T>(f: impl FnOnce() -> T) -> T {
     struct Restore(bool);
     impl Drop for Restore {
@@ -145,6 +151,8 @@ pub fn refusing_helpers<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// An error while [`refusing_helpers`] runs.
+#[cfg(any(test, feature = "testing"))]
 fn refused() -> io::Result<()> {
     if REFUSING.get() {
         return Err(io::Error::new(
@@ -185,7 +193,9 @@ impl Core {
                 return;
             }
             // The kernel moves the thread before returning, or refuses a mask that leaves
-            // it no core to run on (an empty one, or one its cpuset allows none of).
+            // it no core to run on (an empty one, or one its cpuset allows none of). Putting
+            // back a mask the thread had cannot be refused but by a cpuset changed meanwhile;
+            // the helper then keeps the narrower mask, which costs it one core at most.
             if sched_setaffinity(this_thread, &elsewhere).is_ok() {
                 let _ = sched_setaffinity(this_thread, &allowed);
             }
@@ -249,25 +259,32 @@ mod tests {
             return;
         };
         for (from, to) in [(a, b), (b, a)] {
-            let (before, after, cores) = on_core(from, &[a, b], || {
-                let before = sched_getcpu().unwrap();
-                Core(Some(from)).leave();
-                (before, sched_getcpu().unwrap(), cores_of_this_thread())
-            });
-            assert_eq!(
-                (before, after),
-                (from, to),
-                "the core before and after leaving"
+            let mut checked = 0;
+            for _ in 0..5 {
+                let (before, after, cores) = on_core(from, &[a, b], || {
+                    let before = sched_getcpu().unwrap();
+                    Core(Some(from)).leave();
+                    (before, sched_getcpu().unwrap(), cores_of_this_thread())
+                });
+                assert_eq!(cores, [a, b], "the mask after leaving");
+                if before != from {
+                    // The kernel moved the thread once its mask was widened: nothing to leave.
+                    continue;
+                }
+                assert_eq!(after, to, "the core after leaving {from}");
+                checked += 1;
+            }
+            assert!(
+                checked >= 2,
+                "the thread was moved before leaving in {} of 5",
+                5 - checked
             );
-            assert_eq!(cores, [a, b], "the mask after leaving");
         }
     }
 
     #[test]
-    fn a_thread_with_one_core_and_an_unknown_core_stay_where_they_are() {
-        let Some([a, b]) =
-            two_cores("a_thread_with_one_core_and_an_unknown_core_stay_where_they_are")
-        else {
+    fn a_thread_that_may_run_on_one_core_stays_there() {
+        let Some([a, _]) = two_cores("a_thread_that_may_run_on_one_core_stays_there") else {
             return;
         };
         let only = on_core(a, &[a], || {
@@ -275,15 +292,6 @@ mod tests {
             (sched_getcpu().unwrap(), cores_of_this_thread())
         });
         assert_eq!(only, (a, vec![a]), "a thread that may run on one core only");
-        let unknown = on_core(a, &[a, b], || {
-            Core(None).leave();
-            (sched_getcpu().unwrap(), cores_of_this_thread())
-        });
-        assert_eq!(
-            unknown,
-            (a, vec![a, b]),
-            "a thread whose creator's core is unknown"
-        );
     }
 
     /// What a helper saw when it first ran, started beside a creator on core `on` that may run
@@ -329,6 +337,9 @@ mod tests {
                     // the helper left.
                     continue;
                 }
+                // On a kernel that starts a new thread on an idle core anyway this holds
+                // without `leave` too; on one that queues it on its creator's core (the
+                // machine this is measured on) it does not. `leave` itself is checked above.
                 assert_ne!(
                     helper, on,
                     "a helper (scoped: {scoped}) ran on its creator's core"
