@@ -69,11 +69,7 @@ where
 {
     #[cfg(any(test, feature = "testing"))]
     refused()?;
-    let core = Core::current();
-    let handle = builder.spawn(move || {
-        core.leave();
-        f()
-    })?;
+    let handle = builder.spawn(off_this_core(f))?;
     std::thread::yield_now();
     Ok(handle)
 }
@@ -113,13 +109,18 @@ where
 {
     #[cfg(any(test, feature = "testing"))]
     refused()?;
-    let core = Core::current();
-    let handle = builder.spawn_scoped(scope, move || {
-        core.leave();
-        f()
-    })?;
+    let handle = builder.spawn_scoped(scope, off_this_core(f))?;
     std::thread::yield_now();
     Ok(handle)
+}
+
+/// `f`, for a new thread to run: it first leaves the core the calling thread runs on now.
+fn off_this_core<T>(f: impl FnOnce() -> T) -> impl FnOnce() -> T {
+    let core = Core::current();
+    move || {
+        core.leave();
+        f()
+    }
 }
 
 #[cfg(any(test, feature = "testing"))]

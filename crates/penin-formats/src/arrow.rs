@@ -71,11 +71,10 @@
 //!    its pages come a 2 MiB folio a fault, else read through the file). The artifacts are
 //!    built a chunk of rows at a time by the decoding thread, which puts them into the
 //!    knowledge base in order, helped by the thread that computes the checksum beside the
-//!    decoding once it is done, and by a
-//!    thread of their own where a core is free for one (or in the hashing thread's place
-//!    when the hash was done first). Their metadata and extras are read by
-//!    [`penin_codec::ObjectReader`], which reads the compact objects penin writes without
-//!    the general JSON reader.
+//!    decoding once it is done, and by a thread of their own where a core is free for one
+//!    (or in the hashing thread's place when the hash was done first). Their metadata and
+//!    extras are read by [`penin_codec::ObjectReader`], which reads the compact objects
+//!    penin writes without the general JSON reader.
 //!
 //! [`map`], and penin's loads before they read a file, check its last bytes first
 //! ([`check_frame`]; the first ones too, for step 1, only when the last ones fail): a
@@ -2084,14 +2083,20 @@ mod tests {
         assert!(region.iter().all(|&byte| byte == 0));
     }
 
-    #[test]
-    fn the_checksum_computed_while_reading_catches_a_flip_anywhere() {
-        // About 8 MiB: hashed on a second thread while being read.
+    /// A state of 8,192 artifacts × 128 (`i / divisor` each) and its snapshot: about 8 MiB,
+    /// hashed beside the read where a second thread is there to do it; 4 chunks of rows.
+    fn eight_mib(divisor: f64) -> (Document, Vec<u8>) {
         let vectors: Vec<Vec<f64>> = (0..8192)
-            .map(|i| vec![f64::from(u32::try_from(i).unwrap()) / 3.0; 128])
+            .map(|i| vec![f64::from(u32::try_from(i).unwrap()) / divisor; 128])
             .collect();
         let doc = sample(&vectors);
         let bytes = write(&doc, Vec::new()).unwrap();
+        (doc, bytes)
+    }
+
+    #[test]
+    fn the_checksum_computed_while_reading_catches_a_flip_anywhere() {
+        let (doc, bytes) = eight_mib(3.0);
         assert!(bytes.len() > PARALLEL_HASH_MIN + PREFIX_STATES * READ_CHUNK);
         // Whole, with a size hint that is right, none, too small (the rest is read and
         // hashed after the second thread's part), too large, and in odd pieces.
@@ -2122,14 +2127,8 @@ mod tests {
 
     #[test]
     fn every_load_without_helper_threads_gives_the_state_and_refuses_a_flip() {
-        // About 8 MiB (hashed beside the read where a thread is there to do it), 4 chunks
-        // of rows.
-        let vectors: Vec<Vec<f64>> = (0..8192)
-            .map(|i| vec![f64::from(u32::try_from(i).unwrap()) / 7.0; 128])
-            .collect();
-        let doc = sample(&vectors);
-        let bytes = write(&doc, Vec::new()).unwrap();
-        assert!(bytes.len() > PARALLEL_HASH_MIN && vectors.len() > 3 * CHUNK_ROWS);
+        let (doc, bytes) = eight_mib(7.0);
+        assert!(bytes.len() > PARALLEL_HASH_MIN && doc.knowledge_base.len() > 3 * CHUNK_ROWS);
         if std::thread::available_parallelism().map_or(1, std::num::NonZero::get) < 2 {
             // The maps and the kept buffer still start their hashing thread; reads do not.
             penin_testkit::skip(
